@@ -1,0 +1,3 @@
+//! The on-disk block store (written next).
+#[derive(Debug)]
+pub struct FsBlockstore;

@@ -1,0 +1,6 @@
+//! Cairn: a storage-provider node for IPFS.
+//!
+//! Module map, bottom to top:
+//! - [`content`]: CIDs, blocks, UnixFS import/export, CARv1.
+pub mod content;
+pub mod blockstore;
