@@ -4,3 +4,4 @@
 //! - [`content`]: CIDs, blocks, UnixFS import/export, CARv1.
 pub mod content;
 pub mod blockstore;
+pub mod db;

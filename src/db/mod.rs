@@ -1,0 +1,124 @@
+//! The node's database: what must survive a restart.
+//!
+//! sqlx over the `Any` driver, so one code path serves the embedded SQLite default (WAL) and a
+//! PostgreSQL server selected by URL. The schema lives in `migrations/` (portable SQL, `$N`
+//! placeholders) and is applied at start. Owns: the record of stored blocks and their sizes
+//! (the source of truth for used space), pins, and each pin's block references for GC.
+
+mod blocks;
+mod pins;
+
+pub use pins::PinRow;
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?} (use sqlite://PATH or postgres://...)")]
+    UnsupportedUrl(String),
+    #[error("corrupt row in {table}: {reason}")]
+    CorruptRow { table: &'static str, reason: String },
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A handle to the database (a connection pool; cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://path` creates the file; `postgres://...`) and migrates.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            return Err(DbError::UnsupportedUrl(url.to_string()));
+        }
+        let url = if is_sqlite && !url.contains("mode=") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        } else {
+            url.to_string()
+        };
+        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        let pool = AnyPoolOptions::new()
+            .max_connections(if is_sqlite { 4 } else { 8 })
+            .connect_with(options)
+            .await?;
+        if is_sqlite {
+            // WAL lets readers run beside the writer; the setting persists in the file.
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+        }
+        MIGRATOR.run(&pool).await?;
+        Ok(Db { pool })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Every database test runs against SQLite, and against PostgreSQL when
+    //! `CAIRN_TEST_POSTGRES_URL` names a server (CI sets it; a CI run without it fails).
+    use super::Db;
+
+    pub async fn sqlite() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        (Db::connect(&url).await.unwrap(), dir)
+    }
+
+    /// A fresh, empty PostgreSQL database, or `None` when no server is configured.
+    pub async fn postgres() -> Option<Db> {
+        let Ok(admin_url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must set CAIRN_TEST_POSTGRES_URL so the database tests run on PostgreSQL too"
+            );
+            eprintln!("CAIRN_TEST_POSTGRES_URL unset: PostgreSQL variant not run");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let name = format!("cairn_test_{:016x}", rand::random::<u64>());
+        let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+        admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        Some(Db::connect(&format!("{base}/{name}")).await.unwrap())
+    }
+
+    /// Runs `body` against every configured backend.
+    macro_rules! each_backend {
+        ($body:expr) => {{
+            let (db, _dir) = $crate::db::testing::sqlite().await;
+            ($body)(db).await;
+            if let Some(db) = $crate::db::testing::postgres().await {
+                ($body)(db).await;
+            }
+        }};
+    }
+    pub(crate) use each_backend;
+}
