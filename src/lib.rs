@@ -2,6 +2,7 @@
 //!
 //! Module map, bottom to top:
 //! - [`content`]: CIDs, blocks, UnixFS import/export, CARv1.
+pub mod config;
 pub mod content;
 pub mod blockstore;
 pub mod db;

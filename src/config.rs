@@ -1,0 +1,286 @@
+//! The data directory and the node's configuration.
+//!
+//! A data dir (`$CAIRN_PATH`, default `~/.cairn`) holds `config.toml`, the node's ed25519
+//! identity (`identity.key`, mode 0600: its libp2p identity and its signing key), the API
+//! token (`api.token`, 0600), the SQLite database, the block store, and while a daemon runs,
+//! `daemon.json` with the addresses it actually bound (so the CLI finds it, as Kubo's `api`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0} is already initialized (config.toml exists)")]
+    AlreadyInitialized(PathBuf),
+    #[error("{0} is not initialized: run `cairn init` first")]
+    NotInitialized(PathBuf),
+    #[error("invalid config {path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("no home directory: set CAIRN_PATH")]
+    NoHome,
+}
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+const CONFIG_FILE: &str = "config.toml";
+const IDENTITY_FILE: &str = "identity.key";
+const TOKEN_FILE: &str = "api.token";
+const DAEMON_FILE: &str = "daemon.json";
+
+/// What `config.toml` holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub api: ListenConfig,
+    pub gateway: ListenConfig,
+    pub swarm: SwarmConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// `sqlite://...` or `postgres://...`; the embedded SQLite file in the data dir if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmConfig {
+    /// Multiaddrs to listen on (TCP and QUIC).
+    pub listen: Vec<String>,
+    /// Peers to join the DHT through. None by default: a node never dials out on its own.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Cap on block bytes, e.g. "500GiB". Unlimited if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<String>,
+}
+
+impl Config {
+    /// The defaults `cairn init` writes: loopback HTTP, swarm on all interfaces; with
+    /// `random_ports` every port is 0 so the OS picks free ones.
+    pub fn new(random_ports: bool) -> Self {
+        let port = |p: u16| if random_ports { 0 } else { p };
+        Config {
+            api: ListenConfig { listen: SocketAddr::from(([127, 0, 0, 1], port(5701))) },
+            gateway: ListenConfig { listen: SocketAddr::from(([127, 0, 0, 1], port(8701))) },
+            swarm: SwarmConfig {
+                listen: vec![
+                    format!("/ip4/0.0.0.0/tcp/{}", port(4701)),
+                    format!("/ip4/0.0.0.0/udp/{}/quic-v1", port(4701)),
+                ],
+                bootstrap: Vec::new(),
+            },
+            storage: StorageConfig::default(),
+            database_url: None,
+        }
+    }
+
+    pub fn quota_bytes(&self) -> Result<Option<u64>, String> {
+        self.storage
+            .quota
+            .as_deref()
+            .map(|q| q.parse::<bytesize::ByteSize>().map(|b| b.as_u64()))
+            .transpose()
+            .map_err(|e| format!("storage.quota: {e}"))
+    }
+}
+
+/// Addresses a running daemon bound, written to `daemon.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DaemonInfo {
+    pub id: String,
+    pub api: String,
+    pub gateway: String,
+    pub addresses: Vec<String>,
+    pub pid: u32,
+}
+
+/// A data directory and the paths inside it.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    /// `$CAIRN_PATH`, else `~/.cairn`.
+    pub fn from_env() -> Result<Self> {
+        if let Some(path) = std::env::var_os("CAIRN_PATH").filter(|p| !p.is_empty()) {
+            return Ok(DataDir::new(path));
+        }
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(ConfigError::NoHome)?;
+        Ok(DataDir::new(Path::new(&home).join(".cairn")))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn blocks_dir(&self) -> PathBuf {
+        self.root.join("blocks")
+    }
+    pub fn token_path(&self) -> PathBuf {
+        self.root.join(TOKEN_FILE)
+    }
+    pub fn identity_path(&self) -> PathBuf {
+        self.root.join(IDENTITY_FILE)
+    }
+    pub fn daemon_path(&self) -> PathBuf {
+        self.root.join(DAEMON_FILE)
+    }
+    pub fn default_database_url(&self) -> String {
+        format!("sqlite://{}", self.root.join("cairn.db").display())
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.root.join(CONFIG_FILE).exists()
+    }
+
+    /// Creates the data dir with a config, a fresh identity and an API token.
+    pub fn init(&self, config: &Config) -> Result<()> {
+        if self.is_initialized() {
+            return Err(ConfigError::AlreadyInitialized(self.root.clone()));
+        }
+        std::fs::create_dir_all(&self.root).map_err(|e| self.io(&self.root, e))?;
+        let seed: [u8; 32] = rand::random();
+        write_private(&self.identity_path(), hex::encode(seed).as_bytes())?;
+        let token: [u8; 32] = rand::random();
+        write_private(&self.token_path(), hex::encode(token).as_bytes())?;
+        let text = toml::to_string_pretty(config).map_err(|e| ConfigError::Invalid {
+            path: self.root.join(CONFIG_FILE),
+            reason: e.to_string(),
+        })?;
+        // Written last: its presence means the directory is complete.
+        let path = self.root.join(CONFIG_FILE);
+        std::fs::write(&path, text).map_err(|e| self.io(&path, e))
+    }
+
+    pub fn load_config(&self) -> Result<Config> {
+        let path = self.root.join(CONFIG_FILE);
+        if !path.exists() {
+            return Err(ConfigError::NotInitialized(self.root.clone()));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| self.io(&path, e))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Invalid { path: path.clone(), reason: e.to_string() })?;
+        config.quota_bytes().map_err(|reason| ConfigError::Invalid { path, reason })?;
+        Ok(config)
+    }
+
+    /// The node's ed25519 signing key (also its libp2p identity).
+    pub fn load_identity(&self) -> Result<ed25519_dalek::SigningKey> {
+        let path = self.identity_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| self.io(&path, e))?;
+        let seed: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| ConfigError::Invalid {
+                path: path.clone(),
+                reason: "identity.key must hold 64 hex characters".into(),
+            })?;
+        Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
+    pub fn load_token(&self) -> Result<String> {
+        let path = self.token_path();
+        let text = std::fs::read_to_string(&path).map_err(|e| self.io(&path, e))?;
+        Ok(text.trim().to_string())
+    }
+
+    pub fn write_daemon_info(&self, info: &DaemonInfo) -> Result<()> {
+        let path = self.daemon_path();
+        let text = serde_json::to_string_pretty(info).map_err(std::io::Error::other);
+        let tmp = self.root.join(".daemon.json.tmp");
+        text.and_then(|t| std::fs::write(&tmp, t))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| self.io(&path, e))
+    }
+
+    pub fn read_daemon_info(&self) -> Option<DaemonInfo> {
+        let text = std::fs::read_to_string(self.daemon_path()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn remove_daemon_info(&self) {
+        let _ = std::fs::remove_file(self.daemon_path());
+    }
+
+    fn io(&self, path: &Path, source: std::io::Error) -> ConfigError {
+        ConfigError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// Writes a secret readable by its owner only.
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |e| ConfigError::Io { path: path.to_path_buf(), source: e };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(contents).and_then(|()| file.sync_all()).map_err(io)
+}
+
+/// The libp2p keypair for a signing key: one key, two roles.
+pub fn libp2p_keypair(
+    key: &ed25519_dalek::SigningKey,
+) -> Result<libp2p_identity::Keypair, libp2p_identity::DecodingError> {
+    let mut seed = key.to_bytes();
+    libp2p_identity::Keypair::ed25519_from_bytes(&mut seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn init_writes_private_identity_and_a_loadable_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("node"));
+        data.init(&Config::new(true)).unwrap();
+        let mode = std::fs::metadata(data.identity_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(data.token_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let config = data.load_config().unwrap();
+        assert_eq!(config, Config::new(true));
+        assert_eq!(config.api.listen.port(), 0);
+        let key = data.load_identity().unwrap();
+        let peer = libp2p_keypair(&key).unwrap().public().to_peer_id();
+        assert_eq!(peer, libp2p_keypair(&data.load_identity().unwrap()).unwrap().public().to_peer_id());
+        assert!(matches!(data.init(&Config::new(true)), Err(ConfigError::AlreadyInitialized(_))));
+    }
+
+    #[test]
+    fn bad_config_and_missing_dir_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        assert!(matches!(data.load_config(), Err(ConfigError::NotInitialized(_))));
+        std::fs::write(dir.path().join(CONFIG_FILE), "api = 3").unwrap();
+        assert!(matches!(data.load_config(), Err(ConfigError::Invalid { .. })));
+        let mut config = Config::new(true);
+        config.storage.quota = Some("lots".into());
+        std::fs::write(dir.path().join(CONFIG_FILE), toml::to_string(&config).unwrap()).unwrap();
+        assert!(matches!(data.load_config(), Err(ConfigError::Invalid { .. })));
+    }
+}
