@@ -6,3 +6,6 @@ pub mod config;
 pub mod content;
 pub mod blockstore;
 pub mod db;
+pub mod api;
+pub mod node;
+pub mod cli;

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use cid::Cid;
@@ -148,24 +148,6 @@ fn read_verified(path: &Path, cid: &Cid) -> Result<Option<Bytes>> {
     match Block::verified(*cid, data) {
         Ok(block) => Ok(Some(block.into_parts().1)),
         Err(_) => Err(BlockstoreError::Corrupt(*cid)),
-    }
-}
-
-impl Blockstore for Arc<FsBlockstore> {
-    async fn get(&self, cid: &Cid) -> Result<Option<Bytes>> {
-        (**self).get(cid).await
-    }
-    async fn has(&self, cid: &Cid) -> Result<bool> {
-        (**self).has(cid).await
-    }
-    async fn put(&self, block: &Block) -> Result<bool> {
-        (**self).put(block).await
-    }
-    async fn delete(&self, cid: &Cid) -> Result<bool> {
-        (**self).delete(cid).await
-    }
-    async fn sync(&self) -> Result<()> {
-        (**self).sync().await
     }
 }
 

@@ -45,3 +45,36 @@ pub trait Blockstore: Send + Sync + 'static {
     /// refer to blocks only after this returns.
     fn sync(&self) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Reads through a [`Blockstore`] as a [`crate::content::BlockGet`]: local blocks only, so a
+/// missing block is an error rather than a network fetch.
+#[derive(Debug, Clone)]
+pub struct LocalBlocks<S>(pub S);
+
+impl<S: Blockstore> crate::content::BlockGet for LocalBlocks<S> {
+    async fn get_block(&self, cid: &Cid) -> Result<Bytes, ContentError> {
+        match self.0.get(cid).await {
+            Ok(Some(data)) => Ok(data),
+            Ok(None) => Err(ContentError::NotFound(*cid)),
+            Err(e) => Err(ContentError::Source(e.to_string())),
+        }
+    }
+}
+
+impl<S: Blockstore> Blockstore for std::sync::Arc<S> {
+    fn get(&self, cid: &Cid) -> impl Future<Output = Result<Option<Bytes>>> + Send {
+        (**self).get(cid)
+    }
+    fn has(&self, cid: &Cid) -> impl Future<Output = Result<bool>> + Send {
+        (**self).has(cid)
+    }
+    fn put(&self, block: &Block) -> impl Future<Output = Result<bool>> + Send {
+        (**self).put(block)
+    }
+    fn delete(&self, cid: &Cid) -> impl Future<Output = Result<bool>> + Send {
+        (**self).delete(cid)
+    }
+    fn sync(&self) -> impl Future<Output = Result<()>> + Send {
+        (**self).sync()
+    }
+}

@@ -66,6 +66,15 @@ impl Db {
             .collect()
     }
 
+    /// Whether any pin references `block`.
+    pub async fn is_referenced(&self, block: &Cid) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM pin_refs WHERE block = $1")
+            .bind(block.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
     pub async fn is_pinned(&self, root: &Cid) -> Result<bool> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM pins WHERE cid = $1")
             .bind(root.to_string())

@@ -1,0 +1,327 @@
+//! The node API for content: add, cat, ls, stat, blocks, pins, GC, CAR, id.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cid::Cid;
+use futures::TryStreamExt;
+use serde::Deserialize;
+
+use super::{auth::require_token, ApiError, AppState};
+use crate::blockstore::Blockstore;
+use crate::content::profile::{ImportOptions, Profile};
+use crate::content::{exporter, parse_cid, HashAlg};
+use crate::node::{AddSession, AddedEntry, NodeError};
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    let writes = Router::new()
+        .route("/add", post(add))
+        .route("/pins/{cid}", post(pin_add).delete(pin_rm))
+        .route("/gc", post(gc))
+        .route("/car", post(car_import))
+        .layer(from_fn_with_state(state, require_token));
+    Router::new()
+        .route("/id", get(id))
+        .route("/cat/{*path}", get(cat))
+        .route("/ls/{*path}", get(ls))
+        .route("/stat/{*path}", get(stat))
+        .route("/block/{cid}", get(block))
+        .route("/pins", get(pin_ls))
+        .route("/car/{cid}", get(car_export))
+        .merge(writes)
+}
+
+async fn id(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let urls = state.urls.get().cloned();
+    Json(serde_json::json!({
+        "id": state.node.peer_id.to_string(),
+        "agent": concat!("cairn/", env!("CARGO_PKG_VERSION")),
+        "api": urls.as_ref().map(|u| u.api.clone()),
+        "gateway": urls.as_ref().map(|u| u.gateway.clone()),
+        "addresses": Vec::<String>::new(),
+    }))
+}
+
+/// Query options of `/add`, named as Kubo's flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct AddParams {
+    profile: Option<String>,
+    chunker: Option<String>,
+    raw_leaves: Option<bool>,
+    hash: Option<String>,
+    pin: Option<bool>,
+    name: Option<String>,
+    only_hash: Option<bool>,
+}
+
+impl AddParams {
+    fn import_options(&self) -> Result<ImportOptions, ApiError> {
+        let mut options = ImportOptions::default();
+        if let Some(profile) = &self.profile {
+            options.profile = profile.parse::<Profile>()?;
+        }
+        if let Some(chunker) = &self.chunker {
+            options.chunk_size = Some(crate::content::profile::parse_chunker(chunker)?);
+        }
+        options.raw_leaves = self.raw_leaves;
+        if let Some(hash) = &self.hash {
+            options.hash = hash.parse::<HashAlg>()?;
+        }
+        Ok(options)
+    }
+}
+
+#[derive(Debug, serde::Serialize)]
+struct AddResponse {
+    cid: String,
+    size: u64,
+    dag_size: u64,
+    pinned: bool,
+}
+
+/// `POST /add`: a raw body is one file; `multipart/form-data` is a tree of files whose part
+/// file names are relative paths (`site/css/a.css`), and parts typed
+/// `application/x-directory` are (possibly empty) directories, as Kubo's add takes them.
+async fn add(
+    State(state): State<AppState>,
+    Query(params): Query<AddParams>,
+    request: Request,
+) -> Result<Json<AddResponse>, ApiError> {
+    let options = params.import_options()?;
+    let only_hash = params.only_hash.unwrap_or(false);
+    let pin = params.pin.unwrap_or(true) && !only_hash;
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let node = state.node.clone();
+    let mut session = node.add_session(options, only_hash).await;
+    let added = if is_multipart {
+        match Multipart::from_request(request, &()).await {
+            Ok(multipart) => add_tree(&mut session, multipart).await,
+            Err(e) => Err(ApiError::bad_request("bad_multipart", e.body_text())),
+        }
+    } else {
+        let body = request.into_body().into_data_stream();
+        session.add_file(body).await.map_err(ApiError::from)
+    };
+    let added = match added {
+        Ok(added) => added,
+        Err(e) => {
+            session.rollback().await;
+            return Err(e);
+        }
+    };
+    session.commit(&added.cid, pin, params.name.as_deref()).await?;
+    state.metrics.added_bytes.inc_by(added.size);
+    Ok(Json(AddResponse { cid: added.cid.to_string(), size: added.size, dag_size: added.dag_size, pinned: pin }))
+}
+
+/// Imports every part of a multipart upload, then builds the directories bottom-up.
+async fn add_tree(session: &mut AddSession<'_>, mut multipart: Multipart) -> Result<AddedEntry, ApiError> {
+    let mut tree = DirTree::default();
+    while let Some(field) = multipart.next_field().await.map_err(|e| ApiError::bad_request("bad_multipart", e.body_text()))? {
+        let path = field
+            .file_name()
+            .or(field.name())
+            .ok_or_else(|| ApiError::bad_request("bad_path", "a part has no file name"))?;
+        let segments = split_relative_path(path)?;
+        let is_dir = field.content_type() == Some("application/x-directory");
+        if is_dir {
+            tree.add_dir(&segments)?;
+        } else {
+            let entry = session.add_file(field.map_err(|e| e.body_text())).await?;
+            tree.add_file(&segments, entry)?;
+        }
+    }
+    tree.build(session).await
+}
+
+/// Splits an upload's relative path, refusing anything that could escape the tree.
+fn split_relative_path(path: &str) -> Result<Vec<String>, ApiError> {
+    let bad = |why: &str| ApiError::bad_request("bad_path", format!("invalid path {path:?}: {why}"));
+    if path.starts_with('/') {
+        return Err(bad("absolute paths are not allowed"));
+    }
+    let segments: Vec<String> = path.split('/').map(str::to_string).collect();
+    for segment in &segments {
+        match segment.as_str() {
+            "" => return Err(bad("empty segment")),
+            "." | ".." => return Err(bad("`.` and `..` are not allowed")),
+            s if s.contains('\0') || s.contains('\\') => return Err(bad("forbidden character")),
+            _ => {}
+        }
+    }
+    Ok(segments)
+}
+
+/// Directories of an upload, keyed by their path, each with its named children.
+#[derive(Debug, Default)]
+struct DirTree {
+    dirs: BTreeMap<Vec<String>, BTreeMap<String, AddedEntry>>,
+    files: BTreeMap<Vec<String>, AddedEntry>,
+}
+
+impl DirTree {
+    fn add_dir(&mut self, segments: &[String]) -> Result<(), ApiError> {
+        if self.files.contains_key(segments) {
+            return Err(ApiError::bad_request("bad_path", format!("{} is both a file and a directory", segments.join("/"))));
+        }
+        for depth in 0..=segments.len() {
+            self.dirs.entry(segments[..depth].to_vec()).or_default();
+        }
+        Ok(())
+    }
+
+    fn add_file(&mut self, segments: &[String], entry: AddedEntry) -> Result<(), ApiError> {
+        let (_, parent) = segments.split_last().ok_or_else(|| ApiError::bad_request("bad_path", "empty path"))?;
+        if self.dirs.contains_key(segments) || self.files.insert(segments.to_vec(), entry).is_some() {
+            return Err(ApiError::bad_request("bad_path", format!("{} appears twice", segments.join("/"))));
+        }
+        self.add_dir(parent)
+    }
+
+    /// The root of the upload: the single top-level entry, or a directory wrapping several.
+    async fn build(mut self, session: &mut AddSession<'_>) -> Result<AddedEntry, ApiError> {
+        for (path, entry) in std::mem::take(&mut self.files) {
+            if let Some((name, parent)) = path.split_last() {
+                self.dirs.entry(parent.to_vec()).or_default().insert(name.clone(), entry);
+            }
+        }
+        // Deepest first, so each directory is built after all of its children.
+        let mut paths: Vec<Vec<String>> = self.dirs.keys().cloned().collect();
+        paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let mut root = None;
+        for path in paths {
+            let children = self.dirs.remove(&path).unwrap_or_default();
+            let built = session.add_directory(&children).await?;
+            match path.split_last() {
+                Some((name, parent)) => {
+                    self.dirs.entry(parent.to_vec()).or_default().insert(name.clone(), built);
+                }
+                None => root = Some((children, built)),
+            }
+        }
+        match root {
+            Some((children, _)) if children.len() == 1 => {
+                children.into_values().next().ok_or_else(|| ApiError::bad_request("empty_upload", "no files"))
+            }
+            Some((_, built)) => Ok(built),
+            None => Err(ApiError::bad_request("empty_upload", "the upload has no parts")),
+        }
+    }
+}
+
+/// Splits `<cid>[/<path>]` and resolves it to the CID it names.
+pub(super) async fn resolve(state: &AppState, path: &str) -> Result<Cid, ApiError> {
+    let (root, rest) = path.split_once('/').unwrap_or((path, ""));
+    let root = parse_cid(root)?;
+    let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        return Ok(root);
+    }
+    if rest.split('/').any(|s| s == ".." || s == "." || s.is_empty()) {
+        return Err(ApiError::bad_request("bad_path", format!("invalid path {rest:?}: `.`, `..` and empty segments are not allowed")));
+    }
+    Ok(exporter::resolve_path(&state.node.local_blocks(), &root, rest).await?)
+}
+
+async fn cat(State(state): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
+    let cid = resolve(&state, &path).await?;
+    let entry = exporter::stat(&state.node.local_blocks(), &cid).await?;
+    if entry.is_dir() {
+        return Err(crate::content::ContentError::NotAFile(cid).into());
+    }
+    let stream = exporter::cat(state.node.local_blocks(), cid).map_err(std::io::Error::other);
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+        (header::CONTENT_LENGTH, entry.size().to_string()),
+    ];
+    Ok((headers, Body::from_stream(stream)).into_response())
+}
+
+async fn ls(State(state): State<AppState>, Path(path): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = resolve(&state, &path).await?;
+    let entries = exporter::list_dir(&state.node.local_blocks(), &cid).await?;
+    Ok(Json(serde_json::json!({"cid": cid.to_string(), "entries": entries})))
+}
+
+async fn stat(State(state): State<AppState>, Path(path): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = resolve(&state, &path).await?;
+    let entry = exporter::stat(&state.node.local_blocks(), &cid).await?;
+    Ok(Json(serde_json::json!({
+        "cid": cid.to_string(),
+        "type": if entry.is_dir() { "directory" } else { "file" },
+        "size": entry.size(),
+    })))
+}
+
+async fn block(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Response, ApiError> {
+    let cid = parse_cid(&cid)?;
+    let data = state.node.store.get(&cid).await.map_err(NodeError::from)?;
+    let data = data.ok_or(crate::content::ContentError::NotFound(cid))?;
+    Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], data).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinParams {
+    name: Option<String>,
+}
+
+async fn pin_add(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+    Query(params): Query<PinParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = parse_cid(&cid)?;
+    let blocks = state.node.pin_add(&cid, params.name.as_deref()).await?;
+    Ok(Json(serde_json::json!({"cid": cid.to_string(), "blocks": blocks})))
+}
+
+async fn pin_rm(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = parse_cid(&cid)?;
+    if !state.node.pin_rm(&cid).await? {
+        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_pinned", format!("{cid} is not pinned")));
+    }
+    Ok(Json(serde_json::json!({"cid": cid.to_string(), "removed": true})))
+}
+
+async fn pin_ls(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let pins = state.node.db.list_pins().await.map_err(NodeError::from)?;
+    Ok(Json(serde_json::json!({"pins": pins})))
+}
+
+async fn gc(State(state): State<AppState>) -> Result<Json<crate::node::GcReport>, ApiError> {
+    Ok(Json(state.node.gc().await?))
+}
+
+async fn car_export(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Response, ApiError> {
+    let cid = parse_cid(&cid)?;
+    super::gateway::car_response(&state, cid).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CarImportParams {
+    pin: Option<bool>,
+}
+
+async fn car_import(
+    State(state): State<AppState>,
+    Query(params): Query<CarImportParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<crate::node::CarImport>, ApiError> {
+    let _ = headers;
+    let reader = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    Ok(Json(state.node.car_import(reader, params.pin.unwrap_or(true)).await?))
+}

@@ -1,0 +1,70 @@
+//! The HTTP interfaces: the node API (JSON, streaming uploads and downloads), the path and
+//! trustless gateway, `/metrics` and `/health`.
+//!
+//! Routers are built from shared state (`fn router(state) -> Router`) so they are tested with
+//! `tower::ServiceExt::oneshot` and no server. Write calls need the API token as a bearer
+//! token. Every error is JSON `{"error": <machine-readable reason>, "message": <text>}` with
+//! the matching status; internal details are logged, not returned.
+
+mod auth;
+mod content;
+mod error;
+mod gateway;
+mod metrics;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::node::Node;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub metrics: Arc<Metrics>,
+    /// The gateway's URL, once bound (reported by `/api/v1/id`).
+    pub urls: Arc<std::sync::OnceLock<BoundUrls>>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BoundUrls {
+    pub api: String,
+    pub gateway: String,
+}
+
+impl AppState {
+    pub fn new(node: Arc<Node>) -> Self {
+        AppState { node, metrics: Arc::new(Metrics::new()), urls: Arc::default() }
+    }
+}
+
+/// The node API: `/api/v1/...`, `/health`, `/metrics`.
+pub fn api_router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", content::routes(state.clone()))
+        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/metrics", get(metrics::render))
+        .with_state(state)
+}
+
+/// The gateway: `/ipfs/<cid>[/<path>]`.
+pub fn gateway_router(state: AppState) -> Router {
+    gateway::routes().with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}

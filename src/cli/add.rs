@@ -1,0 +1,194 @@
+//! `cairn add`: stream a file (or a directory tree, as multipart) to the daemon.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use futures::StreamExt;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Body, Method};
+use tokio_util::io::ReaderStream;
+
+use super::{progress, Context};
+use crate::content::importer::FileImporter;
+use crate::content::profile::{parse_chunker, ImportOptions, Profile};
+use crate::content::HashAlg;
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// File or directory to add.
+    pub path: PathBuf,
+    /// Add a directory and everything under it.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// CID profile (IPIP-0499): unixfs-v1-2025 (default) or unixfs-v0-2015.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Chunker, as Kubo's: size-<bytes>.
+    #[arg(long)]
+    pub chunker: Option<String>,
+    /// Use raw blocks for leaves (overrides the profile).
+    #[arg(long)]
+    pub raw_leaves: Option<bool>,
+    /// Hash function: sha2-256 (default) or blake3.
+    #[arg(long)]
+    pub hash: Option<String>,
+    /// Only compute the CID; write nothing (works without a daemon for a single file).
+    #[arg(short = 'n', long)]
+    pub only_hash: bool,
+    /// Pin the result (default true).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pin: bool,
+    /// Name to give the pin.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print only the CID.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl AddArgs {
+    fn options(&self) -> anyhow::Result<ImportOptions> {
+        let mut options = ImportOptions::default();
+        if let Some(profile) = &self.profile {
+            options.profile = profile.parse::<Profile>()?;
+        }
+        if let Some(chunker) = &self.chunker {
+            options.chunk_size = Some(parse_chunker(chunker)?);
+        }
+        options.raw_leaves = self.raw_leaves;
+        if let Some(hash) = &self.hash {
+            options.hash = hash.parse::<HashAlg>()?;
+        }
+        Ok(options)
+    }
+
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = vec![("pin", self.pin.to_string()), ("only-hash", self.only_hash.to_string())];
+        let optional = [("profile", &self.profile), ("chunker", &self.chunker), ("hash", &self.hash), ("name", &self.name)];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                query.push((key, value.clone()));
+            }
+        }
+        if let Some(raw) = self.raw_leaves {
+            query.push(("raw-leaves", raw.to_string()));
+        }
+        query
+    }
+}
+
+pub async fn run(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
+    let options = args.options()?;
+    let meta = std::fs::metadata(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+    if meta.is_dir() && !args.recursive {
+        bail!("{} is a directory: use -r to add it", args.path.display());
+    }
+    let quiet = args.quiet || ctx.json;
+    let out = if args.only_hash && !meta.is_dir() {
+        hash_locally(&args.path, options, meta.len(), quiet).await?
+    } else {
+        upload(ctx, &args, &meta, quiet).await?
+    };
+    let cid = out["cid"].as_str().unwrap_or_default().to_string();
+    if args.quiet && !ctx.json {
+        println!("{cid}");
+    } else {
+        ctx.print(&out, || format!("added {cid} {}", args.path.display()));
+    }
+    Ok(())
+}
+
+/// `--only-hash` for a file: the importer runs here, nothing is sent or stored.
+async fn hash_locally(path: &Path, options: ImportOptions, len: u64, quiet: bool) -> anyhow::Result<serde_json::Value> {
+    use tokio::io::AsyncReadExt;
+    let bar = progress::bytes(Some(len), quiet);
+    let mut importer = FileImporter::new(options)?;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        drop(importer.write(&buffer[..n]));
+        bar.inc(n as u64);
+    }
+    let (_, file) = importer.finish()?;
+    bar.finish_and_clear();
+    Ok(serde_json::json!({"cid": file.cid.to_string(), "size": file.size, "pinned": false}))
+}
+
+async fn upload(ctx: &Context, args: &AddArgs, meta: &std::fs::Metadata, quiet: bool) -> anyhow::Result<serde_json::Value> {
+    let client = ctx.client()?;
+    let request = client.request(Method::POST, "/add").query(&args.query());
+    if !meta.is_dir() {
+        let bar = progress::bytes(Some(meta.len()), quiet);
+        let body = file_body(&args.path, &bar).await?;
+        let out = client.json(request.body(body)).await;
+        bar.finish_and_clear();
+        return out;
+    }
+    let (files, total) = walk_tree(&args.path)?;
+    let bar = progress::bytes(Some(total), quiet);
+    let mut form = Form::new();
+    for (relative, source) in files {
+        let part = match source {
+            Some(path) => {
+                let len = std::fs::metadata(&path)?.len();
+                Part::stream_with_length(file_body(&path, &bar).await?, len)
+            }
+            None => Part::bytes(Vec::new()).mime_str("application/x-directory")?,
+        };
+        form = form.part("file", part.file_name(relative));
+    }
+    let out = client.json(request.multipart(form)).await;
+    bar.finish_and_clear();
+    out
+}
+
+async fn file_body(path: &Path, bar: &indicatif::ProgressBar) -> anyhow::Result<Body> {
+    let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
+    let bar = bar.clone();
+    let stream = ReaderStream::with_capacity(file, 1 << 20).inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            bar.inc(chunk.len() as u64);
+        }
+    });
+    Ok(Body::wrap_stream(stream))
+}
+
+/// Every file (with its source path) and directory (`None`) under `root`, as paths relative
+/// to `root`'s parent, so the upload's top-level entry is `root` itself.
+type TreeEntry = (String, Option<PathBuf>);
+
+fn walk_tree(root: &Path) -> anyhow::Result<(Vec<TreeEntry>, u64)> {
+    let top = root
+        .canonicalize()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "root".into());
+    let mut entries = vec![(top.clone(), None)];
+    let mut total = 0;
+    let mut pending = vec![(root.to_path_buf(), top)];
+    while let Some((dir, relative)) = pending.pop() {
+        let mut children: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        children.sort_by_key(|e| e.file_name());
+        for child in children {
+            let name = child.file_name().into_string().map_err(|n| anyhow::anyhow!("file name {n:?} is not UTF-8"))?;
+            let path = child.path();
+            let relative = format!("{relative}/{name}");
+            let kind = child.file_type()?;
+            if kind.is_dir() {
+                entries.push((relative.clone(), None));
+                pending.push((path, relative));
+            } else if kind.is_file() {
+                total += child.metadata()?.len();
+                entries.push((relative, Some(path)));
+            } else {
+                eprintln!("skipping {} (not a regular file or directory)", path.display());
+            }
+        }
+    }
+    Ok((entries, total))
+}

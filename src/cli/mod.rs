@@ -1,0 +1,108 @@
+//! The `cairn` command line: clap definitions, one file per subcommand. Every command except
+//! `init`, `daemon` and `add --only-hash` talks to a running daemon over its HTTP API; the
+//! daemon is found through the data dir's `daemon.json` unless `--api` says otherwise.
+
+mod add;
+mod car;
+mod client;
+mod daemon;
+mod get;
+mod id;
+mod init;
+mod pin;
+mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use client::Client;
+
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about = "A storage-provider node for IPFS", propagate_version = true)]
+pub struct Cli {
+    /// Data directory (default: $CAIRN_PATH, else ~/.cairn).
+    #[arg(long, global = true, env = "CAIRN_PATH", value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// The daemon's API URL (default: read from the data dir's daemon.json).
+    #[arg(long, global = true, env = "CAIRN_API", value_name = "URL")]
+    pub api: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data dir: config, identity key, API token.
+    Init(init::InitArgs),
+    /// Run the node (initializes the data dir first if needed).
+    Daemon(daemon::DaemonArgs),
+    /// Add a file or directory; prints the root CID.
+    Add(add::AddArgs),
+    /// Write a file's bytes to stdout.
+    Cat(get::CatArgs),
+    /// Download a file or directory.
+    Get(get::GetArgs),
+    /// List a directory.
+    Ls(get::LsArgs),
+    /// Pin, list and unpin content.
+    #[command(subcommand)]
+    Pin(pin::PinCommand),
+    /// Remove every stored block that no pin references.
+    Gc,
+    /// Export and import CARv1 files.
+    #[command(subcommand)]
+    Car(car::CarCommand),
+    /// Show this node's peer id and addresses.
+    Id,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Context { repo: cli.repo, api: cli.api, json: cli.json };
+    match cli.command {
+        Command::Init(args) => init::run(&ctx, args),
+        Command::Daemon(args) => daemon::run(&ctx, args).await,
+        Command::Add(args) => add::run(&ctx, args).await,
+        Command::Cat(args) => get::cat(&ctx, args).await,
+        Command::Get(args) => get::get(&ctx, args).await,
+        Command::Ls(args) => get::ls(&ctx, args).await,
+        Command::Pin(command) => pin::run(&ctx, command).await,
+        Command::Gc => pin::gc(&ctx).await,
+        Command::Car(command) => car::run(&ctx, command).await,
+        Command::Id => id::run(&ctx).await,
+    }
+}
+
+/// What every subcommand gets from the global flags.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub repo: Option<PathBuf>,
+    pub api: Option<String>,
+    pub json: bool,
+}
+
+impl Context {
+    pub fn data_dir(&self) -> anyhow::Result<crate::config::DataDir> {
+        Ok(match &self.repo {
+            Some(path) => crate::config::DataDir::new(path),
+            None => crate::config::DataDir::from_env()?,
+        })
+    }
+
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Client::connect(self)
+    }
+
+    /// Prints `value` as JSON with `--json`, otherwise the human line.
+    pub fn print(&self, value: &serde_json::Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", human());
+        }
+    }
+}

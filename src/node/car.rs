@@ -1,0 +1,59 @@
+//! CAR export and import.
+
+use cid::Cid;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{AddSession, Node, Result};
+use crate::content::car::{export_dag, CarReader};
+use crate::content::dag::DagWalker;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CarImport {
+    pub roots: Vec<Cid>,
+    pub blocks: u64,
+}
+
+impl Node {
+    /// Writes the DAG under `root` as a CARv1, in Cairn's one traversal order.
+    pub async fn car_export<W: AsyncWrite + Unpin + Send>(&self, root: &Cid, out: W) -> Result<()> {
+        export_dag(self.local_blocks(), *root, out).await?;
+        Ok(())
+    }
+
+    /// Imports a CARv1: every block verified against its CID, every root's DAG complete, then
+    /// the roots pinned. Any failure leaves the store and the database as they were.
+    pub async fn car_import<R: AsyncRead + Unpin + Send>(&self, input: R, pin: bool) -> Result<CarImport> {
+        let mut session = self.add_session(Default::default(), false).await;
+        match read_car(&mut session, input).await {
+            Ok(import) => {
+                session.commit_roots(&import.roots, pin).await?;
+                Ok(import)
+            }
+            Err(e) => {
+                session.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Every block of the DAG under `root`, from the local store; fails if one is missing.
+    pub async fn dag_blocks(&self, root: &Cid) -> Result<Vec<Cid>> {
+        let mut walker = DagWalker::new(self.local_blocks(), *root);
+        let mut blocks = Vec::new();
+        while let Some((cid, _)) = walker.next().await? {
+            blocks.push(cid);
+        }
+        Ok(blocks)
+    }
+}
+
+async fn read_car<R: AsyncRead + Unpin + Send>(session: &mut AddSession<'_>, input: R) -> Result<CarImport> {
+    let mut reader = CarReader::new(input).await?;
+    let roots = reader.roots().to_vec();
+    let mut blocks = 0;
+    while let Some(block) = reader.next_block().await? {
+        session.put_block(block).await?;
+        blocks += 1;
+    }
+    Ok(CarImport { roots, blocks })
+}
