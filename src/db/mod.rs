@@ -7,8 +7,10 @@
 
 mod blocks;
 mod pins;
+mod proofs;
 
 pub use pins::PinRow;
+pub use proofs::{ChallengeRow, PieceRow};
 
 use std::str::FromStr;
 
