@@ -81,7 +81,7 @@ fn write_random(path: &Path, len: u64) {
     }
     out.flush().expect("flush");
     // Measure from the page cache for every contender alike.
-    let _ = run(Command::new("cat").arg(path).stdout(Stdio::null()));
+    run(Command::new("cat").arg(path).stdout(Stdio::null()));
 }
 
 fn b3_single_threaded(path: &Path) {

@@ -25,6 +25,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/pins/{cid}", post(pin_add).delete(pin_rm))
         .route("/gc", post(gc))
         .route("/car", post(car_import))
+        .route("/piece/{cid}", post(piece_commit))
         .layer(from_fn_with_state(state, require_token));
     Router::new()
         .route("/id", get(id))
@@ -324,4 +325,14 @@ async fn car_import(
     let _ = headers;
     let reader = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     Ok(Json(state.node.car_import(reader, params.pin.unwrap_or(true)).await?))
+}
+
+async fn piece_commit(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = parse_cid(&cid)?;
+    let piece = state.node.piece_commit(&cid).await?;
+    Ok(Json(serde_json::json!({
+        "cid": cid.to_string(),
+        "piece_root": piece.root_hash().to_hex().to_string(),
+        "piece_size": piece.size,
+    })))
 }

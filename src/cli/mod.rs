@@ -9,6 +9,7 @@ mod daemon;
 mod get;
 mod id;
 mod init;
+mod piece;
 mod pin;
 mod progress;
 
@@ -58,6 +59,9 @@ pub enum Command {
     Car(car::CarCommand),
     /// Show this node's peer id and addresses.
     Id,
+    /// Piece commitments (what storage proofs are checked against).
+    #[command(subcommand)]
+    Piece(piece::PieceCommand),
 }
 
 /// Runs the parsed command line.
@@ -74,6 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gc => pin::gc(&ctx).await,
         Command::Car(command) => car::run(&ctx, command).await,
         Command::Id => id::run(&ctx).await,
+        Command::Piece(command) => piece::run(&ctx, command).await,
     }
 }
 

@@ -5,7 +5,11 @@
 //! IPIP-0499 UnixFS profiles. Nothing here touches the disk, the database or the network:
 //! blocks come in through [`BlockGet`] and go out as values.
 
+pub mod car;
 pub mod dag;
+pub mod exporter;
+pub mod importer;
+pub mod profile;
 
 use std::future::Future;
 

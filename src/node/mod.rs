@@ -9,6 +9,7 @@
 mod add;
 mod car;
 mod daemon;
+mod piece;
 mod pins;
 
 pub use add::{AddSession, AddedEntry};
