@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_cairn");
 
 fn main() {
-    let mib: u64 = std::env::var("CAIRN_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: u64 = std::env::var("CAIRN_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-foundation");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("work dir");
@@ -22,30 +25,94 @@ fn main() {
 
     let openssl = time(|| run(Command::new("openssl").args(["dgst", "-sha256"]).arg(&file)));
     let (only_hash, only_hash_rss) = peak(Command::new(BIN).args(["add", "-n", "-q"]).arg(&file));
-    rows.push(row("add --only-hash (sha2-256)", size, only_hash, "openssl dgst -sha256", openssl, 0.8));
+    rows.push(row(
+        "add --only-hash (sha2-256)",
+        size,
+        only_hash,
+        "openssl dgst -sha256",
+        openssl,
+        0.8,
+    ));
 
     let b3 = time(|| b3_single_threaded(&file));
-    let (only_b3, _) = peak(Command::new(BIN).args(["add", "-n", "-q", "--hash", "blake3"]).arg(&file));
-    rows.push(row("add --only-hash --hash blake3", size, only_b3, "blake3 1 thread (b3sum's core)", b3, 0.8));
+    let (only_b3, _) = peak(
+        Command::new(BIN)
+            .args(["add", "-n", "-q", "--hash", "blake3"])
+            .arg(&file),
+    );
+    rows.push(row(
+        "add --only-hash --hash blake3",
+        size,
+        only_b3,
+        "blake3 1 thread (b3sum's core)",
+        b3,
+        0.8,
+    ));
 
     let repo = work.join("repo");
     let mut daemon = start_daemon(&repo);
     let copy = work.join("copy.bin");
-    let dd = time(|| run(Command::new("dd").arg(format!("if={}", file.display())).arg(format!("of={}", copy.display())).args(["bs=1M", "conv=fsync", "status=none"])));
+    let dd = time(|| {
+        run(Command::new("dd")
+            .arg(format!("if={}", file.display()))
+            .arg(format!("of={}", copy.display()))
+            .args(["bs=1M", "conv=fsync", "status=none"]))
+    });
     let _ = std::fs::remove_file(&copy);
-    let (add, add_rss) = peak(Command::new(BIN).env("CAIRN_PATH", &repo).args(["add", "-q"]).arg(&file));
+    let (add, add_rss) = peak(
+        Command::new(BIN)
+            .env("CAIRN_PATH", &repo)
+            .args(["add", "-q"])
+            .arg(&file),
+    );
     let daemon_after_add = vm_hwm(daemon.id());
-    rows.push(row("add (stored, fsync)", size, add, "dd bs=1M conv=fsync", dd, 0.8));
+    rows.push(row(
+        "add (stored, fsync)",
+        size,
+        add,
+        "dd bs=1M conv=fsync",
+        dd,
+        0.8,
+    ));
 
-    let cid = String::from_utf8(Command::new(BIN).env("CAIRN_PATH", &repo).args(["add", "-n", "-q"]).arg(&file).output().expect("cid").stdout).expect("utf8");
-    let (cat, cat_rss) = peak(Command::new(BIN).env("CAIRN_PATH", &repo).args(["cat", cid.trim()]).stdout(Stdio::null()));
+    let cid = String::from_utf8(
+        Command::new(BIN)
+            .env("CAIRN_PATH", &repo)
+            .args(["add", "-n", "-q"])
+            .arg(&file)
+            .output()
+            .expect("cid")
+            .stdout,
+    )
+    .expect("utf8");
+    let (cat, cat_rss) = peak(
+        Command::new(BIN)
+            .env("CAIRN_PATH", &repo)
+            .args(["cat", cid.trim()])
+            .stdout(Stdio::null()),
+    );
     let daemon_after_cat = vm_hwm(daemon.id());
-    rows.push(row("cat > /dev/null (verified)", size, cat, "openssl dgst -sha256", openssl, 0.5));
+    rows.push(row(
+        "cat > /dev/null (verified)",
+        size,
+        cat,
+        "openssl dgst -sha256",
+        openssl,
+        0.5,
+    ));
 
     let _ = daemon.kill();
     let _ = daemon.wait();
-    println!("\n{} MiB of random bytes, {} cores", mib, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    println!("| operation | MiB/s | reference | ref MiB/s | ratio | target |\n|---|---|---|---|---|---|");
+    println!(
+        "\n{} MiB of random bytes, {} cores",
+        mib,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "| operation | MiB/s | reference | ref MiB/s | ratio | target |\n|---|---|---|---|---|---|"
+    );
     for r in &rows {
         println!("{r}");
     }
@@ -58,11 +125,22 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
-fn row(what: &str, size: u64, took: Duration, reference: &str, ref_took: Duration, target: f64) -> String {
+fn row(
+    what: &str,
+    size: u64,
+    took: Duration,
+    reference: &str,
+    ref_took: Duration,
+    target: f64,
+) -> String {
     let rate = |d: Duration| (size >> 20) as f64 / d.as_secs_f64();
     let ratio = rate(took) / rate(ref_took);
     let verdict = if ratio >= target { "ok" } else { "BELOW" };
-    format!("| {what} | {:.0} | {reference} | {:.0} | {ratio:.2}x | >= {target}x {verdict} |", rate(took), rate(ref_took))
+    format!(
+        "| {what} | {:.0} | {reference} | {:.0} | {ratio:.2}x | >= {target}x {verdict} |",
+        rate(took),
+        rate(ref_took)
+    )
 }
 
 fn write_random(path: &Path, len: u64) {

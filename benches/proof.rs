@@ -16,32 +16,53 @@ const SAMPLES: u32 = 20;
 const ROUNDS: u64 = 200;
 
 fn main() {
-    let mib: u64 = std::env::var("CAIRN_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: u64 = std::env::var("CAIRN_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let size = mib << 20;
     let mut data = vec![0u8; size as usize];
-    blake3::Hasher::new().update(b"cairn proof bench").finalize_xof().fill(&mut data);
+    blake3::Hasher::new()
+        .update(b"cairn proof bench")
+        .finalize_xof()
+        .fill(&mut data);
     let gib = size as f64 / (1u64 << 30) as f64;
     println!("piece: {mib} MiB of random bytes, {SAMPLES} samples, {ROUNDS} challenges");
 
     // Commitment: Cairn's streaming tree builder vs plain blake3::hash, both one thread.
     let (outboard, commit) = best_of(3, || commit_bytes(&data).expect("commit"));
     let (plain, hash) = best_of(3, || blake3::hash(&data));
-    assert_eq!(outboard.commitment().root_hash(), plain, "piece root must equal blake3(piece)");
+    assert_eq!(
+        outboard.commitment().root_hash(),
+        plain,
+        "piece root must equal blake3(piece)"
+    );
     println!(
         "commit (tree + outboard, 1 thread): {:>8.2?}  {:>6.2} GiB/s  outboard {} KiB",
         commit,
         gib / commit.as_secs_f64(),
         outboard.as_bytes().len() / 1024
     );
-    println!("blake3::hash (1 thread, in-process): {:>8.2?}  {:>6.2} GiB/s  ratio {:.2}", hash, gib / hash.as_secs_f64(), hash.as_secs_f64() / commit.as_secs_f64());
+    println!(
+        "blake3::hash (1 thread, in-process): {:>8.2?}  {:>6.2} GiB/s  ratio {:.2}",
+        hash,
+        gib / hash.as_secs_f64(),
+        hash.as_secs_f64() / commit.as_secs_f64()
+    );
     if let Some(b3) = b3sum_single_threaded(&data) {
-        println!("b3sum --num-threads 1 (page cache):  {:>8.2?}  {:>6.2} GiB/s", b3, gib / b3.as_secs_f64());
+        println!(
+            "b3sum --num-threads 1 (page cache):  {:>8.2?}  {:>6.2} GiB/s",
+            b3,
+            gib / b3.as_secs_f64()
+        );
     } else {
         println!("b3sum not found on PATH: skipped");
     }
 
     // Prove and verify.
-    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let commitment = outboard.commitment();
     let deadline = u64::MAX;
     let mut prove_times = Vec::new();
@@ -51,7 +72,9 @@ fn main() {
         let nonce = *blake3::hash(&round.to_le_bytes()).as_bytes();
         let challenge = Challenge::new(commitment, round, nonce, SAMPLES, deadline);
         let start = Instant::now();
-        let proof = runtime.block_on(prove(&challenge, &data, &outboard)).expect("prove");
+        let proof = runtime
+            .block_on(prove(&challenge, &data, &outboard))
+            .expect("prove");
         prove_times.push(start.elapsed());
         let bytes = proof.to_bytes().expect("encode");
         max_proof = max_proof.max(bytes.len());
@@ -64,7 +87,11 @@ fn main() {
     let (verify_median, verify_max) = stats(&mut verify_times);
     println!("prove  (20 samples): median {prove_median:>8.2?}  max {prove_max:>8.2?}  target < 5 ms   {}", verdict(prove_median < Duration::from_millis(5)));
     println!("verify (decode + check): median {verify_median:>8.2?}  max {verify_max:>8.2?}  target < 1 ms   {}", verdict(verify_median < Duration::from_millis(1)));
-    println!("proof size (DAG-CBOR): max {max_proof} bytes ({:.1} KiB)  target < 64 KiB  {}", max_proof as f64 / 1024.0, verdict(max_proof < 64 * 1024));
+    println!(
+        "proof size (DAG-CBOR): max {max_proof} bytes ({:.1} KiB)  target < 64 KiB  {}",
+        max_proof as f64 / 1024.0,
+        verdict(max_proof < 64 * 1024)
+    );
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
@@ -86,18 +113,28 @@ fn stats(times: &mut [Duration]) -> (Duration, Duration) {
 }
 
 fn verdict(ok: bool) -> &'static str {
-    if ok { "ok" } else { "MISSED" }
+    if ok {
+        "ok"
+    } else {
+        "MISSED"
+    }
 }
 
 fn b3sum_single_threaded(data: &[u8]) -> Option<Duration> {
-    let status = std::process::Command::new("b3sum").arg("--version").output().ok()?;
+    let status = std::process::Command::new("b3sum")
+        .arg("--version")
+        .output()
+        .ok()?;
     if !status.status.success() {
         return None;
     }
     let path = std::env::temp_dir().join(format!("cairn-proof-bench-{}.bin", std::process::id()));
     std::fs::write(&path, data).ok()?;
     let run = || {
-        std::process::Command::new("b3sum").args(["--num-threads", "1", "--no-names"]).arg(&path).output()
+        std::process::Command::new("b3sum")
+            .args(["--num-threads", "1", "--no-names"])
+            .arg(&path)
+            .output()
     };
     let _ = run(); // warm the page cache
     let (out, took) = best_of(3, run);

@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0} is already initialized (config.toml exists)")]
     AlreadyInitialized(PathBuf),
     #[error("{0} is not initialized: run `cairn init` first")]
@@ -75,8 +78,12 @@ impl Config {
     pub fn new(random_ports: bool) -> Self {
         let port = |p: u16| if random_ports { 0 } else { p };
         Config {
-            api: ListenConfig { listen: SocketAddr::from(([127, 0, 0, 1], port(5701))) },
-            gateway: ListenConfig { listen: SocketAddr::from(([127, 0, 0, 1], port(8701))) },
+            api: ListenConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], port(5701))),
+            },
+            gateway: ListenConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], port(8701))),
+            },
             swarm: SwarmConfig {
                 listen: vec![
                     format!("/ip4/0.0.0.0/tcp/{}", port(4701)),
@@ -125,7 +132,9 @@ impl DataDir {
         if let Some(path) = std::env::var_os("CAIRN_PATH").filter(|p| !p.is_empty()) {
             return Ok(DataDir::new(path));
         }
-        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(ConfigError::NoHome)?;
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or(ConfigError::NoHome)?;
         Ok(DataDir::new(Path::new(&home).join(".cairn")))
     }
 
@@ -177,9 +186,13 @@ impl DataDir {
             return Err(ConfigError::NotInitialized(self.root.clone()));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| self.io(&path, e))?;
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| ConfigError::Invalid { path: path.clone(), reason: e.to_string() })?;
-        config.quota_bytes().map_err(|reason| ConfigError::Invalid { path, reason })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        config
+            .quota_bytes()
+            .map_err(|reason| ConfigError::Invalid { path, reason })?;
         Ok(config)
     }
 
@@ -222,7 +235,10 @@ impl DataDir {
     }
 
     fn io(&self, path: &Path, source: std::io::Error) -> ConfigError {
-        ConfigError::Io { path: path.to_path_buf(), source }
+        ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -230,14 +246,19 @@ impl DataDir {
 fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let io = |e| ConfigError::Io { path: path.to_path_buf(), source: e };
+    let io = |e| ConfigError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .map_err(io)?;
-    file.write_all(contents).and_then(|()| file.sync_all()).map_err(io)
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(io)
 }
 
 /// The libp2p keypair for a signing key: one key, two roles.
@@ -258,29 +279,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("node"));
         data.init(&Config::new(true)).unwrap();
-        let mode = std::fs::metadata(data.identity_path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.identity_path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let mode = std::fs::metadata(data.token_path()).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.token_path())
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let config = data.load_config().unwrap();
         assert_eq!(config, Config::new(true));
         assert_eq!(config.api.listen.port(), 0);
         let key = data.load_identity().unwrap();
         let peer = libp2p_keypair(&key).unwrap().public().to_peer_id();
-        assert_eq!(peer, libp2p_keypair(&data.load_identity().unwrap()).unwrap().public().to_peer_id());
-        assert!(matches!(data.init(&Config::new(true)), Err(ConfigError::AlreadyInitialized(_))));
+        assert_eq!(
+            peer,
+            libp2p_keypair(&data.load_identity().unwrap())
+                .unwrap()
+                .public()
+                .to_peer_id()
+        );
+        assert!(matches!(
+            data.init(&Config::new(true)),
+            Err(ConfigError::AlreadyInitialized(_))
+        ));
     }
 
     #[test]
     fn bad_config_and_missing_dir_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
-        assert!(matches!(data.load_config(), Err(ConfigError::NotInitialized(_))));
+        assert!(matches!(
+            data.load_config(),
+            Err(ConfigError::NotInitialized(_))
+        ));
         std::fs::write(dir.path().join(CONFIG_FILE), "api = 3").unwrap();
-        assert!(matches!(data.load_config(), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            data.load_config(),
+            Err(ConfigError::Invalid { .. })
+        ));
         let mut config = Config::new(true);
         config.storage.quota = Some("lots".into());
-        std::fs::write(dir.path().join(CONFIG_FILE), toml::to_string(&config).unwrap()).unwrap();
-        assert!(matches!(data.load_config(), Err(ConfigError::Invalid { .. })));
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            toml::to_string(&config).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            data.load_config(),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 }

@@ -10,15 +10,23 @@
 //! - [`cli`]: the `cairn` command line.
 //! - [`config`]: the data dir and `config.toml`.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::todo, clippy::dbg_macro))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::todo,
+        clippy::dbg_macro
+    )
+)]
 // Errors carry the CID they are about (a CID is ~80 bytes); they are returned on cold paths
 // only, so boxing them would buy nothing but noise.
 #![allow(clippy::result_large_err)]
+pub mod api;
+pub mod blockstore;
+pub mod cli;
 pub mod config;
 pub mod content;
-pub mod blockstore;
 pub mod db;
-pub mod api;
 pub mod node;
 pub mod proof;
-pub mod cli;

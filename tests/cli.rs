@@ -5,6 +5,7 @@ mod common;
 
 use common::{bytes, sha256_hex, TestNode};
 
+#[track_caller]
 fn ok(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
@@ -15,6 +16,7 @@ fn ok(output: &std::process::Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
+#[track_caller]
 fn json(output: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(ok(output).trim()).unwrap()
 }
@@ -55,7 +57,11 @@ async fn add_cat_get_pin_gc_and_car_through_the_cli() {
     let added = json(&node.cli(&["add", "--json", file.to_str().unwrap()]));
     let cid = added["cid"].as_str().unwrap().to_string();
     let only_hash = ok(&node.cli(&["add", "-n", "-q", file.to_str().unwrap()]));
-    assert_eq!(only_hash.trim(), cid, "--only-hash computes the same CID locally");
+    assert_eq!(
+        only_hash.trim(),
+        cid,
+        "--only-hash computes the same CID locally"
+    );
 
     let cat = node.cli(&["cat", &cid]);
     assert_eq!(sha256_hex(&cat.stdout), sha256_hex(&data));
@@ -68,11 +74,19 @@ async fn add_cat_get_pin_gc_and_car_through_the_cli() {
     std::fs::create_dir_all(site.join("sub/empty")).unwrap();
     std::fs::write(site.join("index.html"), "<p>home</p>").unwrap();
     std::fs::write(site.join("sub/data.bin"), bytes(1_200_000, 12)).unwrap();
-    let dir_cid = ok(&node.cli(&["add", "-r", "-q", site.to_str().unwrap()])).trim().to_string();
+    let dir_cid = ok(&node.cli(&["add", "-r", "-q", site.to_str().unwrap()]))
+        .trim()
+        .to_string();
     let copy = work.path().join("copy");
     ok(&node.cli(&["get", &dir_cid, "-o", copy.to_str().unwrap()]));
-    assert_eq!(std::fs::read_to_string(copy.join("index.html")).unwrap(), "<p>home</p>");
-    assert_eq!(std::fs::read(copy.join("sub/data.bin")).unwrap(), bytes(1_200_000, 12));
+    assert_eq!(
+        std::fs::read_to_string(copy.join("index.html")).unwrap(),
+        "<p>home</p>"
+    );
+    assert_eq!(
+        std::fs::read(copy.join("sub/data.bin")).unwrap(),
+        bytes(1_200_000, 12)
+    );
     assert!(copy.join("sub/empty").is_dir());
 
     let pins = json(&node.cli(&["pin", "ls", "--json"]));
@@ -83,11 +97,17 @@ async fn add_cat_get_pin_gc_and_car_through_the_cli() {
     ok(&node.cli(&["pin", "rm", &cid]));
     let gc = json(&node.cli(&["gc", "--json"]));
     assert!(gc["removed_blocks"].as_u64().unwrap() >= 3);
-    assert!(!node.cli(&["cat", &cid]).status.success(), "collected after unpin");
+    assert!(
+        !node.cli(&["cat", &cid]).status.success(),
+        "collected after unpin"
+    );
 
     let imported = json(&node.cli(&["car", "import", "--json", car.to_str().unwrap()]));
     assert_eq!(imported["roots"][0], cid.as_str());
-    assert_eq!(sha256_hex(&node.cli(&["cat", &cid]).stdout), sha256_hex(&data));
+    assert_eq!(
+        sha256_hex(&node.cli(&["cat", &cid]).stdout),
+        sha256_hex(&data)
+    );
     node.stop().await;
 }
 

@@ -9,7 +9,10 @@ use reqwest::StatusCode;
 async fn error_reason(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["message"].is_string(), "error body carries a message: {body}");
+    assert!(
+        body["message"].is_string(),
+        "error body carries a message: {body}"
+    );
     (status, body["error"].as_str().unwrap().to_string())
 }
 
@@ -19,13 +22,26 @@ async fn added_file_comes_back_byte_identical_through_api_and_gateway() {
     let data = bytes(3 * 1024 * 1024 + 17, 1);
     let added = node.add(data.clone(), "").await;
     let cid = added["cid"].as_str().unwrap();
-    assert!(cid.starts_with("bafy"), "CIDv1 dag-pb root for a multi-chunk file: {cid}");
+    assert!(
+        cid.starts_with("bafy"),
+        "CIDv1 dag-pb root for a multi-chunk file: {cid}"
+    );
     assert_eq!(added["size"], data.len() as u64);
 
-    let cat = node.http.get(node.api(&format!("/cat/{cid}"))).send().await.unwrap();
+    let cat = node
+        .http
+        .get(node.api(&format!("/cat/{cid}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sha256_hex(&cat.bytes().await.unwrap()), sha256_hex(&data));
 
-    let path = node.http.get(node.gateway(&format!("/ipfs/{cid}"))).send().await.unwrap();
+    let path = node
+        .http
+        .get(node.gateway(&format!("/ipfs/{cid}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(path.status(), StatusCode::OK);
     assert_eq!(sha256_hex(&path.bytes().await.unwrap()), sha256_hex(&data));
     node.stop().await;
@@ -35,7 +51,10 @@ async fn added_file_comes_back_byte_identical_through_api_and_gateway() {
 async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
     let node = TestNode::start().await;
     let data = bytes(2 * 1024 * 1024 + 5, 2);
-    let cid = node.add(data.clone(), "").await["cid"].as_str().unwrap().to_string();
+    let cid = node.add(data.clone(), "").await["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let raw = node
         .http
@@ -49,7 +68,12 @@ async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
     let parsed = cairn::content::parse_cid(&cid).unwrap();
     cairn::content::Block::verified(parsed, block).expect("raw block hashes to its CID");
 
-    let car = node.http.get(node.gateway(&format!("/ipfs/{cid}?format=car"))).send().await.unwrap();
+    let car = node
+        .http
+        .get(node.gateway(&format!("/ipfs/{cid}?format=car")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(car.status(), StatusCode::OK);
     let car = car.bytes().await.unwrap();
 
@@ -63,8 +87,18 @@ async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
         .send()
         .await
         .unwrap();
-    assert_eq!(imported.status(), StatusCode::OK, "{}", imported.text().await.unwrap());
-    let cat = other.http.get(other.api(&format!("/cat/{cid}"))).send().await.unwrap();
+    assert_eq!(
+        imported.status(),
+        StatusCode::OK,
+        "{}",
+        imported.text().await.unwrap()
+    );
+    let cat = other
+        .http
+        .get(other.api(&format!("/cat/{cid}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sha256_hex(&cat.bytes().await.unwrap()), sha256_hex(&data));
     node.stop().await;
     other.stop().await;
@@ -73,40 +107,99 @@ async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
 #[tokio::test]
 async fn gc_collects_unpinned_blocks_and_never_pinned_ones() {
     let node = TestNode::start().await;
-    let kept = node.add(bytes(1_500_000, 3), "").await["cid"].as_str().unwrap().to_string();
-    let dropped = node.add(bytes(1_500_000, 4), "").await["cid"].as_str().unwrap().to_string();
-    let unpin = node.http.delete(node.api(&format!("/pins/{dropped}"))).bearer_auth(node.token()).send().await.unwrap();
+    let kept = node.add(bytes(1_500_000, 3), "").await["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dropped = node.add(bytes(1_500_000, 4), "").await["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unpin = node
+        .http
+        .delete(node.api(&format!("/pins/{dropped}")))
+        .bearer_auth(node.token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unpin.status(), StatusCode::OK);
 
-    let report: serde_json::Value =
-        node.http.post(node.api("/gc")).bearer_auth(node.token()).send().await.unwrap().json().await.unwrap();
-    assert_eq!(report["removed_blocks"], 3, "two leaves and the root of the unpinned file");
+    let report: serde_json::Value = node
+        .http
+        .post(node.api("/gc"))
+        .bearer_auth(node.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        report["removed_blocks"], 3,
+        "two leaves and the root of the unpinned file"
+    );
 
-    let gone = node.http.get(node.api(&format!("/cat/{dropped}"))).send().await.unwrap();
+    let gone = node
+        .http
+        .get(node.api(&format!("/cat/{dropped}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
-    let still = node.http.get(node.api(&format!("/cat/{kept}"))).send().await.unwrap();
+    let still = node
+        .http
+        .get(node.api(&format!("/cat/{kept}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(still.bytes().await.unwrap().len(), 1_500_000);
-    assert_eq!(node.daemon.node.store.used_bytes(), node.daemon.node.db.used_bytes().await.unwrap());
+    assert_eq!(
+        node.daemon.node.store.used_bytes(),
+        node.daemon.node.db.used_bytes().await.unwrap()
+    );
     node.stop().await;
 }
 
 #[tokio::test]
 async fn malformed_and_unsupported_cids_are_refused_with_reasons() {
     let node = TestNode::start().await;
-    let bad = node.http.get(node.gateway("/ipfs/not-a-cid")).send().await.unwrap();
-    assert_eq!(error_reason(bad).await, (StatusCode::BAD_REQUEST, "malformed_cid".into()));
+    let bad = node
+        .http
+        .get(node.gateway("/ipfs/not-a-cid"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_reason(bad).await,
+        (StatusCode::BAD_REQUEST, "malformed_cid".into())
+    );
     // A valid CID with the dag-json codec (0x0129), which Cairn does not store.
     let dag_json = cid::Cid::new_v1(0x0129, cairn::content::HashAlg::Sha2_256.digest(b"{}"));
-    let unknown = node.http.get(node.api(&format!("/cat/{dag_json}"))).send().await.unwrap();
-    assert_eq!(error_reason(unknown).await, (StatusCode::BAD_REQUEST, "unsupported_codec".into()));
+    let unknown = node
+        .http
+        .get(node.api(&format!("/cat/{dag_json}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_reason(unknown).await,
+        (StatusCode::BAD_REQUEST, "unsupported_codec".into())
+    );
     node.stop().await;
 }
 
 #[tokio::test]
 async fn gateway_refuses_path_traversal() {
     let node = TestNode::start().await;
-    let cid = node.add(b"hello".to_vec(), "").await["cid"].as_str().unwrap().to_string();
-    for path in [format!("/ipfs/{cid}/../etc/passwd"), format!("/ipfs/{cid}/%2e%2e/x"), format!("/ipfs/{cid}/./x")] {
+    let cid = node.add(b"hello".to_vec(), "").await["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for path in [
+        format!("/ipfs/{cid}/../etc/passwd"),
+        format!("/ipfs/{cid}/%2e%2e/x"),
+        format!("/ipfs/{cid}/./x"),
+    ] {
         let response = node.http.get(node.gateway(&path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
     }
@@ -116,10 +209,28 @@ async fn gateway_refuses_path_traversal() {
 #[tokio::test]
 async fn write_calls_need_the_token() {
     let node = TestNode::start().await;
-    let missing = node.http.post(node.api("/add")).body("x").send().await.unwrap();
-    assert_eq!(error_reason(missing).await, (StatusCode::UNAUTHORIZED, "missing_token".into()));
-    let wrong = node.http.post(node.api("/gc")).bearer_auth("nope").send().await.unwrap();
-    assert_eq!(error_reason(wrong).await, (StatusCode::UNAUTHORIZED, "bad_token".into()));
+    let missing = node
+        .http
+        .post(node.api("/add"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_reason(missing).await,
+        (StatusCode::UNAUTHORIZED, "missing_token".into())
+    );
+    let wrong = node
+        .http
+        .post(node.api("/gc"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_reason(wrong).await,
+        (StatusCode::UNAUTHORIZED, "bad_token".into())
+    );
     assert_eq!(node.stored_files(), 0, "nothing was written");
     node.stop().await;
 }
@@ -127,20 +238,49 @@ async fn write_calls_need_the_token() {
 #[tokio::test]
 async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kept() {
     let source = TestNode::start().await;
-    let cid = source.add(bytes(2_200_000, 5), "").await["cid"].as_str().unwrap().to_string();
-    let car = source.http.get(source.api(&format!("/car/{cid}"))).send().await.unwrap().bytes().await.unwrap().to_vec();
+    let cid = source.add(bytes(2_200_000, 5), "").await["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let car = source
+        .http
+        .get(source.api(&format!("/car/{cid}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
 
     let node = TestNode::start().await;
     let mut tampered = car.clone();
     let last = tampered.len() - 10;
     tampered[last] ^= 0xff;
-    let response = node.http.post(node.api("/car")).bearer_auth(node.token()).body(tampered).send().await.unwrap();
-    assert_eq!(error_reason(response).await, (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch".into()));
+    let response = node
+        .http
+        .post(node.api("/car"))
+        .bearer_auth(node.token())
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_reason(response).await,
+        (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch".into())
+    );
     assert_eq!(node.stored_files(), 0);
     assert_eq!(node.daemon.node.db.block_count().await.unwrap(), 0);
 
     let truncated = car[..car.len() - 1000].to_vec();
-    let response = node.http.post(node.api("/car")).bearer_auth(node.token()).body(truncated).send().await.unwrap();
+    let response = node
+        .http
+        .post(node.api("/car"))
+        .bearer_auth(node.token())
+        .body(truncated)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(node.stored_files(), 0);
     assert!(node.daemon.node.db.list_pins().await.unwrap().is_empty());
@@ -152,10 +292,19 @@ async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kep
 async fn upload_cut_mid_stream_leaves_nothing_behind() {
     let node = TestNode::start().await;
     let first = bytes(1 << 20, 6);
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        vec![Ok(first.clone()), Ok(first), Err(std::io::Error::other("client went away"))];
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(first.clone()),
+        Ok(first),
+        Err(std::io::Error::other("client went away")),
+    ];
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let result = node.http.post(node.api("/add")).bearer_auth(node.token()).body(body).send().await;
+    let result = node
+        .http
+        .post(node.api("/add"))
+        .bearer_auth(node.token())
+        .body(body)
+        .send()
+        .await;
     assert!(result.is_err() || !result.unwrap().status().is_success());
     // The server sees the cut, rolls back, and the store is as before.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -179,7 +328,10 @@ async fn a_full_store_refuses_the_add_and_keeps_nothing_partial() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_reason(response).await, (StatusCode::INSUFFICIENT_STORAGE, "store_full".into()));
+    assert_eq!(
+        error_reason(response).await,
+        (StatusCode::INSUFFICIENT_STORAGE, "store_full".into())
+    );
     assert_eq!(node.stored_files(), 0);
     assert_eq!(node.daemon.node.store.used_bytes(), 0);
     // A small file still fits afterwards: the failed add released its reservation.
@@ -191,9 +343,21 @@ async fn a_full_store_refuses_the_add_and_keeps_nothing_partial() {
 async fn directory_upload_serves_listing_and_files_by_path() {
     let node = TestNode::start().await;
     let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(Vec::new()).file_name("site").mime_str("application/x-directory").unwrap())
-        .part("file", reqwest::multipart::Part::bytes(b"<h1>hi</h1>".to_vec()).file_name("site/index.html"))
-        .part("file", reqwest::multipart::Part::bytes(b"body{}".to_vec()).file_name("site/css/a.css"));
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(Vec::new())
+                .file_name("site")
+                .mime_str("application/x-directory")
+                .unwrap(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"<h1>hi</h1>".to_vec()).file_name("site/index.html"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"body{}".to_vec()).file_name("site/css/a.css"),
+        );
     let added: serde_json::Value = node
         .http
         .post(node.api("/add"))
@@ -206,16 +370,44 @@ async fn directory_upload_serves_listing_and_files_by_path() {
         .await
         .unwrap();
     let cid = added["cid"].as_str().unwrap();
-    let index = node.http.get(node.gateway(&format!("/ipfs/{cid}/"))).send().await.unwrap();
+    let index = node
+        .http
+        .get(node.gateway(&format!("/ipfs/{cid}/")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(index.text().await.unwrap(), "<h1>hi</h1>");
-    let css = node.http.get(node.gateway(&format!("/ipfs/{cid}/css/a.css"))).send().await.unwrap();
+    let css = node
+        .http
+        .get(node.gateway(&format!("/ipfs/{cid}/css/a.css")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(css.headers()["content-type"], "text/css");
     assert_eq!(css.text().await.unwrap(), "body{}");
-    let listing = node.http.get(node.gateway(&format!("/ipfs/{cid}/css"))).send().await.unwrap();
+    let listing = node
+        .http
+        .get(node.gateway(&format!("/ipfs/{cid}/css")))
+        .send()
+        .await
+        .unwrap();
     assert!(listing.text().await.unwrap().contains("a.css"));
 
-    let evil = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("../escape"));
-    let response = node.http.post(node.api("/add")).bearer_auth(node.token()).multipart(evil).send().await.unwrap();
-    assert_eq!(error_reason(response).await, (StatusCode::BAD_REQUEST, "bad_path".into()));
+    let evil = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("../escape"),
+    );
+    let response = node
+        .http
+        .post(node.api("/add"))
+        .bearer_auth(node.token())
+        .multipart(evil)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_reason(response).await,
+        (StatusCode::BAD_REQUEST, "bad_path".into())
+    );
     node.stop().await;
 }

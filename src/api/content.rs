@@ -121,15 +121,29 @@ async fn add(
             return Err(e);
         }
     };
-    session.commit(&added.cid, pin, params.name.as_deref()).await?;
+    session
+        .commit(&added.cid, pin, params.name.as_deref())
+        .await?;
     state.metrics.added_bytes.inc_by(added.size);
-    Ok(Json(AddResponse { cid: added.cid.to_string(), size: added.size, dag_size: added.dag_size, pinned: pin }))
+    Ok(Json(AddResponse {
+        cid: added.cid.to_string(),
+        size: added.size,
+        dag_size: added.dag_size,
+        pinned: pin,
+    }))
 }
 
 /// Imports every part of a multipart upload, then builds the directories bottom-up.
-async fn add_tree(session: &mut AddSession<'_>, mut multipart: Multipart) -> Result<AddedEntry, ApiError> {
+async fn add_tree(
+    session: &mut AddSession<'_>,
+    mut multipart: Multipart,
+) -> Result<AddedEntry, ApiError> {
     let mut tree = DirTree::default();
-    while let Some(field) = multipart.next_field().await.map_err(|e| ApiError::bad_request("bad_multipart", e.body_text()))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request("bad_multipart", e.body_text()))?
+    {
         let path = field
             .file_name()
             .or(field.name())
@@ -148,7 +162,8 @@ async fn add_tree(session: &mut AddSession<'_>, mut multipart: Multipart) -> Res
 
 /// Splits an upload's relative path, refusing anything that could escape the tree.
 fn split_relative_path(path: &str) -> Result<Vec<String>, ApiError> {
-    let bad = |why: &str| ApiError::bad_request("bad_path", format!("invalid path {path:?}: {why}"));
+    let bad =
+        |why: &str| ApiError::bad_request("bad_path", format!("invalid path {path:?}: {why}"));
     if path.starts_with('/') {
         return Err(bad("absolute paths are not allowed"));
     }
@@ -174,7 +189,10 @@ struct DirTree {
 impl DirTree {
     fn add_dir(&mut self, segments: &[String]) -> Result<(), ApiError> {
         if self.files.contains_key(segments) {
-            return Err(ApiError::bad_request("bad_path", format!("{} is both a file and a directory", segments.join("/"))));
+            return Err(ApiError::bad_request(
+                "bad_path",
+                format!("{} is both a file and a directory", segments.join("/")),
+            ));
         }
         for depth in 0..=segments.len() {
             self.dirs.entry(segments[..depth].to_vec()).or_default();
@@ -183,9 +201,15 @@ impl DirTree {
     }
 
     fn add_file(&mut self, segments: &[String], entry: AddedEntry) -> Result<(), ApiError> {
-        let (_, parent) = segments.split_last().ok_or_else(|| ApiError::bad_request("bad_path", "empty path"))?;
-        if self.dirs.contains_key(segments) || self.files.insert(segments.to_vec(), entry).is_some() {
-            return Err(ApiError::bad_request("bad_path", format!("{} appears twice", segments.join("/"))));
+        let (_, parent) = segments
+            .split_last()
+            .ok_or_else(|| ApiError::bad_request("bad_path", "empty path"))?;
+        if self.dirs.contains_key(segments) || self.files.insert(segments.to_vec(), entry).is_some()
+        {
+            return Err(ApiError::bad_request(
+                "bad_path",
+                format!("{} appears twice", segments.join("/")),
+            ));
         }
         self.add_dir(parent)
     }
@@ -194,7 +218,10 @@ impl DirTree {
     async fn build(mut self, session: &mut AddSession<'_>) -> Result<AddedEntry, ApiError> {
         for (path, entry) in std::mem::take(&mut self.files) {
             if let Some((name, parent)) = path.split_last() {
-                self.dirs.entry(parent.to_vec()).or_default().insert(name.clone(), entry);
+                self.dirs
+                    .entry(parent.to_vec())
+                    .or_default()
+                    .insert(name.clone(), entry);
             }
         }
         // Deepest first, so each directory is built after all of its children.
@@ -206,17 +233,24 @@ impl DirTree {
             let built = session.add_directory(&children).await?;
             match path.split_last() {
                 Some((name, parent)) => {
-                    self.dirs.entry(parent.to_vec()).or_default().insert(name.clone(), built);
+                    self.dirs
+                        .entry(parent.to_vec())
+                        .or_default()
+                        .insert(name.clone(), built);
                 }
                 None => root = Some((children, built)),
             }
         }
         match root {
-            Some((children, _)) if children.len() == 1 => {
-                children.into_values().next().ok_or_else(|| ApiError::bad_request("empty_upload", "no files"))
-            }
+            Some((children, _)) if children.len() == 1 => children
+                .into_values()
+                .next()
+                .ok_or_else(|| ApiError::bad_request("empty_upload", "no files")),
             Some((_, built)) => Ok(built),
-            None => Err(ApiError::bad_request("empty_upload", "the upload has no parts")),
+            None => Err(ApiError::bad_request(
+                "empty_upload",
+                "the upload has no parts",
+            )),
         }
     }
 }
@@ -229,13 +263,22 @@ pub(super) async fn resolve(state: &AppState, path: &str) -> Result<Cid, ApiErro
     if rest.is_empty() {
         return Ok(root);
     }
-    if rest.split('/').any(|s| s == ".." || s == "." || s.is_empty()) {
-        return Err(ApiError::bad_request("bad_path", format!("invalid path {rest:?}: `.`, `..` and empty segments are not allowed")));
+    if rest
+        .split('/')
+        .any(|s| s == ".." || s == "." || s.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "bad_path",
+            format!("invalid path {rest:?}: `.`, `..` and empty segments are not allowed"),
+        ));
     }
     Ok(exporter::resolve_path(&state.node.local_blocks(), &root, rest).await?)
 }
 
-async fn cat(State(state): State<AppState>, Path(path): Path<String>) -> Result<Response, ApiError> {
+async fn cat(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
     let cid = resolve(&state, &path).await?;
     let entry = exporter::stat(&state.node.local_blocks(), &cid).await?;
     if entry.is_dir() {
@@ -249,13 +292,21 @@ async fn cat(State(state): State<AppState>, Path(path): Path<String>) -> Result<
     Ok((headers, Body::from_stream(stream)).into_response())
 }
 
-async fn ls(State(state): State<AppState>, Path(path): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn ls(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = resolve(&state, &path).await?;
     let entries = exporter::list_dir(&state.node.local_blocks(), &cid).await?;
-    Ok(Json(serde_json::json!({"cid": cid.to_string(), "entries": entries})))
+    Ok(Json(
+        serde_json::json!({"cid": cid.to_string(), "entries": entries}),
+    ))
 }
 
-async fn stat(State(state): State<AppState>, Path(path): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn stat(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = resolve(&state, &path).await?;
     let entry = exporter::stat(&state.node.local_blocks(), &cid).await?;
     Ok(Json(serde_json::json!({
@@ -265,7 +316,10 @@ async fn stat(State(state): State<AppState>, Path(path): Path<String>) -> Result
     })))
 }
 
-async fn block(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Response, ApiError> {
+async fn block(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
     let data = state.node.store.get(&cid).await.map_err(NodeError::from)?;
     let data = data.ok_or(crate::content::ContentError::NotFound(cid))?;
@@ -285,15 +339,26 @@ async fn pin_add(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
     let blocks = state.node.pin_add(&cid, params.name.as_deref()).await?;
-    Ok(Json(serde_json::json!({"cid": cid.to_string(), "blocks": blocks})))
+    Ok(Json(
+        serde_json::json!({"cid": cid.to_string(), "blocks": blocks}),
+    ))
 }
 
-async fn pin_rm(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn pin_rm(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
     if !state.node.pin_rm(&cid).await? {
-        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_pinned", format!("{cid} is not pinned")));
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_pinned",
+            format!("{cid} is not pinned"),
+        ));
     }
-    Ok(Json(serde_json::json!({"cid": cid.to_string(), "removed": true})))
+    Ok(Json(
+        serde_json::json!({"cid": cid.to_string(), "removed": true}),
+    ))
 }
 
 async fn pin_ls(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -305,7 +370,10 @@ async fn gc(State(state): State<AppState>) -> Result<Json<crate::node::GcReport>
     Ok(Json(state.node.gc().await?))
 }
 
-async fn car_export(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Response, ApiError> {
+async fn car_export(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
     super::gateway::car_response(&state, cid).await
 }
@@ -323,11 +391,20 @@ async fn car_import(
     body: Body,
 ) -> Result<Json<crate::node::CarImport>, ApiError> {
     let _ = headers;
-    let reader = tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    Ok(Json(state.node.car_import(reader, params.pin.unwrap_or(true)).await?))
+    let reader =
+        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    Ok(Json(
+        state
+            .node
+            .car_import(reader, params.pin.unwrap_or(true))
+            .await?,
+    ))
 }
 
-async fn piece_commit(State(state): State<AppState>, Path(cid): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn piece_commit(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
     let piece = state.node.piece_commit(&cid).await?;
     Ok(Json(serde_json::json!({

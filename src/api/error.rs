@@ -17,7 +17,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, reason, message: message.into() }
+        ApiError {
+            status,
+            reason,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(reason: &'static str, message: impl Into<String>) -> Self {
@@ -26,7 +30,11 @@ impl ApiError {
 
     fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the node's log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the node's log",
+        )
     }
 }
 
@@ -64,11 +72,14 @@ impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         match e {
             NodeError::Content(e) => e.into(),
-            NodeError::Blockstore(BlockstoreError::Full { .. }) => {
-                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "store_full", e.to_string())
-            }
+            NodeError::Blockstore(BlockstoreError::Full { .. }) => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "store_full",
+                e.to_string(),
+            ),
             NodeError::Blockstore(BlockstoreError::Content(e)) => e.into(),
             NodeError::Car(CarError::Content(e)) => e.into(),
+            NodeError::Car(CarError::BlockMismatch(cid)) => ContentError::HashMismatch(cid).into(),
             NodeError::Car(ref car) if car.is_io() => ApiError::internal(&e),
             NodeError::Car(_) => ApiError::bad_request("invalid_car", e.to_string()),
             NodeError::BadRequest(_) => ApiError::bad_request("bad_request", e.to_string()),

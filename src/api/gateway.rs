@@ -43,11 +43,17 @@ fn negotiate(params: &GatewayParams, headers: &HeaderMap) -> Result<Format, ApiE
         Some("raw") => return Ok(Format::Raw),
         Some("car") => return Ok(Format::Car),
         Some(other) => {
-            return Err(ApiError::bad_request("bad_format", format!("unsupported format {other:?} (use raw or car)")))
+            return Err(ApiError::bad_request(
+                "bad_format",
+                format!("unsupported format {other:?} (use raw or car)"),
+            ))
         }
         None => {}
     }
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     Ok(if accept.contains("application/vnd.ipld.raw") {
         Format::Raw
     } else if accept.contains("application/vnd.ipld.car") {
@@ -75,7 +81,10 @@ async fn ipfs(
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{cid}\"")) {
         headers.insert(header::ETAG, etag);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=29030400, immutable"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=29030400, immutable"),
+    );
     if let Ok(roots) = HeaderValue::from_str(&cid.to_string()) {
         headers.insert("x-ipfs-roots", roots);
     }
@@ -108,7 +117,11 @@ pub(super) async fn car_response(state: &AppState, cid: Cid) -> Result<Response,
         .map_ok(Some)
         .chain(tail)
         .try_filter_map(|chunk: Option<Bytes>| async move { Ok(chunk) });
-    Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.car; version=1")], Body::from_stream(body)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/vnd.ipld.car; version=1")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Response, ApiError> {
@@ -123,13 +136,26 @@ async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Respo
         return Ok(file_response(state, index.cid, size, "index.html"));
     }
     let base = format!("/ipfs/{}", path.trim_end_matches('/'));
-    let mut html = format!("<!doctype html><meta charset=utf-8><title>{0}</title><h1>Index of {0}</h1><ul>", escape(&base));
+    let mut html = format!(
+        "<!doctype html><meta charset=utf-8><title>{0}</title><h1>Index of {0}</h1><ul>",
+        escape(&base)
+    );
     for e in &entries {
         let href = format!("{base}/{}", percent_encode(&e.name));
-        html.push_str(&format!("<li><a href=\"{}\">{}</a> <small>{} bytes</small></li>", escape(&href), escape(&e.name), e.size));
+        html.push_str(&format!(
+            "<li><a href=\"{}\">{}</a> <small>{} bytes</small></li>",
+            escape(&href),
+            escape(&e.name),
+            e.size
+        ));
     }
     html.push_str("</ul>");
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response())
 }
 
 fn file_response(state: &AppState, cid: Cid, size: u64, path: &str) -> Response {
@@ -143,7 +169,10 @@ fn file_response(state: &AppState, cid: Cid, size: u64, path: &str) -> Response 
 
 /// The media type a file name's extension implies.
 fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "txt" | "md" => "text/plain; charset=utf-8",
@@ -163,13 +192,19 @@ fn content_type(path: &str) -> &'static str {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn percent_encode(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -26,11 +26,29 @@ impl Metrics {
         let gateway_requests = Counter::default();
         let store_used_bytes = Gauge::default();
         let pins = Gauge::default();
-        registry.register("added_bytes", "File bytes added through the API", added_bytes.clone());
-        registry.register("gateway_requests", "Gateway requests served", gateway_requests.clone());
-        registry.register("store_used_bytes", "Bytes of block data stored", store_used_bytes.clone());
+        registry.register(
+            "added_bytes",
+            "File bytes added through the API",
+            added_bytes.clone(),
+        );
+        registry.register(
+            "gateway_requests",
+            "Gateway requests served",
+            gateway_requests.clone(),
+        );
+        registry.register(
+            "store_used_bytes",
+            "Bytes of block data stored",
+            store_used_bytes.clone(),
+        );
         registry.register("pins", "Pinned roots", pins.clone());
-        Metrics { registry, added_bytes, gateway_requests, store_used_bytes, pins }
+        Metrics {
+            registry,
+            added_bytes,
+            gateway_requests,
+            store_used_bytes,
+            pins,
+        }
     }
 }
 
@@ -42,10 +60,24 @@ impl Default for Metrics {
 
 pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let metrics = &state.metrics;
-    metrics.store_used_bytes.set(state.node.store.used_bytes() as i64);
-    let pins = state.node.db.list_pins().await.map_err(crate::node::NodeError::from)?;
+    metrics
+        .store_used_bytes
+        .set(state.node.store.used_bytes() as i64);
+    let pins = state
+        .node
+        .db
+        .list_pins()
+        .await
+        .map_err(crate::node::NodeError::from)?;
     metrics.pins.set(pins.len() as i64);
     let mut text = String::new();
-    encode(&mut text, &metrics.registry).map_err(|e| ApiError::from(crate::node::NodeError::Other(e.to_string())))?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
+    encode(&mut text, &metrics.registry)
+        .map_err(|e| ApiError::from(crate::node::NodeError::Other(e.to_string())))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
 }

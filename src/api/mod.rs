@@ -40,7 +40,11 @@ pub struct BoundUrls {
 
 impl AppState {
     pub fn new(node: Arc<Node>) -> Self {
-        AppState { node, metrics: Arc::new(Metrics::new()), urls: Arc::default() }
+        AppState {
+            node,
+            metrics: Arc::new(Metrics::new()),
+            urls: Arc::default(),
+        }
     }
 }
 
@@ -48,7 +52,10 @@ impl AppState {
 pub fn api_router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", content::routes(state.clone()))
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/metrics", get(metrics::render))
         .with_state(state)
 }
@@ -64,7 +71,10 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -85,9 +85,11 @@ impl FsBlockstore {
     }
 
     fn release(&self, len: u64) {
-        let _ = self.used.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-            Some(used.saturating_sub(len))
-        });
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(len))
+            });
     }
 
     fn note_unsynced(&self, path: PathBuf) {
@@ -111,16 +113,19 @@ fn block_key(cid: &Cid) -> String {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> BlockstoreError {
-    BlockstoreError::Io { path: path.display().to_string(), source }
+    BlockstoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| BlockstoreError::Io {
-        path: String::new(),
-        source: std::io::Error::other(e),
-    })?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlockstoreError::Io {
+            path: String::new(),
+            source: std::io::Error::other(e),
+        })?
 }
 
 fn write_atomically(tmp_dir: &Path, path: &Path, data: &[u8]) -> Result<()> {
@@ -158,7 +163,9 @@ impl Blockstore for FsBlockstore {
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool> {
-        Ok(tokio::fs::try_exists(self.path_of(cid)).await.unwrap_or(false))
+        Ok(tokio::fs::try_exists(self.path_of(cid))
+            .await
+            .unwrap_or(false))
     }
 
     async fn put(&self, block: &Block) -> Result<bool> {
@@ -250,7 +257,10 @@ mod tests {
         let b = block(b"original");
         store.put(&b).await.unwrap();
         std::fs::write(store.path_of(b.cid()), b"tampered").unwrap();
-        assert!(matches!(store.get(b.cid()).await, Err(BlockstoreError::Corrupt(_))));
+        assert!(matches!(
+            store.get(b.cid()).await,
+            Err(BlockstoreError::Corrupt(_))
+        ));
     }
 
     #[tokio::test]
@@ -260,10 +270,19 @@ mod tests {
         assert!(store.put(&block(b"12345")).await.unwrap());
         let big = block(b"123456");
         let err = store.put(&big).await.unwrap_err();
-        assert!(matches!(err, BlockstoreError::Full { needed: 6, available: 5 }));
+        assert!(matches!(
+            err,
+            BlockstoreError::Full {
+                needed: 6,
+                available: 5
+            }
+        ));
         assert!(!store.has(big.cid()).await.unwrap());
         assert_eq!(store.used_bytes(), 5);
-        assert_eq!(std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(),
+            0
+        );
     }
 
     #[test]
@@ -272,6 +291,10 @@ mod tests {
         let v0 = Cid::new_v0(hash).unwrap();
         let v1 = Cid::new_v1(DAG_PB, hash);
         assert_eq!(block_key(&v0), block_key(&v1));
-        assert_eq!(block_key(&v1), v1.to_string(), "same text as the CID's base32 form");
+        assert_eq!(
+            block_key(&v1),
+            v1.to_string(),
+            "same text as the CID's base32 form"
+        );
     }
 }

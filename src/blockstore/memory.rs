@@ -29,7 +29,9 @@ impl MemoryBlockstore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Cid, Bytes>> {
         // A poisoned map still holds whole blocks: every insert is a single operation.
-        self.blocks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.blocks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -43,7 +45,10 @@ impl Blockstore for MemoryBlockstore {
     }
 
     async fn put(&self, block: &Block) -> Result<bool> {
-        Ok(self.lock().insert(*block.cid(), block.data().clone()).is_none())
+        Ok(self
+            .lock()
+            .insert(*block.cid(), block.data().clone())
+            .is_none())
     }
 
     async fn delete(&self, cid: &Cid) -> Result<bool> {

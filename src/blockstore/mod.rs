@@ -21,10 +21,15 @@ use crate::content::{Block, ContentError};
 #[derive(Debug, thiserror::Error)]
 pub enum BlockstoreError {
     #[error("block store I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("stored block {0} is corrupt (its bytes no longer match the CID)")]
     Corrupt(Cid),
-    #[error("block store is full: {needed} more bytes needed, {available} available under the quota")]
+    #[error(
+        "block store is full: {needed} more bytes needed, {available} available under the quota"
+    )]
     Full { needed: u64, available: u64 },
     #[error(transparent)]
     Content(#[from] ContentError),

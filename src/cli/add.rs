@@ -64,8 +64,16 @@ impl AddArgs {
     }
 
     fn query(&self) -> Vec<(&'static str, String)> {
-        let mut query = vec![("pin", self.pin.to_string()), ("only-hash", self.only_hash.to_string())];
-        let optional = [("profile", &self.profile), ("chunker", &self.chunker), ("hash", &self.hash), ("name", &self.name)];
+        let mut query = vec![
+            ("pin", self.pin.to_string()),
+            ("only-hash", self.only_hash.to_string()),
+        ];
+        let optional = [
+            ("profile", &self.profile),
+            ("chunker", &self.chunker),
+            ("hash", &self.hash),
+            ("name", &self.name),
+        ];
         for (key, value) in optional {
             if let Some(value) = value {
                 query.push((key, value.clone()));
@@ -80,7 +88,8 @@ impl AddArgs {
 
 pub async fn run(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     let options = args.options()?;
-    let meta = std::fs::metadata(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+    let meta = std::fs::metadata(&args.path)
+        .with_context(|| format!("cannot read {}", args.path.display()))?;
     if meta.is_dir() && !args.recursive {
         bail!("{} is a directory: use -r to add it", args.path.display());
     }
@@ -100,7 +109,12 @@ pub async fn run(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
 }
 
 /// `--only-hash` for a file: the importer runs here, nothing is sent or stored.
-async fn hash_locally(path: &Path, options: ImportOptions, len: u64, quiet: bool) -> anyhow::Result<serde_json::Value> {
+async fn hash_locally(
+    path: &Path,
+    options: ImportOptions,
+    len: u64,
+    quiet: bool,
+) -> anyhow::Result<serde_json::Value> {
     use tokio::io::AsyncReadExt;
     let bar = progress::bytes(Some(len), quiet);
     let mut importer = FileImporter::new(options)?;
@@ -119,7 +133,12 @@ async fn hash_locally(path: &Path, options: ImportOptions, len: u64, quiet: bool
     Ok(serde_json::json!({"cid": file.cid.to_string(), "size": file.size, "pinned": false}))
 }
 
-async fn upload(ctx: &Context, args: &AddArgs, meta: &std::fs::Metadata, quiet: bool) -> anyhow::Result<serde_json::Value> {
+async fn upload(
+    ctx: &Context,
+    args: &AddArgs,
+    meta: &std::fs::Metadata,
+    quiet: bool,
+) -> anyhow::Result<serde_json::Value> {
     let client = ctx.client()?;
     let request = client.request(Method::POST, "/add").query(&args.query());
     if !meta.is_dir() {
@@ -148,7 +167,9 @@ async fn upload(ctx: &Context, args: &AddArgs, meta: &std::fs::Metadata, quiet: 
 }
 
 async fn file_body(path: &Path, bar: &indicatif::ProgressBar) -> anyhow::Result<Body> {
-    let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot open {}", path.display()))?;
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let bar = bar.clone();
     let stream = ReaderStream::with_capacity(file, 1 << 20).inspect(move |chunk| {
         if let Ok(chunk) = chunk {
@@ -175,7 +196,10 @@ fn walk_tree(root: &Path) -> anyhow::Result<(Vec<TreeEntry>, u64)> {
         let mut children: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
         children.sort_by_key(|e| e.file_name());
         for child in children {
-            let name = child.file_name().into_string().map_err(|n| anyhow::anyhow!("file name {n:?} is not UTF-8"))?;
+            let name = child
+                .file_name()
+                .into_string()
+                .map_err(|n| anyhow::anyhow!("file name {n:?} is not UTF-8"))?;
             let path = child.path();
             let relative = format!("{relative}/{name}");
             let kind = child.file_type()?;
@@ -186,7 +210,10 @@ fn walk_tree(root: &Path) -> anyhow::Result<(Vec<TreeEntry>, u64)> {
                 total += child.metadata()?.len();
                 entries.push((relative, Some(path)));
             } else {
-                eprintln!("skipping {} (not a regular file or directory)", path.display());
+                eprintln!(
+                    "skipping {} (not a regular file or directory)",
+                    path.display()
+                );
             }
         }
     }

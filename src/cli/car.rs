@@ -32,9 +32,15 @@ pub async fn run(ctx: &Context, command: CarCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     match command {
         CarCommand::Export { cid, output } => {
-            let response = client.send(client.request(Method::GET, &format!("/car/{cid}"))).await?;
+            let response = client
+                .send(client.request(Method::GET, &format!("/car/{cid}")))
+                .await?;
             let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
-                Some(path) => Box::new(tokio::fs::File::create(path).await.with_context(|| format!("cannot create {}", path.display()))?),
+                Some(path) => Box::new(
+                    tokio::fs::File::create(path)
+                        .await
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                ),
                 None => Box::new(tokio::io::stdout()),
             };
             let bar = progress::bytes(None, ctx.json || output.is_none());
@@ -48,7 +54,9 @@ pub async fn run(ctx: &Context, command: CarCommand) -> anyhow::Result<()> {
             bar.finish_and_clear();
         }
         CarCommand::Import { file, pin } => {
-            let handle = tokio::fs::File::open(&file).await.with_context(|| format!("cannot open {}", file.display()))?;
+            let handle = tokio::fs::File::open(&file)
+                .await
+                .with_context(|| format!("cannot open {}", file.display()))?;
             let len = handle.metadata().await?.len();
             let bar = progress::bytes(Some(len), ctx.json);
             let counter = bar.clone();
@@ -57,13 +65,25 @@ pub async fn run(ctx: &Context, command: CarCommand) -> anyhow::Result<()> {
                     counter.inc(c.len() as u64);
                 }
             });
-            let request = client.request(Method::POST, "/car").query(&[("pin", pin)]).body(Body::wrap_stream(stream));
+            let request = client
+                .request(Method::POST, "/car")
+                .query(&[("pin", pin)])
+                .body(Body::wrap_stream(stream));
             let out = client.json(request).await;
             bar.finish_and_clear();
             let out = out?;
             ctx.print(&out, || {
-                let roots: Vec<&str> = out["roots"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
-                format!("imported {} blocks, roots: {}", out["blocks"], roots.join(" "))
+                let roots: Vec<&str> = out["roots"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.as_str())
+                    .collect();
+                format!(
+                    "imported {} blocks, roots: {}",
+                    out["blocks"],
+                    roots.join(" ")
+                )
             });
         }
     }

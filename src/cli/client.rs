@@ -20,18 +20,27 @@ impl Client {
             Some(api) => api.trim_end_matches('/').to_string(),
             None => {
                 let info = data.read_daemon_info().ok_or_else(|| {
-                    anyhow!("no daemon running for {} (start one with `cairn daemon`, or pass --api)", data.root().display())
+                    anyhow!(
+                        "no daemon running for {} (start one with `cairn daemon`, or pass --api)",
+                        data.root().display()
+                    )
                 })?;
                 info.api
             }
         };
-        let token = std::env::var("CAIRN_API_TOKEN").ok().or_else(|| data.load_token().ok());
-        let http = reqwest::Client::builder().build().context("building the HTTP client")?;
+        let token = std::env::var("CAIRN_API_TOKEN")
+            .ok()
+            .or_else(|| data.load_token().ok());
+        let http = reqwest::Client::builder()
+            .build()
+            .context("building the HTTP client")?;
         Ok(Client { http, base, token })
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let builder = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        let builder = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
         match &self.token {
             Some(token) => builder.bearer_auth(token),
             None => builder,
@@ -40,7 +49,10 @@ impl Client {
 
     /// Sends a request and turns an error status into the API's message.
     pub async fn send(&self, builder: RequestBuilder) -> anyhow::Result<Response> {
-        let response = builder.send().await.map_err(|e| anyhow!("cannot reach the daemon at {}: {e}", self.base))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| anyhow!("cannot reach the daemon at {}: {e}", self.base))?;
         if response.status().is_success() {
             return Ok(response);
         }

@@ -24,7 +24,10 @@ pub async fn run(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
     if ctx.json {
         println!("{}", serde_json::to_string(info)?);
     } else {
-        println!("peer id: {}\napi:     {}\ngateway: {}", info.id, info.api, info.gateway);
+        println!(
+            "peer id: {}\napi:     {}\ngateway: {}",
+            info.id, info.api, info.gateway
+        );
         for addr in &info.addresses {
             println!("swarm:   {addr}");
         }

@@ -33,11 +33,15 @@ pub struct LsArgs {
 
 pub async fn cat(ctx: &Context, args: CatArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let response = client.send(client.request(Method::GET, &format!("/cat/{}", args.path))).await?;
+    let response = client
+        .send(client.request(Method::GET, &format!("/cat/{}", args.path)))
+        .await?;
     let mut stdout = tokio::io::stdout();
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
-        stdout.write_all(&chunk.context("download interrupted")?).await?;
+        stdout
+            .write_all(&chunk.context("download interrupted")?)
+            .await?;
     }
     stdout.flush().await?;
     Ok(())
@@ -45,12 +49,21 @@ pub async fn cat(ctx: &Context, args: CatArgs) -> anyhow::Result<()> {
 
 pub async fn ls(ctx: &Context, args: LsArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let out = client.json(client.request(Method::GET, &format!("/ls/{}", args.path))).await?;
+    let out = client
+        .json(client.request(Method::GET, &format!("/ls/{}", args.path)))
+        .await?;
     ctx.print(&out, || {
         let entries = out["entries"].as_array().cloned().unwrap_or_default();
         let lines: Vec<String> = entries
             .iter()
-            .map(|e| format!("{} {} {}", e["cid"].as_str().unwrap_or(""), e["size"], e["name"].as_str().unwrap_or("")))
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["cid"].as_str().unwrap_or(""),
+                    e["size"],
+                    e["name"].as_str().unwrap_or("")
+                )
+            })
             .collect();
         lines.join("\n")
     });
@@ -59,14 +72,25 @@ pub async fn ls(ctx: &Context, args: LsArgs) -> anyhow::Result<()> {
 
 pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let default_name = args.path.trim_end_matches('/').rsplit('/').next().unwrap_or(&args.path).to_string();
+    let default_name = args
+        .path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(&args.path)
+        .to_string();
     let output = match args.output {
         Some(output) => output,
         None => PathBuf::from(safe_name(&default_name)?),
     };
-    let stat = client.json(client.request(Method::GET, &format!("/stat/{}", args.path))).await?;
+    let stat = client
+        .json(client.request(Method::GET, &format!("/stat/{}", args.path)))
+        .await?;
     let bar = progress::bytes(stat["size"].as_u64(), ctx.json);
-    let fetch = Fetch { client: &client, bar: &bar };
+    let fetch = Fetch {
+        client: &client,
+        bar: &bar,
+    };
     if stat["type"] == "directory" {
         fetch.directory(&args.path, &output).await?;
     } else {
@@ -74,18 +98,17 @@ pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     let shown = output.display().to_string();
-    ctx.print(&serde_json::json!({"path": shown, "cid": stat["cid"], "size": stat["size"]}), || {
-        format!("saved {} to {shown}", args.path)
-    });
+    ctx.print(
+        &serde_json::json!({"path": shown, "cid": stat["cid"], "size": stat["size"]}),
+        || format!("saved {} to {shown}", args.path),
+    );
     Ok(())
 }
 
 /// A name taken from a DAG must stay one plain path component under the output directory.
 fn safe_name(name: &str) -> anyhow::Result<&str> {
-    let unsafe_name = name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains(['/', '\\', '\0']);
+    let unsafe_name =
+        name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
     if unsafe_name {
         bail!("refusing unsafe entry name {name:?} (it could write outside the output directory)");
     }
@@ -100,10 +123,15 @@ struct Fetch<'a> {
 impl Fetch<'_> {
     /// Streams a file into a partial file, renamed into place once complete.
     async fn file(&self, path: &str, dest: &Path) -> anyhow::Result<()> {
-        let response = self.client.send(self.client.request(Method::GET, &format!("/cat/{path}"))).await?;
+        let response = self
+            .client
+            .send(self.client.request(Method::GET, &format!("/cat/{path}")))
+            .await?;
         let partial = partial_path(dest);
         let result = async {
-            let mut file = tokio::fs::File::create(&partial).await.with_context(|| format!("cannot create {}", partial.display()))?;
+            let mut file = tokio::fs::File::create(&partial)
+                .await
+                .with_context(|| format!("cannot create {}", partial.display()))?;
             let mut body = response.bytes_stream();
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.context("download interrupted")?;
@@ -111,7 +139,9 @@ impl Fetch<'_> {
                 self.bar.inc(chunk.len() as u64);
             }
             file.flush().await?;
-            tokio::fs::rename(&partial, dest).await.with_context(|| format!("cannot write {}", dest.display()))
+            tokio::fs::rename(&partial, dest)
+                .await
+                .with_context(|| format!("cannot write {}", dest.display()))
         }
         .await;
         if result.is_err() {
@@ -124,12 +154,20 @@ impl Fetch<'_> {
     async fn directory(&self, root: &str, dest: &Path) -> anyhow::Result<()> {
         let mut pending = vec![(root.to_string(), dest.to_path_buf())];
         while let Some((path, dir)) = pending.pop() {
-            tokio::fs::create_dir_all(&dir).await.with_context(|| format!("cannot create {}", dir.display()))?;
-            let listing = self.client.json(self.client.request(Method::GET, &format!("/ls/{path}"))).await?;
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let listing = self
+                .client
+                .json(self.client.request(Method::GET, &format!("/ls/{path}")))
+                .await?;
             for entry in listing["entries"].as_array().into_iter().flatten() {
                 let name = safe_name(entry["name"].as_str().unwrap_or(""))?;
                 let cid = entry["cid"].as_str().unwrap_or_default();
-                let stat = self.client.json(self.client.request(Method::GET, &format!("/stat/{cid}"))).await?;
+                let stat = self
+                    .client
+                    .json(self.client.request(Method::GET, &format!("/stat/{cid}")))
+                    .await?;
                 if stat["type"] == "directory" {
                     pending.push((cid.to_string(), dir.join(name)));
                 } else {
@@ -142,7 +180,10 @@ impl Fetch<'_> {
 }
 
 fn partial_path(dest: &Path) -> PathBuf {
-    let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = dest
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".cairn-partial");
     dest.with_file_name(name)
 }

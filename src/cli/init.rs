@@ -18,8 +18,9 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     let key = data.load_identity()?;
     let peer = crate::config::libp2p_keypair(&key)?.public().to_peer_id();
     let root = data.root().display().to_string();
-    ctx.print(&serde_json::json!({"path": root, "id": peer.to_string()}), || {
-        format!("initialized {root}\npeer id: {peer}")
-    });
+    ctx.print(
+        &serde_json::json!({"path": root, "id": peer.to_string()}),
+        || format!("initialized {root}\npeer id: {peer}"),
+    );
     Ok(())
 }

@@ -20,7 +20,12 @@ use clap::{Parser, Subcommand};
 pub use client::Client;
 
 #[derive(Debug, Parser)]
-#[command(name = "cairn", version, about = "A storage-provider node for IPFS", propagate_version = true)]
+#[command(
+    name = "cairn",
+    version,
+    about = "A storage-provider node for IPFS",
+    propagate_version = true
+)]
 pub struct Cli {
     /// Data directory (default: $CAIRN_PATH, else ~/.cairn).
     #[arg(long, global = true, env = "CAIRN_PATH", value_name = "DIR")]
@@ -66,7 +71,11 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Context { repo: cli.repo, api: cli.api, json: cli.json };
+    let ctx = Context {
+        repo: cli.repo,
+        api: cli.api,
+        json: cli.json,
+    };
     match cli.command {
         Command::Init(args) => init::run(&ctx, args),
         Command::Daemon(args) => daemon::run(&ctx, args).await,

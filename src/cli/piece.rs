@@ -16,9 +16,15 @@ pub async fn run(ctx: &Context, command: PieceCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     match command {
         PieceCommand::Commit { cid } => {
-            let out = client.json(client.request(Method::POST, &format!("/piece/{cid}"))).await?;
+            let out = client
+                .json(client.request(Method::POST, &format!("/piece/{cid}")))
+                .await?;
             ctx.print(&out, || {
-                format!("piece root: {}\npiece size: {}", out["piece_root"].as_str().unwrap_or(""), out["piece_size"])
+                format!(
+                    "piece root: {}\npiece size: {}",
+                    out["piece_root"].as_str().unwrap_or(""),
+                    out["piece_size"]
+                )
             });
         }
     }

@@ -29,7 +29,9 @@ pub async fn run(ctx: &Context, command: PinCommand) -> anyhow::Result<()> {
                 request = request.query(&[("name", name)]);
             }
             let out = client.json(request).await?;
-            ctx.print(&out, || format!("pinned {}", out["cid"].as_str().unwrap_or("")));
+            ctx.print(&out, || {
+                format!("pinned {}", out["cid"].as_str().unwrap_or(""))
+            });
         }
         PinCommand::Ls => {
             let out = client.json(client.request(Method::GET, "/pins")).await?;
@@ -37,14 +39,26 @@ pub async fn run(ctx: &Context, command: PinCommand) -> anyhow::Result<()> {
                 let pins = out["pins"].as_array().cloned().unwrap_or_default();
                 let lines: Vec<String> = pins
                     .iter()
-                    .map(|p| format!("{} {}", p["cid"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or("")).trim_end().to_string())
+                    .map(|p| {
+                        format!(
+                            "{} {}",
+                            p["cid"].as_str().unwrap_or(""),
+                            p["name"].as_str().unwrap_or("")
+                        )
+                        .trim_end()
+                        .to_string()
+                    })
                     .collect();
                 lines.join("\n")
             });
         }
         PinCommand::Rm { cid } => {
-            let out = client.json(client.request(Method::DELETE, &format!("/pins/{cid}"))).await?;
-            ctx.print(&out, || format!("unpinned {}", out["cid"].as_str().unwrap_or("")));
+            let out = client
+                .json(client.request(Method::DELETE, &format!("/pins/{cid}")))
+                .await?;
+            ctx.print(&out, || {
+                format!("unpinned {}", out["cid"].as_str().unwrap_or(""))
+            });
         }
     }
     Ok(())
@@ -54,7 +68,10 @@ pub async fn gc(ctx: &Context) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let out = client.json(client.request(Method::POST, "/gc")).await?;
     ctx.print(&out, || {
-        format!("removed {} blocks, freed {} bytes", out["removed_blocks"], out["freed_bytes"])
+        format!(
+            "removed {} blocks, freed {} bytes",
+            out["removed_blocks"], out["freed_bytes"]
+        )
     });
     Ok(())
 }

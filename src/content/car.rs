@@ -59,7 +59,9 @@ pub enum CarError {
     HeaderTooLarge { size: u64, max: usize },
     #[error("malformed varint at byte {offset} of the CAR")]
     BadVarint { offset: u64 },
-    #[error("CAR is truncated: input ended inside the section or header starting at byte {offset}")]
+    #[error(
+        "CAR is truncated: input ended inside the section or header starting at byte {offset}"
+    )]
     Truncated { offset: u64 },
     #[error("CAR section at byte {offset} is {size} bytes, over the {max}-byte limit")]
     SectionTooLarge { offset: u64, size: u64, max: usize },
@@ -108,8 +110,11 @@ struct HeaderIn {
 
 /// The full header bytes for `roots`: varint length prefix and DAG-CBOR map.
 pub fn encode_header(roots: &[Cid]) -> Result<Vec<u8>> {
-    let body = serde_ipld_dagcbor::to_vec(&HeaderOut { roots, version: CAR_VERSION })
-        .map_err(|e| CarError::BadHeader(e.to_string()))?;
+    let body = serde_ipld_dagcbor::to_vec(&HeaderOut {
+        roots,
+        version: CAR_VERSION,
+    })
+    .map_err(|e| CarError::BadHeader(e.to_string()))?;
     let mut out = Vec::with_capacity(body.len() + MAX_VARINT_LEN);
     push_varint(&mut out, body.len() as u64);
     out.extend_from_slice(&body);
@@ -142,14 +147,25 @@ impl<W: AsyncWrite + Unpin> CarWriter<W> {
     pub async fn new(mut writer: W, roots: &[Cid]) -> Result<Self> {
         let header = encode_header(roots)?;
         writer.write_all(&header).await?;
-        Ok(CarWriter { writer, stats: CarStats { blocks: 0, bytes: header.len() as u64 } })
+        Ok(CarWriter {
+            writer,
+            stats: CarStats {
+                blocks: 0,
+                bytes: header.len() as u64,
+            },
+        })
     }
 
     /// Appends one section. The caller vouches that `data` hashes to `cid` (blocks come from
     /// a verified [`BlockGet`]); the writer only enforces the size limit readers apply.
     pub async fn write_block(&mut self, cid: &Cid, data: &[u8]) -> Result<()> {
         if data.len() > MAX_BLOCK_SIZE {
-            return Err(ContentError::BlockTooLarge { cid: *cid, size: data.len(), max: MAX_BLOCK_SIZE }.into());
+            return Err(ContentError::BlockTooLarge {
+                cid: *cid,
+                size: data.len(),
+                max: MAX_BLOCK_SIZE,
+            }
+            .into());
         }
         let prefix = section_prefix(cid, data.len());
         self.writer.write_all(&prefix).await?;
@@ -173,7 +189,11 @@ impl<W: AsyncWrite + Unpin> CarWriter<W> {
 
 /// Writes the DAG under `root` as a CARv1 with `root` as its only root, blocks in
 /// [`DagWalker`] order. Fails (having written a prefix) if a block is missing from `src`.
-pub async fn export_dag<G: BlockGet, W: AsyncWrite + Unpin>(src: G, root: Cid, writer: W) -> Result<CarStats> {
+pub async fn export_dag<G: BlockGet, W: AsyncWrite + Unpin>(
+    src: G,
+    root: Cid,
+    writer: W,
+) -> Result<CarStats> {
     let mut car = CarWriter::new(writer, &[root]).await?;
     let mut walker = DagWalker::new(src, root);
     while let Some((cid, data)) = walker.next().await? {
@@ -200,20 +220,29 @@ impl<R: AsyncRead + Unpin> CarReader<R> {
             None => return Err(CarError::Truncated { offset: 0 }),
         };
         if len > MAX_HEADER_SIZE as u64 {
-            return Err(CarError::HeaderTooLarge { size: len, max: MAX_HEADER_SIZE });
+            return Err(CarError::HeaderTooLarge {
+                size: len,
+                max: MAX_HEADER_SIZE,
+            });
         }
         if len == 0 {
             return Err(CarError::BadHeader("empty header".into()));
         }
         let mut body = vec![0u8; len as usize];
         read_exact_or_truncated(&mut reader, &mut body, 0).await?;
-        let header: HeaderIn =
-            serde_ipld_dagcbor::from_slice(&body).map_err(|e| CarError::BadHeader(e.to_string()))?;
+        let header: HeaderIn = serde_ipld_dagcbor::from_slice(&body)
+            .map_err(|e| CarError::BadHeader(e.to_string()))?;
         if header.version != CAR_VERSION {
             return Err(CarError::UnsupportedVersion(header.version));
         }
-        let roots = header.roots.ok_or_else(|| CarError::BadHeader("missing roots".into()))?;
-        Ok(CarReader { reader, roots, offset: varint_len as u64 + len })
+        let roots = header
+            .roots
+            .ok_or_else(|| CarError::BadHeader("missing roots".into()))?;
+        Ok(CarReader {
+            reader,
+            roots,
+            offset: varint_len as u64 + len,
+        })
     }
 
     /// The roots the header names (not checked against the blocks, as the spec allows).
@@ -234,15 +263,21 @@ impl<R: AsyncRead + Unpin> CarReader<R> {
             None => return Ok(None),
         };
         if len > MAX_SECTION_SIZE as u64 {
-            return Err(CarError::SectionTooLarge { offset: start, size: len, max: MAX_SECTION_SIZE });
+            return Err(CarError::SectionTooLarge {
+                offset: start,
+                size: len,
+                max: MAX_SECTION_SIZE,
+            });
         }
         let mut section = vec![0u8; len as usize];
         read_exact_or_truncated(&mut self.reader, &mut section, start).await?;
         self.offset = start + varint_len as u64 + len;
 
         let mut cursor = std::io::Cursor::new(&section[..]);
-        let cid = Cid::read_bytes(&mut cursor)
-            .map_err(|e| CarError::BadCid { offset: start, reason: e.to_string() })?;
+        let cid = Cid::read_bytes(&mut cursor).map_err(|e| CarError::BadCid {
+            offset: start,
+            reason: e.to_string(),
+        })?;
         let cid_len = cursor.position() as usize;
         let data = Bytes::from(section).slice(cid_len..);
         match Block::verified(cid, data) {
@@ -255,25 +290,39 @@ impl<R: AsyncRead + Unpin> CarReader<R> {
 
 /// Reads one LEB128 varint. `Ok(None)` if the input ends before its first byte; `Truncated`
 /// if it ends inside it. Returns the value and its encoded length.
-async fn read_varint<R: AsyncRead + Unpin>(reader: &mut R, offset: u64) -> Result<Option<(u64, usize)>> {
+async fn read_varint<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    offset: u64,
+) -> Result<Option<(u64, usize)>> {
     let mut buf = [0u8; MAX_VARINT_LEN];
     for i in 0..MAX_VARINT_LEN {
         let n = reader.read(&mut buf[i..=i]).await?;
         if n == 0 {
-            return if i == 0 { Ok(None) } else { Err(CarError::Truncated { offset }) };
+            return if i == 0 {
+                Ok(None)
+            } else {
+                Err(CarError::Truncated { offset })
+            };
         }
         if buf[i] & 0x80 == 0 {
-            let (value, _) = unsigned_varint::decode::u64(&buf[..=i]).map_err(|_| CarError::BadVarint { offset })?;
+            let (value, _) = unsigned_varint::decode::u64(&buf[..=i])
+                .map_err(|_| CarError::BadVarint { offset })?;
             return Ok(Some((value, i + 1)));
         }
     }
     Err(CarError::BadVarint { offset })
 }
 
-async fn read_exact_or_truncated<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8], offset: u64) -> Result<()> {
+async fn read_exact_or_truncated<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<()> {
     match reader.read_exact(buf).await {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(CarError::Truncated { offset }),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(CarError::Truncated { offset })
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -294,7 +343,11 @@ mod tests {
         let node = ipld_dagpb::PbNode {
             links: leaves
                 .iter()
-                .map(|b| ipld_dagpb::PbLink { cid: *b.cid(), name: Some(String::new()), size: Some(b.data().len() as u64) })
+                .map(|b| ipld_dagpb::PbLink {
+                    cid: *b.cid(),
+                    name: Some(String::new()),
+                    size: Some(b.data().len() as u64),
+                })
                 .collect(),
             data: None,
         };
@@ -309,7 +362,9 @@ mod tests {
 
     async fn export(store: &Arc<MemoryBlockstore>, root: Cid) -> Vec<u8> {
         let mut out = Vec::new();
-        export_dag(LocalBlocks(store.clone()), root, &mut out).await.unwrap();
+        export_dag(LocalBlocks(store.clone()), root, &mut out)
+            .await
+            .unwrap();
         out
     }
 
@@ -332,7 +387,10 @@ mod tests {
     #[tokio::test]
     async fn whole_car_matches_js_car() {
         let (store, root, _) = sample_dag().await;
-        assert_eq!(root.to_string(), "bafybeifmhfm6ctj6wpnhxhd4alohnfry5egootx5hffu426lry7kgvak3m");
+        assert_eq!(
+            root.to_string(),
+            "bafybeifmhfm6ctj6wpnhxhd4alohnfry5egootx5hffu426lry7kgvak3m"
+        );
         let bytes = export(&store, root).await;
         assert_eq!(bytes.len(), 3349);
         use sha2::Digest;
@@ -346,15 +404,25 @@ mod tests {
     async fn stats_count_every_byte() {
         let (store, root, order) = sample_dag().await;
         let mut out = Vec::new();
-        let stats = export_dag(LocalBlocks(store.clone()), root, &mut out).await.unwrap();
-        assert_eq!(stats, CarStats { blocks: order.len() as u64, bytes: out.len() as u64 });
+        let stats = export_dag(LocalBlocks(store.clone()), root, &mut out)
+            .await
+            .unwrap();
+        assert_eq!(
+            stats,
+            CarStats {
+                blocks: order.len() as u64,
+                bytes: out.len() as u64
+            }
+        );
     }
 
     /// Reference from js-car (`@ipld/car` 5.x `CarWriter.create([cid])`, header only) for the
     /// raw CID of "hello world": `a2 65 "roots" 81 d8 2a 58 25 00 <cid> 67 "version" 01`.
     #[tokio::test]
     async fn header_bytes_match_js_car() {
-        let cid: Cid = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e".parse().unwrap();
+        let cid: Cid = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+            .parse()
+            .unwrap();
         let header = encode_header(&[cid]).unwrap();
         assert_eq!(
             hex::encode(&header),
@@ -377,7 +445,10 @@ mod tests {
                 break;
             }
         }
-        assert!(matches!(result, Err(CarError::BlockMismatch(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(CarError::BlockMismatch(_))),
+            "{result:?}"
+        );
     }
 
     #[tokio::test]
@@ -396,7 +467,10 @@ mod tests {
             if boundaries.contains(&cut) {
                 assert!(result.is_ok(), "cut at {cut}: {result:?}");
             } else {
-                assert!(matches!(result, Err(CarError::Truncated { .. })), "cut at {cut}: {result:?}");
+                assert!(
+                    matches!(result, Err(CarError::Truncated { .. })),
+                    "cut at {cut}: {result:?}"
+                );
             }
         }
     }
@@ -412,45 +486,67 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_section_is_refused_before_reading_it() {
-        let cid = Block::encode(RAW, HashAlg::Sha2_256, &b"x"[..]).cid().to_owned();
+        let cid = Block::encode(RAW, HashAlg::Sha2_256, &b"x"[..])
+            .cid()
+            .to_owned();
         let mut bytes = encode_header(&[cid]).unwrap();
         push_varint(&mut bytes, (MAX_SECTION_SIZE + 1) as u64);
         // No body at all: the reader must refuse on the length alone, not report truncation.
         let mut reader = CarReader::new(&bytes[..]).await.unwrap();
-        assert!(matches!(reader.next_block().await, Err(CarError::SectionTooLarge { .. })));
+        assert!(matches!(
+            reader.next_block().await,
+            Err(CarError::SectionTooLarge { .. })
+        ));
     }
 
     #[tokio::test]
     async fn oversized_header_is_refused() {
         let mut bytes = Vec::new();
         push_varint(&mut bytes, (MAX_HEADER_SIZE + 1) as u64);
-        assert!(matches!(CarReader::new(&bytes[..]).await, Err(CarError::HeaderTooLarge { .. })));
+        assert!(matches!(
+            CarReader::new(&bytes[..]).await,
+            Err(CarError::HeaderTooLarge { .. })
+        ));
     }
 
     #[tokio::test]
     async fn carv2_pragma_is_an_unsupported_version() {
         // The CARv2 pragma: varint(10) ‖ {"version": 2}.
         let bytes = hex::decode("0aa16776657273696f6e02").unwrap();
-        assert!(matches!(CarReader::new(&bytes[..]).await, Err(CarError::UnsupportedVersion(2))));
+        assert!(matches!(
+            CarReader::new(&bytes[..]).await,
+            Err(CarError::UnsupportedVersion(2))
+        ));
     }
 
     #[tokio::test]
     async fn garbage_header_and_cid_are_refused() {
         let bytes = hex::decode("03ffffff").unwrap();
-        assert!(matches!(CarReader::new(&bytes[..]).await, Err(CarError::BadHeader(_))));
+        assert!(matches!(
+            CarReader::new(&bytes[..]).await,
+            Err(CarError::BadHeader(_))
+        ));
 
-        let cid = Block::encode(RAW, HashAlg::Sha2_256, &b"x"[..]).cid().to_owned();
+        let cid = Block::encode(RAW, HashAlg::Sha2_256, &b"x"[..])
+            .cid()
+            .to_owned();
         let mut bytes = encode_header(&[cid]).unwrap();
         bytes.extend_from_slice(&[3, 0x01, 0xff, 0xff]);
         let mut reader = CarReader::new(&bytes[..]).await.unwrap();
-        assert!(matches!(reader.next_block().await, Err(CarError::BadCid { .. })));
+        assert!(matches!(
+            reader.next_block().await,
+            Err(CarError::BadCid { .. })
+        ));
     }
 
     #[tokio::test]
     async fn overlong_varint_is_refused() {
         // 0x80 0x00 is a non-minimal encoding of 0.
         let bytes = [0x80u8, 0x00];
-        assert!(matches!(CarReader::new(&bytes[..]).await, Err(CarError::BadVarint { .. })));
+        assert!(matches!(
+            CarReader::new(&bytes[..]).await,
+            Err(CarError::BadVarint { .. })
+        ));
     }
 
     #[tokio::test]
@@ -458,7 +554,9 @@ mod tests {
         let (store, root, order) = sample_dag().await;
         store.delete(order[2].cid()).await.unwrap();
         let mut out = Vec::new();
-        let err = export_dag(LocalBlocks(store.clone()), root, &mut out).await.unwrap_err();
+        let err = export_dag(LocalBlocks(store.clone()), root, &mut out)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CarError::Content(ContentError::NotFound(_))));
     }
 }

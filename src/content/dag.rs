@@ -15,7 +15,11 @@ pub fn links(cid: &Cid, data: &Bytes) -> Result<Vec<Cid>> {
         RAW => Ok(Vec::new()),
         DAG_PB => {
             let node = ipld_dagpb::PbNode::from_bytes(data.clone()).map_err(|e| {
-                ContentError::MalformedNode { cid: *cid, kind: "dag-pb", reason: e.to_string() }
+                ContentError::MalformedNode {
+                    cid: *cid,
+                    kind: "dag-pb",
+                    reason: e.to_string(),
+                }
             })?;
             Ok(node.links.into_iter().map(|link| link.cid).collect())
         }
@@ -36,7 +40,11 @@ pub struct DagWalker<G> {
 
 impl<G: BlockGet> DagWalker<G> {
     pub fn new(source: G, root: Cid) -> Self {
-        DagWalker { source, stack: vec![root], seen: HashSet::new() }
+        DagWalker {
+            source,
+            stack: vec![root],
+            seen: HashSet::new(),
+        }
     }
 
     /// The next block in traversal order, or `None` when the DAG is exhausted.

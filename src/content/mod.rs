@@ -8,8 +8,10 @@
 pub mod car;
 pub mod dag;
 pub mod exporter;
+pub mod hamt;
 pub mod importer;
 pub mod profile;
+pub mod unixfs;
 
 use std::future::Future;
 
@@ -47,7 +49,11 @@ pub enum ContentError {
     #[error("block {cid} is {size} bytes, over the {max}-byte limit")]
     BlockTooLarge { cid: Cid, size: usize, max: usize },
     #[error("malformed {kind} node {cid}: {reason}")]
-    MalformedNode { cid: Cid, kind: &'static str, reason: String },
+    MalformedNode {
+        cid: Cid,
+        kind: &'static str,
+        reason: String,
+    },
     #[error("block {0} not found")]
     NotFound(Cid),
     #[error("path {path:?} not found under {root}")]
@@ -123,7 +129,11 @@ impl Block {
         let data = data.into();
         check_supported(&cid)?;
         if data.len() > MAX_BLOCK_SIZE {
-            return Err(ContentError::BlockTooLarge { cid, size: data.len(), max: MAX_BLOCK_SIZE });
+            return Err(ContentError::BlockTooLarge {
+                cid,
+                size: data.len(),
+                max: MAX_BLOCK_SIZE,
+            });
         }
         let alg = hash_alg(&cid)?;
         if alg.digest(&data).digest() != cid.hash().digest() {
@@ -220,12 +230,33 @@ mod tests {
 
     #[test]
     fn parse_cid_rejects_garbage_and_unknown_codecs() {
-        assert!(matches!(parse_cid("not-a-cid"), Err(ContentError::MalformedCid { .. })));
+        assert!(matches!(
+            parse_cid("not-a-cid"),
+            Err(ContentError::MalformedCid { .. })
+        ));
         // dag-json (0x0129) is a valid CID but not a codec Cairn stores.
         let cid = Cid::new_v1(0x0129, HashAlg::Sha2_256.digest(b"x"));
         assert!(matches!(
             parse_cid(&cid.to_string()),
             Err(ContentError::UnsupportedCodec(0x0129))
         ));
+    }
+}
+
+#[cfg(test)]
+mod vectors;
+
+/// Serde helpers for JSON views, where a CID is its canonical text (not the byte form the
+/// `cid` crate's serde impl emits for DAG-CBOR).
+pub mod cid_text {
+    use cid::Cid;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(cid: &Cid, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(cid)
+    }
+
+    pub fn serialize_all<S: Serializer>(cids: &[Cid], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(cids.iter().map(ToString::to_string))
     }
 }

@@ -42,7 +42,9 @@ impl Db {
     }
 
     pub async fn block_count(&self) -> Result<u64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM blocks").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM blocks")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
     }
 
@@ -65,7 +67,10 @@ impl Db {
 }
 
 pub(super) fn parse_cid(table: &'static str, text: &str) -> Result<Cid> {
-    Cid::try_from(text).map_err(|e| DbError::CorruptRow { table, reason: e.to_string() })
+    Cid::try_from(text).map_err(|e| DbError::CorruptRow {
+        table,
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -79,7 +84,9 @@ mod tests {
         each_backend!(|db: Db| async move {
             let a = Block::encode(RAW, HashAlg::Sha2_256, &b"aaaa"[..]);
             let b = Block::encode(RAW, HashAlg::Blake3, &b"bb"[..]);
-            db.record_blocks(&[(*a.cid(), 4), (*b.cid(), 2)]).await.unwrap();
+            db.record_blocks(&[(*a.cid(), 4), (*b.cid(), 2)])
+                .await
+                .unwrap();
             db.record_blocks(&[(*a.cid(), 4)]).await.unwrap();
             assert_eq!(db.used_bytes().await.unwrap(), 6);
             db.forget_block(a.cid()).await.unwrap();

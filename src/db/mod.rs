@@ -60,7 +60,9 @@ impl Db {
             .await?;
         if is_sqlite {
             // WAL lets readers run beside the writer; the setting persists in the file.
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
         }
         MIGRATOR.run(&pool).await?;
         Ok(Db { pool })
@@ -106,7 +108,10 @@ pub(crate) mod testing {
         sqlx::any::install_default_drivers();
         let name = format!("cairn_test_{:016x}", rand::random::<u64>());
         let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         admin.close().await;
         let (base, _) = admin_url.rsplit_once('/').unwrap();
         Some(Db::connect(&format!("{base}/{name}")).await.unwrap())

@@ -8,6 +8,7 @@ use super::{now_ms, Db, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PinRow {
+    #[serde(serialize_with = "crate::content::cid_text::serialize")]
     pub cid: Cid,
     pub name: Option<String>,
     pub created_at: i64,
@@ -28,7 +29,10 @@ impl Db {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM pin_refs WHERE pin = $1").bind(&root_text).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM pin_refs WHERE pin = $1")
+            .bind(&root_text)
+            .execute(&mut *tx)
+            .await?;
         for block in refs {
             sqlx::query("INSERT INTO pin_refs (pin, block) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(&root_text)
@@ -45,8 +49,14 @@ impl Db {
     pub async fn remove_pin(&self, root: &Cid) -> Result<bool> {
         let root_text = root.to_string();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM pin_refs WHERE pin = $1").bind(&root_text).execute(&mut *tx).await?;
-        let done = sqlx::query("DELETE FROM pins WHERE cid = $1").bind(&root_text).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM pin_refs WHERE pin = $1")
+            .bind(&root_text)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM pins WHERE cid = $1")
+            .bind(&root_text)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -96,15 +106,25 @@ mod tests {
             let a = Block::encode(RAW, HashAlg::Sha2_256, &b"a"[..]);
             let b = Block::encode(RAW, HashAlg::Sha2_256, &b"b"[..]);
             let c = Block::encode(RAW, HashAlg::Sha2_256, &b"c"[..]);
-            db.record_blocks(&[(*a.cid(), 1), (*b.cid(), 1), (*c.cid(), 1)]).await.unwrap();
-            db.add_pin(a.cid(), Some("first"), &[*a.cid(), *b.cid()]).await.unwrap();
-            db.add_pin(c.cid(), None, &[*c.cid(), *b.cid()]).await.unwrap();
+            db.record_blocks(&[(*a.cid(), 1), (*b.cid(), 1), (*c.cid(), 1)])
+                .await
+                .unwrap();
+            db.add_pin(a.cid(), Some("first"), &[*a.cid(), *b.cid()])
+                .await
+                .unwrap();
+            db.add_pin(c.cid(), None, &[*c.cid(), *b.cid()])
+                .await
+                .unwrap();
             assert!(db.unreferenced_blocks().await.unwrap().is_empty());
 
             assert!(db.remove_pin(a.cid()).await.unwrap());
             assert!(!db.remove_pin(a.cid()).await.unwrap());
             let free: Vec<_> = db.unreferenced_blocks().await.unwrap();
-            assert_eq!(free, vec![(*a.cid(), 1)], "b is still referenced by the second pin");
+            assert_eq!(
+                free,
+                vec![(*a.cid(), 1)],
+                "b is still referenced by the second pin"
+            );
 
             let pins = db.list_pins().await.unwrap();
             assert_eq!(pins.len(), 1);

@@ -47,10 +47,12 @@ impl Db {
     }
 
     pub async fn get_piece(&self, piece_root: &str) -> Result<Option<PieceRow>> {
-        let row = sqlx::query("SELECT piece_root, piece_size, root_cid, created_at FROM pieces WHERE piece_root = $1")
-            .bind(piece_root)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT piece_root, piece_size, root_cid, created_at FROM pieces WHERE piece_root = $1",
+        )
+        .bind(piece_root)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             Ok(PieceRow {
                 piece_root: row.try_get("piece_root")?,

@@ -19,6 +19,7 @@ use crate::content::Block;
 /// (the `Tsize` a parent directory records for it).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AddedEntry {
+    #[serde(serialize_with = "crate::content::cid_text::serialize")]
     pub cid: Cid,
     pub size: u64,
     pub dag_size: u64,
@@ -81,11 +82,18 @@ impl AddSession<'_> {
         }
         let (blocks, file) = importer.finish()?;
         dag_size += self.put_blocks(blocks).await?;
-        Ok(AddedEntry { cid: file.cid, size: file.size, dag_size })
+        Ok(AddedEntry {
+            cid: file.cid,
+            size: file.size,
+            dag_size,
+        })
     }
 
     /// Builds a directory node (basic or HAMT-sharded per the profile) over named entries.
-    pub async fn add_directory(&mut self, entries: &BTreeMap<String, AddedEntry>) -> Result<AddedEntry> {
+    pub async fn add_directory(
+        &mut self,
+        entries: &BTreeMap<String, AddedEntry>,
+    ) -> Result<AddedEntry> {
         let mut builder = DirectoryBuilder::new(self.options.clone());
         let (mut size, mut children) = (0u64, 0u64);
         for (name, entry) in entries {
@@ -95,7 +103,11 @@ impl AddSession<'_> {
         }
         let (blocks, cid) = builder.finish()?;
         let own = self.put_blocks(blocks).await?;
-        Ok(AddedEntry { cid, size, dag_size: own + children })
+        Ok(AddedEntry {
+            cid,
+            size,
+            dag_size: own + children,
+        })
     }
 
     /// Stores one block that arrived already verified (CAR import, network fetch).
@@ -105,7 +117,11 @@ impl AddSession<'_> {
 
     /// Makes the session's blocks durable, records them, and pins `root` if asked.
     pub async fn commit(self, root: &Cid, pin: bool, name: Option<&str>) -> Result<()> {
-        let pins = if pin { vec![(*root, self.refs.iter().copied().collect())] } else { Vec::new() };
+        let pins = if pin {
+            vec![(*root, self.refs.iter().copied().collect())]
+        } else {
+            Vec::new()
+        };
         self.finish(pins, name).await
     }
 
@@ -119,7 +135,9 @@ impl AddSession<'_> {
                 Ok(_) => {}
                 Err(e) => {
                     self.rollback().await;
-                    return Err(NodeError::BadRequest(format!("incomplete DAG under root {root}: {e}")));
+                    return Err(NodeError::BadRequest(format!(
+                        "incomplete DAG under root {root}: {e}"
+                    )));
                 }
             }
         }
@@ -149,7 +167,12 @@ impl AddSession<'_> {
     /// Removes what this session newly wrote. Waits for the GC write lock so that no other
     /// add is between writing a shared block and pinning it; blocks a pin now references stay.
     pub async fn rollback(self) {
-        let AddSession { node, new_blocks, _gc_guard, .. } = self;
+        let AddSession {
+            node,
+            new_blocks,
+            _gc_guard,
+            ..
+        } = self;
         drop(_gc_guard);
         let _exclusive = node.gc_lock.write().await;
         for (cid, _) in new_blocks {

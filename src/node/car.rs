@@ -9,6 +9,7 @@ use crate::content::dag::DagWalker;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CarImport {
+    #[serde(serialize_with = "crate::content::cid_text::serialize_all")]
     pub roots: Vec<Cid>,
     pub blocks: u64,
 }
@@ -22,7 +23,11 @@ impl Node {
 
     /// Imports a CARv1: every block verified against its CID, every root's DAG complete, then
     /// the roots pinned. Any failure leaves the store and the database as they were.
-    pub async fn car_import<R: AsyncRead + Unpin + Send>(&self, input: R, pin: bool) -> Result<CarImport> {
+    pub async fn car_import<R: AsyncRead + Unpin + Send>(
+        &self,
+        input: R,
+        pin: bool,
+    ) -> Result<CarImport> {
         let mut session = self.add_session(Default::default(), false).await;
         match read_car(&mut session, input).await {
             Ok(import) => {
@@ -47,7 +52,10 @@ impl Node {
     }
 }
 
-async fn read_car<R: AsyncRead + Unpin + Send>(session: &mut AddSession<'_>, input: R) -> Result<CarImport> {
+async fn read_car<R: AsyncRead + Unpin + Send>(
+    session: &mut AddSession<'_>,
+    input: R,
+) -> Result<CarImport> {
     let mut reader = CarReader::new(input).await?;
     let roots = reader.roots().to_vec();
     let mut blocks = 0;

@@ -42,7 +42,11 @@ impl Daemon {
         let mut tasks = JoinSet::new();
         let servers = [
             ("api", api_listener, api::api_router(state.clone())),
-            ("gateway", gateway_listener, api::gateway_router(state.clone())),
+            (
+                "gateway",
+                gateway_listener,
+                api::gateway_router(state.clone()),
+            ),
         ];
         for (name, listener, router) in servers {
             let mut watcher = watcher.clone();
@@ -65,7 +69,12 @@ impl Daemon {
         };
         node.data.write_daemon_info(&info)?;
         tracing::info!(id = %info.id, api = %info.api, gateway = %info.gateway, "daemon ready");
-        Ok(Daemon { node, info, shutdown, tasks })
+        Ok(Daemon {
+            node,
+            info,
+            shutdown,
+            tasks,
+        })
     }
 
     /// Stops every task, waits for them, and removes `daemon.json`.

@@ -69,7 +69,10 @@ impl Node {
         let key = data.load_identity()?;
         let keypair = crate::config::libp2p_keypair(&key)
             .map_err(|e| NodeError::Other(format!("identity key: {e}")))?;
-        let url = config.database_url.clone().unwrap_or_else(|| data.default_database_url());
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| data.default_database_url());
         let db = Db::connect(&url).await?;
         let quota = config.quota_bytes().map_err(NodeError::BadRequest)?;
         let store = FsBlockstore::open(data.blocks_dir(), quota, db.used_bytes().await?)?;

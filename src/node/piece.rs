@@ -8,39 +8,65 @@ use std::path::PathBuf;
 use cid::Cid;
 
 use super::{Node, NodeError, Result};
-use crate::proof::{self, Challenge, IndexedPiece, PieceCommitment, PieceError, PieceIndex, PieceOutboard, Proof};
+use crate::proof::{
+    self, Challenge, IndexedPiece, PieceCommitment, PieceError, PieceIndex, PieceOutboard, Proof,
+};
 
 impl Node {
     fn piece_path(&self, root_hex: &str, ext: &str) -> PathBuf {
-        self.data.root().join("pieces").join(format!("{root_hex}.{ext}"))
+        self.data
+            .root()
+            .join("pieces")
+            .join(format!("{root_hex}.{ext}"))
     }
 
     /// Computes the piece commitment of the DAG under `root` (all blocks local) and keeps what
     /// proving needs. Idempotent.
     pub async fn piece_commit(&self, root: &Cid) -> Result<PieceCommitment> {
-        let piece = proof::commit_dag(self.local_blocks(), *root).await.map_err(piece_error)?;
+        let piece = proof::commit_dag(self.local_blocks(), *root)
+            .await
+            .map_err(piece_error)?;
         let hex = piece.commitment.root_hash().to_hex().to_string();
         let index = piece.index.to_bytes().map_err(piece_error)?;
-        write_atomically(self.piece_path(&hex, "outboard"), piece.outboard.as_bytes().to_vec()).await?;
+        write_atomically(
+            self.piece_path(&hex, "outboard"),
+            piece.outboard.as_bytes().to_vec(),
+        )
+        .await?;
         write_atomically(self.piece_path(&hex, "index"), index).await?;
-        self.db.put_piece(&hex, piece.commitment.size, &root.to_string()).await?;
+        self.db
+            .put_piece(&hex, piece.commitment.size, &root.to_string())
+            .await?;
         Ok(piece.commitment)
     }
 
     /// Answers a challenge for a piece this node committed.
     pub async fn prove(&self, challenge: &Challenge) -> Result<Proof, PieceError> {
         let hex = hex::encode(challenge.piece_root);
-        let known = self.db.get_piece(&hex).await.map_err(|e| PieceError::Encode(e.to_string()))?;
+        let known = self
+            .db
+            .get_piece(&hex)
+            .await
+            .map_err(|e| PieceError::Encode(e.to_string()))?;
         if known.is_none() {
-            return Err(PieceError::WrongPiece(format!("no piece with root {hex} here")));
+            return Err(PieceError::WrongPiece(format!(
+                "no piece with root {hex} here"
+            )));
         }
         let read = |ext| {
             let path = self.piece_path(&hex, ext);
-            async move { tokio::fs::read(&path).await.map_err(|e| PieceError::Encode(format!("{}: {e}", path.display()))) }
+            async move {
+                tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| PieceError::Encode(format!("{}: {e}", path.display())))
+            }
         };
         let outboard = PieceOutboard::from_bytes(challenge.piece(), read("outboard").await?)?;
         let index = PieceIndex::from_bytes(&read("index").await?)?;
-        let source = IndexedPiece { index: &index, blocks: self.local_blocks() };
+        let source = IndexedPiece {
+            index: &index,
+            blocks: self.local_blocks(),
+        };
         proof::prove(challenge, &source, &outboard).await
     }
 }

@@ -3,7 +3,10 @@
 
 use cid::Cid;
 
-use super::{decode_canonical, encode, PieceCommitment, ProofError, CHUNK_SIZE, MAX_CHALLENGE_SIZE, MAX_SAMPLES};
+use super::{
+    decode_canonical, encode, PieceCommitment, ProofError, CHUNK_SIZE, MAX_CHALLENGE_SIZE,
+    MAX_SAMPLES,
+};
 use crate::content::{Block, HashAlg, DAG_CBOR};
 
 /// BLAKE3 `derive_key` context for the sample derivation (domain separation: these bytes are
@@ -33,19 +36,38 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    pub fn new(piece: PieceCommitment, period: u64, nonce: [u8; 32], samples: u32, deadline: u64) -> Self {
-        Challenge { nonce, period, samples, deadline, piece_root: piece.root, piece_size: piece.size }
+    pub fn new(
+        piece: PieceCommitment,
+        period: u64,
+        nonce: [u8; 32],
+        samples: u32,
+        deadline: u64,
+    ) -> Self {
+        Challenge {
+            nonce,
+            period,
+            samples,
+            deadline,
+            piece_root: piece.root,
+            piece_size: piece.size,
+        }
     }
 
     /// The piece this challenge is about.
     pub fn piece(&self) -> PieceCommitment {
-        PieceCommitment { root: self.piece_root, size: self.piece_size }
+        PieceCommitment {
+            root: self.piece_root,
+            size: self.piece_size,
+        }
     }
 
     /// Checks the rules a well-formed challenge follows.
     pub fn validate(&self) -> Result<(), ProofError> {
         if self.samples == 0 {
-            return Err(ProofError::malformed("challenge", "samples must be at least 1"));
+            return Err(ProofError::malformed(
+                "challenge",
+                "samples must be at least 1",
+            ));
         }
         if self.samples > MAX_SAMPLES {
             return Err(ProofError::TooLarge {
@@ -55,7 +77,10 @@ impl Challenge {
             });
         }
         if self.piece_size == 0 {
-            return Err(ProofError::malformed("challenge", "piece_size must not be 0"));
+            return Err(ProofError::malformed(
+                "challenge",
+                "piece_size must not be 0",
+            ));
         }
         Ok(())
     }
@@ -134,7 +159,10 @@ mod tests {
     use super::*;
 
     fn challenge(size: u64, nonce: u8) -> Challenge {
-        let piece = PieceCommitment { root: [7; 32], size };
+        let piece = PieceCommitment {
+            root: [7; 32],
+            size,
+        };
         Challenge::new(piece, 3, [nonce; 32], 20, 1_700_000_000_000)
     }
 
@@ -182,10 +210,17 @@ mod tests {
         assert_eq!(Challenge::from_bytes(&bytes).unwrap(), c);
         // Keys in canonical order: nonce, period, samples, deadline, piece_root, piece_size.
         let text = String::from_utf8_lossy(&bytes);
-        let order: Vec<usize> = ["nonce", "period", "samples", "deadline", "piece_root", "piece_size"]
-            .iter()
-            .map(|k| text.find(k).unwrap())
-            .collect();
+        let order: Vec<usize> = [
+            "nonce",
+            "period",
+            "samples",
+            "deadline",
+            "piece_root",
+            "piece_size",
+        ]
+        .iter()
+        .map(|k| text.find(k).unwrap())
+        .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     }
 
@@ -193,12 +228,21 @@ mod tests {
     fn bad_challenges_are_refused() {
         let mut c = challenge(5000, 1);
         c.samples = 0;
-        assert!(matches!(Challenge::from_bytes(&c.to_bytes().unwrap()), Err(ProofError::Malformed { .. })));
+        assert!(matches!(
+            Challenge::from_bytes(&c.to_bytes().unwrap()),
+            Err(ProofError::Malformed { .. })
+        ));
         c.samples = MAX_SAMPLES + 1;
-        assert!(matches!(Challenge::from_bytes(&c.to_bytes().unwrap()), Err(ProofError::TooLarge { .. })));
+        assert!(matches!(
+            Challenge::from_bytes(&c.to_bytes().unwrap()),
+            Err(ProofError::TooLarge { .. })
+        ));
         let mut bytes = challenge(5000, 1).to_bytes().unwrap();
         bytes.push(0);
-        assert!(matches!(Challenge::from_bytes(&bytes), Err(ProofError::Malformed { .. })));
+        assert!(matches!(
+            Challenge::from_bytes(&bytes),
+            Err(ProofError::Malformed { .. })
+        ));
         assert!(matches!(
             Challenge::from_bytes(&vec![0u8; MAX_CHALLENGE_SIZE + 1]),
             Err(ProofError::TooLarge { .. })

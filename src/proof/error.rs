@@ -31,7 +31,11 @@ pub enum ProofError {
     Malformed { what: &'static str, reason: String },
     /// Over a size cap (message bytes, sample count).
     #[error("{what} is {size}, over the limit of {max}")]
-    TooLarge { what: &'static str, size: u64, max: u64 },
+    TooLarge {
+        what: &'static str,
+        size: u64,
+        max: u64,
+    },
 }
 
 impl ProofError {
@@ -49,7 +53,10 @@ impl ProofError {
     }
 
     pub(crate) fn malformed(what: &'static str, reason: impl std::fmt::Display) -> Self {
-        ProofError::Malformed { what, reason: reason.to_string() }
+        ProofError::Malformed {
+            what,
+            reason: reason.to_string(),
+        }
     }
 }
 

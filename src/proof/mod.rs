@@ -56,7 +56,10 @@ mod vectors;
 
 pub use challenge::Challenge;
 pub use error::{PieceError, ProofError};
-pub use piece::{commit_bytes, commit_dag, IndexedPiece, Piece, PieceCommitment, PieceIndex, PieceOutboard, PieceSource};
+pub use piece::{
+    commit_bytes, commit_dag, IndexedPiece, Piece, PieceCommitment, PieceIndex, PieceOutboard,
+    PieceSource,
+};
 pub use prove::{prove, Proof};
 pub use verify::verify;
 
@@ -81,23 +84,38 @@ pub const MAX_CHALLENGE_SIZE: usize = 1024;
 pub const MAX_PROOF_SIZE: usize = 256 * 1024;
 
 /// The canonical DAG-CBOR bytes of `value`.
-pub(crate) fn encode<T: serde::Serialize>(value: &T, what: &'static str) -> Result<Vec<u8>, ProofError> {
+pub(crate) fn encode<T: serde::Serialize>(
+    value: &T,
+    what: &'static str,
+) -> Result<Vec<u8>, ProofError> {
     serde_ipld_dagcbor::to_vec(value).map_err(|e| ProofError::malformed(what, e))
 }
 
 /// Decodes `bytes` as `T`, refusing more than `max` bytes and anything that does not re-encode
 /// to exactly `bytes` (non-canonical forms, trailing bytes), so each object has one encoding
 /// and therefore one CID and one signature input.
-pub(crate) fn decode_canonical<T>(bytes: &[u8], what: &'static str, max: usize) -> Result<T, ProofError>
+pub(crate) fn decode_canonical<T>(
+    bytes: &[u8],
+    what: &'static str,
+    max: usize,
+) -> Result<T, ProofError>
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
 {
     if bytes.len() > max {
-        return Err(ProofError::TooLarge { what, size: bytes.len() as u64, max: max as u64 });
+        return Err(ProofError::TooLarge {
+            what,
+            size: bytes.len() as u64,
+            max: max as u64,
+        });
     }
-    let value: T = serde_ipld_dagcbor::from_slice(bytes).map_err(|e| ProofError::malformed(what, e))?;
+    let value: T =
+        serde_ipld_dagcbor::from_slice(bytes).map_err(|e| ProofError::malformed(what, e))?;
     if encode(&value, what)? != bytes {
-        return Err(ProofError::malformed(what, "not the canonical DAG-CBOR encoding"));
+        return Err(ProofError::malformed(
+            what,
+            "not the canonical DAG-CBOR encoding",
+        ));
     }
     Ok(value)
 }
@@ -123,8 +141,9 @@ pub(crate) mod tests {
     /// `leaves` raw sha2-256 leaves of `leaf_size` bytes under one dag-pb node (links named
     /// "", Tsize = leaf length, no Data): the fixed DAG shape of the golden vectors.
     pub(crate) fn sample_blocks(leaves: usize, leaf_size: usize) -> (Block, Vec<Block>) {
-        let leaves: Vec<Block> =
-            (0..leaves).map(|i| Block::encode(RAW, HashAlg::Sha2_256, leaf_bytes(i, leaf_size))).collect();
+        let leaves: Vec<Block> = (0..leaves)
+            .map(|i| Block::encode(RAW, HashAlg::Sha2_256, leaf_bytes(i, leaf_size)))
+            .collect();
         let node = ipld_dagpb::PbNode {
             links: leaves
                 .iter()
@@ -136,10 +155,16 @@ pub(crate) mod tests {
                 .collect(),
             data: None,
         };
-        (Block::encode(DAG_PB, HashAlg::Sha2_256, node.into_bytes()), leaves)
+        (
+            Block::encode(DAG_PB, HashAlg::Sha2_256, node.into_bytes()),
+            leaves,
+        )
     }
 
-    pub(crate) async fn sample_dag(leaves: usize, leaf_size: usize) -> (Arc<MemoryBlockstore>, Cid) {
+    pub(crate) async fn sample_dag(
+        leaves: usize,
+        leaf_size: usize,
+    ) -> (Arc<MemoryBlockstore>, Cid) {
         let (root, leaves) = sample_blocks(leaves, leaf_size);
         let store = Arc::new(MemoryBlockstore::new());
         for block in leaves.iter().chain(std::iter::once(&root)) {
@@ -152,7 +177,9 @@ pub(crate) mod tests {
     pub(crate) async fn sample_piece(leaves: usize, leaf_size: usize) -> (Vec<u8>, PieceOutboard) {
         let (store, root) = sample_dag(leaves, leaf_size).await;
         let mut car = Vec::new();
-        crate::content::car::export_dag(crate::blockstore::LocalBlocks(store), root, &mut car).await.unwrap();
+        crate::content::car::export_dag(crate::blockstore::LocalBlocks(store), root, &mut car)
+            .await
+            .unwrap();
         let outboard = commit_bytes(&car).unwrap();
         (car, outboard)
     }
@@ -166,8 +193,13 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn honest_proofs_verify_through_the_index_too() {
         let (store, root) = sample_dag(6, 50_000).await;
-        let piece = commit_dag(crate::blockstore::LocalBlocks(store.clone()), root).await.unwrap();
-        let source = IndexedPiece { index: &piece.index, blocks: crate::blockstore::LocalBlocks(store) };
+        let piece = commit_dag(crate::blockstore::LocalBlocks(store.clone()), root)
+            .await
+            .unwrap();
+        let source = IndexedPiece {
+            index: &piece.index,
+            blocks: crate::blockstore::LocalBlocks(store),
+        };
         for i in 0..20 {
             let challenge = Challenge::new(piece.commitment, i, nonce(i), 20, DEADLINE);
             let proof = prove(&challenge, &source, &piece.outboard).await.unwrap();
@@ -202,10 +234,17 @@ pub(crate) mod tests {
     async fn flipped_bytes_anywhere_are_bad_chunks() {
         let (outboard, _, challenge, proof) = valid().await;
         let c = outboard.commitment();
-        for i in (0..proof.encoded.len()).step_by(97).chain([0, proof.encoded.len() - 1]) {
+        for i in (0..proof.encoded.len())
+            .step_by(97)
+            .chain([0, proof.encoded.len() - 1])
+        {
             let mut bad = proof.clone();
             bad.encoded[i] ^= 0x01;
-            assert_eq!(reason(verify(&challenge, &c, &bad, DEADLINE)), "bad_chunk", "flip at {i}");
+            assert_eq!(
+                reason(verify(&challenge, &c, &bad, DEADLINE)),
+                "bad_chunk",
+                "flip at {i}"
+            );
         }
     }
 
@@ -216,11 +255,17 @@ pub(crate) mod tests {
         // A real proof for another nonce.
         let other = Challenge::new(c, 7, nonce(8), 12, DEADLINE);
         let other_proof = prove(&other, &car, &outboard).await.unwrap();
-        assert_eq!(reason(verify(&challenge, &c, &other_proof, DEADLINE)), "wrong_positions");
+        assert_eq!(
+            reason(verify(&challenge, &c, &other_proof, DEADLINE)),
+            "wrong_positions"
+        );
         // The same, relabelled as an answer to our challenge.
         let mut relabelled = other_proof.clone();
         relabelled.nonce = challenge.nonce;
-        assert_eq!(reason(verify(&challenge, &c, &relabelled, DEADLINE)), "wrong_positions");
+        assert_eq!(
+            reason(verify(&challenge, &c, &relabelled, DEADLINE)),
+            "wrong_positions"
+        );
         // Our chunk list with another encoding: the tree check catches it.
         let mut swapped = proof.clone();
         swapped.encoded = other_proof.encoded;
@@ -234,11 +279,18 @@ pub(crate) mod tests {
         for cut in [0, 1, 63, 64, 500, proof.encoded.len() - 1] {
             let mut bad = proof.clone();
             bad.encoded.truncate(cut);
-            assert_eq!(reason(verify(&challenge, &c, &bad, DEADLINE)), "truncated", "cut {cut}");
+            assert_eq!(
+                reason(verify(&challenge, &c, &bad, DEADLINE)),
+                "truncated",
+                "cut {cut}"
+            );
         }
         let mut padded = proof.clone();
         padded.encoded.push(0);
-        assert_eq!(reason(verify(&challenge, &c, &padded, DEADLINE)), "malformed");
+        assert_eq!(
+            reason(verify(&challenge, &c, &padded, DEADLINE)),
+            "malformed"
+        );
     }
 
     #[tokio::test]
@@ -248,16 +300,24 @@ pub(crate) mod tests {
         let mut other_challenge = challenge.clone();
         other_challenge.piece_root = other_outboard.commitment().root;
         other_challenge.piece_size = other_outboard.commitment().size;
-        let other_proof = prove(&other_challenge, &other_car, &other_outboard).await.unwrap();
+        let other_proof = prove(&other_challenge, &other_car, &other_outboard)
+            .await
+            .unwrap();
         let c = outboard.commitment();
-        assert_eq!(reason(verify(&challenge, &c, &other_proof, DEADLINE)), "wrong_root");
+        assert_eq!(
+            reason(verify(&challenge, &c, &other_proof, DEADLINE)),
+            "wrong_root"
+        );
         // Even claiming our root, its bytes do not hash to it.
         let mut lying = other_proof.clone();
         lying.piece_root = c.root;
         lying.chunks = challenge.distinct_chunks();
         assert_ne!(reason(verify(&challenge, &c, &lying, DEADLINE)), "ok");
         // A challenge for another piece than the commitment is refused too.
-        assert_eq!(reason(verify(&other_challenge, &c, &other_proof, DEADLINE)), "wrong_root");
+        assert_eq!(
+            reason(verify(&other_challenge, &c, &other_proof, DEADLINE)),
+            "wrong_root"
+        );
     }
 
     #[tokio::test]
@@ -273,15 +333,27 @@ pub(crate) mod tests {
         let (outboard, _, challenge, proof) = valid().await;
         let mut big = proof.clone();
         big.encoded = vec![0; MAX_PROOF_SIZE + 1];
-        assert_eq!(reason(verify(&challenge, &outboard.commitment(), &big, DEADLINE)), "too_large");
-        assert!(matches!(Proof::from_bytes(&big.to_bytes().unwrap()), Err(ProofError::TooLarge { .. })));
+        assert_eq!(
+            reason(verify(&challenge, &outboard.commitment(), &big, DEADLINE)),
+            "too_large"
+        );
+        assert!(matches!(
+            Proof::from_bytes(&big.to_bytes().unwrap()),
+            Err(ProofError::TooLarge { .. })
+        ));
 
         let bytes = proof.to_bytes().unwrap();
         assert_eq!(Proof::from_bytes(&bytes).unwrap(), proof);
         let mut trailing = bytes.clone();
         trailing.push(0);
-        assert!(matches!(Proof::from_bytes(&trailing), Err(ProofError::Malformed { .. })));
-        assert!(matches!(Proof::from_bytes(&bytes[..bytes.len() - 1]), Err(ProofError::Malformed { .. })));
+        assert!(matches!(
+            Proof::from_bytes(&trailing),
+            Err(ProofError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Proof::from_bytes(&bytes[..bytes.len() - 1]),
+            Err(ProofError::Malformed { .. })
+        ));
     }
 
     #[tokio::test]
@@ -289,11 +361,17 @@ pub(crate) mod tests {
         let (outboard, mut car, challenge, _) = valid().await;
         let mut other = challenge.clone();
         other.piece_size += 1;
-        assert!(matches!(prove(&other, &car, &outboard).await, Err(PieceError::WrongPiece(_))));
+        assert!(matches!(
+            prove(&other, &car, &outboard).await,
+            Err(PieceError::WrongPiece(_))
+        ));
         // Corrupt the piece where the first sample lies.
         let first = challenge.distinct_chunks()[0];
         car[(first * CHUNK_SIZE) as usize] ^= 1;
-        assert!(matches!(prove(&challenge, &car, &outboard).await, Err(PieceError::Corrupt(_))));
+        assert!(matches!(
+            prove(&challenge, &car, &outboard).await,
+            Err(PieceError::Corrupt(_))
+        ));
     }
 
     /// A piece source with whole chunk groups missing.
@@ -332,10 +410,19 @@ pub(crate) mod tests {
             let k = (full_groups * percent).div_ceil(100);
             let missing: HashSet<u64> = groups[..k as usize].iter().copied().collect();
             let f = (k * group / CHUNK_SIZE) as f64 / chunks as f64;
-            let source = Holey { data: &car, missing: &missing };
+            let source = Holey {
+                data: &car,
+                missing: &missing,
+            };
             let mut passed = 0u64;
             for t in 0..trials {
-                let challenge = Challenge::new(outboard.commitment(), t, nonce(1000 * percent + t), samples, DEADLINE);
+                let challenge = Challenge::new(
+                    outboard.commitment(),
+                    t,
+                    nonce(1000 * percent + t),
+                    samples,
+                    DEADLINE,
+                );
                 if let Ok(proof) = prove(&challenge, &source, &outboard).await {
                     verify(&challenge, &outboard.commitment(), &proof, DEADLINE).unwrap();
                     passed += 1;

@@ -10,7 +10,9 @@ use std::io::Write;
 
 use bao_tree::io::outboard::PostOrderMemOutboard;
 use bao_tree::BaoTree;
-use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode};
+use blake3::hazmat::{
+    merge_subtrees_non_root, merge_subtrees_root, ChainingValue, HasherExt, Mode,
+};
 use bytes::Bytes;
 use cid::Cid;
 
@@ -61,7 +63,10 @@ impl PieceOutboard {
     pub fn from_bytes(commitment: PieceCommitment, data: Vec<u8>) -> Result<Self, PieceError> {
         let expected = commitment.tree().outboard_size();
         if data.len() as u64 != expected {
-            return Err(PieceError::BadOutboard { size: data.len() as u64, expected });
+            return Err(PieceError::BadOutboard {
+                size: data.len() as u64,
+                expected,
+            });
         }
         Ok(PieceOutboard { commitment, data })
     }
@@ -76,7 +81,11 @@ impl PieceOutboard {
 
     /// The bao-tree view used to encode proofs.
     pub(crate) fn as_bao(&self) -> PostOrderMemOutboard<&[u8]> {
-        PostOrderMemOutboard { root: self.commitment.root_hash(), tree: self.commitment.tree(), data: &self.data }
+        PostOrderMemOutboard {
+            root: self.commitment.root_hash(),
+            tree: self.commitment.tree(),
+            data: &self.data,
+        }
     }
 }
 
@@ -151,7 +160,8 @@ impl<W: Write> TreeBuilder<W> {
             }
             self.write_pair(&left, &right)?;
             self.stack.truncate(self.stack.len() - 2);
-            self.stack.push((merge_subtrees_non_root(&left, &right, Mode::Hash), lh + 1));
+            self.stack
+                .push((merge_subtrees_non_root(&left, &right, Mode::Hash), lh + 1));
         }
         Ok(())
     }
@@ -165,7 +175,13 @@ impl<W: Write> TreeBuilder<W> {
     pub fn finish(mut self) -> std::io::Result<(PieceCommitment, W)> {
         if self.group_index == 0 {
             let root = blake3::hash(&self.group);
-            return Ok((PieceCommitment { root: *root.as_bytes(), size: self.size }, self.outboard));
+            return Ok((
+                PieceCommitment {
+                    root: *root.as_bytes(),
+                    size: self.size,
+                },
+                self.outboard,
+            ));
         }
         let group = std::mem::take(&mut self.group);
         let mut hasher = blake3::Hasher::new();
@@ -181,7 +197,13 @@ impl<W: Write> TreeBuilder<W> {
             if self.stack.is_empty() {
                 let root = merge_subtrees_root(&left, &right, Mode::Hash);
                 self.outboard.flush()?;
-                return Ok((PieceCommitment { root: *root.as_bytes(), size: self.size }, self.outboard));
+                return Ok((
+                    PieceCommitment {
+                        root: *root.as_bytes(),
+                        size: self.size,
+                    },
+                    self.outboard,
+                ));
             }
             right = merge_subtrees_non_root(&left, &right, Mode::Hash);
         }
@@ -191,8 +213,12 @@ impl<W: Write> TreeBuilder<W> {
 /// Commitment and outboard of bytes already in memory (tests, benchmarks, small pieces).
 pub fn commit_bytes(data: &[u8]) -> Result<PieceOutboard, PieceError> {
     let mut builder = TreeBuilder::new(Vec::new());
-    builder.update(data).map_err(|e| PieceError::Encode(e.to_string()))?;
-    let (commitment, outboard) = builder.finish().map_err(|e| PieceError::Encode(e.to_string()))?;
+    builder
+        .update(data)
+        .map_err(|e| PieceError::Encode(e.to_string()))?;
+    let (commitment, outboard) = builder
+        .finish()
+        .map_err(|e| PieceError::Encode(e.to_string()))?;
     PieceOutboard::from_bytes(commitment, outboard)
 }
 
@@ -215,16 +241,24 @@ pub async fn commit_dag<G: BlockGet>(src: G, root: Cid) -> Result<Piece, PieceEr
     let mut sections = Vec::new();
     let mut walker = DagWalker::new(src, root);
     while let Some((cid, data)) = walker.next().await? {
-        builder.update(&section_prefix(&cid, data.len())).map_err(io)?;
+        builder
+            .update(&section_prefix(&cid, data.len()))
+            .map_err(io)?;
         builder.update(&data).map_err(io)?;
         sections.push((cid, data.len() as u64));
     }
     let (commitment, outboard) = builder.finish().map_err(io)?;
     let index = PieceIndex::new(root, sections)?;
     if index.size() != commitment.size {
-        return Err(PieceError::BadIndex("index and tree disagree on the piece size".into()));
+        return Err(PieceError::BadIndex(
+            "index and tree disagree on the piece size".into(),
+        ));
     }
-    Ok(Piece { commitment, outboard: PieceOutboard::from_bytes(commitment, outboard)?, index })
+    Ok(Piece {
+        commitment,
+        outboard: PieceOutboard::from_bytes(commitment, outboard)?,
+        index,
+    })
 }
 
 /// Where each byte of a piece comes from: the CAR header (recomputed from the root) or a
@@ -266,7 +300,14 @@ struct IndexRepr {
 
 impl From<PieceIndex> for IndexRepr {
     fn from(index: PieceIndex) -> Self {
-        IndexRepr { root: index.root, blocks: index.sections.into_iter().map(|s| (s.cid, s.data_len)).collect() }
+        IndexRepr {
+            root: index.root,
+            blocks: index
+                .sections
+                .into_iter()
+                .map(|s| (s.cid, s.data_len))
+                .collect(),
+        }
     }
 }
 
@@ -284,13 +325,24 @@ impl PieceIndex {
         let mut offset = header.len() as u64;
         let mut sections = Vec::with_capacity(blocks.len());
         for (cid, data_len) in blocks {
-            let len = usize::try_from(data_len).map_err(|_| PieceError::BadIndex("block length overflows".into()))?;
+            let len = usize::try_from(data_len)
+                .map_err(|_| PieceError::BadIndex("block length overflows".into()))?;
             let prefix_len = section_prefix(&cid, len).len() as u64;
-            let section = Section { cid, offset, prefix_len, data_len };
+            let section = Section {
+                cid,
+                offset,
+                prefix_len,
+                data_len,
+            };
             offset = section.end();
             sections.push(section);
         }
-        Ok(PieceIndex { root, header, sections, size: offset })
+        Ok(PieceIndex {
+            root,
+            header,
+            sections,
+            size: offset,
+        })
     }
 
     pub fn root(&self) -> &Cid {
@@ -316,7 +368,12 @@ impl PieceIndex {
     }
 
     /// Fills `buf` with the piece bytes at `offset`, fetching the blocks it overlaps.
-    pub async fn read_at<G: BlockGet>(&self, blocks: &G, offset: u64, buf: &mut [u8]) -> Result<(), PieceError> {
+    pub async fn read_at<G: BlockGet>(
+        &self,
+        blocks: &G,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), PieceError> {
         let end = offset + buf.len() as u64;
         if end > self.size {
             return Err(PieceError::Unavailable { offset, end });
@@ -364,7 +421,11 @@ impl PieceIndex {
 /// Random access to a piece's bytes, for the prover.
 pub trait PieceSource: Send + Sync {
     /// Fills `buf` with the bytes at `offset`, or fails (never a short read).
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> impl Future<Output = Result<(), PieceError>> + Send;
+    fn read_at(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> impl Future<Output = Result<(), PieceError>> + Send;
 }
 
 impl PieceSource for [u8] {
@@ -381,13 +442,21 @@ impl PieceSource for [u8] {
 }
 
 impl PieceSource for Vec<u8> {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> impl Future<Output = Result<(), PieceError>> + Send {
+    fn read_at(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> impl Future<Output = Result<(), PieceError>> + Send {
         self.as_slice().read_at(offset, buf)
     }
 }
 
 impl PieceSource for Bytes {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> impl Future<Output = Result<(), PieceError>> + Send {
+    fn read_at(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> impl Future<Output = Result<(), PieceError>> + Send {
         (**self).read_at(offset, buf)
     }
 }
@@ -399,7 +468,11 @@ pub struct IndexedPiece<'a, G> {
 }
 
 impl<G: BlockGet> PieceSource for IndexedPiece<'_, G> {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> impl Future<Output = Result<(), PieceError>> + Send {
+    fn read_at(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> impl Future<Output = Result<(), PieceError>> + Send {
         self.index.read_at(&self.blocks, offset, buf)
     }
 }
@@ -418,7 +491,10 @@ mod tests {
     /// Deterministic pseudo-random bytes.
     fn bytes(len: usize, seed: u8) -> Vec<u8> {
         let mut out = vec![0u8; len];
-        blake3::Hasher::new().update(&[seed]).finalize_xof().fill(&mut out);
+        blake3::Hasher::new()
+            .update(&[seed])
+            .finalize_xof()
+            .fill(&mut out);
         out
     }
 
@@ -426,8 +502,26 @@ mod tests {
     fn streaming_tree_matches_bao_tree_and_blake3() {
         let g = BLOCK_SIZE.bytes();
         let sizes = [
-            0, 1, 1023, 1024, 1025, g - 1, g, g + 1, 2 * g, 2 * g + 1, 3 * g, 3 * g + 5, 4 * g, 5 * g + 7,
-            7 * g, 8 * g, 8 * g + 1, 13 * g + 999, 64 * g, 100 * g + 3,
+            0,
+            1,
+            1023,
+            1024,
+            1025,
+            g - 1,
+            g,
+            g + 1,
+            2 * g,
+            2 * g + 1,
+            3 * g,
+            3 * g + 5,
+            4 * g,
+            5 * g + 7,
+            7 * g,
+            8 * g,
+            8 * g + 1,
+            13 * g + 999,
+            64 * g,
+            100 * g + 3,
         ];
         for size in sizes {
             let data = bytes(size, size as u8);
@@ -443,9 +537,16 @@ mod tests {
                 }
                 let (commitment, outboard) = builder.finish().unwrap();
                 assert_eq!(commitment.size, size as u64);
-                assert_eq!(commitment.root_hash(), reference.root, "size {size} step {step}");
+                assert_eq!(
+                    commitment.root_hash(),
+                    reference.root,
+                    "size {size} step {step}"
+                );
                 assert_eq!(commitment.root_hash(), blake3::hash(&data), "size {size}");
-                assert_eq!(outboard, reference.data, "outboard, size {size} step {step}");
+                assert_eq!(
+                    outboard, reference.data,
+                    "outboard, size {size} step {step}"
+                );
             }
         }
     }
@@ -455,7 +556,9 @@ mod tests {
         let (store, root) = sample_dag(5, 40_000).await;
         let piece = commit_dag(LocalBlocks(store.clone()), root).await.unwrap();
         let mut car = Vec::new();
-        export_dag(LocalBlocks(store.clone()), root, &mut car).await.unwrap();
+        export_dag(LocalBlocks(store.clone()), root, &mut car)
+            .await
+            .unwrap();
         assert_eq!(piece.commitment.size, car.len() as u64);
         assert_eq!(piece.commitment.root_hash(), blake3::hash(&car));
         assert_eq!(piece.outboard, commit_bytes(&car).unwrap());
@@ -468,14 +571,20 @@ mod tests {
         let (store, root) = sample_dag(4, 3000).await;
         let piece = commit_dag(LocalBlocks(store.clone()), root).await.unwrap();
         let mut car = Vec::new();
-        export_dag(LocalBlocks(store.clone()), root, &mut car).await.unwrap();
+        export_dag(LocalBlocks(store.clone()), root, &mut car)
+            .await
+            .unwrap();
         let blocks = LocalBlocks(store.clone());
         let len = car.len();
         for start in (0..len).step_by(37) {
             for width in [1usize, 2, 40, 1000, 5000] {
                 let end = (start + width).min(len);
                 let mut buf = vec![0u8; end - start];
-                piece.index.read_at(&blocks, start as u64, &mut buf).await.unwrap();
+                piece
+                    .index
+                    .read_at(&blocks, start as u64, &mut buf)
+                    .await
+                    .unwrap();
                 assert_eq!(buf, &car[start..end], "range {start}..{end}");
             }
         }
@@ -499,7 +608,9 @@ mod tests {
         let wrong = PieceIndex::try_from(repr).unwrap();
         let mut buf = vec![0u8; wrong.size() as usize];
         assert!(matches!(
-            wrong.read_at(&LocalBlocks(store.clone()), 0, &mut buf).await,
+            wrong
+                .read_at(&LocalBlocks(store.clone()), 0, &mut buf)
+                .await,
             Err(PieceError::IndexMismatch { .. })
         ));
     }
@@ -511,7 +622,10 @@ mod tests {
         let mut walker = DagWalker::new(LocalBlocks(full.clone()), root);
         // Copy only the root block.
         if let Some((cid, data)) = walker.next().await.unwrap() {
-            store.put(&crate::content::Block::verified(cid, data).unwrap()).await.unwrap();
+            store
+                .put(&crate::content::Block::verified(cid, data).unwrap())
+                .await
+                .unwrap();
         }
         let err = commit_dag(LocalBlocks(store), root).await.unwrap_err();
         assert!(matches!(err, PieceError::Content(_)), "{err:?}");

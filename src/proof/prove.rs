@@ -7,8 +7,8 @@ use bao_tree::io::sync::{encode_ranges_validated, ReadAt};
 use bao_tree::{ChunkNum, ChunkRanges};
 
 use super::{
-    decode_canonical, encode, Challenge, PieceError, PieceOutboard, PieceSource, ProofError, BLOCK_SIZE, CHUNK_SIZE,
-    MAX_PROOF_SIZE,
+    decode_canonical, encode, Challenge, PieceError, PieceOutboard, PieceSource, ProofError,
+    BLOCK_SIZE, CHUNK_SIZE, MAX_PROOF_SIZE,
 };
 
 /// The answer to a [`Challenge`]. Exchanged as DAG-CBOR; fields in canonical key order.
@@ -88,9 +88,20 @@ pub async fn prove<S: PieceSource + ?Sized>(
         groups.0.insert(start, buf);
     }
     let mut encoded = Vec::new();
-    encode_ranges_validated(&groups, outboard.as_bao(), &chunk_ranges(&chunks), &mut encoded)
-        .map_err(|e| PieceError::Corrupt(e.to_string()))?;
-    Ok(Proof { nonce: challenge.nonce, chunks, period: challenge.period, encoded, piece_root: commitment.root })
+    encode_ranges_validated(
+        &groups,
+        outboard.as_bao(),
+        &chunk_ranges(&chunks),
+        &mut encoded,
+    )
+    .map_err(|e| PieceError::Corrupt(e.to_string()))?;
+    Ok(Proof {
+        nonce: challenge.nonce,
+        chunks,
+        period: challenge.period,
+        encoded,
+        piece_root: commitment.root,
+    })
 }
 
 /// The chunk groups read for one proof, keyed by byte offset. bao-tree reads whole groups at
@@ -101,11 +112,15 @@ struct Groups(BTreeMap<u64, Vec<u8>>);
 impl ReadAt for Groups {
     fn read_at(&self, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
         let Some((&start, data)) = self.0.range(..=pos).next_back() else {
-            return Err(std::io::Error::other(format!("piece byte {pos} was not read")));
+            return Err(std::io::Error::other(format!(
+                "piece byte {pos} was not read"
+            )));
         };
         let from = (pos - start) as usize;
         if from >= data.len() {
-            return Err(std::io::Error::other(format!("piece byte {pos} was not read")));
+            return Err(std::io::Error::other(format!(
+                "piece byte {pos} was not read"
+            )));
         }
         let n = (data.len() - from).min(buf.len());
         buf[..n].copy_from_slice(&data[from..from + n]);

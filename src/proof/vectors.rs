@@ -27,7 +27,9 @@ fn other_nonce() -> [u8; 32] {
 async fn piece_bytes(leaf_size: usize) -> Vec<u8> {
     let (store, root) = tests::sample_dag(LEAVES, leaf_size).await;
     let mut car = Vec::new();
-    export_dag(crate::blockstore::LocalBlocks(store), root, &mut car).await.unwrap();
+    export_dag(crate::blockstore::LocalBlocks(store), root, &mut car)
+        .await
+        .unwrap();
     car
 }
 
@@ -59,36 +61,106 @@ async fn generate() -> (Value, Vec<u8>) {
         f(&mut p);
         p.to_bytes().unwrap()
     };
-    case("flipped_parent_byte", "first byte of `encoded` (a hash of the root pair) XOR 0x01",
-        with(&|p| p.encoded[0] ^= 1), DEADLINE, "bad_chunk");
-    case("flipped_chunk_byte", "last byte of `encoded` (inside the last sampled chunk) XOR 0x01",
-        with(&|p| { let n = p.encoded.len(); p.encoded[n - 1] ^= 1 }), DEADLINE, "bad_chunk");
-    case("truncated_encoding", "`encoded` without its last 100 bytes",
-        with(&|p| { let n = p.encoded.len(); p.encoded.truncate(n - 100) }), DEADLINE, "truncated");
-    case("trailing_byte_in_encoding", "`encoded` followed by one 0x00 byte",
-        with(&|p| p.encoded.push(0)), DEADLINE, "malformed");
+    case(
+        "flipped_parent_byte",
+        "first byte of `encoded` (a hash of the root pair) XOR 0x01",
+        with(&|p| p.encoded[0] ^= 1),
+        DEADLINE,
+        "bad_chunk",
+    );
+    case(
+        "flipped_chunk_byte",
+        "last byte of `encoded` (inside the last sampled chunk) XOR 0x01",
+        with(&|p| {
+            let n = p.encoded.len();
+            p.encoded[n - 1] ^= 1
+        }),
+        DEADLINE,
+        "bad_chunk",
+    );
+    case(
+        "truncated_encoding",
+        "`encoded` without its last 100 bytes",
+        with(&|p| {
+            let n = p.encoded.len();
+            p.encoded.truncate(n - 100)
+        }),
+        DEADLINE,
+        "truncated",
+    );
+    case(
+        "trailing_byte_in_encoding",
+        "`encoded` followed by one 0x00 byte",
+        with(&|p| p.encoded.push(0)),
+        DEADLINE,
+        "malformed",
+    );
     let other = Challenge::new(commitment, PERIOD, other_nonce(), SAMPLES, DEADLINE);
     let other_proof = prove(&other, &car, &outboard).await.unwrap();
-    case("other_positions", "a valid proof for the same piece and period with nonce ff fe fd ... e0",
-        other_proof.to_bytes().unwrap(), DEADLINE, "wrong_positions");
-    case("wrong_chunk_list", "the valid proof with its last chunk index increased by one",
-        with(&|p| { let n = p.chunks.len(); p.chunks[n - 1] += 1 }), DEADLINE, "wrong_positions");
+    case(
+        "other_positions",
+        "a valid proof for the same piece and period with nonce ff fe fd ... e0",
+        other_proof.to_bytes().unwrap(),
+        DEADLINE,
+        "wrong_positions",
+    );
+    case(
+        "wrong_chunk_list",
+        "the valid proof with its last chunk index increased by one",
+        with(&|p| {
+            let n = p.chunks.len();
+            p.chunks[n - 1] += 1
+        }),
+        DEADLINE,
+        "wrong_positions",
+    );
     let other_car = piece_bytes(LEAF_SIZE + 1).await;
     let other_outboard = commit_bytes(&other_car).unwrap();
-    let foreign = Challenge::new(other_outboard.commitment(), PERIOD, nonce(), SAMPLES, DEADLINE);
+    let foreign = Challenge::new(
+        other_outboard.commitment(),
+        PERIOD,
+        nonce(),
+        SAMPLES,
+        DEADLINE,
+    );
     let foreign_proof = prove(&foreign, &other_car, &other_outboard).await.unwrap();
-    case("different_root", "a valid proof, same period and nonce, for the piece built with leaf_size 20001",
-        foreign_proof.to_bytes().unwrap(), DEADLINE, "wrong_root");
-    case("late", "the valid proof, arriving 1 ms after the deadline", proof_bytes.clone(), DEADLINE + 1, "late");
+    case(
+        "different_root",
+        "a valid proof, same period and nonce, for the piece built with leaf_size 20001",
+        foreign_proof.to_bytes().unwrap(),
+        DEADLINE,
+        "wrong_root",
+    );
+    case(
+        "late",
+        "the valid proof, arriving 1 ms after the deadline",
+        proof_bytes.clone(),
+        DEADLINE + 1,
+        "late",
+    );
     let mut non_minimal = proof_bytes.clone();
     let period_key = hex::decode("66706572696f64182a").unwrap(); // "period": 42 (0x18 0x2a)
-    let at = non_minimal.windows(period_key.len()).position(|w| w == period_key).unwrap();
+    let at = non_minimal
+        .windows(period_key.len())
+        .position(|w| w == period_key)
+        .unwrap();
     non_minimal.splice(at + 7..at + 9, [0x19, 0x00, 0x2a]);
-    case("non_canonical_cbor", "the valid proof with period 42 encoded as 0x19 0x00 0x2a (not minimal)",
-        non_minimal, DEADLINE, "malformed");
+    case(
+        "non_canonical_cbor",
+        "the valid proof with period 42 encoded as 0x19 0x00 0x2a (not minimal)",
+        non_minimal,
+        DEADLINE,
+        "malformed",
+    );
     let mut trailing = proof_bytes.clone();
     trailing.push(0);
-    case("trailing_cbor_bytes", "the valid proof's DAG-CBOR followed by one 0x00 byte", trailing, DEADLINE, "malformed");
+    case(
+        "trailing_cbor_bytes",
+        "the valid proof's DAG-CBOR followed by one 0x00 byte",
+        trailing,
+        DEADLINE,
+        "malformed",
+    );
 
     let bad_challenge = |samples: u32| {
         let mut c = challenge.clone();
@@ -151,7 +223,11 @@ async fn regenerate_vectors() {
     }
     let (vectors, car) = generate().await;
     std::fs::create_dir_all(DIR).unwrap();
-    std::fs::write(format!("{DIR}/proof.json"), serde_json::to_string_pretty(&vectors).unwrap() + "\n").unwrap();
+    std::fs::write(
+        format!("{DIR}/proof.json"),
+        serde_json::to_string_pretty(&vectors).unwrap() + "\n",
+    )
+    .unwrap();
     std::fs::write(format!("{DIR}/proof-piece.car"), car).unwrap();
 }
 
@@ -170,7 +246,10 @@ async fn golden_vectors() {
     let v: Value = serde_json::from_str(&text).unwrap();
     let piece = &v["piece"];
     assert_eq!(v["protocol"], PROTOCOL);
-    assert_eq!(u64_field(&v["chunk_group_bytes"]), BLOCK_SIZE.bytes() as u64);
+    assert_eq!(
+        u64_field(&v["chunk_group_bytes"]),
+        BLOCK_SIZE.bytes() as u64
+    );
 
     // The piece: the stored CAR is what we build from the DAG definition.
     let car = std::fs::read(format!("{DIR}/{}", piece["car_file"].as_str().unwrap())).unwrap();
@@ -181,7 +260,9 @@ async fn golden_vectors() {
     )
     .await;
     assert_eq!(root.to_string(), piece["root_cid"].as_str().unwrap());
-    let built = commit_dag(crate::blockstore::LocalBlocks(store), root).await.unwrap();
+    let built = commit_dag(crate::blockstore::LocalBlocks(store), root)
+        .await
+        .unwrap();
     let commitment = PieceCommitment {
         root: hex_field(&piece["piece_root"]).try_into().unwrap(),
         size: u64_field(&piece["piece_size"]),
@@ -201,10 +282,23 @@ async fn golden_vectors() {
     assert_eq!(challenge.deadline, u64_field(&c["deadline"]));
     assert_eq!(challenge.piece(), commitment);
     assert_eq!(challenge.to_bytes().unwrap(), encoding);
-    assert_eq!(challenge.cid().unwrap().to_string(), c["cid"].as_str().unwrap());
-    let positions: Vec<u64> = c["sample_chunks"].as_array().unwrap().iter().map(u64_field).collect();
+    assert_eq!(
+        challenge.cid().unwrap().to_string(),
+        c["cid"].as_str().unwrap()
+    );
+    let positions: Vec<u64> = c["sample_chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(u64_field)
+        .collect();
     assert_eq!(challenge.sample_chunks(), positions);
-    let distinct: Vec<u64> = c["distinct_chunks"].as_array().unwrap().iter().map(u64_field).collect();
+    let distinct: Vec<u64> = c["distinct_chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(u64_field)
+        .collect();
     assert_eq!(challenge.distinct_chunks(), distinct);
 
     // The valid proof: we produce exactly these bytes, and they verify.
@@ -223,11 +317,23 @@ async fn golden_vectors() {
         let result = Proof::from_bytes(&hex_field(&case["proof"]))
             .and_then(|proof| verify(&challenge, &commitment, &proof, u64_field(&case["now_ms"])));
         let got = result.err().map(|e| e.reason()).unwrap_or("ok");
-        assert_eq!(got, case["error"].as_str().unwrap(), "invalid proof case {name}");
+        assert_eq!(
+            got,
+            case["error"].as_str().unwrap(),
+            "invalid proof case {name}"
+        );
     }
     for case in v["invalid_challenges"].as_array().unwrap() {
-        let got = Challenge::from_bytes(&hex_field(&case["challenge"])).err().map(|e| e.reason()).unwrap_or("ok");
-        assert_eq!(got, case["error"].as_str().unwrap(), "invalid challenge case {}", case["name"]);
+        let got = Challenge::from_bytes(&hex_field(&case["challenge"]))
+            .err()
+            .map(|e| e.reason())
+            .unwrap_or("ok");
+        assert_eq!(
+            got,
+            case["error"].as_str().unwrap(),
+            "invalid challenge case {}",
+            case["name"]
+        );
     }
 }
 
@@ -236,9 +342,14 @@ async fn golden_vectors() {
 #[tokio::test]
 async fn vectors_are_up_to_date() {
     let (vectors, car) = generate().await;
-    let stored: Value = serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/proof.json")).unwrap()).unwrap();
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{DIR}/proof.json")).unwrap())
+            .unwrap();
     assert_eq!(vectors, stored);
-    assert_eq!(std::fs::read(format!("{DIR}/proof-piece.car")).unwrap(), car);
+    assert_eq!(
+        std::fs::read(format!("{DIR}/proof-piece.car")).unwrap(),
+        car
+    );
 }
 
 /// An independent implementation of the tree encoding exactly as `contracts/proof.md` §5.1
@@ -263,7 +374,11 @@ fn reference_encode(piece: &[u8], proved: &[u64]) -> Vec<u8> {
             hasher.update(data);
             return hasher.finalize_non_root();
         }
-        let left_chunks = if chunks.is_power_of_two() { chunks / 2 } else { chunks.next_power_of_two() / 2 };
+        let left_chunks = if chunks.is_power_of_two() {
+            chunks / 2
+        } else {
+            chunks.next_power_of_two() / 2
+        };
         let emit_pair = hit > 0 && (chunks > 16 || hit < chunks);
         let at = out.len();
         if emit_pair {
@@ -299,12 +414,22 @@ async fn spec_text_encoding_matches_bao_tree() {
 
     // And on other shapes: a single group, a short tail group, many samples (so that whole
     // groups and adjacent chunks get selected).
-    for (leaves, leaf_size, samples) in [(1, 10, 3), (1, 5000, 64), (2, 9000, 64), (5, 33_333, 64), (9, 70_000, 20)] {
+    for (leaves, leaf_size, samples) in [
+        (1, 10, 3),
+        (1, 5000, 64),
+        (2, 9000, 64),
+        (5, 33_333, 64),
+        (9, 70_000, 20),
+    ] {
         let (car, outboard) = tests::sample_piece(leaves, leaf_size).await;
         for n in 0..8u8 {
             let challenge = Challenge::new(outboard.commitment(), 1, [n; 32], samples, DEADLINE);
             let proof = prove(&challenge, &car, &outboard).await.unwrap();
-            assert_eq!(reference_encode(&car, &proof.chunks), proof.encoded, "{leaves}x{leaf_size}, nonce {n}");
+            assert_eq!(
+                reference_encode(&car, &proof.chunks),
+                proof.encoded,
+                "{leaves}x{leaf_size}, nonce {n}"
+            );
         }
     }
 }

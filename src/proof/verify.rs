@@ -14,13 +14,23 @@ use super::{Challenge, PieceCommitment, Proof, ProofError, MAX_PROOF_SIZE};
 /// committed piece, the proof answers this challenge's positions, size cap, then the tree
 /// encoding: every sampled chunk and tree node must hash up to the root, and nothing may
 /// follow the encoding.
-pub fn verify(challenge: &Challenge, commitment: &PieceCommitment, proof: &Proof, now_ms: u64) -> Result<(), ProofError> {
+pub fn verify(
+    challenge: &Challenge,
+    commitment: &PieceCommitment,
+    proof: &Proof,
+    now_ms: u64,
+) -> Result<(), ProofError> {
     if now_ms > challenge.deadline {
-        return Err(ProofError::Late { deadline_ms: challenge.deadline, now_ms });
+        return Err(ProofError::Late {
+            deadline_ms: challenge.deadline,
+            now_ms,
+        });
     }
     challenge.validate()?;
     if challenge.piece() != *commitment {
-        return Err(ProofError::WrongRoot("the challenge is for another piece than the commitment".into()));
+        return Err(ProofError::WrongRoot(
+            "the challenge is for another piece than the commitment".into(),
+        ));
     }
     if proof.piece_root != commitment.root {
         return Err(ProofError::WrongRoot(format!(
@@ -30,11 +40,16 @@ pub fn verify(challenge: &Challenge, commitment: &PieceCommitment, proof: &Proof
         )));
     }
     if proof.period != challenge.period || proof.nonce != challenge.nonce {
-        return Err(ProofError::WrongPositions("the proof answers another challenge (period or nonce)".into()));
+        return Err(ProofError::WrongPositions(
+            "the proof answers another challenge (period or nonce)".into(),
+        ));
     }
     let expected = challenge.distinct_chunks();
     if proof.chunks != expected {
-        return Err(ProofError::WrongPositions(format!("proof has chunks {:?}, expected {expected:?}", proof.chunks)));
+        return Err(ProofError::WrongPositions(format!(
+            "proof has chunks {:?}, expected {expected:?}",
+            proof.chunks
+        )));
     }
     if proof.encoded.len() > MAX_PROOF_SIZE {
         return Err(ProofError::TooLarge {
@@ -45,7 +60,12 @@ pub fn verify(challenge: &Challenge, commitment: &PieceCommitment, proof: &Proof
     }
     let ranges = chunk_ranges(&expected);
     let mut reader = std::io::Cursor::new(&proof.encoded[..]);
-    let items = DecodeResponseIter::new(commitment.root_hash(), commitment.tree(), &mut reader, &ranges);
+    let items = DecodeResponseIter::new(
+        commitment.root_hash(),
+        commitment.tree(),
+        &mut reader,
+        &ranges,
+    );
     for item in items {
         item.map_err(decode_error)?;
     }
@@ -53,7 +73,10 @@ pub fn verify(challenge: &Challenge, commitment: &PieceCommitment, proof: &Proof
     if consumed != proof.encoded.len() as u64 {
         return Err(ProofError::malformed(
             "proof",
-            format!("{} bytes after the tree encoding", proof.encoded.len() as u64 - consumed),
+            format!(
+                "{} bytes after the tree encoding",
+                proof.encoded.len() as u64 - consumed
+            ),
         ));
     }
     Ok(())
@@ -61,10 +84,18 @@ pub fn verify(challenge: &Challenge, commitment: &PieceCommitment, proof: &Proof
 
 fn decode_error(e: DecodeError) -> ProofError {
     match e {
-        DecodeError::ParentNotFound(node) => ProofError::Truncated(format!("ends before tree node {node:?}")),
-        DecodeError::LeafNotFound(chunk) => ProofError::Truncated(format!("ends before chunk {}", chunk.0)),
-        DecodeError::ParentHashMismatch(node) => ProofError::BadChunk(format!("tree node {node:?} does not verify")),
-        DecodeError::LeafHashMismatch(chunk) => ProofError::BadChunk(format!("chunk {} does not verify", chunk.0)),
+        DecodeError::ParentNotFound(node) => {
+            ProofError::Truncated(format!("ends before tree node {node:?}"))
+        }
+        DecodeError::LeafNotFound(chunk) => {
+            ProofError::Truncated(format!("ends before chunk {}", chunk.0))
+        }
+        DecodeError::ParentHashMismatch(node) => {
+            ProofError::BadChunk(format!("tree node {node:?} does not verify"))
+        }
+        DecodeError::LeafHashMismatch(chunk) => {
+            ProofError::BadChunk(format!("chunk {} does not verify", chunk.0))
+        }
         DecodeError::Io(e) => ProofError::malformed("proof", e),
     }
 }

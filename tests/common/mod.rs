@@ -23,7 +23,11 @@ impl TestNode {
         edit(&mut config);
         data.init(&config).unwrap();
         let daemon = Daemon::start(data).await.unwrap();
-        TestNode { daemon, dir, http: reqwest::Client::new() }
+        TestNode {
+            daemon,
+            dir,
+            http: reqwest::Client::new(),
+        }
     }
 
     pub fn repo(&self) -> std::path::PathBuf {
@@ -52,7 +56,11 @@ impl TestNode {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "add failed: {}", response.text().await.unwrap());
+        assert!(
+            response.status().is_success(),
+            "add failed: {}",
+            response.text().await.unwrap()
+        );
         response.json().await.unwrap()
     }
 
@@ -77,10 +85,18 @@ impl TestNode {
 }
 
 fn count_files(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .flatten()
-        .map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 })
+        .map(|e| {
+            if e.path().is_dir() {
+                count_files(&e.path())
+            } else {
+                1
+            }
+        })
         .sum()
 }
 
