@@ -131,3 +131,77 @@ async fn bad_input_exits_non_zero_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("use -r"));
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn blake3_adds_and_hidden_files_are_left_out_unless_asked() {
+    let node = TestNode::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("f.bin");
+    std::fs::write(&file, bytes(1_300_000, 21)).unwrap();
+    let cid = ok(&node.cli(&["add", "-q", "--hash", "blake3", file.to_str().unwrap()]))
+        .trim()
+        .to_string();
+    let parsed = cairn::content::parse_cid(&cid).unwrap();
+    assert_eq!(parsed.hash().code(), cairn::content::BLAKE3);
+    assert_eq!(
+        sha256_hex(&node.cli(&["cat", &cid]).stdout),
+        sha256_hex(&bytes(1_300_000, 21))
+    );
+
+    let site = work.path().join("site");
+    std::fs::create_dir_all(site.join(".git")).unwrap();
+    std::fs::write(site.join(".git/config"), "secret").unwrap();
+    std::fs::write(site.join("page.html"), "page").unwrap();
+    let without = ok(&node.cli(&["add", "-r", "-q", site.to_str().unwrap()]))
+        .trim()
+        .to_string();
+    let listing = json(&node.cli(&["ls", "--json", &without]));
+    assert_eq!(listing["entries"].as_array().unwrap().len(), 1, "{listing}");
+    let with = ok(&node.cli(&["add", "-r", "-q", "--hidden", site.to_str().unwrap()]))
+        .trim()
+        .to_string();
+    assert_ne!(with, without);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_refuses_a_dag_whose_entry_names_would_escape_the_output_dir() {
+    use cairn::content::unixfs::{encode_node, Data, DataType};
+    use cairn::content::{Block, HashAlg, RAW};
+
+    let node = TestNode::start().await;
+    let leaf = Block::encode(RAW, HashAlg::Sha2_256, &b"pwned"[..]);
+    let link = ipld_dagpb::PbLink {
+        cid: *leaf.cid(),
+        name: Some("..".into()),
+        size: Some(5),
+    };
+    let data = Data {
+        r#type: DataType::Directory as i32,
+        ..Default::default()
+    };
+    let evil = encode_node(vec![link], &data, HashAlg::Sha2_256, false).unwrap();
+    let mut car = Vec::new();
+    let mut writer = cairn::content::car::CarWriter::new(&mut car, &[*evil.cid()])
+        .await
+        .unwrap();
+    writer.write_block(evil.cid(), evil.data()).await.unwrap();
+    writer.write_block(leaf.cid(), leaf.data()).await.unwrap();
+    writer.finish().await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let car_path = work.path().join("evil.car");
+    std::fs::write(&car_path, car).unwrap();
+    ok(&node.cli(&["car", "import", car_path.to_str().unwrap()]));
+
+    let out = work.path().join("inner").join("out");
+    let result = node.cli(&["get", &evil.cid().to_string(), "-o", out.to_str().unwrap()]);
+    assert!(!result.status.success());
+    assert!(String::from_utf8_lossy(&result.stderr).contains("unsafe entry name"));
+    assert!(!work.path().join("inner").join("..").join("pwned").exists());
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        2,
+        "only the CAR and the empty output dir"
+    );
+    node.stop().await;
+}

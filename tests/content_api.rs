@@ -411,3 +411,31 @@ async fn directory_upload_serves_listing_and_files_by_path() {
     );
     node.stop().await;
 }
+
+#[tokio::test]
+async fn health_and_prometheus_metrics_are_served() {
+    let node = TestNode::start().await;
+    node.add(b"counted".to_vec(), "").await;
+    let health: serde_json::Value = node
+        .http
+        .get(format!("{}/health", node.daemon.info.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let metrics = node
+        .http
+        .get(format!("{}/metrics", node.daemon.info.api))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("cairn_added_bytes_total 7"), "{metrics}");
+    assert!(metrics.contains("cairn_pins 1"), "{metrics}");
+    node.stop().await;
+}

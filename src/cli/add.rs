@@ -45,6 +45,10 @@ pub struct AddArgs {
     /// Print only the CID.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Include files and directories whose names start with a dot (left out by default, as
+    /// IPIP-0499 profiles say).
+    #[arg(short = 'H', long)]
+    pub hidden: bool,
 }
 
 impl AddArgs {
@@ -148,7 +152,7 @@ async fn upload(
         bar.finish_and_clear();
         return out;
     }
-    let (files, total) = walk_tree(&args.path)?;
+    let (files, total) = walk_tree(&args.path, args.hidden)?;
     let bar = progress::bytes(Some(total), quiet);
     let mut form = Form::new();
     for (relative, source) in files {
@@ -183,7 +187,7 @@ async fn file_body(path: &Path, bar: &indicatif::ProgressBar) -> anyhow::Result<
 /// to `root`'s parent, so the upload's top-level entry is `root` itself.
 type TreeEntry = (String, Option<PathBuf>);
 
-fn walk_tree(root: &Path) -> anyhow::Result<(Vec<TreeEntry>, u64)> {
+fn walk_tree(root: &Path, hidden: bool) -> anyhow::Result<(Vec<TreeEntry>, u64)> {
     let top = root
         .canonicalize()?
         .file_name()
@@ -200,6 +204,9 @@ fn walk_tree(root: &Path) -> anyhow::Result<(Vec<TreeEntry>, u64)> {
                 .file_name()
                 .into_string()
                 .map_err(|n| anyhow::anyhow!("file name {n:?} is not UTF-8"))?;
+            if name.starts_with('.') && !hidden {
+                continue;
+            }
             let path = child.path();
             let relative = format!("{relative}/{name}");
             let kind = child.file_type()?;
