@@ -28,5 +28,6 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod db;
+pub mod net;
 pub mod node;
 pub mod proof;

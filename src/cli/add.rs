@@ -10,7 +10,7 @@ use reqwest::{Body, Method};
 use tokio_util::io::ReaderStream;
 
 use super::{progress, Context};
-use crate::content::importer::FileImporter;
+use crate::content::importer::{FileImporter, ImportedFile};
 use crate::content::profile::{parse_chunker, ImportOptions, Profile};
 use crate::content::HashAlg;
 
@@ -112,29 +112,61 @@ pub async fn run(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--only-hash` for a file: the importer runs here, nothing is sent or stored.
+/// `--only-hash` for a file: the importer runs here, nothing is sent or stored. One thread
+/// reads while another hashes, so the disk and the hash function overlap.
 async fn hash_locally(
     path: &Path,
     options: ImportOptions,
     len: u64,
     quiet: bool,
 ) -> anyhow::Result<serde_json::Value> {
-    use tokio::io::AsyncReadExt;
     let bar = progress::bytes(Some(len), quiet);
-    let mut importer = FileImporter::new(options)?;
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer).await?;
-        if n == 0 {
-            break;
+    let path = path.to_path_buf();
+    let counter = bar.clone();
+    let file = tokio::task::spawn_blocking(move || -> anyhow::Result<ImportedFile> {
+        let mut importer = FileImporter::new(options)?;
+        let (chunks, reader) = read_ahead(&path)?;
+        for chunk in chunks {
+            let chunk = chunk?;
+            drop(importer.write(&chunk));
+            counter.inc(chunk.len() as u64);
         }
-        drop(importer.write(&buffer[..n]));
-        bar.inc(n as u64);
-    }
-    let (_, file) = importer.finish()?;
+        let _ = reader.join();
+        Ok(importer.finish()?.1)
+    })
+    .await??;
     bar.finish_and_clear();
     Ok(serde_json::json!({"cid": file.cid.to_string(), "size": file.size, "pinned": false}))
+}
+
+type Chunks = std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>;
+
+/// Reads `path` in 1 MiB chunks on its own thread, at most four chunks ahead.
+fn read_ahead(path: &Path) -> anyhow::Result<(Chunks, std::thread::JoinHandle<()>)> {
+    use std::io::Read;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    let reader = std::thread::spawn(move || loop {
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match file.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+        buffer.truncate(filled);
+        if filled == 0 || tx.send(Ok(buffer)).is_err() {
+            return;
+        }
+    });
+    Ok((rx, reader))
 }
 
 async fn upload(

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use cid::Cid;
-use futures::Stream;
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::hamt::{self, Step};
 use super::unixfs::{decode_node, DataType, Node};
@@ -82,28 +82,52 @@ pub async fn stat<G: BlockGet>(src: &G, cid: &Cid) -> Result<Entry> {
     }
 }
 
+/// Blocks fetched ahead of the one being streamed, per tree level: reads (and their hash
+/// checks) overlap with sending, and network fetches run in parallel.
+const PREFETCH: usize = 8;
+
 /// Streams the bytes of the file at `cid`, in order.
-pub fn cat<G: BlockGet + Send + 'static>(
+pub fn cat<G: BlockGet + Clone + 'static>(
     src: G,
     cid: Cid,
 ) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
-    futures::stream::try_unfold((src, vec![cid]), |(src, mut stack)| async move {
-        while let Some(next) = stack.pop() {
-            let (data, node) = load(&src, &next).await?;
-            let Some(node) = node else {
-                return Ok(Some((data, (src, stack))));
-            };
-            match node.kind() {
-                Some(DataType::File | DataType::Raw) => {}
-                _ => return Err(ContentError::NotAFile(next)),
-            }
-            stack.extend(node.links.iter().rev().map(|l| l.cid));
-            if let Some(inline) = node.data.data.filter(|d| !d.is_empty()) {
-                return Ok(Some((Bytes::from(inline), (src, stack))));
-            }
-        }
-        Ok(None)
-    })
+    let root = async move {
+        let loaded = load(&src, &cid).await?;
+        Ok::<_, ContentError>(expand(src, cid, loaded))
+    };
+    futures::stream::once(root).try_flatten()
+}
+
+type ByteStream = futures::stream::BoxStream<'static, Result<Bytes>>;
+
+/// The bytes under one loaded node: its inline data, then its children's, fetched ahead.
+fn expand<G: BlockGet + Clone + 'static>(
+    src: G,
+    cid: Cid,
+    (data, node): (Bytes, Option<Node>),
+) -> ByteStream {
+    use futures::future::ready;
+    let Some(node) = node else {
+        return futures::stream::once(ready(Ok(data))).boxed();
+    };
+    if !matches!(node.kind(), Some(DataType::File | DataType::Raw)) {
+        return futures::stream::once(ready(Err(ContentError::NotAFile(cid)))).boxed();
+    }
+    let inline = node
+        .data
+        .data
+        .filter(|d| !d.is_empty())
+        .map(|d| Ok(Bytes::from(d)));
+    let fetcher = src.clone();
+    let children = futures::stream::iter(node.links.into_iter().map(|l| l.cid))
+        .map(move |child| {
+            let src = fetcher.clone();
+            async move { Ok::<_, ContentError>((child, load(&src, &child).await?)) }
+        })
+        .buffered(PREFETCH)
+        .map_ok(move |(child, loaded)| expand(src.clone(), child, loaded))
+        .try_flatten();
+    futures::stream::iter(inline).chain(children).boxed()
 }
 
 /// The entries of the directory at `cid`, sorted by name.

@@ -1,0 +1,217 @@
+//! The libp2p host: TCP and QUIC, Noise, Yamux, identify, ping, connection limits,
+//! Kademlia on `/ipfs/kad/1.0.0` (server mode) and Bitswap.
+//!
+//! One task owns the [`libp2p::Swarm`] ([`swarm`]); the rest of the node talks to it through
+//! [`NetHandle`], a cheap clone that sends commands over a bounded channel and awaits
+//! oneshot replies. Bitswap runs in its own tasks on raw streams ([`bitswap`]).
+
+pub mod bitswap;
+pub mod ledger;
+mod swarm;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cid::Cid;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::blockstore::Blockstore;
+use bitswap::Bitswap;
+pub use ledger::Ledger;
+
+/// How long a provider lookup may take before returning what it found.
+pub const FIND_PROVIDERS_TIMEOUT: Duration = Duration::from_secs(20);
+/// Commands queued for the swarm task before senders wait.
+const COMMAND_QUEUE: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("invalid multiaddr {0:?}: {1}")]
+    BadAddress(String, String),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(Multiaddr, String),
+    #[error("cannot dial {0}: {1}")]
+    Dial(String, String),
+    #[error("network setup failed: {0}")]
+    Setup(String),
+    #[error("the network task has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Bitswap(#[from] bitswap::BitswapError),
+}
+
+pub type Result<T, E = NetError> = std::result::Result<T, E>;
+
+/// A provider found through the DHT.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Provider {
+    pub id: String,
+    pub addresses: Vec<String>,
+}
+
+pub(crate) enum Command {
+    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Dial(Multiaddr, oneshot::Sender<Result<PeerId>>),
+    Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
+    Provide(Cid, oneshot::Sender<Result<()>>),
+    FindProviders(Cid, oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>),
+    Shutdown,
+}
+
+/// The node's way into the network.
+#[derive(Clone)]
+pub struct NetHandle {
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+    bitswap: Arc<dyn BitswapGet>,
+    ledgers: Arc<ledger::Ledgers>,
+}
+
+/// Object-safe view of the Bitswap engine, so the handle does not carry the store's type.
+trait BitswapGet: Send + Sync {
+    fn get<'a>(
+        &'a self,
+        cid: Cid,
+        peers: &'a [PeerId],
+        timeout: Duration,
+    ) -> futures::future::BoxFuture<'a, Result<Bytes>>;
+}
+
+impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
+    fn get<'a>(
+        &'a self,
+        cid: Cid,
+        peers: &'a [PeerId],
+        timeout: Duration,
+    ) -> futures::future::BoxFuture<'a, Result<Bytes>> {
+        Box::pin(async move { Ok(Bitswap::get(self, cid, peers, timeout).await?) })
+    }
+}
+
+/// Starts the host: listens, dials bootstrap peers, serves Bitswap from `store`.
+pub async fn spawn<S: Blockstore + Clone>(
+    config: NetConfig,
+    keypair: libp2p::identity::Keypair,
+    store: S,
+) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
+    let peer_id = keypair.public().to_peer_id();
+    let (mut swarm, control) = swarm::build(keypair, &config)?;
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+    }
+    let ledgers = Arc::new(ledger::Ledgers::default());
+    let (misbehaving_tx, misbehaving_rx) = mpsc::channel(64);
+    let engine = Bitswap::start(control, store, ledgers.clone(), misbehaving_tx)
+        .map_err(|e| NetError::Setup(e.to_string()))?;
+    let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+    let task = tokio::spawn(swarm::run(
+        swarm,
+        receiver,
+        misbehaving_rx,
+        config.bootstrap.clone(),
+    ));
+    let handle = NetHandle {
+        peer_id,
+        commands,
+        bitswap: engine,
+        ledgers,
+    };
+    // Wait for the listeners so callers can read real ports at once.
+    handle.wait_for_listeners(config.listen.len()).await;
+    Ok((handle, task))
+}
+
+impl NetHandle {
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    async fn wait_for_listeners(&self, wanted: usize) {
+        for _ in 0..100 {
+            if self
+                .listen_addrs()
+                .await
+                .map(|a| a.len() >= wanted)
+                .unwrap_or(true)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The addresses the host listens on, with `/p2p/<id>` appended.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>> {
+        self.ask(Command::ListenAddrs).await
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId> {
+        self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    pub async fn peers(&self) -> Result<Vec<(PeerId, Multiaddr)>> {
+        self.ask(Command::Peers).await
+    }
+
+    /// Announces in the DHT that this node provides `cid`.
+    pub async fn provide(&self, cid: Cid) -> Result<()> {
+        self.ask(|tx| Command::Provide(cid, tx)).await?
+    }
+
+    pub async fn find_providers(&self, cid: Cid) -> Result<Vec<(PeerId, Vec<Multiaddr>)>> {
+        self.ask(|tx| Command::FindProviders(cid, tx)).await
+    }
+
+    /// Fetches a block: from connected peers first, then from providers found in the DHT.
+    pub async fn get_block(&self, cid: Cid, timeout: Duration) -> Result<Bytes> {
+        let connected: Vec<PeerId> = self.peers().await?.into_iter().map(|(p, _)| p).collect();
+        let first = match self.bitswap.get(cid, &connected, timeout).await {
+            Ok(data) => return Ok(data),
+            Err(e) => e,
+        };
+        let mut providers = Vec::new();
+        for (peer, addrs) in self.find_providers(cid).await? {
+            if peer == self.peer_id || connected.contains(&peer) {
+                continue;
+            }
+            for addr in addrs {
+                if self.dial(addr).await.is_ok() {
+                    providers.push(peer);
+                    break;
+                }
+            }
+        }
+        if providers.is_empty() {
+            return Err(first);
+        }
+        self.bitswap.get(cid, &providers, timeout).await
+    }
+
+    pub fn ledgers(&self) -> std::collections::HashMap<PeerId, Ledger> {
+        self.ledgers.snapshot()
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+}

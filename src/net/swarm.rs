@@ -1,0 +1,301 @@
+//! The task that owns the swarm: builds it, then dispatches each swarm event and each
+//! command to a named handler. Queries awaiting the DHT are matched to their replies by id.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryId, QueryResult};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    connection_limits, identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Command, NetConfig, NetError, Result};
+
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    kad: kad::Behaviour<MemoryStore>,
+    stream: libp2p_stream::Behaviour,
+}
+
+pub fn build(
+    keypair: libp2p::identity::Keypair,
+    config: &NetConfig,
+) -> Result<(Swarm<Behaviour>, libp2p_stream::Control)> {
+    let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established(Some(config.max_connections))
+        .with_max_established_per_peer(Some(4))
+        .with_max_pending_incoming(Some(64));
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| setup(&e))?
+        .with_quic()
+        .with_behaviour(|key| {
+            let id = key.public().to_peer_id();
+            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+            kad_config.set_query_timeout(Duration::from_secs(30));
+            let mut kad = kad::Behaviour::with_config(id, MemoryStore::new(id), kad_config);
+            kad.set_mode(Some(kad::Mode::Server));
+            Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                identify: identify::Behaviour::new(
+                    identify::Config::new("ipfs/0.1.0".into(), key.public())
+                        .with_agent_version(concat!("cairn/", env!("CARGO_PKG_VERSION")).into()),
+                ),
+                ping: ping::Behaviour::default(),
+                kad,
+                stream: libp2p_stream::Behaviour::new(),
+            }
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    let control = swarm.behaviour().stream.new_control();
+    Ok((swarm, control))
+}
+
+/// What the loop remembers between events.
+#[derive(Default)]
+struct State {
+    dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId>>>>,
+    provides: HashMap<QueryId, oneshot::Sender<Result<()>>>,
+    lookups: HashMap<
+        QueryId,
+        (
+            HashSet<PeerId>,
+            oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
+        ),
+    >,
+    peers: HashMap<PeerId, Multiaddr>,
+    addresses: HashMap<PeerId, Vec<Multiaddr>>,
+}
+
+pub async fn run(
+    mut swarm: Swarm<Behaviour>,
+    mut commands: mpsc::Receiver<Command>,
+    mut misbehaving: mpsc::Receiver<PeerId>,
+    bootstrap: Vec<Multiaddr>,
+) {
+    let mut state = State::default();
+    for addr in bootstrap {
+        if let Err(e) = swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+        }
+    }
+    loop {
+        tokio::select! {
+            event = futures::StreamExt::select_next_some(&mut swarm) => handle_event(&mut swarm, &mut state, event),
+            command = commands.recv() => match command {
+                Some(Command::Shutdown) | None => break,
+                Some(command) => handle_command(&mut swarm, &mut state, command),
+            },
+            Some(peer) = misbehaving.recv() => {
+                tracing::warn!(%peer, "disconnecting a peer that sent blocks nobody asked for");
+                let _ = swarm.disconnect_peer_id(peer);
+            }
+        }
+    }
+}
+
+fn handle_command(swarm: &mut Swarm<Behaviour>, state: &mut State, command: Command) {
+    match command {
+        Command::ListenAddrs(reply) => {
+            let id = *swarm.local_peer_id();
+            let addrs = swarm
+                .listeners()
+                .map(|a| a.clone().with(Protocol::P2p(id)))
+                .collect();
+            let _ = reply.send(addrs);
+        }
+        Command::Dial(addr, reply) => handle_dial(swarm, state, addr, reply),
+        Command::Peers(reply) => {
+            let _ = reply.send(state.peers.iter().map(|(p, a)| (*p, a.clone())).collect());
+        }
+        Command::Provide(cid, reply) => {
+            let key = kad::RecordKey::new(&cid.hash().to_bytes());
+            match swarm.behaviour_mut().kad.start_providing(key) {
+                Ok(query) => {
+                    state.provides.insert(query, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(NetError::Setup(e.to_string())));
+                }
+            }
+        }
+        Command::FindProviders(cid, reply) => {
+            let key = kad::RecordKey::new(&cid.hash().to_bytes());
+            let query = swarm.behaviour_mut().kad.get_providers(key);
+            state.lookups.insert(query, (HashSet::new(), reply));
+        }
+        Command::Shutdown => {}
+    }
+}
+
+fn handle_dial(
+    swarm: &mut Swarm<Behaviour>,
+    state: &mut State,
+    addr: Multiaddr,
+    reply: oneshot::Sender<Result<PeerId>>,
+) {
+    let Some(Protocol::P2p(peer)) = addr.iter().last() else {
+        let _ = reply.send(Err(NetError::Dial(
+            addr.to_string(),
+            "the address must end with /p2p/<peer id>".into(),
+        )));
+        return;
+    };
+    if state.peers.contains_key(&peer) {
+        let _ = reply.send(Ok(peer));
+        return;
+    }
+    match swarm.dial(addr.clone()) {
+        Ok(()) => state.dials.entry(peer).or_default().push(reply),
+        Err(e) => {
+            let _ = reply.send(Err(NetError::Dial(addr.to_string(), e.to_string())));
+        }
+    }
+}
+
+fn handle_event(
+    swarm: &mut Swarm<Behaviour>,
+    state: &mut State,
+    event: SwarmEvent<BehaviourEvent>,
+) {
+    match event {
+        SwarmEvent::ConnectionEstablished {
+            peer_id, endpoint, ..
+        } => {
+            let addr = endpoint.get_remote_address().clone();
+            if endpoint.is_dialer() {
+                swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer_id, addr.clone());
+            }
+            state.peers.insert(peer_id, addr);
+            for reply in state.dials.remove(&peer_id).unwrap_or_default() {
+                let _ = reply.send(Ok(peer_id));
+            }
+        }
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } => {
+            state.peers.remove(&peer_id);
+        }
+        SwarmEvent::OutgoingConnectionError {
+            peer_id: Some(peer),
+            error,
+            ..
+        } => {
+            for reply in state.dials.remove(&peer).unwrap_or_default() {
+                let _ = reply.send(Err(NetError::Dial(peer.to_string(), error.to_string())));
+            }
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+            peer_id,
+            info,
+            ..
+        })) => {
+            handle_identify(swarm, state, peer_id, info);
+        }
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => handle_kad(state, event),
+        _ => {}
+    }
+}
+
+fn handle_identify(
+    swarm: &mut Swarm<Behaviour>,
+    state: &mut State,
+    peer: PeerId,
+    info: identify::Info,
+) {
+    let speaks_kad = info.protocols.iter().any(|p| *p == KAD_PROTOCOL);
+    let usable: Vec<Multiaddr> = info
+        .listen_addrs
+        .into_iter()
+        .filter(|a| !is_unspecified(a))
+        .collect();
+    if speaks_kad {
+        for addr in &usable {
+            swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+        }
+    }
+    state.addresses.insert(peer, usable);
+}
+
+fn is_unspecified(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| {
+        matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
+            || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
+    })
+}
+
+fn handle_kad(state: &mut State, event: kad::Event) {
+    let kad::Event::OutboundQueryProgressed {
+        id, result, step, ..
+    } = event
+    else {
+        return;
+    };
+    match result {
+        QueryResult::StartProviding(outcome) => {
+            if let Some(reply) = state.provides.remove(&id) {
+                // With no other DHT server around the record is still stored locally and
+                // served to whoever asks; that is not an error for a small network.
+                if let Err(e) = &outcome {
+                    tracing::debug!(error = ?e, "provider record reached no other DHT server");
+                }
+                let _ = reply.send(Ok(()));
+            }
+        }
+        QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })) => {
+            if let Some((found, _)) = state.lookups.get_mut(&id) {
+                found.extend(providers);
+            }
+            if step.last {
+                finish_lookup(state, id);
+            }
+        }
+        QueryResult::GetProviders(_) => finish_lookup(state, id),
+        _ => {}
+    }
+}
+
+fn finish_lookup(state: &mut State, id: QueryId) {
+    if let Some((found, reply)) = state.lookups.remove(&id) {
+        let with_addrs = found
+            .into_iter()
+            .map(|peer| {
+                let mut addrs = state.addresses.get(&peer).cloned().unwrap_or_default();
+                if let Some(connected) = state.peers.get(&peer) {
+                    addrs.push(connected.clone());
+                }
+                let addrs = addrs.into_iter().map(|a| with_peer(a, peer)).collect();
+                (peer, addrs)
+            })
+            .collect();
+        let _ = reply.send(with_addrs);
+    }
+}
+
+fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    match addr.iter().last() {
+        Some(Protocol::P2p(_)) => addr,
+        _ => addr.with(Protocol::P2p(peer)),
+    }
+}
