@@ -58,12 +58,15 @@ pub struct Provider {
     pub addresses: Vec<String>,
 }
 
+/// Providers found for a CID, each with the addresses known for it.
+pub type Providers = Vec<(PeerId, Vec<Multiaddr>)>;
+
 pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId>>),
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
     Provide(Cid, oneshot::Sender<Result<()>>),
-    FindProviders(Cid, oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>),
+    FindProviders(Cid, oneshot::Sender<Providers>),
     Shutdown,
 }
 
@@ -178,7 +181,7 @@ impl NetHandle {
         self.ask(|tx| Command::Provide(cid, tx)).await?
     }
 
-    pub async fn find_providers(&self, cid: Cid) -> Result<Vec<(PeerId, Vec<Multiaddr>)>> {
+    pub async fn find_providers(&self, cid: Cid) -> Result<Providers> {
         self.ask(|tx| Command::FindProviders(cid, tx)).await
     }
 

@@ -12,7 +12,7 @@ use libp2p::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Command, NetConfig, NetError, Result};
+use super::{Command, NetConfig, NetError, Providers, Result};
 
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
 
@@ -72,13 +72,7 @@ pub fn build(
 struct State {
     dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId>>>>,
     provides: HashMap<QueryId, oneshot::Sender<Result<()>>>,
-    lookups: HashMap<
-        QueryId,
-        (
-            HashSet<PeerId>,
-            oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
-        ),
-    >,
+    lookups: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Providers>)>,
     peers: HashMap<PeerId, Multiaddr>,
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
 }
@@ -224,7 +218,7 @@ fn handle_identify(
     peer: PeerId,
     info: identify::Info,
 ) {
-    let speaks_kad = info.protocols.iter().any(|p| *p == KAD_PROTOCOL);
+    let speaks_kad = info.protocols.contains(&KAD_PROTOCOL);
     let usable: Vec<Multiaddr> = info
         .listen_addrs
         .into_iter()
