@@ -14,7 +14,6 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 
 use super::{auth::require_token, ApiError, AppState};
-use crate::blockstore::Blockstore;
 use crate::content::profile::{ImportOptions, Profile};
 use crate::content::{exporter, parse_cid, HashAlg};
 use crate::node::{AddSession, AddedEntry, NodeError};
@@ -40,12 +39,22 @@ pub fn routes(state: AppState) -> Router<AppState> {
 
 async fn id(State(state): State<AppState>) -> Json<serde_json::Value> {
     let urls = state.urls.get().cloned();
+    let addresses = match state.node.net.get() {
+        Some(net) => net
+            .listen_addrs()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        None => Vec::new(),
+    };
     Json(serde_json::json!({
         "id": state.node.peer_id.to_string(),
         "agent": concat!("cairn/", env!("CARGO_PKG_VERSION")),
         "api": urls.as_ref().map(|u| u.api.clone()),
         "gateway": urls.as_ref().map(|u| u.gateway.clone()),
-        "addresses": Vec::<String>::new(),
+        "addresses": addresses,
     }))
 }
 
@@ -124,6 +133,9 @@ async fn add(
     session
         .commit(&added.cid, pin, params.name.as_deref())
         .await?;
+    if pin {
+        announce(&state, added.cid);
+    }
     state.metrics.added_bytes.inc_by(added.size);
     Ok(Json(AddResponse {
         cid: added.cid.to_string(),
@@ -272,7 +284,7 @@ pub(super) async fn resolve(state: &AppState, path: &str) -> Result<Cid, ApiErro
             format!("invalid path {rest:?}: `.`, `..` and empty segments are not allowed"),
         ));
     }
-    Ok(exporter::resolve_path(&state.node.local_blocks(), &root, rest).await?)
+    Ok(exporter::resolve_path(&state.node.blocks(), &root, rest).await?)
 }
 
 async fn cat(
@@ -280,11 +292,11 @@ async fn cat(
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
     let cid = resolve(&state, &path).await?;
-    let entry = exporter::stat(&state.node.local_blocks(), &cid).await?;
+    let entry = exporter::stat(&state.node.blocks(), &cid).await?;
     if entry.is_dir() {
         return Err(crate::content::ContentError::NotAFile(cid).into());
     }
-    let stream = exporter::cat(state.node.local_blocks(), cid).map_err(std::io::Error::other);
+    let stream = exporter::cat(state.node.blocks(), cid).map_err(std::io::Error::other);
     let headers = [
         (header::CONTENT_TYPE, "application/octet-stream".to_string()),
         (header::CONTENT_LENGTH, entry.size().to_string()),
@@ -297,7 +309,7 @@ async fn ls(
     Path(path): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = resolve(&state, &path).await?;
-    let entries = exporter::list_dir(&state.node.local_blocks(), &cid).await?;
+    let entries = exporter::list_dir(&state.node.blocks(), &cid).await?;
     Ok(Json(
         serde_json::json!({"cid": cid.to_string(), "entries": entries}),
     ))
@@ -308,7 +320,7 @@ async fn stat(
     Path(path): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = resolve(&state, &path).await?;
-    let entry = exporter::stat(&state.node.local_blocks(), &cid).await?;
+    let entry = exporter::stat(&state.node.blocks(), &cid).await?;
     Ok(Json(serde_json::json!({
         "cid": cid.to_string(),
         "type": if entry.is_dir() { "directory" } else { "file" },
@@ -320,10 +332,7 @@ async fn block(
     State(state): State<AppState>,
     Path(cid): Path<String>,
 ) -> Result<Response, ApiError> {
-    let cid = parse_cid(&cid)?;
-    let data = state.node.store.get(&cid).await.map_err(NodeError::from)?;
-    let data = data.ok_or(crate::content::ContentError::NotFound(cid))?;
-    Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], data).into_response())
+    super::gateway::raw_response(&state, parse_cid(&cid)?).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -339,6 +348,7 @@ async fn pin_add(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
     let blocks = state.node.pin_add(&cid, params.name.as_deref()).await?;
+    announce(&state, cid);
     Ok(Json(
         serde_json::json!({"cid": cid.to_string(), "blocks": blocks}),
     ))
@@ -412,4 +422,16 @@ async fn piece_commit(
         "piece_root": piece.root_hash().to_hex().to_string(),
         "piece_size": piece.size,
     })))
+}
+
+/// Provides a newly pinned root in the DHT, in the background: a slow or empty DHT must not
+/// hold up the add.
+fn announce(state: &AppState, cid: Cid) {
+    if let Some(net) = state.node.net.get().cloned() {
+        tokio::spawn(async move {
+            if let Err(e) = net.provide(cid).await {
+                tracing::debug!(%cid, error = %e, "provide failed");
+            }
+        });
+    }
 }

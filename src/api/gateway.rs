@@ -18,9 +18,8 @@ use serde::Deserialize;
 
 use super::content::resolve;
 use super::{ApiError, AppState};
-use crate::blockstore::Blockstore;
-use crate::content::{exporter, ContentError};
-use crate::node::NodeError;
+use crate::content::exporter;
+use crate::content::BlockGet;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ipfs/{*path}", get(ipfs))
@@ -91,18 +90,16 @@ async fn ipfs(
     Ok(response)
 }
 
-async fn raw_response(state: &AppState, cid: Cid) -> Result<Response, ApiError> {
-    let data = state.node.store.get(&cid).await.map_err(NodeError::from)?;
-    let data = data.ok_or(ContentError::NotFound(cid))?;
+pub(super) async fn raw_response(state: &AppState, cid: Cid) -> Result<Response, ApiError> {
+    let data = state.node.blocks().get_block(&cid).await?;
     Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], data).into_response())
 }
 
 /// Streams the DAG under `cid` as a CARv1. A failure after the first byte aborts the body,
 /// so a client never mistakes a cut-off CAR for a whole one.
 pub(super) async fn car_response(state: &AppState, cid: Cid) -> Result<Response, ApiError> {
-    if !state.node.has_block(&cid).await? {
-        return Err(ContentError::NotFound(cid).into());
-    }
+    // Fails with a clean 404 before any byte is sent if the root cannot be had.
+    state.node.blocks().get_block(&cid).await?;
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let node = state.node.clone();
     let export = tokio::spawn(async move { node.car_export(&cid, writer).await });
@@ -125,7 +122,7 @@ pub(super) async fn car_response(state: &AppState, cid: Cid) -> Result<Response,
 }
 
 async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Response, ApiError> {
-    let blocks = state.node.local_blocks();
+    let blocks = state.node.blocks();
     let entry = exporter::stat(&blocks, &cid).await?;
     if !entry.is_dir() {
         return Ok(file_response(state, cid, entry.size(), path));
@@ -159,7 +156,7 @@ async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Respo
 }
 
 fn file_response(state: &AppState, cid: Cid, size: u64, path: &str) -> Response {
-    let stream = exporter::cat(state.node.local_blocks(), cid).map_err(std::io::Error::other);
+    let stream = exporter::cat(state.node.blocks(), cid).map_err(std::io::Error::other);
     let headers = [
         (header::CONTENT_TYPE, content_type(path).to_string()),
         (header::CONTENT_LENGTH, size.to_string()),

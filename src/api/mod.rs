@@ -11,6 +11,7 @@ mod content;
 mod error;
 mod gateway;
 mod metrics;
+mod net;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -51,7 +52,10 @@ impl AppState {
 /// The node API: `/api/v1/...`, `/health`, `/metrics`.
 pub fn api_router(state: AppState) -> Router {
     Router::new()
-        .nest("/api/v1", content::routes(state.clone()))
+        .nest(
+            "/api/v1",
+            content::routes(state.clone()).merge(net::routes(state.clone())),
+        )
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),

@@ -12,6 +12,8 @@ mod init;
 mod piece;
 mod pin;
 mod progress;
+mod routing;
+mod swarm;
 
 use std::path::PathBuf;
 
@@ -64,6 +66,12 @@ pub enum Command {
     Car(car::CarCommand),
     /// Show this node's peer id and addresses.
     Id,
+    /// Connect to peers and list them.
+    #[command(subcommand)]
+    Swarm(swarm::SwarmCommand),
+    /// Find and announce providers in the DHT.
+    #[command(subcommand)]
+    Routing(routing::RoutingCommand),
     /// Piece commitments (what storage proofs are checked against).
     #[command(subcommand)]
     Piece(piece::PieceCommand),
@@ -88,6 +96,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Car(command) => car::run(&ctx, command).await,
         Command::Id => id::run(&ctx).await,
         Command::Piece(command) => piece::run(&ctx, command).await,
+        Command::Swarm(command) => swarm::run(&ctx, command).await,
+        Command::Routing(command) => routing::run(&ctx, command).await,
     }
 }
 

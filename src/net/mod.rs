@@ -79,6 +79,14 @@ pub struct NetHandle {
     ledgers: Arc<ledger::Ledgers>,
 }
 
+impl std::fmt::Debug for NetHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetHandle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Object-safe view of the Bitswap engine, so the handle does not carry the store's type.
 trait BitswapGet: Send + Sync {
     fn get<'a>(

@@ -1,5 +1,7 @@
 //! CAR export and import.
 
+use std::sync::Arc;
+
 use cid::Cid;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -16,8 +18,12 @@ pub struct CarImport {
 
 impl Node {
     /// Writes the DAG under `root` as a CARv1, in Cairn's one traversal order.
-    pub async fn car_export<W: AsyncWrite + Unpin + Send>(&self, root: &Cid, out: W) -> Result<()> {
-        export_dag(self.local_blocks(), *root, out).await?;
+    pub async fn car_export<W: AsyncWrite + Unpin + Send>(
+        self: &Arc<Self>,
+        root: &Cid,
+        out: W,
+    ) -> Result<()> {
+        export_dag(self.blocks(), *root, out).await?;
         Ok(())
     }
 
@@ -43,13 +49,21 @@ impl Node {
 
     /// Every block of the DAG under `root`, from the local store; fails if one is missing.
     pub async fn dag_blocks(&self, root: &Cid) -> Result<Vec<Cid>> {
-        let mut walker = DagWalker::new(self.local_blocks(), *root);
-        let mut blocks = Vec::new();
-        while let Some((cid, _)) = walker.next().await? {
-            blocks.push(cid);
-        }
-        Ok(blocks)
+        dag_blocks_from(self.local_blocks(), root).await
     }
+}
+
+/// Every block of the DAG under `root`, read through `src`.
+pub(super) async fn dag_blocks_from<G: crate::content::BlockGet>(
+    src: G,
+    root: &Cid,
+) -> Result<Vec<Cid>> {
+    let mut walker = DagWalker::new(src, *root);
+    let mut blocks = Vec::new();
+    while let Some((cid, _)) = walker.next().await? {
+        blocks.push(cid);
+    }
+    Ok(blocks)
 }
 
 async fn read_car<R: AsyncRead + Unpin + Send>(

@@ -1,4 +1,5 @@
-//! Starting and stopping a node's long-running tasks: the API and gateway servers.
+//! Starting and stopping a node's long-running tasks: the libp2p host and the API and
+//! gateway servers.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use tokio::task::JoinSet;
 use super::{Node, NodeError, Result};
 use crate::api::{self, AppState, BoundUrls};
 use crate::config::{DaemonInfo, DataDir};
+use crate::net::{self, NetConfig, NetHandle};
 
 /// A running node. Dropping it without [`Daemon::stop`] leaves tasks running until the
 /// runtime ends; `stop` shuts them down gracefully and removes `daemon.json`.
@@ -37,6 +39,8 @@ impl Daemon {
             gateway: url(&gateway_listener).map_err(|e| NodeError::Other(e.to_string()))?,
         };
         let _ = state.urls.set(urls.clone());
+        let (net, net_task) = start_network(&node).await?;
+        let _ = node.net.set(net.clone());
 
         let (shutdown, watcher) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -60,11 +64,19 @@ impl Daemon {
             });
         }
 
+        tasks.spawn(async move {
+            let _ = net_task.await;
+        });
+        tasks.spawn(provide_pins(node.clone(), net.clone()));
+        let addresses = net
+            .listen_addrs()
+            .await
+            .map_err(|e| NodeError::Other(e.to_string()))?;
         let info = DaemonInfo {
             id: node.peer_id.to_string(),
             api: urls.api,
             gateway: urls.gateway,
-            addresses: Vec::new(),
+            addresses: addresses.iter().map(ToString::to_string).collect(),
             pid: std::process::id(),
         };
         node.data.write_daemon_info(&info)?;
@@ -80,8 +92,48 @@ impl Daemon {
     /// Stops every task, waits for them, and removes `daemon.json`.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(net) = self.node.net.get() {
+            net.shutdown().await;
+        }
         while self.tasks.join_next().await.is_some() {}
         self.node.data.remove_daemon_info();
         self.node.db.close().await;
+    }
+}
+
+fn parse_addrs(field: &str, addrs: &[String]) -> Result<Vec<libp2p::Multiaddr>> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse().map_err(|e| {
+                NodeError::BadRequest(format!("{field}: invalid multiaddr {a:?}: {e}"))
+            })
+        })
+        .collect()
+}
+
+async fn start_network(node: &Arc<Node>) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
+    let config = NetConfig {
+        listen: parse_addrs("swarm.listen", &node.config.swarm.listen)?,
+        bootstrap: parse_addrs("swarm.bootstrap", &node.config.swarm.bootstrap)?,
+        max_connections: 512,
+    };
+    let keypair =
+        crate::config::libp2p_keypair(&node.key).map_err(|e| NodeError::Other(e.to_string()))?;
+    net::spawn(config, keypair, node.store.clone())
+        .await
+        .map_err(|e| NodeError::Other(e.to_string()))
+}
+
+/// Announces every pinned root in the DHT (the DHT republishes them on its own timer).
+async fn provide_pins(node: Arc<Node>, net: NetHandle) {
+    let pins = match node.db.list_pins().await {
+        Ok(pins) => pins,
+        Err(e) => return tracing::warn!(error = %e, "cannot list pins to provide"),
+    };
+    for pin in pins {
+        if let Err(e) = net.provide(pin.cid).await {
+            tracing::debug!(cid = %pin.cid, error = %e, "provide failed");
+        }
     }
 }

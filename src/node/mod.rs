@@ -7,12 +7,14 @@
 //! block to its pin, so GC never removes blocks of an add in flight.
 
 mod add;
+mod blocks;
 mod car;
 mod daemon;
 mod piece;
 mod pins;
 
 pub use add::{AddSession, AddedEntry};
+pub use blocks::NodeBlocks;
 pub use car::CarImport;
 pub use daemon::Daemon;
 pub use pins::GcReport;
@@ -59,6 +61,8 @@ pub struct Node {
     pub key: ed25519_dalek::SigningKey,
     pub peer_id: libp2p_identity::PeerId,
     pub api_token: String,
+    /// The libp2p host, once the daemon has started it.
+    pub net: std::sync::OnceLock<crate::net::NetHandle>,
     gc_lock: RwLock<()>,
 }
 
@@ -84,6 +88,7 @@ impl Node {
             db,
             store: Arc::new(store),
             key,
+            net: std::sync::OnceLock::new(),
             gc_lock: RwLock::new(()),
         }))
     }
@@ -91,6 +96,12 @@ impl Node {
     /// Reads blocks from the local store.
     pub fn local_blocks(&self) -> LocalBlocks<Arc<FsBlockstore>> {
         LocalBlocks(self.store.clone())
+    }
+
+    /// Reads blocks from the local store, fetching missing ones from the network (and
+    /// keeping them, unpinned, until the next GC).
+    pub fn blocks(self: &Arc<Self>) -> NodeBlocks {
+        NodeBlocks(self.clone())
     }
 
     pub async fn has_block(&self, cid: &Cid) -> Result<bool> {

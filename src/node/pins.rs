@@ -1,5 +1,7 @@
 //! Pins and garbage collection.
 
+use std::sync::Arc;
+
 use cid::Cid;
 
 use super::{Node, Result};
@@ -12,10 +14,10 @@ pub struct GcReport {
 }
 
 impl Node {
-    /// Pins a DAG whose blocks are all local; walks it to record every block it references.
-    pub async fn pin_add(&self, root: &Cid, name: Option<&str>) -> Result<usize> {
+    /// Pins a DAG, fetching any block that is not local; records every block it references.
+    pub async fn pin_add(self: &Arc<Self>, root: &Cid, name: Option<&str>) -> Result<usize> {
         let _guard = self.gc_lock.read().await;
-        let refs = self.dag_blocks(root).await?;
+        let refs = super::car::dag_blocks_from(self.blocks(), root).await?;
         self.db.add_pin(root, name, &refs).await?;
         Ok(refs.len())
     }

@@ -20,6 +20,11 @@ impl TestNode {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("repo"));
         let mut config = Config::new(true);
+        // Loopback only: tests never listen on, or advertise, another address.
+        config.swarm.listen = vec![
+            "/ip4/127.0.0.1/tcp/0".into(),
+            "/ip4/127.0.0.1/udp/0/quic-v1".into(),
+        ];
         edit(&mut config);
         data.init(&config).unwrap();
         let daemon = Daemon::start(data).await.unwrap();

@@ -1,0 +1,103 @@
+//! The node API for the network: peers, dialing, provider records.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{auth::require_token, ApiError, AppState};
+use crate::content::parse_cid;
+use crate::net::NetHandle;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    let writes = Router::new()
+        .route("/swarm/connect", post(connect))
+        .route("/routing/provide/{cid}", post(provide))
+        .layer(from_fn_with_state(state, require_token));
+    Router::new()
+        .route("/swarm/peers", get(peers))
+        .route("/routing/findprovs/{cid}", get(find_providers))
+        .merge(writes)
+}
+
+fn net(state: &AppState) -> Result<&NetHandle, ApiError> {
+    state.node.net.get().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "offline",
+            "the network is not running",
+        )
+    })
+}
+
+fn net_error(e: crate::net::NetError) -> ApiError {
+    ApiError::new(StatusCode::BAD_GATEWAY, "network", e.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectParams {
+    addr: String,
+}
+
+async fn connect(
+    State(state): State<AppState>,
+    Query(params): Query<ConnectParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let addr: libp2p::Multiaddr = params.addr.parse().map_err(|e| {
+        ApiError::bad_request(
+            "bad_multiaddr",
+            format!("invalid multiaddr {:?}: {e}", params.addr),
+        )
+    })?;
+    let peer = net(&state)?.dial(addr).await.map_err(|e| match e {
+        crate::net::NetError::Dial(..) => ApiError::bad_request("dial_failed", e.to_string()),
+        other => net_error(other),
+    })?;
+    Ok(Json(
+        serde_json::json!({"id": peer.to_string(), "connected": true}),
+    ))
+}
+
+async fn peers(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let peers = net(&state)?.peers().await.map_err(net_error)?;
+    let list: Vec<_> = peers
+        .iter()
+        .map(|(p, a)| serde_json::json!({"id": p.to_string(), "addr": a.to_string()}))
+        .collect();
+    Ok(Json(serde_json::json!({"peers": list})))
+}
+
+async fn find_providers(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = parse_cid(&cid)?;
+    let found = net(&state)?.find_providers(cid).await.map_err(net_error)?;
+    let list: Vec<crate::net::Provider> = found
+        .into_iter()
+        .map(|(p, addrs)| crate::net::Provider {
+            id: p.to_string(),
+            addresses: addrs.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({"cid": cid.to_string(), "providers": list}),
+    ))
+}
+
+async fn provide(
+    State(state): State<AppState>,
+    Path(cid): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = parse_cid(&cid)?;
+    if !state.node.has_block(&cid).await? {
+        return Err(crate::content::ContentError::NotFound(cid).into());
+    }
+    net(&state)?.provide(cid).await.map_err(net_error)?;
+    Ok(Json(
+        serde_json::json!({"cid": cid.to_string(), "provided": true}),
+    ))
+}

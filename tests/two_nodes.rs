@@ -1,0 +1,77 @@
+//! Two and three Cairn daemons on one machine: `add` on A, `get` on B by CID only, through a
+//! direct connection or through the DHT when they share a bootstrap peer.
+
+mod common;
+
+use common::{bytes, sha256_hex, TestNode};
+
+#[track_caller]
+fn ok(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn tcp_addr(node: &TestNode) -> String {
+    node.daemon
+        .info
+        .addresses
+        .iter()
+        .find(|a| a.contains("/tcp/"))
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b_fetches_what_a_added_after_swarm_connect() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    let data = bytes(3_500_000, 31);
+    let cid = a.add(data.clone(), "").await["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let id = serde_json::from_str::<serde_json::Value>(&ok(&a.cli(&["id", "--json"]))).unwrap();
+    assert!(id["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x.as_str().unwrap().contains("/ip4/127.0.0.1/")));
+    ok(&b.cli(&["swarm", "connect", &tcp_addr(&a)]));
+    assert!(ok(&b.cli(&["swarm", "peers"])).contains(&a.daemon.info.id));
+
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("fetched.bin");
+    ok(&b.cli(&["get", &cid, "-o", out.to_str().unwrap()]));
+    assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), sha256_hex(&data));
+    let bad = b.cli(&["swarm", "connect", "/ip4/127.0.0.1/tcp/1"]);
+    assert!(!bad.status.success(), "an address without /p2p/ is refused");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b_finds_a_through_the_dht_with_a_shared_bootstrap_peer() {
+    let boot = TestNode::start().await;
+    let boot_addr = tcp_addr(&boot);
+    let a = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
+    let b = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
+    let data = bytes(1_500_000, 32);
+    let cid = a.add(data.clone(), "").await["cid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&a.cli(&["routing", "provide", &cid]));
+
+    let providers = ok(&b.cli(&["routing", "findprovs", &cid]));
+    assert!(providers.contains(&a.daemon.info.id), "{providers}");
+    let cat = b.cli(&["cat", &cid]);
+    assert_eq!(sha256_hex(&cat.stdout), sha256_hex(&data));
+    for node in [boot, a, b] {
+        node.stop().await;
+    }
+}
