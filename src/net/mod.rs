@@ -6,6 +6,7 @@
 //! oneshot replies. Bitswap runs in its own tasks on raw streams ([`bitswap`]).
 
 pub mod bitswap;
+mod inbound;
 pub mod ledger;
 mod swarm;
 
@@ -115,7 +116,7 @@ pub async fn spawn<S: Blockstore + Clone>(
     store: S,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
     let peer_id = keypair.public().to_peer_id();
-    let (mut swarm, control) = swarm::build(keypair, &config)?;
+    let (mut swarm, control, inbound) = swarm::build(keypair, &config)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -123,8 +124,7 @@ pub async fn spawn<S: Blockstore + Clone>(
     }
     let ledgers = Arc::new(ledger::Ledgers::default());
     let (misbehaving_tx, misbehaving_rx) = mpsc::channel(64);
-    let engine = Bitswap::start(control, store, ledgers.clone(), misbehaving_tx)
-        .map_err(|e| NetError::Setup(e.to_string()))?;
+    let engine = Bitswap::start(control, inbound, store, ledgers.clone(), misbehaving_tx);
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let task = tokio::spawn(swarm::run(
         swarm,

@@ -23,13 +23,19 @@ pub struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<MemoryStore>,
     stream: libp2p_stream::Behaviour,
+    inbound: super::inbound::Behaviour,
 }
 
-pub fn build(
-    keypair: libp2p::identity::Keypair,
-    config: &NetConfig,
-) -> Result<(Swarm<Behaviour>, libp2p_stream::Control)> {
+/// The swarm, the control that opens outbound streams, and the queue of inbound Bitswap streams.
+pub type Built = (
+    Swarm<Behaviour>,
+    libp2p_stream::Control,
+    mpsc::Receiver<super::inbound::Incoming>,
+);
+
+pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<Built> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
+    let (inbound, queue) = super::inbound::Behaviour::new(super::bitswap::PROTOCOLS.to_vec());
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(4))
@@ -39,7 +45,7 @@ pub fn build(
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
-            yamux::Config::default,
+            yamux_config,
         )
         .map_err(|e| setup(&e))?
         .with_quic()
@@ -58,13 +64,24 @@ pub fn build(
                 ping: ping::Behaviour::default(),
                 kad,
                 stream: libp2p_stream::Behaviour::new(),
+                inbound,
             }
         })
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     let control = swarm.behaviour().stream.new_control();
-    Ok((swarm, control))
+    Ok((swarm, control, queue))
+}
+
+/// Yamux with fixed 256 KiB stream windows. The default (yamux 0.13) grows windows past
+/// 1 MiB, JavaScript peers then send frames as large as the window, and rust-yamux refuses
+/// frames over 1 MiB, closing the connection: Helia's 2 MiB Bitswap messages broke it.
+/// Setting any option selects the fixed-window implementation, which stays interoperable.
+fn yamux_config() -> yamux::Config {
+    let mut config = yamux::Config::default();
+    config.set_max_num_streams(512);
+    config
 }
 
 /// What the loop remembers between events.

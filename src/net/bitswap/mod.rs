@@ -4,8 +4,8 @@
 //! `multihash-codetable 0.1`, which needs a yanked `core2`, so it cannot be resolved from
 //! crates.io; and Cairn needs its own hooks (a per-peer byte ledger for paid retrieval).
 //!
-//! Shape: raw streams from `libp2p-stream`, so this engine runs in its own tasks beside the
-//! swarm. Every message goes out on a new outbound stream, never back on the stream it
+//! Shape: raw streams (outbound through `libp2p-stream`, inbound through the queue of
+//! `net::inbound`), so this engine runs in its own tasks beside the swarm. Every message goes out on a new outbound stream, never back on the stream it
 //! answers (Helia closes its side after sending). Wants are answered at once from the block
 //! store (no standing wantlist on the server side): want-block with the block, want-have
 //! with have, and dont-have when asked for. Incoming blocks are matched to local wants by
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cid::Cid;
-use futures::{AsyncWriteExt, StreamExt};
+use futures::AsyncWriteExt;
 use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{oneshot, Semaphore};
 
@@ -32,6 +32,8 @@ use crate::blockstore::Blockstore;
 pub const PROTOCOL_1_2_0: StreamProtocol = StreamProtocol::new("/ipfs/bitswap/1.2.0");
 pub const PROTOCOL_1_1_0: StreamProtocol = StreamProtocol::new("/ipfs/bitswap/1.1.0");
 pub const PROTOCOL_1_0_0: StreamProtocol = StreamProtocol::new("/ipfs/bitswap/1.0.0");
+/// Every version served, newest first.
+pub const PROTOCOLS: [StreamProtocol; 3] = [PROTOCOL_1_2_0, PROTOCOL_1_1_0, PROTOCOL_1_0_0];
 
 /// Wantlist entries read from one message; the rest are ignored.
 pub const MAX_WANTLIST: usize = 1024;
@@ -77,15 +79,12 @@ pub struct Bitswap<S> {
 impl<S: Blockstore + Clone> Bitswap<S> {
     /// Registers the protocols and starts serving; returns the engine.
     pub fn start(
-        mut control: libp2p_stream::Control,
+        control: libp2p_stream::Control,
+        mut incoming: tokio::sync::mpsc::Receiver<super::inbound::Incoming>,
         store: S,
         ledgers: Arc<Ledgers>,
         misbehaving: tokio::sync::mpsc::Sender<PeerId>,
-    ) -> Result<Arc<Self>, libp2p_stream::AlreadyRegistered> {
-        let mut incoming = Vec::new();
-        for protocol in [PROTOCOL_1_2_0, PROTOCOL_1_1_0, PROTOCOL_1_0_0] {
-            incoming.push((protocol.clone(), control.accept(protocol)?));
-        }
+    ) -> Arc<Self> {
         let engine = Arc::new(Bitswap {
             control,
             store,
@@ -94,25 +93,22 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             inbound: Arc::new(Semaphore::new(MAX_INBOUND_STREAMS)),
             misbehaving,
         });
-        for (protocol, mut streams) in incoming {
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                while let Some((peer, stream)) = streams.next().await {
-                    let Ok(permit) = engine.inbound.clone().acquire_owned().await else {
-                        break;
-                    };
-                    let engine = engine.clone();
-                    let protocol = protocol.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = engine.serve_stream(peer, protocol, stream).await {
-                            tracing::debug!(%peer, error = %e, "bitswap stream ended with an error");
-                        }
-                        drop(permit);
-                    });
-                }
-            });
-        }
-        Ok(engine)
+        let server = engine.clone();
+        tokio::spawn(async move {
+            while let Some((peer, protocol, stream)) = incoming.recv().await {
+                let Ok(permit) = server.inbound.clone().acquire_owned().await else {
+                    break;
+                };
+                let engine = server.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = engine.serve_stream(peer, protocol, stream).await {
+                        tracing::debug!(%peer, error = %e, "bitswap stream ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        engine
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Cid, Want>> {
