@@ -15,6 +15,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/swarm/connect", post(connect))
         .route("/routing/provide/{cid}", post(provide))
+        .route("/audit", post(audit))
         .layer(from_fn_with_state(state, require_token));
     Router::new()
         .route("/swarm/peers", get(peers))
@@ -100,4 +101,53 @@ async fn provide(
     Ok(Json(
         serde_json::json!({"cid": cid.to_string(), "provided": true}),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditRequest {
+    /// A peer id of a connected peer, or a multiaddr ending in `/p2p/<peer id>`.
+    peer: String,
+    /// The piece root, 64 hex characters.
+    root: String,
+    size: u64,
+    samples: Option<u32>,
+    timeout_ms: Option<u64>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    Json(request): Json<AuditRequest>,
+) -> Result<Json<crate::node::AuditReport>, ApiError> {
+    let root: [u8; 32] = hex::decode(&request.root)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_root", "root must be 64 hex characters (a BLAKE3 hash)")
+        })?;
+    let net = net(&state)?;
+    let peer = match request.peer.parse::<libp2p::PeerId>() {
+        Ok(peer) => peer,
+        Err(_) => {
+            let addr: libp2p::Multiaddr = request.peer.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "bad_peer",
+                    format!("{:?} is neither a peer id nor a multiaddr", request.peer),
+                )
+            })?;
+            net.dial(addr)
+                .await
+                .map_err(|e| ApiError::bad_request("dial_failed", e.to_string()))?
+        }
+    };
+    let commitment = crate::proof::PieceCommitment {
+        root,
+        size: request.size,
+    };
+    let timeout = std::time::Duration::from_millis(request.timeout_ms.unwrap_or(10_000));
+    let report = state
+        .node
+        .audit(peer, commitment, request.samples.unwrap_or(20), timeout)
+        .await?;
+    Ok(Json(report))
 }

@@ -3,6 +3,7 @@
 //! daemon is found through the data dir's `daemon.json` unless `--api` says otherwise.
 
 mod add;
+mod audit;
 mod car;
 mod client;
 mod daemon;
@@ -66,6 +67,11 @@ pub enum Command {
     Car(car::CarCommand),
     /// Show this node's peer id and addresses.
     Id,
+    /// Challenge a provider to prove it holds a piece; prints pass/fail, latency, proof size.
+    Audit(audit::AuditArgs),
+    /// Work with saved storage proofs.
+    #[command(subcommand)]
+    Proof(audit::ProofCommand),
     /// Connect to peers and list them.
     #[command(subcommand)]
     Swarm(swarm::SwarmCommand),
@@ -97,6 +103,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Id => id::run(&ctx).await,
         Command::Piece(command) => piece::run(&ctx, command).await,
         Command::Swarm(command) => swarm::run(&ctx, command).await,
+        Command::Audit(args) => audit::audit(&ctx, args).await,
+        Command::Proof(command) => audit::proof(&ctx, command),
         Command::Routing(command) => routing::run(&ctx, command).await,
     }
 }

@@ -1,13 +1,14 @@
-//! Inbound streams for a set of protocols, queued for the engine that serves them.
+//! Inbound streams for a set of protocols, queued per protocol for the engine that serves them.
 //!
 //! `libp2p-stream` hands inbound streams over through a channel with no room to spare and
 //! drops any that arrive while the previous one is still being taken; Helia opens a new
 //! stream for every Bitswap message, several at once, so streams were being lost. This
-//! behaviour queues up to [`QUEUE`] streams instead (and only then drops, with a log line).
+//! behaviour queues them instead, and drops only when a queue is full (with a log line).
 //! Outbound streams still go through `libp2p-stream`'s `Control`.
 
 use std::convert::Infallible;
 use std::future::{ready, Ready};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use libp2p::core::transport::PortUse;
@@ -21,27 +22,34 @@ use libp2p::swarm::{
 use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
 use tokio::sync::mpsc;
 
-/// Streams waiting to be served before new ones are dropped.
-pub const QUEUE: usize = 1024;
-
 pub type Incoming = (PeerId, StreamProtocol, Stream);
 
+/// Which queue each protocol's streams go to.
+type Routes = Arc<Vec<(StreamProtocol, mpsc::Sender<Incoming>)>>;
+
+#[derive(Default)]
 pub struct Behaviour {
-    protocols: Vec<StreamProtocol>,
-    sender: mpsc::Sender<Incoming>,
+    routes: Vec<(StreamProtocol, mpsc::Sender<Incoming>)>,
 }
 
 impl Behaviour {
-    pub fn new(protocols: Vec<StreamProtocol>) -> (Self, mpsc::Receiver<Incoming>) {
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        (Behaviour { protocols, sender }, receiver)
+    /// Accepts `protocols`; their streams arrive on the returned queue of `capacity`.
+    pub fn route(
+        &mut self,
+        protocols: &[StreamProtocol],
+        capacity: usize,
+    ) -> mpsc::Receiver<Incoming> {
+        let (sender, receiver) = mpsc::channel(capacity);
+        for protocol in protocols {
+            self.routes.push((protocol.clone(), sender.clone()));
+        }
+        receiver
     }
 
     fn handler(&self, peer: PeerId) -> Handler {
         Handler {
             peer,
-            protocols: self.protocols.clone(),
-            sender: self.sender.clone(),
+            routes: Arc::new(self.routes.clone()),
         }
     }
 }
@@ -89,8 +97,7 @@ impl NetworkBehaviour for Behaviour {
 
 pub struct Handler {
     peer: PeerId,
-    protocols: Vec<StreamProtocol>,
-    sender: mpsc::Sender<Incoming>,
+    routes: Routes,
 }
 
 impl ConnectionHandler for Handler {
@@ -102,7 +109,8 @@ impl ConnectionHandler for Handler {
     type OutboundOpenInfo = ();
 
     fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol> {
-        SubstreamProtocol::new(Upgrade(self.protocols.clone()), ())
+        let protocols = self.routes.iter().map(|(p, _)| p.clone()).collect();
+        SubstreamProtocol::new(Upgrade(protocols), ())
     }
 
     fn poll(
@@ -120,14 +128,18 @@ impl ConnectionHandler for Handler {
         &mut self,
         event: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>,
     ) {
-        if let ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound {
+        let ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound {
             protocol: (stream, protocol),
             ..
         }) = event
-        {
-            if self.sender.try_send((self.peer, protocol, stream)).is_err() {
-                tracing::debug!(peer = %self.peer, "inbound stream queue full; dropping a stream");
-            }
+        else {
+            return;
+        };
+        let Some((_, sender)) = self.routes.iter().find(|(p, _)| *p == protocol) else {
+            return;
+        };
+        if sender.try_send((self.peer, protocol, stream)).is_err() {
+            tracing::debug!(peer = %self.peer, "inbound stream queue full; dropping a stream");
         }
     }
 }

@@ -3,11 +3,14 @@
 //!
 //! One task owns the [`libp2p::Swarm`] ([`swarm`]); the rest of the node talks to it through
 //! [`NetHandle`], a cheap clone that sends commands over a bounded channel and awaits
-//! oneshot replies. Bitswap runs in its own tasks on raw streams ([`bitswap`]).
+//! oneshot replies. Bitswap ([`bitswap`]) and the storage-proof protocol ([`proof`]) run in
+//! their own tasks on raw streams.
 
 pub mod bitswap;
+mod frame;
 mod inbound;
 pub mod ledger;
+pub mod proof;
 mod swarm;
 
 use std::sync::Arc;
@@ -48,6 +51,8 @@ pub enum NetError {
     Stopped,
     #[error(transparent)]
     Bitswap(#[from] bitswap::BitswapError),
+    #[error("proof exchange with {peer} failed: {reason}")]
+    Proof { peer: PeerId, reason: String },
 }
 
 pub type Result<T, E = NetError> = std::result::Result<T, E>;
@@ -78,6 +83,7 @@ pub struct NetHandle {
     commands: mpsc::Sender<Command>,
     bitswap: Arc<dyn BitswapGet>,
     ledgers: Arc<ledger::Ledgers>,
+    control: libp2p_stream::Control,
 }
 
 impl std::fmt::Debug for NetHandle {
@@ -114,9 +120,15 @@ pub async fn spawn<S: Blockstore + Clone>(
     config: NetConfig,
     keypair: libp2p::identity::Keypair,
     store: S,
+    prover: Option<Arc<dyn proof::Prover>>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
     let peer_id = keypair.public().to_peer_id();
-    let (mut swarm, control, inbound) = swarm::build(keypair, &config)?;
+    let swarm::Built {
+        mut swarm,
+        control,
+        bitswap,
+        proofs,
+    } = swarm::build(keypair, &config)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -124,7 +136,16 @@ pub async fn spawn<S: Blockstore + Clone>(
     }
     let ledgers = Arc::new(ledger::Ledgers::default());
     let (misbehaving_tx, misbehaving_rx) = mpsc::channel(64);
-    let engine = Bitswap::start(control, inbound, store, ledgers.clone(), misbehaving_tx);
+    let engine = Bitswap::start(
+        control.clone(),
+        bitswap,
+        store,
+        ledgers.clone(),
+        misbehaving_tx,
+    );
+    if let Some(prover) = prover {
+        proof::serve(proofs, prover);
+    }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let task = tokio::spawn(swarm::run(
         swarm,
@@ -137,6 +158,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         commands,
         bitswap: engine,
         ledgers,
+        control,
     };
     // Wait for the listeners so callers can read real ports at once.
     handle.wait_for_listeners(config.listen.len()).await;
@@ -220,6 +242,16 @@ impl NetHandle {
 
     pub fn ledgers(&self) -> std::collections::HashMap<PeerId, Ledger> {
         self.ledgers.snapshot()
+    }
+
+    /// Sends a storage challenge to `peer` and waits for its answer (`/cairn/proof/1`).
+    pub async fn challenge(
+        &self,
+        peer: PeerId,
+        challenge: &crate::proof::Challenge,
+        timeout: Duration,
+    ) -> Result<proof::Reply> {
+        proof::ask(self.control.clone(), peer, challenge, timeout).await
     }
 
     pub async fn shutdown(&self) {

@@ -26,16 +26,20 @@ pub struct Behaviour {
     inbound: super::inbound::Behaviour,
 }
 
-/// The swarm, the control that opens outbound streams, and the queue of inbound Bitswap streams.
-pub type Built = (
-    Swarm<Behaviour>,
-    libp2p_stream::Control,
-    mpsc::Receiver<super::inbound::Incoming>,
-);
+/// The swarm, the control that opens outbound streams, and the queues of inbound Bitswap and
+/// proof streams.
+pub struct Built {
+    pub swarm: Swarm<Behaviour>,
+    pub control: libp2p_stream::Control,
+    pub bitswap: mpsc::Receiver<super::inbound::Incoming>,
+    pub proofs: mpsc::Receiver<super::inbound::Incoming>,
+}
 
 pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<Built> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
-    let (inbound, queue) = super::inbound::Behaviour::new(super::bitswap::PROTOCOLS.to_vec());
+    let mut inbound = super::inbound::Behaviour::default();
+    let bitswap = inbound.route(&super::bitswap::PROTOCOLS, 1024);
+    let proofs = inbound.route(&[super::proof::PROTOCOL], 64);
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(4))
@@ -71,7 +75,12 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     let control = swarm.behaviour().stream.new_control();
-    Ok((swarm, control, queue))
+    Ok(Built {
+        swarm,
+        control,
+        bitswap,
+        proofs,
+    })
 }
 
 /// Yamux with fixed 256 KiB stream windows. The default (yamux 0.13) grows windows past

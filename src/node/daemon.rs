@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::prover::NodeProver;
 use super::{Node, NodeError, Result};
 use crate::api::{self, AppState, BoundUrls};
 use crate::config::{DaemonInfo, DataDir};
@@ -120,9 +121,14 @@ async fn start_network(node: &Arc<Node>) -> Result<(NetHandle, tokio::task::Join
     };
     let keypair =
         crate::config::libp2p_keypair(&node.key).map_err(|e| NodeError::Other(e.to_string()))?;
-    net::spawn(config, keypair, node.store.clone())
-        .await
-        .map_err(|e| NodeError::Other(e.to_string()))
+    net::spawn(
+        config,
+        keypair,
+        node.store.clone(),
+        Some(Arc::new(NodeProver(node.clone()))),
+    )
+    .await
+    .map_err(|e| NodeError::Other(e.to_string()))
 }
 
 /// Announces every pinned root in the DHT (the DHT republishes them on its own timer).

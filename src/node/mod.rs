@@ -12,12 +12,14 @@ mod car;
 mod daemon;
 mod piece;
 mod pins;
+mod prover;
 
 pub use add::{AddSession, AddedEntry};
 pub use blocks::NodeBlocks;
 pub use car::CarImport;
 pub use daemon::Daemon;
 pub use pins::GcReport;
+pub use prover::{AuditReport, NodeProver};
 
 use std::sync::Arc;
 

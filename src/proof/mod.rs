@@ -50,6 +50,7 @@ pub mod error;
 pub mod piece;
 pub mod prove;
 pub mod verify;
+pub mod wire;
 
 #[cfg(test)]
 mod vectors;
@@ -62,6 +63,7 @@ pub use piece::{
 };
 pub use prove::{prove, Proof};
 pub use verify::verify;
+pub use wire::{Answer, AuditRecord, Rejection};
 
 use bao_tree::BlockSize;
 

@@ -1,8 +1,10 @@
 //! Bitswap's wire message (`bitswap-protocol.md`): the protobuf, written with prost derive,
-//! and its framing: an unsigned-varint length prefix, capped at [`MAX_MESSAGE_SIZE`].
+//! in length-prefixed frames capped at [`MAX_MESSAGE_SIZE`].
 
 use cid::Cid;
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite};
+
+use crate::net::frame;
 use prost::Message as _;
 
 /// Largest message read or written. Helia packs several 1 MiB blocks per message and
@@ -113,48 +115,20 @@ pub fn cid_of(prefix: &[u8], data: &[u8]) -> Option<Cid> {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    #[error("bitswap message of {0} bytes is over the {MAX_MESSAGE_SIZE}-byte limit")]
-    TooLarge(usize),
-    #[error("malformed bitswap message: {0}")]
-    Malformed(String),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
-}
+pub use crate::net::frame::FrameError;
 
 /// Reads one message; `Ok(None)` at a clean end of stream.
 pub async fn read<R: AsyncRead + Unpin>(io: &mut R) -> Result<Option<Message>, FrameError> {
-    let len = match unsigned_varint::aio::read_usize(&mut *io).await {
-        Ok(len) => len,
-        Err(unsigned_varint::io::ReadError::Io(e))
-            if e.kind() == std::io::ErrorKind::UnexpectedEof =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(FrameError::Malformed(e.to_string())),
-    };
-    if len > MAX_MESSAGE_SIZE {
-        return Err(FrameError::TooLarge(len));
+    match frame::read(io, MAX_MESSAGE_SIZE).await? {
+        Some(bytes) => Message::decode(bytes.as_slice())
+            .map(Some)
+            .map_err(|e| FrameError::Malformed(e.to_string())),
+        None => Ok(None),
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    Message::decode(buf.as_slice())
-        .map(Some)
-        .map_err(|e| FrameError::Malformed(e.to_string()))
 }
 
 pub async fn write<W: AsyncWrite + Unpin>(io: &mut W, message: &Message) -> Result<(), FrameError> {
-    let bytes = message.encode_to_vec();
-    if bytes.len() > MAX_MESSAGE_SIZE {
-        return Err(FrameError::TooLarge(bytes.len()));
-    }
-    let mut buf = unsigned_varint::encode::usize_buffer();
-    io.write_all(unsigned_varint::encode::usize(bytes.len(), &mut buf))
-        .await?;
-    io.write_all(&bytes).await?;
-    io.flush().await?;
-    Ok(())
+    frame::write(io, &message.encode_to_vec(), MAX_MESSAGE_SIZE).await
 }
 
 #[cfg(test)]
@@ -192,7 +166,7 @@ mod tests {
         huge.extend_from_slice(unsigned_varint::encode::usize(64 << 20, &mut buf));
         assert!(matches!(
             read(&mut futures::io::Cursor::new(huge)).await,
-            Err(FrameError::TooLarge(_))
+            Err(FrameError::TooLarge { .. })
         ));
         assert!(read(&mut futures::io::Cursor::new(Vec::new()))
             .await

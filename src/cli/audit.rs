@@ -1,0 +1,118 @@
+//! `cairn audit` (challenge a provider) and `cairn proof verify` (check a saved proof offline).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand};
+use reqwest::Method;
+
+use super::Context;
+use crate::proof::{verify, AuditRecord, PieceCommitment};
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The provider: a connected peer id, or a multiaddr ending in /p2p/<peer id>.
+    pub peer: String,
+    /// Piece root (hex BLAKE3), as `cairn piece commit` prints it.
+    #[arg(long)]
+    pub root: String,
+    /// Piece size in bytes.
+    #[arg(long)]
+    pub size: u64,
+    /// Chunks to sample (1..=64).
+    #[arg(long, default_value_t = 20)]
+    pub samples: u32,
+    /// How long the provider has to answer, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Save the challenge and proof (DAG-CBOR) for `cairn proof verify`.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// Verify a saved proof against a piece root and size, with no network and no daemon.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        root: String,
+        #[arg(long)]
+        size: u64,
+    },
+}
+
+pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let body = serde_json::json!({
+        "peer": args.peer, "root": args.root, "size": args.size,
+        "samples": args.samples, "timeout_ms": args.timeout_ms,
+    });
+    let report = client
+        .json(client.request(Method::POST, "/audit").json(&body))
+        .await?;
+    if let (Some(path), Some(record)) = (&args.save, report["record"].as_str()) {
+        std::fs::write(path, hex::decode(record)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    ctx.print(&report, || {
+        format!(
+            "{} {} ({} samples, {} ms, proof {} bytes){}",
+            report["outcome"].as_str().unwrap_or("?"),
+            report["peer"].as_str().unwrap_or(""),
+            report["samples"],
+            report["latency_ms"],
+            report["proof_bytes"],
+            report["reason"]
+                .as_str()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        )
+    });
+    if report["passed"] != true {
+        bail!(
+            "audit failed: {}",
+            report["reason"].as_str().unwrap_or("no valid proof")
+        );
+    }
+    Ok(())
+}
+
+pub fn proof(ctx: &Context, command: ProofCommand) -> anyhow::Result<()> {
+    let ProofCommand::Verify { file, root, size } = command;
+    let root: [u8; 32] = hex::decode(&root)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow::anyhow!("--root must be 64 hex characters"))?;
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let record = AuditRecord::from_bytes(&bytes)?;
+    let commitment = PieceCommitment { root, size };
+    // Offline, lateness is judged by the arrival time the auditor recorded.
+    let verdict = verify(
+        &record.challenge,
+        &commitment,
+        &record.proof,
+        record.received_at,
+    );
+    let value = serde_json::json!({
+        "valid": verdict.is_ok(),
+        "reason": verdict.as_ref().err().map(|e| e.reason()),
+        "samples": record.challenge.samples,
+        "period": record.challenge.period,
+    });
+    match verdict {
+        Ok(()) => {
+            ctx.print(&value, || {
+                format!(
+                    "valid: {} samples of period {}",
+                    record.challenge.samples, record.challenge.period
+                )
+            });
+            Ok(())
+        }
+        Err(e) => {
+            ctx.print(&value, || format!("invalid: {e}"));
+            bail!("proof does not verify: {} ({e})", e.reason())
+        }
+    }
+}
