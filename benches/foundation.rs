@@ -4,22 +4,21 @@
 //! `cargo bench --bench foundation` (1 GiB by default; `CAIRN_BENCH_MIB=256` for a quick run).
 //! Runs a real `cairn daemon` in a temporary data dir next to the test file (same disk).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+mod support;
+
+use support::{mib, vm_hwm, work_dir, write_random, Daemon, BIN};
 
 fn main() {
-    let mib: u64 = std::env::var("CAIRN_BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1024);
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-foundation");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).expect("work dir");
+    let mib = mib();
+    let work = work_dir("bench-foundation");
     let file = work.join("random.bin");
     write_random(&file, mib << 20);
+    // Measure from the page cache for every contender alike.
+    run(Command::new("cat").arg(&file).stdout(Stdio::null()));
     let size = mib << 20;
     let mut rows = Vec::new();
 
@@ -49,8 +48,8 @@ fn main() {
         0.8,
     ));
 
-    let repo = work.join("repo");
-    let mut daemon = start_daemon(&repo);
+    let daemon = Daemon::start(work.join("repo"));
+    let repo = daemon.repo.clone();
     let copy = work.join("copy.bin");
     let dd = time(|| {
         run(Command::new("dd")
@@ -65,7 +64,7 @@ fn main() {
             .args(["add", "-q"])
             .arg(&file),
     );
-    let daemon_after_add = vm_hwm(daemon.id());
+    let daemon_after_add = daemon.peak_rss_kib();
     rows.push(row(
         "add (stored, fsync)",
         size,
@@ -91,7 +90,7 @@ fn main() {
             .args(["cat", cid.trim()])
             .stdout(Stdio::null()),
     );
-    let daemon_after_cat = vm_hwm(daemon.id());
+    let daemon_after_cat = daemon.peak_rss_kib();
     rows.push(row(
         "cat > /dev/null (verified)",
         size,
@@ -101,8 +100,7 @@ fn main() {
         0.5,
     ));
 
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(daemon);
     println!(
         "\n{} MiB of random bytes, {} cores",
         mib,
@@ -142,26 +140,6 @@ fn row(
         rate(ref_took)
     )
 }
-
-fn write_random(path: &Path, len: u64) {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..(len >> 20) {
-        for word in buf.chunks_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
-        out.write_all(&buf).expect("write");
-    }
-    out.flush().expect("flush");
-    // Measure from the page cache for every contender alike.
-    run(Command::new("cat").arg(path).stdout(Stdio::null()));
-}
-
 fn b3_single_threaded(path: &Path) {
     use std::io::Read;
     let mut file = std::fs::File::open(path).expect("open");
@@ -201,29 +179,4 @@ fn peak(command: &mut Command) -> (Duration, u64) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn vm_hwm(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn start_daemon(repo: &Path) -> Child {
-    let child = Command::new(BIN)
-        .env("CAIRN_PATH", repo)
-        .args(["daemon", "--random-ports"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("daemon");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !repo.join("daemon.json").exists() {
-        assert!(Instant::now() < deadline, "daemon did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
 }

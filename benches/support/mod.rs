@@ -1,0 +1,122 @@
+//! Shared pieces of the benchmarks: test data and daemons in their own processes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+
+/// File size from `CAIRN_BENCH_MIB`, 1 GiB by default.
+pub fn mib() -> u64 {
+    std::env::var("CAIRN_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+}
+
+/// A fresh work dir under the target dir (the same disk as the build).
+pub fn work_dir(name: &str) -> PathBuf {
+    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("work dir");
+    work
+}
+
+/// `len` bytes (a multiple of 1 MiB) of xorshift output.
+pub fn write_random(path: &Path, len: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut buf = vec![0u8; 1 << 20];
+    for _ in 0..(len >> 20) {
+        for word in buf.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        out.write_all(&buf).expect("write");
+    }
+    out.flush().expect("flush");
+}
+
+/// Runs `cairn` against a data dir; returns its stdout.
+pub fn cairn(repo: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .env("CAIRN_PATH", repo)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cairn");
+    assert!(out.status.success(), "cairn {args:?} failed");
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+/// A `cairn daemon` in its own process, on 127.0.0.1 with OS-picked ports.
+pub struct Daemon {
+    pub repo: PathBuf,
+    pub child: Child,
+}
+
+impl Daemon {
+    pub fn start(repo: PathBuf) -> Daemon {
+        cairn(&repo, &["init", "--random-ports"]);
+        let config = repo.join("config.toml");
+        let text = std::fs::read_to_string(&config)
+            .expect("config")
+            .replace("0.0.0.0", "127.0.0.1");
+        std::fs::write(&config, text).expect("config");
+        let child = Command::new(BIN)
+            .env("CAIRN_PATH", &repo)
+            .arg("daemon")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("daemon");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !repo.join("daemon.json").exists() {
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Daemon { repo, child }
+    }
+
+    pub fn addr(&self, transport: &str) -> String {
+        let text = std::fs::read_to_string(self.repo.join("daemon.json")).expect("daemon.json");
+        let info: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let addrs = info["addresses"].as_array().expect("addresses");
+        addrs
+            .iter()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.contains(transport))
+            .expect("address")
+            .to_string()
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        cairn(&self.repo, args)
+    }
+
+    /// The daemon's peak resident memory so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        vm_hwm(self.child.id())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Peak resident memory of a process, in KiB.
+pub fn vm_hwm(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
