@@ -300,3 +300,26 @@ async fn oversized_messages_and_huge_wantlists_do_not_stop_service() {
     );
     evil.swarm_task.abort();
 }
+
+#[tokio::test]
+async fn a_fetch_completes_from_another_peer_when_one_disconnects_midway() {
+    let (a, c, b) = (tcp_host().await, tcp_host().await, tcp_host().await);
+    let wanted = blocks(&a.store, 30, 100_000).await;
+    for block in &wanted {
+        c.store.put(block).await.unwrap();
+    }
+    b.net.dial(addr(&a).await).await.unwrap();
+    b.net.dial(addr(&c).await).await.unwrap();
+    for (i, block) in wanted.iter().enumerate() {
+        if i == 10 {
+            a.net.shutdown().await;
+        }
+        let data = b.net.get_block(*block.cid(), TIMEOUT).await.unwrap();
+        assert_eq!(&data, block.data(), "block {i}");
+    }
+    let from_c = b.net.ledgers()[&c.net.peer_id()].blocks_received;
+    assert!(
+        from_c >= 20,
+        "the blocks after A left came from C: {from_c}"
+    );
+}
