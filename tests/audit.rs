@@ -4,26 +4,11 @@
 mod common;
 
 use cairn::blockstore::Blockstore;
-use common::{bytes, TestNode};
+use common::{bytes, ok, TestNode};
 
 #[track_caller]
-fn ok(output: &std::process::Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-fn tcp_addr(node: &TestNode) -> String {
-    node.daemon
-        .info
-        .addresses
-        .iter()
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-        .clone()
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&ok(output)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -34,7 +19,7 @@ async fn a_provider_passes_while_it_keeps_the_data_and_fails_once_it_deletes_it(
         .as_str()
         .unwrap()
         .to_string();
-    let piece = ok(&provider.cli(&["piece", "commit", &cid, "--json"]));
+    let piece = json(&provider.cli(&["piece", "commit", &cid, "--json"]));
     let (root, size) = (
         piece["piece_root"].as_str().unwrap().to_string(),
         piece["piece_size"].to_string(),
@@ -43,14 +28,14 @@ async fn a_provider_passes_while_it_keeps_the_data_and_fails_once_it_deletes_it(
     let saved = work.path().join("proof.cbor");
     let saved_str = saved.to_str().unwrap();
 
-    let peer = tcp_addr(&provider);
-    let pass = ok(&auditor.cli(&[
+    let peer = provider.tcp_addr();
+    let pass = json(&auditor.cli(&[
         "audit", &peer, "--root", &root, "--size", &size, "--save", saved_str, "--json",
     ]));
     assert_eq!(pass["outcome"], "passed", "{pass}");
     assert!(pass["proof_bytes"].as_u64().unwrap() > 1024);
 
-    let verified = ok(&auditor.cli(&[
+    let verified = json(&auditor.cli(&[
         "proof", "verify", saved_str, "--root", &root, "--size", &size, "--json",
     ]));
     assert_eq!(verified["valid"], true);

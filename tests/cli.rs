@@ -3,18 +3,7 @@
 
 mod common;
 
-use common::{bytes, sha256_hex, TestNode};
-
-#[track_caller]
-fn ok(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "command failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
+use common::{bytes, ok, sha256_hex, TestNode};
 
 #[track_caller]
 fn json(output: &std::process::Output) -> serde_json::Value {

@@ -58,16 +58,6 @@ fn node_command(script: &str) -> Command {
     command
 }
 
-fn tcp_addr(node: &TestNode) -> String {
-    node.daemon
-        .info
-        .addresses
-        .iter()
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-        .clone()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn helia_fetches_a_file_and_a_blake3_block_from_cairn() {
     let cairn = TestNode::start().await;
@@ -84,7 +74,7 @@ async fn helia_fetches_a_file_and_a_blake3_block_from_cairn() {
         .to_string();
     assert!(b3.starts_with("bafkr4"), "a BLAKE3 raw block: {b3}");
 
-    let addr = tcp_addr(&cairn);
+    let addr = cairn.tcp_addr();
     let expect = sha256_hex(&data);
     let output = tokio::task::spawn_blocking(move || {
         node_command("fetcher.mjs")

@@ -3,27 +3,7 @@
 
 mod common;
 
-use common::{bytes, sha256_hex, TestNode};
-
-#[track_caller]
-fn ok(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn tcp_addr(node: &TestNode) -> String {
-    node.daemon
-        .info
-        .addresses
-        .iter()
-        .find(|a| a.contains("/tcp/"))
-        .unwrap()
-        .clone()
-}
+use common::{bytes, ok, sha256_hex, TestNode};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn b_fetches_what_a_added_after_swarm_connect() {
@@ -41,7 +21,7 @@ async fn b_fetches_what_a_added_after_swarm_connect() {
         .unwrap()
         .iter()
         .all(|x| x.as_str().unwrap().contains("/ip4/127.0.0.1/")));
-    ok(&b.cli(&["swarm", "connect", &tcp_addr(&a)]));
+    ok(&b.cli(&["swarm", "connect", &a.tcp_addr()]));
     assert!(ok(&b.cli(&["swarm", "peers"])).contains(&a.daemon.info.id));
 
     let work = tempfile::tempdir().unwrap();
@@ -57,7 +37,7 @@ async fn b_fetches_what_a_added_after_swarm_connect() {
 #[tokio::test(flavor = "multi_thread")]
 async fn b_finds_a_through_the_dht_with_a_shared_bootstrap_peer() {
     let boot = TestNode::start().await;
-    let boot_addr = tcp_addr(&boot);
+    let boot_addr = boot.tcp_addr();
     let a = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
     let b = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
     let data = bytes(1_500_000, 32);

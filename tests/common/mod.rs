@@ -84,6 +84,16 @@ impl TestNode {
             .unwrap()
     }
 
+    /// This node's TCP swarm address, `/p2p/<id>` included.
+    pub fn tcp_addr(&self) -> String {
+        let addrs = &self.daemon.info.addresses;
+        addrs
+            .iter()
+            .find(|a| a.contains("/tcp/"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub async fn stop(self) {
         self.daemon.stop().await;
     }
@@ -121,4 +131,16 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// A command's stdout, after checking it succeeded (its stderr is the failure message).
+#[track_caller]
+pub fn ok(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
 }
