@@ -323,3 +323,63 @@ async fn a_fetch_completes_from_another_peer_when_one_disconnects_midway() {
         "the blocks after A left came from C: {from_c}"
     );
 }
+
+#[tokio::test]
+async fn a_bitswap_1_0_0_peer_is_answered_in_its_own_dialect() {
+    use cairn::net::bitswap::message::{Entry, Message, Wantlist};
+    use futures::StreamExt;
+    let server = tcp_host().await;
+    let wanted = Block::encode(
+        cairn::content::DAG_PB,
+        HashAlg::Sha2_256,
+        &b"\x0a\x02\x08\x01"[..],
+    );
+    let v0 = cid::Cid::new_v0(*wanted.cid().hash()).unwrap();
+    server
+        .store
+        .put(&cairn::content::Block::verified(v0, wanted.data().clone()).unwrap())
+        .await
+        .unwrap();
+    let mut old = evil::start(addr(&server).await).await;
+    let protocol = libp2p::StreamProtocol::new("/ipfs/bitswap/1.0.0");
+    let mut incoming = old.control.accept(protocol).unwrap();
+    let want = Message {
+        wantlist: Some(Wantlist {
+            entries: vec![Entry {
+                block: v0.to_bytes(),
+                priority: 1,
+                cancel: false,
+                want_type: 0,
+                send_dont_have: false,
+            }],
+            full: true,
+        }),
+        ..Default::default()
+    };
+    let peer = server.net.peer_id();
+    let mut stream = tokio::time::timeout(TIMEOUT, async {
+        let mut stream = old
+            .control
+            .open_stream(peer, libp2p::StreamProtocol::new("/ipfs/bitswap/1.0.0"))
+            .await
+            .unwrap();
+        futures::AsyncWriteExt::write_all(&mut stream, &frame(&want))
+            .await
+            .unwrap();
+        futures::AsyncWriteExt::close(&mut stream).await.unwrap();
+        incoming.next().await.unwrap().1
+    })
+    .await
+    .unwrap();
+    let reply = cairn::net::bitswap::message::read(&mut stream)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reply.blocks,
+        vec![wanted.data().to_vec()],
+        "1.0.0 carries raw block bytes"
+    );
+    assert!(reply.payload.is_empty());
+    old.swarm_task.abort();
+}
