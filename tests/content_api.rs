@@ -357,6 +357,11 @@ async fn directory_upload_serves_listing_and_files_by_path() {
         .part(
             "file",
             reqwest::multipart::Part::bytes(b"body{}".to_vec()).file_name("site/css/a.css"),
+        )
+        // Over axum's default 2 MB extractor limit: uploads are bounded by the quota only.
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes(3_000_000, 8)).file_name("site/big.bin"),
         );
     let added: serde_json::Value = node
         .http
