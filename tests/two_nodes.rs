@@ -28,6 +28,12 @@ async fn b_fetches_what_a_added_after_swarm_connect() {
     let out = work.path().join("fetched.bin");
     ok(&b.cli(&["get", &cid, "-o", out.to_str().unwrap()]));
     assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), sha256_hex(&data));
+    // Fetched blocks are kept as an unpinned cache, and the record of used space catches up.
+    b.daemon.node.flush_fetched().await.unwrap();
+    let node = &b.daemon.node;
+    assert_eq!(node.db.used_bytes().await.unwrap(), node.store.used_bytes());
+    assert!(node.store.used_bytes() >= data.len() as u64);
+    assert!(node.db.list_pins().await.unwrap().is_empty(), "fetching does not pin");
     let bad = b.cli(&["swarm", "connect", "/ip4/127.0.0.1/tcp/1"]);
     assert!(!bad.status.success(), "an address without /p2p/ is refused");
     a.stop().await;

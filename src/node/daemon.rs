@@ -69,6 +69,7 @@ impl Daemon {
             let _ = net_task.await;
         });
         tasks.spawn(provide_pins(node.clone(), net.clone()));
+        tasks.spawn(flush_fetched_every_second(node.clone(), watcher.clone()));
         let addresses = net
             .listen_addrs()
             .await
@@ -142,4 +143,18 @@ async fn provide_pins(node: Arc<Node>, net: NetHandle) {
             tracing::debug!(cid = %pin.cid, error = %e, "provide failed");
         }
     }
+}
+
+/// Records blocks fetched from the network that have not filled a batch yet.
+async fn flush_fetched_every_second(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        if let Err(e) = node.flush_fetched().await {
+            tracing::warn!(error = %e, "could not record fetched blocks");
+        }
+    }
+    let _ = node.flush_fetched().await;
 }

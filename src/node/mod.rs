@@ -65,6 +65,8 @@ pub struct Node {
     pub api_token: String,
     /// The libp2p host, once the daemon has started it.
     pub net: std::sync::OnceLock<crate::net::NetHandle>,
+    /// Blocks fetched from the network, stored but not yet recorded (see `blocks.rs`).
+    fetched: std::sync::Mutex<Vec<(Cid, u64)>>,
     gc_lock: RwLock<()>,
 }
 
@@ -91,6 +93,7 @@ impl Node {
             store: Arc::new(store),
             key,
             net: std::sync::OnceLock::new(),
+            fetched: std::sync::Mutex::new(Vec::new()),
             gc_lock: RwLock::new(()),
         }))
     }
