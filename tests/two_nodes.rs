@@ -28,15 +28,22 @@ async fn b_fetches_what_a_added_after_swarm_connect() {
     let out = work.path().join("fetched.bin");
     ok(&b.cli(&["get", &cid, "-o", out.to_str().unwrap()]));
     assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), sha256_hex(&data));
-    // Fetched blocks are kept as an unpinned cache, and the record of used space catches up.
-    b.daemon.node.flush_fetched().await.unwrap();
+    // Reading remote content does not fill the disk; pinning it fetches and keeps it.
     let node = &b.daemon.node;
-    assert_eq!(node.db.used_bytes().await.unwrap(), node.store.used_bytes());
+    assert_eq!(node.store.used_bytes(), 0, "a read passes blocks through");
+    ok(&b.cli(&["pin", "add", &cid]));
+    node.flush_fetched().await.unwrap();
     assert!(node.store.used_bytes() >= data.len() as u64);
-    assert!(node.db.list_pins().await.unwrap().is_empty(), "fetching does not pin");
+    assert_eq!(node.db.used_bytes().await.unwrap(), node.store.used_bytes());
+    a.stop().await;
+    let offline = b.cli(&["cat", &cid]);
+    assert_eq!(
+        sha256_hex(&offline.stdout),
+        sha256_hex(&data),
+        "pinned: readable with A gone"
+    );
     let bad = b.cli(&["swarm", "connect", "/ip4/127.0.0.1/tcp/1"]);
     assert!(!bad.status.success(), "an address without /p2p/ is refused");
-    a.stop().await;
     b.stop().await;
 }
 

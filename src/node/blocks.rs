@@ -13,14 +13,49 @@ use crate::content::{Block, BlockGet, ContentError};
 /// How long one block may take to arrive from the network.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Blocks fetched for reading are kept in memory, this many at most, so a `stat` followed by a
+/// `cat` (or a directory listing followed by its files) does not fetch twice.
+const RECENT: usize = 64;
+
+/// Where reads come from. `keep` decides what happens to blocks fetched from the network:
+/// kept in the store (pinning needs them there), or only passed through to the reader (a
+/// gateway serving remote content must not fill the disk with data nobody pinned).
 #[derive(Debug, Clone)]
-pub struct NodeBlocks(pub(super) Arc<Node>);
+pub struct NodeBlocks {
+    pub(super) node: Arc<Node>,
+    pub(super) keep: bool,
+}
+
+/// Recently fetched blocks, newest last.
+#[derive(Debug, Default)]
+pub(super) struct Recent(std::sync::Mutex<std::collections::VecDeque<(Cid, Bytes)>>);
+
+impl Recent {
+    fn get(&self, cid: &Cid) -> Option<Bytes> {
+        let recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .find(|(c, _)| c == cid)
+            .map(|(_, data)| data.clone())
+    }
+
+    fn insert(&self, cid: Cid, data: Bytes) {
+        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back((cid, data));
+    }
+}
 
 impl BlockGet for NodeBlocks {
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, ContentError> {
-        let node = &self.0;
+        let node = &self.node;
         let source = |e: &dyn std::fmt::Display| ContentError::Source(e.to_string());
         if let Some(data) = node.store.get(cid).await.map_err(|e| source(&e))? {
+            return Ok(data);
+        }
+        if let Some(data) = node.recent.get(cid).filter(|_| !self.keep) {
             return Ok(data);
         }
         let Some(net) = node.net.get() else {
@@ -36,7 +71,11 @@ impl BlockGet for NodeBlocks {
         // Bitswap matched these bytes to `cid` by hashing them; hashing again would halve
         // the fetch rate for nothing.
         let block = Block::new_unchecked(*cid, data);
-        node.keep_fetched(&block).await.map_err(|e| source(&e))?;
+        if self.keep {
+            node.keep_fetched(&block).await.map_err(|e| source(&e))?;
+        } else {
+            node.recent.insert(*cid, block.data().clone());
+        }
         Ok(block.into_parts().1)
     }
 }

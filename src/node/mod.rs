@@ -67,6 +67,8 @@ pub struct Node {
     pub net: std::sync::OnceLock<crate::net::NetHandle>,
     /// Blocks fetched from the network, stored but not yet recorded (see `blocks.rs`).
     fetched: std::sync::Mutex<Vec<(Cid, u64)>>,
+    /// Blocks recently fetched for reading only.
+    recent: blocks::Recent,
     gc_lock: RwLock<()>,
 }
 
@@ -94,6 +96,7 @@ impl Node {
             key,
             net: std::sync::OnceLock::new(),
             fetched: std::sync::Mutex::new(Vec::new()),
+            recent: Default::default(),
             gc_lock: RwLock::new(()),
         }))
     }
@@ -103,10 +106,22 @@ impl Node {
         LocalBlocks(self.store.clone())
     }
 
-    /// Reads blocks from the local store, fetching missing ones from the network (and
-    /// keeping them, unpinned, until the next GC).
+    /// Reads blocks from the local store, fetching missing ones from the network without
+    /// storing them.
     pub fn blocks(self: &Arc<Self>) -> NodeBlocks {
-        NodeBlocks(self.clone())
+        NodeBlocks {
+            node: self.clone(),
+            keep: false,
+        }
+    }
+
+    /// Like [`Node::blocks`], but fetched blocks are stored (unpinned, until a pin references
+    /// them or the next GC clears them).
+    pub fn blocks_kept(self: &Arc<Self>) -> NodeBlocks {
+        NodeBlocks {
+            node: self.clone(),
+            keep: true,
+        }
     }
 
     pub async fn has_block(&self, cid: &Cid) -> Result<bool> {

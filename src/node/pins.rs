@@ -17,7 +17,7 @@ impl Node {
     /// Pins a DAG, fetching any block that is not local; records every block it references.
     pub async fn pin_add(self: &Arc<Self>, root: &Cid, name: Option<&str>) -> Result<usize> {
         let _guard = self.gc_lock.read().await;
-        let refs = super::car::dag_blocks_from(self.blocks(), root).await?;
+        let refs = super::car::dag_blocks_from(self.blocks_kept(), root).await?;
         self.db.add_pin(root, name, &refs).await?;
         Ok(refs.len())
     }
