@@ -9,7 +9,7 @@ fi
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 data=/tmp/cairn-ci-pg
 port=55432
-if ! "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then
   if [ ! -f "$data/PG_VERSION" ]; then
     mkdir -p "$data" && chown postgres "$data"
     su postgres -c "$bin/initdb -D $data -A trust -U postgres" >&2
