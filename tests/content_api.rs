@@ -51,10 +51,7 @@ async fn added_file_comes_back_byte_identical_through_api_and_gateway() {
 async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
     let node = TestNode::start().await;
     let data = bytes(2 * 1024 * 1024 + 5, 2);
-    let cid = node.add(data.clone(), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cid = node.add_cid(data.clone(), "").await;
 
     let raw = node
         .http
@@ -107,14 +104,8 @@ async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
 #[tokio::test]
 async fn gc_collects_unpinned_blocks_and_never_pinned_ones() {
     let node = TestNode::start().await;
-    let kept = node.add(bytes(1_500_000, 3), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let dropped = node.add(bytes(1_500_000, 4), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let kept = node.add_cid(bytes(1_500_000, 3), "").await;
+    let dropped = node.add_cid(bytes(1_500_000, 4), "").await;
     let unpin = node
         .http
         .delete(node.api(&format!("/pins/{dropped}")))
@@ -191,10 +182,7 @@ async fn malformed_and_unsupported_cids_are_refused_with_reasons() {
 #[tokio::test]
 async fn gateway_refuses_path_traversal() {
     let node = TestNode::start().await;
-    let cid = node.add(b"hello".to_vec(), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cid = node.add_cid(b"hello".to_vec(), "").await;
     for path in [
         format!("/ipfs/{cid}/../etc/passwd"),
         format!("/ipfs/{cid}/%2e%2e/x"),
@@ -238,10 +226,7 @@ async fn write_calls_need_the_token() {
 #[tokio::test]
 async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kept() {
     let source = TestNode::start().await;
-    let cid = source.add(bytes(2_200_000, 5), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cid = source.add_cid(bytes(2_200_000, 5), "").await;
     let car = source
         .http
         .get(source.api(&format!("/car/{cid}")))

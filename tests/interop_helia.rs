@@ -62,16 +62,10 @@ fn node_command(script: &str) -> Command {
 async fn helia_fetches_a_file_and_a_blake3_block_from_cairn() {
     let cairn = TestNode::start().await;
     let data = bytes(5 * 1024 * 1024 + 123, 41);
-    let cid = cairn.add(data.clone(), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cid = cairn.add_cid(data.clone(), "").await;
     let b3 = cairn
-        .add(b"hello blake3 from cairn\n".to_vec(), "?hash=blake3")
-        .await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .add_cid(b"hello blake3 from cairn\n".to_vec(), "?hash=blake3")
+        .await;
     assert!(b3.starts_with("bafkr4"), "a BLAKE3 raw block: {b3}");
 
     let addr = cairn.tcp_addr();

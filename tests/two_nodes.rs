@@ -10,10 +10,7 @@ async fn b_fetches_what_a_added_after_swarm_connect() {
     let a = TestNode::start().await;
     let b = TestNode::start().await;
     let data = bytes(3_500_000, 31);
-    let cid = a.add(data.clone(), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cid = a.add_cid(data.clone(), "").await;
 
     let id = serde_json::from_str::<serde_json::Value>(&ok(&a.cli(&["id", "--json"]))).unwrap();
     assert!(id["addresses"]
@@ -54,10 +51,7 @@ async fn b_finds_a_through_the_dht_with_a_shared_bootstrap_peer() {
     let a = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
     let b = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
     let data = bytes(1_500_000, 32);
-    let cid = a.add(data.clone(), "").await["cid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cid = a.add_cid(data.clone(), "").await;
     ok(&a.cli(&["routing", "provide", &cid]));
 
     let providers = ok(&b.cli(&["routing", "findprovs", &cid]));

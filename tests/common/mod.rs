@@ -69,6 +69,14 @@ impl TestNode {
         response.json().await.unwrap()
     }
 
+    /// Adds bytes as one file; returns the root CID.
+    pub async fn add_cid(&self, bytes: Vec<u8>, query: &str) -> String {
+        self.add(bytes, query).await["cid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Files in the block store, counted on disk (the ground truth for "nothing left").
     pub fn stored_files(&self) -> usize {
         count_files(&self.repo().join("blocks"))
