@@ -162,6 +162,24 @@ impl Blockstore for FsBlockstore {
         blocking(move || read_verified(&path, &cid)).await
     }
 
+    async fn read_range(&self, cid: &Cid, offset: u64, len: usize) -> Result<Option<Bytes>> {
+        let path = self.path_of(cid);
+        blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io_err(&path, e)),
+            };
+            let mut buf = Vec::with_capacity(len);
+            file.seek(SeekFrom::Start(offset))
+                .and_then(|_| (&mut file).take(len as u64).read_to_end(&mut buf))
+                .map_err(|e| io_err(&path, e))?;
+            Ok(Some(Bytes::from(buf)))
+        })
+        .await
+    }
+
     async fn has(&self, cid: &Cid) -> Result<bool> {
         Ok(tokio::fs::try_exists(self.path_of(cid))
             .await
@@ -283,6 +301,35 @@ mod tests {
             std::fs::read_dir(dir.path().join(TMP_DIR)).unwrap().count(),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn ranged_reads_return_the_bytes_asked_for_and_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlockstore::open(dir.path(), None, 0).unwrap();
+        let b = block(b"0123456789");
+        store.put(&b).await.unwrap();
+        assert_eq!(
+            store.read_range(b.cid(), 3, 4).await.unwrap().unwrap(),
+            &b"3456"[..]
+        );
+        assert_eq!(
+            store.read_range(b.cid(), 8, 10).await.unwrap().unwrap(),
+            &b"89"[..],
+            "cut at the end"
+        );
+        assert!(store
+            .read_range(b.cid(), 20, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        let absent = block(b"absent");
+        assert!(store
+            .read_range(absent.cid(), 0, 1)
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -49,6 +49,21 @@ pub trait Blockstore: Send + Sync + 'static {
     /// Makes every block written so far durable (fsync). Callers commit database rows that
     /// refer to blocks only after this returns.
     fn sync(&self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Up to `len` bytes of a block from `offset` (fewer if the block ends first),
+    /// *unverified* (see `BlockGet::get_range`); `Ok(None)` if the block is absent. The
+    /// default loads the whole block.
+    fn read_range(
+        &self,
+        cid: &Cid,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = Result<Option<Bytes>>> + Send {
+        async move {
+            let data = self.get(cid).await?;
+            Ok(data.map(|data| crate::content::clamp_range(&data, offset, len)))
+        }
+    }
 }
 
 /// Reads through a [`Blockstore`] as a [`crate::content::BlockGet`]: local blocks only, so a
@@ -59,6 +74,14 @@ pub struct LocalBlocks<S>(pub S);
 impl<S: Blockstore> crate::content::BlockGet for LocalBlocks<S> {
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, ContentError> {
         match self.0.get(cid).await {
+            Ok(Some(data)) => Ok(data),
+            Ok(None) => Err(ContentError::NotFound(*cid)),
+            Err(e) => Err(ContentError::Source(e.to_string())),
+        }
+    }
+
+    async fn get_range(&self, cid: &Cid, offset: u64, len: usize) -> Result<Bytes, ContentError> {
+        match self.0.read_range(cid, offset, len).await {
             Ok(Some(data)) => Ok(data),
             Ok(None) => Err(ContentError::NotFound(*cid)),
             Err(e) => Err(ContentError::Source(e.to_string())),
@@ -81,5 +104,13 @@ impl<S: Blockstore> Blockstore for std::sync::Arc<S> {
     }
     fn sync(&self) -> impl Future<Output = Result<()>> + Send {
         (**self).sync()
+    }
+    fn read_range(
+        &self,
+        cid: &Cid,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = Result<Option<Bytes>>> + Send {
+        (**self).read_range(cid, offset, len)
     }
 }

@@ -193,11 +193,45 @@ pub fn parse_cid(input: &str) -> Result<Cid> {
 /// or the local store backed by the network. Implementations must return verified bytes.
 pub trait BlockGet: Send + Sync {
     fn get_block(&self, cid: &Cid) -> impl Future<Output = Result<Bytes>> + Send;
+
+    /// Up to `len` bytes of a block from `offset` (fewer if the block ends first). Sources
+    /// that can read a range without loading
+    /// (and hashing) the whole block do so; such bytes are *not* checked against the CID, so
+    /// only callers that verify them another way (a proof against its piece tree) use this.
+    fn get_range(
+        &self,
+        cid: &Cid,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = Result<Bytes>> + Send {
+        async move {
+            let data = self.get_block(cid).await?;
+            Ok(clamp_range(&data, offset, len))
+        }
+    }
+}
+
+/// The part of `data` from `offset`, at most `len` bytes long (empty past the end).
+pub fn clamp_range(data: &Bytes, offset: u64, len: usize) -> Bytes {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    let end = start.saturating_add(len).min(data.len());
+    data.slice(start..end)
 }
 
 impl<T: BlockGet> BlockGet for &T {
     fn get_block(&self, cid: &Cid) -> impl Future<Output = Result<Bytes>> + Send {
         (**self).get_block(cid)
+    }
+
+    fn get_range(
+        &self,
+        cid: &Cid,
+        offset: u64,
+        len: usize,
+    ) -> impl Future<Output = Result<Bytes>> + Send {
+        (**self).get_range(cid, offset, len)
     }
 }
 

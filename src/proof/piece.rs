@@ -400,17 +400,19 @@ impl PieceIndex {
                 pos += take as u64;
                 continue;
             }
-            let data = blocks.get_block(&section.cid).await?;
-            if data.len() as u64 != section.data_len {
+            // Only the bytes asked for: prove() checks them against the piece tree, so the
+            // block need not be loaded and hashed whole for every sample.
+            let from = (pos - data_start) as usize;
+            let take = (section.data_len as usize - from).min(out.len());
+            let data = blocks.get_range(&section.cid, from as u64, take).await?;
+            if data.len() != take {
                 return Err(PieceError::IndexMismatch {
                     cid: section.cid,
                     indexed: section.data_len,
                     stored: data.len() as u64,
                 });
             }
-            let from = (pos - data_start) as usize;
-            let take = (data.len() - from).min(out.len());
-            out[..take].copy_from_slice(&data[from..from + take]);
+            out[..take].copy_from_slice(&data);
             pos += take as u64;
             i += 1;
         }
