@@ -1,4 +1,4 @@
-//! `cairn cat`, `cairn get`, `cairn ls`.
+//! `cairn get`.
 
 use std::path::{Path, PathBuf};
 
@@ -11,63 +11,12 @@ use tokio::io::AsyncWriteExt;
 use super::{progress, Client, Context};
 
 #[derive(Debug, Args)]
-pub struct CatArgs {
-    /// <cid>[/path]
-    pub path: String,
-}
-
-#[derive(Debug, Args)]
 pub struct GetArgs {
     /// <cid>[/path]
     pub path: String,
     /// Where to write (default: ./<cid or last path segment>).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct LsArgs {
-    /// <cid>[/path]
-    pub path: String,
-}
-
-pub async fn cat(ctx: &Context, args: CatArgs) -> anyhow::Result<()> {
-    let client = ctx.client()?;
-    let response = client
-        .send(client.request(Method::GET, &format!("/cat/{}", args.path)))
-        .await?;
-    let mut stdout = tokio::io::stdout();
-    let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        stdout
-            .write_all(&chunk.context("download interrupted")?)
-            .await?;
-    }
-    stdout.flush().await?;
-    Ok(())
-}
-
-pub async fn ls(ctx: &Context, args: LsArgs) -> anyhow::Result<()> {
-    let client = ctx.client()?;
-    let out = client
-        .json(client.request(Method::GET, &format!("/ls/{}", args.path)))
-        .await?;
-    ctx.print(&out, || {
-        let entries = out["entries"].as_array().cloned().unwrap_or_default();
-        let lines: Vec<String> = entries
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} {} {}",
-                    e["cid"].as_str().unwrap_or(""),
-                    e["size"],
-                    e["name"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
-        lines.join("\n")
-    });
-    Ok(())
 }
 
 pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<()> {

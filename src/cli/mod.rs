@@ -5,14 +5,18 @@
 mod add;
 mod audit;
 mod car;
+mod cat;
 mod client;
 mod daemon;
+mod gc;
 mod get;
 mod id;
 mod init;
+mod ls;
 mod piece;
 mod pin;
 mod progress;
+mod proof;
 mod routing;
 mod swarm;
 
@@ -52,11 +56,11 @@ pub enum Command {
     /// Add a file or directory; prints the root CID.
     Add(add::AddArgs),
     /// Write a file's bytes to stdout.
-    Cat(get::CatArgs),
+    Cat(cat::CatArgs),
     /// Download a file or directory.
     Get(get::GetArgs),
     /// List a directory.
-    Ls(get::LsArgs),
+    Ls(ls::LsArgs),
     /// Pin, list and unpin content.
     #[command(subcommand)]
     Pin(pin::PinCommand),
@@ -71,7 +75,7 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Work with saved storage proofs.
     #[command(subcommand)]
-    Proof(audit::ProofCommand),
+    Proof(proof::ProofCommand),
     /// Connect to peers and list them.
     #[command(subcommand)]
     Swarm(swarm::SwarmCommand),
@@ -94,17 +98,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => init::run(&ctx, args),
         Command::Daemon(args) => daemon::run(&ctx, args).await,
         Command::Add(args) => add::run(&ctx, args).await,
-        Command::Cat(args) => get::cat(&ctx, args).await,
+        Command::Cat(args) => cat::cat(&ctx, args).await,
         Command::Get(args) => get::get(&ctx, args).await,
-        Command::Ls(args) => get::ls(&ctx, args).await,
+        Command::Ls(args) => ls::ls(&ctx, args).await,
         Command::Pin(command) => pin::run(&ctx, command).await,
-        Command::Gc => pin::gc(&ctx).await,
+        Command::Gc => gc::gc(&ctx).await,
         Command::Car(command) => car::run(&ctx, command).await,
         Command::Id => id::run(&ctx).await,
         Command::Piece(command) => piece::run(&ctx, command).await,
         Command::Swarm(command) => swarm::run(&ctx, command).await,
         Command::Audit(args) => audit::audit(&ctx, args).await,
-        Command::Proof(command) => audit::proof(&ctx, command),
+        Command::Proof(command) => proof::proof(&ctx, command),
         Command::Routing(command) => routing::run(&ctx, command).await,
     }
 }

@@ -1,4 +1,4 @@
-//! `cairn pin add|ls|rm` and `cairn gc`.
+//! `cairn pin add|ls|rm`.
 
 use clap::Subcommand;
 use reqwest::Method;
@@ -61,17 +61,5 @@ pub async fn run(ctx: &Context, command: PinCommand) -> anyhow::Result<()> {
             });
         }
     }
-    Ok(())
-}
-
-pub async fn gc(ctx: &Context) -> anyhow::Result<()> {
-    let client = ctx.client()?;
-    let out = client.json(client.request(Method::POST, "/gc")).await?;
-    ctx.print(&out, || {
-        format!(
-            "removed {} blocks, freed {} bytes",
-            out["removed_blocks"], out["freed_bytes"]
-        )
-    });
     Ok(())
 }
