@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod db;
+pub mod market;
 pub mod net;
 pub mod node;
 pub mod proof;

@@ -1,0 +1,106 @@
+//! The storage market's domain rules: asks, deal proposals and acceptances, the provider's
+//! acceptance policy with capacity accounting, and the deal state machine.
+//!
+//! Plain data with their rules as methods, testable without a network or a database. Every
+//! exchanged object is signed ([`signed`]) under its own domain tag and encoded as canonical
+//! DAG-CBOR, so it has one byte form and one CID (`contracts/market.md`). Amounts are integers
+//! in base units with checked arithmetic.
+//!
+//! Not here yet: the `/cairn/market/1` protocol, ask publication (gossipsub, DHT), transfer,
+//! persistence of deals and their lifecycle in the database, and the CLI (issue 5 continues).
+
+pub mod ask;
+pub mod deal;
+pub mod policy;
+pub mod signed;
+pub mod state;
+
+pub use ask::Ask;
+pub use deal::{DealAcceptance, DealProposal};
+pub use policy::{Capacity, Policy};
+pub use signed::{Signable, Signed};
+pub use state::{DealEvent, DealState};
+
+/// An amount in base units.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Amount(pub u64);
+
+impl Amount {
+    pub fn checked_add(self, other: Amount) -> Result<Amount, MarketError> {
+        self.0
+            .checked_add(other.0)
+            .map(Amount)
+            .ok_or(MarketError::Overflow)
+    }
+}
+
+pub const GIB: u64 = 1 << 30;
+/// The price unit's month: 30 days.
+pub const MONTH_SECS: u64 = 30 * 24 * 3600;
+
+/// Why a market object is refused: each a reason a provider or client can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarketError {
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("signed by {signer}, expected {expected}")]
+    WrongSigner { signer: String, expected: String },
+    #[error("expired at {expired_at} ms (now {now} ms)")]
+    Expired { expired_at: u64, now: u64 },
+    #[error("offered {offered} per GiB-month, the ask is {asked}")]
+    PriceTooLow { offered: u64, asked: u64 },
+    #[error("piece of {size} bytes is over the {max}-byte limit")]
+    PieceTooLarge { size: u64, max: u64 },
+    #[error("not enough capacity: {needed} bytes needed, {free} free")]
+    OverCapacity { needed: u64, free: u64 },
+    #[error("duration {secs} s is outside {min}..={max} s")]
+    DurationOutOfRange { secs: u64, min: u64, max: u64 },
+    #[error("challenge period {secs} s is shorter than the provider's {min} s")]
+    PeriodTooShort { secs: u64, min: u64 },
+    #[error("client not accepted by this provider")]
+    ClientDenied,
+    #[error("amount overflow")]
+    Overflow,
+    #[error("invalid encoding: {0}")]
+    Encoding(String),
+    #[error("{size} bytes is over the {max}-byte limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("invalid field: {0}")]
+    Invalid(String),
+}
+
+impl MarketError {
+    /// Stable machine-readable reason (protocol rejections, HTTP errors, vectors).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            MarketError::BadSignature => "bad_signature",
+            MarketError::WrongSigner { .. } => "wrong_signer",
+            MarketError::Expired { .. } => "expired",
+            MarketError::PriceTooLow { .. } => "price_too_low",
+            MarketError::PieceTooLarge { .. } => "piece_too_large",
+            MarketError::OverCapacity { .. } => "over_capacity",
+            MarketError::DurationOutOfRange { .. } => "duration_out_of_range",
+            MarketError::PeriodTooShort { .. } => "period_too_short",
+            MarketError::ClientDenied => "client_denied",
+            MarketError::Overflow => "overflow",
+            MarketError::Encoding(_) => "malformed",
+            MarketError::TooLarge { .. } => "too_large",
+            MarketError::Invalid(_) => "invalid",
+        }
+    }
+}
+
+#[cfg(test)]
+mod vectors;
