@@ -73,7 +73,6 @@ impl DealState {
 mod tests {
     use super::DealEvent::*;
     use super::DealState::*;
-    use super::*;
 
     #[test]
     fn the_happy_path_and_every_final_state_is_final() {
