@@ -6,9 +6,11 @@
 //! (the source of truth for used space), pins, and each pin's block references for GC.
 
 mod blocks;
+mod deals;
 mod pins;
 mod proofs;
 
+pub use deals::{DealEventRow, DealRow};
 pub use pins::PinRow;
 pub use proofs::{ChallengeRow, PieceRow};
 
