@@ -24,7 +24,7 @@ async fn host(listen: &str, bootstrap: Vec<Multiaddr>) -> Host {
         max_connections: 64,
     };
     let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let (net, _task) = net::spawn(config, keypair, store.clone(), None)
+    let (net, _task) = net::spawn(config, keypair, store.clone(), net::Services::default())
         .await
         .unwrap();
     Host { net, store }

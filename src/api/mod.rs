@@ -10,6 +10,7 @@ mod auth;
 mod content;
 mod error;
 mod gateway;
+mod market;
 mod metrics;
 mod net;
 
@@ -53,7 +54,9 @@ pub fn api_router(state: AppState) -> Router {
     Router::new()
         .nest(
             "/api/v1",
-            content::routes(state.clone()).merge(net::routes(state.clone())),
+            content::routes(state.clone())
+                .merge(net::routes(state.clone()))
+                .merge(market::routes(state.clone())),
         )
         .route(
             "/health",

@@ -17,6 +17,7 @@ mod piece;
 mod pin;
 mod progress;
 mod proof;
+mod provider;
 mod routing;
 mod swarm;
 
@@ -76,6 +77,11 @@ pub enum Command {
     /// Work with saved storage proofs.
     #[command(subcommand)]
     Proof(proof::ProofCommand),
+    /// This node as a storage provider: its ask.
+    #[command(subcommand)]
+    Provider(provider::ProviderCommand),
+    /// Connected peers that offer storage, with their signed asks, cheapest first.
+    Providers,
     /// Connect to peers and list them.
     #[command(subcommand)]
     Swarm(swarm::SwarmCommand),
@@ -108,6 +114,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Piece(command) => piece::run(&ctx, command).await,
         Command::Swarm(command) => swarm::run(&ctx, command).await,
         Command::Audit(args) => audit::audit(&ctx, args).await,
+        Command::Provider(command) => provider::run(&ctx, command).await,
+        Command::Providers => provider::providers(&ctx).await,
         Command::Proof(command) => proof::proof(&ctx, command),
         Command::Routing(command) => routing::run(&ctx, command).await,
     }

@@ -5,6 +5,7 @@
 //! placeholders) and is applied at start. Owns: the record of stored blocks and their sizes
 //! (the source of truth for used space), pins, and each pin's block references for GC.
 
+mod asks;
 mod blocks;
 mod deals;
 mod pins;

@@ -14,6 +14,7 @@ pub mod deal;
 pub mod policy;
 pub mod signed;
 pub mod state;
+pub mod wire;
 
 pub use ask::Ask;
 pub use deal::{DealAcceptance, DealProposal};

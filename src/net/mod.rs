@@ -10,7 +10,9 @@ pub mod bitswap;
 mod frame;
 mod inbound;
 pub mod ledger;
+pub mod market;
 pub mod proof;
+pub mod rpc;
 mod swarm;
 
 use std::sync::Arc;
@@ -51,8 +53,12 @@ pub enum NetError {
     Stopped,
     #[error(transparent)]
     Bitswap(#[from] bitswap::BitswapError),
-    #[error("proof exchange with {peer} failed: {reason}")]
-    Proof { peer: PeerId, reason: String },
+    #[error("{protocol} request to {peer} failed: {reason}")]
+    Request {
+        peer: PeerId,
+        protocol: String,
+        reason: String,
+    },
 }
 
 pub type Result<T, E = NetError> = std::result::Result<T, E>;
@@ -115,12 +121,20 @@ impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
     }
 }
 
+/// The node's answers to Cairn's own protocols; a host without them answers only Bitswap,
+/// identify, ping and the DHT.
+#[derive(Default)]
+pub struct Services {
+    pub prover: Option<Arc<dyn proof::Prover>>,
+    pub market: Option<Arc<dyn market::Market>>,
+}
+
 /// Starts the host: listens, dials bootstrap peers, serves Bitswap from `store`.
 pub async fn spawn<S: Blockstore + Clone>(
     config: NetConfig,
     keypair: libp2p::identity::Keypair,
     store: S,
-    prover: Option<Arc<dyn proof::Prover>>,
+    services: Services,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
     let peer_id = keypair.public().to_peer_id();
     let swarm::Built {
@@ -128,6 +142,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         control,
         bitswap,
         proofs,
+        market,
     } = swarm::build(keypair, &config)?;
     for addr in &config.listen {
         swarm
@@ -143,8 +158,15 @@ pub async fn spawn<S: Blockstore + Clone>(
         ledgers.clone(),
         misbehaving_tx,
     );
-    if let Some(prover) = prover {
-        proof::serve(proofs, prover);
+    if let Some(prover) = services.prover {
+        rpc::serve(proofs, Arc::new(proof::ProofHandler(prover)), proof::LIMITS);
+    }
+    if let Some(handler) = services.market {
+        rpc::serve(
+            market,
+            Arc::new(market::MarketHandler(handler)),
+            market::LIMITS,
+        );
     }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let task = tokio::spawn(swarm::run(
@@ -252,6 +274,16 @@ impl NetHandle {
         timeout: Duration,
     ) -> Result<proof::Reply> {
         proof::ask(self.control.clone(), peer, challenge, timeout).await
+    }
+
+    /// Sends a market request to `peer` (`/cairn/market/1`).
+    pub async fn market(
+        &self,
+        peer: PeerId,
+        request: &crate::market::wire::MarketRequest,
+        timeout: Duration,
+    ) -> Result<crate::market::wire::MarketResponse> {
+        market::request(self.control.clone(), peer, request, timeout).await
     }
 
     pub async fn shutdown(&self) {

@@ -33,6 +33,7 @@ pub struct Built {
     pub control: libp2p_stream::Control,
     pub bitswap: mpsc::Receiver<super::inbound::Incoming>,
     pub proofs: mpsc::Receiver<super::inbound::Incoming>,
+    pub market: mpsc::Receiver<super::inbound::Incoming>,
 }
 
 pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<Built> {
@@ -40,6 +41,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
     let mut inbound = super::inbound::Behaviour::default();
     let bitswap = inbound.route(&super::bitswap::PROTOCOLS, 1024);
     let proofs = inbound.route(&[super::proof::PROTOCOL], 64);
+    let market = inbound.route(&[super::market::PROTOCOL], 64);
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(4))
@@ -80,6 +82,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         control,
         bitswap,
         proofs,
+        market,
     })
 }
 

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::prover::NodeProver;
+use super::provider::NodeMarket;
 use super::{Node, NodeError, Result};
 use crate::api::{self, AppState, BoundUrls};
 use crate::config::{DaemonInfo, DataDir};
@@ -122,14 +123,16 @@ async fn start_network(node: &Arc<Node>) -> Result<(NetHandle, tokio::task::Join
     };
     let keypair =
         crate::config::libp2p_keypair(&node.key).map_err(|e| NodeError::Other(e.to_string()))?;
-    net::spawn(
-        config,
-        keypair,
-        node.store.clone(),
-        Some(Arc::new(NodeProver(node.clone()))),
-    )
-    .await
-    .map_err(|e| NodeError::Other(e.to_string()))
+    net::spawn(config, keypair, node.store.clone(), services(node))
+        .await
+        .map_err(|e| NodeError::Other(e.to_string()))
+}
+
+fn services(node: &Arc<Node>) -> net::Services {
+    net::Services {
+        prover: Some(Arc::new(NodeProver(node.clone()))),
+        market: Some(Arc::new(NodeMarket(node.clone()))),
+    }
 }
 
 /// Announces every pinned root in the DHT (the DHT republishes them on its own timer).

@@ -13,6 +13,7 @@ mod daemon;
 mod piece;
 mod pins;
 mod prover;
+mod provider;
 
 pub use add::{AddSession, AddedEntry};
 pub use blocks::NodeBlocks;
@@ -20,6 +21,7 @@ pub use car::CarImport;
 pub use daemon::Daemon;
 pub use pins::GcReport;
 pub use prover::{AuditReport, NodeProver};
+pub use provider::{AskTerms, NodeMarket};
 
 use std::sync::Arc;
 

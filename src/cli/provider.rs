@@ -1,0 +1,125 @@
+//! `cairn provider ask set|show`: this node's terms as a storage provider.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+use reqwest::Method;
+
+use super::Context;
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// This node's ask.
+    #[command(subcommand)]
+    Ask(AskCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AskCommand {
+    /// Offer storage on these terms (replaces earlier terms).
+    Set(AskSetArgs),
+    /// Show the ask this node signs now.
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct AskSetArgs {
+    /// Storage price in base units per GiB per 30-day month.
+    #[arg(long)]
+    pub price_per_gib_month: u64,
+    /// Retrieval price in base units per GiB.
+    #[arg(long, default_value_t = 0)]
+    pub retrieval_price_per_gib: u64,
+    /// Shortest deal, e.g. 1d.
+    #[arg(long, value_parser = parse_duration)]
+    pub min_duration: Duration,
+    /// Longest deal, e.g. 365d.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_duration: Duration,
+    /// Largest piece, e.g. 32GiB.
+    #[arg(long, value_parser = parse_size)]
+    pub max_piece: u64,
+    /// Space offered to deals in all, e.g. 500GiB.
+    #[arg(long, value_parser = parse_size)]
+    pub capacity: u64,
+    /// Shortest challenge period answered, e.g. 1h.
+    #[arg(long, value_parser = parse_duration, default_value = "1h")]
+    pub min_challenge_period: Duration,
+    /// How long each signed ask stays valid.
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    pub ttl: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 90s, 1h, 30d)"))
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("{e} (use e.g. 32GiB)"))
+}
+
+pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let ProviderCommand::Ask(command) = command;
+    let out = match command {
+        AskCommand::Set(args) => {
+            let terms = serde_json::json!({
+                "price_per_gib_month": args.price_per_gib_month,
+                "retrieval_price_per_gib": args.retrieval_price_per_gib,
+                "min_duration_secs": args.min_duration.as_secs(),
+                "max_duration_secs": args.max_duration.as_secs(),
+                "max_piece_size": args.max_piece,
+                "capacity": args.capacity,
+                "min_challenge_period_secs": args.min_challenge_period.as_secs(),
+                "ttl_secs": args.ttl.as_secs(),
+            });
+            client
+                .json(client.request(Method::POST, "/provider/ask").json(&terms))
+                .await?
+        }
+        AskCommand::Show => {
+            client
+                .json(client.request(Method::GET, "/provider/ask"))
+                .await?
+        }
+    };
+    ctx.print(&out, || describe(&out));
+    Ok(())
+}
+
+/// One line per ask, as `cairn providers` prints them too.
+pub fn describe(ask: &serde_json::Value) -> String {
+    let size = |v: &serde_json::Value| bytesize::ByteSize(v.as_u64().unwrap_or(0)).to_string();
+    let days = |v: &serde_json::Value| format!("{}d", v.as_u64().unwrap_or(0) / 86_400);
+    format!(
+        "{}  {} per GiB-month  {}..{}  max piece {}  free {}",
+        ask["peer"].as_str().unwrap_or(""),
+        ask["price_per_gib_month"],
+        days(&ask["min_duration_secs"]),
+        days(&ask["max_duration_secs"]),
+        size(&ask["max_piece_size"]),
+        size(&ask["free_capacity"]),
+    )
+}
+
+pub async fn providers(ctx: &Context) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let out = client
+        .json(client.request(Method::GET, "/providers"))
+        .await?;
+    let list = out["providers"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| anyhow!("unexpected answer"))?;
+    ctx.print(&out, || {
+        if list.is_empty() {
+            "no connected peer offers storage".to_string()
+        } else {
+            list.iter().map(describe).collect::<Vec<_>>().join("\n")
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The provider side of the market: its terms, and the signed asks made from them.
+//!
+//! Terms are stored; an ask is signed fresh for every request, so its expiry and its free
+//! capacity (terms' capacity minus what deals hold) are always current.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use libp2p::PeerId;
+
+use super::{Node, NodeError, Result};
+use crate::db::now_ms;
+use crate::market::wire::{MarketRequest, MarketResponse};
+use crate::market::{Amount, Ask, Signed};
+use crate::net::market::Market;
+
+/// What `cairn provider ask set` configures.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskTerms {
+    pub price_per_gib_month: u64,
+    #[serde(default)]
+    pub retrieval_price_per_gib: u64,
+    pub min_duration_secs: u64,
+    pub max_duration_secs: u64,
+    pub max_piece_size: u64,
+    /// Bytes offered to deals in all.
+    pub capacity: u64,
+    pub min_challenge_period_secs: u64,
+    /// How long each signed ask stays valid.
+    pub ttl_secs: u64,
+}
+
+impl Node {
+    /// Validates and stores the terms; returns the ask they make now.
+    pub async fn set_ask_terms(&self, terms: &AskTerms) -> Result<Signed<Ask>> {
+        let probe = self.ask_from(terms, 0, now_ms().max(0) as u64);
+        probe
+            .validate()
+            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+        if terms.ttl_secs == 0 {
+            return Err(NodeError::BadRequest("ttl must be positive".into()));
+        }
+        let json = serde_json::to_string(terms).map_err(|e| NodeError::Other(e.to_string()))?;
+        self.db.put_ask_terms(&json).await?;
+        self.signed_ask()
+            .await?
+            .ok_or_else(|| NodeError::Other("terms vanished".into()))
+    }
+
+    pub async fn ask_terms(&self) -> Result<Option<AskTerms>> {
+        let Some(json) = self.db.ask_terms().await? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| NodeError::Other(format!("stored ask terms: {e}")))
+    }
+
+    /// A freshly signed ask, or `None` if this node offers no storage.
+    pub async fn signed_ask(&self) -> Result<Option<Signed<Ask>>> {
+        let Some(terms) = self.ask_terms().await? else {
+            return Ok(None);
+        };
+        let reserved = self.db.reserved_capacity().await?;
+        let now = now_ms().max(0) as u64;
+        let ask = self.ask_from(&terms, terms.capacity.saturating_sub(reserved), now);
+        Signed::sign(ask, &self.key)
+            .map(Some)
+            .map_err(|e| NodeError::Other(e.to_string()))
+    }
+
+    fn ask_from(&self, terms: &AskTerms, free_capacity: u64, now: u64) -> Ask {
+        Ask {
+            price_per_gib_month: Amount(terms.price_per_gib_month),
+            retrieval_price_per_gib: Amount(terms.retrieval_price_per_gib),
+            min_duration_secs: terms.min_duration_secs,
+            max_duration_secs: terms.max_duration_secs,
+            max_piece_size: terms.max_piece_size,
+            free_capacity,
+            min_challenge_period_secs: terms.min_challenge_period_secs,
+            collateral: Amount(0),
+            expires_at: now.saturating_add(terms.ttl_secs.saturating_mul(1000)),
+            // Signed fresh each time: the signing time orders them.
+            seq: now,
+        }
+    }
+}
+
+/// Answers `/cairn/market/1` for the node.
+pub struct NodeMarket(pub Arc<Node>);
+
+impl Market for NodeMarket {
+    fn respond(&self, _peer: PeerId, request: MarketRequest) -> BoxFuture<'_, MarketResponse> {
+        Box::pin(async move {
+            match request {
+                MarketRequest::GetAsk => match self.0.signed_ask().await {
+                    Ok(Some(ask)) => MarketResponse::Ask(ask),
+                    Ok(None) => MarketResponse::rejected("no_ask", "this node offers no storage"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot make an ask");
+                        MarketResponse::rejected("internal", "the provider cannot sign an ask now")
+                    }
+                },
+            }
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! A provider publishes its ask; a client connected to it sees the signed ask, current and
+//! verified. Bad terms are refused with a message.
+
+mod common;
+
+use common::{ok, TestNode};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_sees_the_signed_asks_of_connected_providers() {
+    let provider = TestNode::start().await;
+    let client = TestNode::start().await;
+    let set = [
+        "provider",
+        "ask",
+        "set",
+        "--price-per-gib-month",
+        "1000",
+        "--min-duration",
+        "1d",
+        "--max-duration",
+        "365d",
+        "--max-piece",
+        "32GiB",
+        "--capacity",
+        "500GiB",
+        "--json",
+    ];
+    let ask: serde_json::Value = serde_json::from_str(&ok(&provider.cli(&set))).unwrap();
+    assert_eq!(ask["free_capacity"], 500u64 << 30);
+    assert_eq!(ask["min_duration_secs"], 86_400);
+
+    // A node that offers nothing answers "no ask", and is left out of the list.
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    let idle = TestNode::start().await;
+    ok(&client.cli(&["swarm", "connect", &idle.tcp_addr()]));
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&client.cli(&["providers", "--json"]))).unwrap();
+    let providers = listed["providers"].as_array().unwrap();
+    assert_eq!(providers.len(), 1, "{listed}");
+    assert_eq!(providers[0]["peer"], provider.daemon.info.id.as_str());
+    assert_eq!(providers[0]["price_per_gib_month"], 1000);
+    let human = ok(&client.cli(&["providers"]));
+    assert!(human.contains("1000 per GiB-month"), "{human}");
+    for node in [provider, client, idle] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contradictory_or_unreadable_terms_are_refused() {
+    let node = TestNode::start().await;
+    let base = [
+        "provider",
+        "ask",
+        "set",
+        "--price-per-gib-month",
+        "1",
+        "--max-piece",
+        "1GiB",
+        "--capacity",
+        "2GiB",
+    ];
+    let cases: [&[&str]; 3] = [
+        &["--min-duration", "2d", "--max-duration", "1d"],
+        &["--min-duration", "soon", "--max-duration", "1d"],
+        &[
+            "--min-duration",
+            "1d",
+            "--max-duration",
+            "2d",
+            "--ttl",
+            "0s",
+        ],
+    ];
+    for extra in cases {
+        let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
+        let out = node.cli(&args);
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error"),
+            "{extra:?}"
+        );
+    }
+    let show = node.cli(&["provider", "ask", "show"]);
+    assert!(!show.status.success(), "no ask was stored");
+    assert!(String::from_utf8_lossy(&show.stderr).contains("no ask set"));
+    node.stop().await;
+}
