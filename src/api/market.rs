@@ -109,3 +109,106 @@ async fn providers(State(state): State<AppState>) -> Result<Json<serde_json::Val
     let list: Vec<_> = found.into_iter().map(|(_, v)| v).collect();
     Ok(Json(serde_json::json!({"providers": list})))
 }
+
+pub fn deal_routes(state: AppState) -> Router<AppState> {
+    let writes = Router::new()
+        .route("/deals", post(make_deal))
+        .layer(from_fn_with_state(state, require_token));
+    Router::new()
+        .route("/deals", get(list_deals))
+        .route("/deals/{id}", get(show_deal))
+        .merge(writes)
+}
+
+async fn make_deal(
+    State(state): State<AppState>,
+    Json(request): Json<crate::node::DealRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let row = state.node.make_deal(&request).await?;
+    deal_view(&state, row).await.map(Json)
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    role: Option<String>,
+}
+
+async fn list_deals(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<ListParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let role = params.role.unwrap_or_else(|| "client".into());
+    if role != "client" && role != "provider" {
+        return Err(ApiError::bad_request(
+            "bad_role",
+            "role is client or provider",
+        ));
+    }
+    let rows = state
+        .node
+        .db
+        .list_deals(&role, None)
+        .await
+        .map_err(crate::node::NodeError::from)?;
+    let mut deals = Vec::new();
+    for row in rows {
+        deals.push(deal_view(&state, row).await?);
+    }
+    Ok(Json(serde_json::json!({"deals": deals})))
+}
+
+async fn show_deal(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let row = state
+        .node
+        .db
+        .get_deal(&id)
+        .await
+        .map_err(crate::node::NodeError::from)?;
+    let row = row.ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "unknown_deal",
+            format!("no deal {id}"),
+        )
+    })?;
+    deal_view(&state, row).await.map(Json)
+}
+
+/// A deal with its history and proof record.
+async fn deal_view(
+    state: &AppState,
+    row: crate::db::DealRow,
+) -> Result<serde_json::Value, ApiError> {
+    let db = &state.node.db;
+    let events = db
+        .deal_events(&row.id)
+        .await
+        .map_err(crate::node::NodeError::from)?;
+    let role = if row.role == "client" {
+        "verifier"
+    } else {
+        "prover"
+    };
+    let challenges: Vec<_> = db
+        .challenges_for(&row.piece_root)
+        .await
+        .map_err(crate::node::NodeError::from)?
+        .into_iter()
+        .filter(|c| c.role == role && c.peer == row.peer)
+        .collect();
+    let passed = challenges
+        .iter()
+        .filter(|c| c.outcome == "passed" || c.outcome == "answered")
+        .count();
+    Ok(serde_json::json!({
+        "id": row.id, "role": row.role, "peer": row.peer, "root": row.root_cid,
+        "piece_root": row.piece_root, "piece_size": row.piece_size, "state": row.state,
+        "created_at": row.created_at, "updated_at": row.updated_at,
+        "proofs_passed": passed, "proofs_failed": challenges.len() - passed,
+        "events": events, "challenges": challenges,
+    }))
+}

@@ -56,7 +56,8 @@ pub fn api_router(state: AppState) -> Router {
             "/api/v1",
             content::routes(state.clone())
                 .merge(net::routes(state.clone()))
-                .merge(market::routes(state.clone())),
+                .merge(market::routes(state.clone()))
+                .merge(market::deal_routes(state.clone())),
         )
         .route(
             "/health",

@@ -8,6 +8,7 @@ mod car;
 mod cat;
 mod client;
 mod daemon;
+mod deal;
 mod gc;
 mod get;
 mod id;
@@ -80,6 +81,9 @@ pub enum Command {
     /// This node as a storage provider: its ask.
     #[command(subcommand)]
     Provider(provider::ProviderCommand),
+    /// Storage deals as a client.
+    #[command(subcommand)]
+    Deal(deal::DealCommand),
     /// Connected peers that offer storage, with their signed asks, cheapest first.
     Providers,
     /// Connect to peers and list them.
@@ -116,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => audit::audit(&ctx, args).await,
         Command::Provider(command) => provider::run(&ctx, command).await,
         Command::Providers => provider::providers(&ctx).await,
+        Command::Deal(command) => deal::run(&ctx, command).await,
         Command::Proof(command) => proof::proof(&ctx, command),
         Command::Routing(command) => routing::run(&ctx, command).await,
     }

@@ -13,6 +13,8 @@ pub enum ProviderCommand {
     /// This node's ask.
     #[command(subcommand)]
     Ask(AskCommand),
+    /// Deals this node holds as a provider.
+    Deals,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,7 +53,7 @@ pub struct AskSetArgs {
     pub ttl: Duration,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 90s, 1h, 30d)"))
 }
 
@@ -63,7 +65,20 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let ProviderCommand::Ask(command) = command;
+    let command = match command {
+        ProviderCommand::Ask(command) => command,
+        ProviderCommand::Deals => {
+            let out = client
+                .json(
+                    client
+                        .request(Method::GET, "/deals")
+                        .query(&[("role", "provider")]),
+                )
+                .await?;
+            ctx.print(&out, || super::deal::table(&out));
+            return Ok(());
+        }
+    };
     let out = match command {
         AskCommand::Set(args) => {
             let terms = serde_json::json!({

@@ -6,8 +6,10 @@
 //! DAG-CBOR, so it has one byte form and one CID (`contracts/market.md`). Amounts are integers
 //! in base units with checked arithmetic.
 //!
-//! Not here yet: the `/cairn/market/1` protocol, ask publication (gossipsub, DHT), transfer,
-//! persistence of deals and their lifecycle in the database, and the CLI (issue 5 continues).
+//! The protocol lives in `net::market`, the flows (accept, transfer, activate, challenge,
+//! expire) in `node::deals` and `node::lifecycle`. Not built yet: ask publication over
+//! gossipsub and the DHT (asks are asked for directly), and resuming a deal that was
+//! `transferring` when its provider restarted.
 
 pub mod ask;
 pub mod deal;

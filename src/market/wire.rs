@@ -1,23 +1,36 @@
-//! What travels on `/cairn/market/1`. Version 1 carries ask requests; proposals and
-//! activations join it with the deal flow.
+//! What travels on `/cairn/market/1`: ask requests, deal proposals and deal status.
 
-use super::ask::MAX_ASK_SIZE;
-use super::{Ask, MarketError, Signed};
+use cid::Cid;
+
+use super::deal::MAX_PROPOSAL_SIZE;
+use super::state::DealState;
+use super::{Ask, DealAcceptance, DealProposal, MarketError, Signed};
 
 /// Largest encoded request or response.
-pub const MAX_MESSAGE_SIZE: usize = MAX_ASK_SIZE + 1024;
+pub const MAX_MESSAGE_SIZE: usize = MAX_PROPOSAL_SIZE + 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketRequest {
     GetAsk,
+    /// A client's signed proposal; the provider checks it against its policy.
+    Propose(Box<Signed<DealProposal>>),
+    /// Where a deal stands on the provider's side.
+    Status(Cid),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MarketResponse {
     Ask(Signed<Ask>),
-    /// `no_ask` (not a provider), `malformed`, or a [`MarketError::reason`].
+    /// The provider's signed acceptance (`activated` once the piece matched).
+    Accepted(Signed<DealAcceptance>),
+    Status {
+        state: DealState,
+        reason: Option<String>,
+        acceptance: Option<Signed<DealAcceptance>>,
+    },
+    /// `no_ask` (not a provider), `unknown_deal`, `malformed`, or a [`MarketError::reason`].
     Rejected {
         reason: String,
         detail: String,

@@ -71,6 +71,7 @@ impl Daemon {
         });
         tasks.spawn(provide_pins(node.clone(), net.clone()));
         tasks.spawn(flush_fetched_every_second(node.clone(), watcher.clone()));
+        tasks.spawn(tick_deals_every_second(node.clone(), watcher.clone()));
         let addresses = net
             .listen_addrs()
             .await
@@ -160,4 +161,17 @@ async fn flush_fetched_every_second(node: Arc<Node>, mut stop: watch::Receiver<b
         }
     }
     let _ = node.flush_fetched().await;
+}
+
+/// Runs the deal lifecycle: challenges due, deals ended.
+async fn tick_deals_every_second(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        if let Err(e) = node.tick_deals().await {
+            tracing::warn!(error = %e, "deal lifecycle pass failed");
+        }
+    }
 }

@@ -10,6 +10,8 @@ mod add;
 mod blocks;
 mod car;
 mod daemon;
+mod deals;
+mod lifecycle;
 mod piece;
 mod pins;
 mod prover;
@@ -19,6 +21,7 @@ pub use add::{AddSession, AddedEntry};
 pub use blocks::NodeBlocks;
 pub use car::CarImport;
 pub use daemon::Daemon;
+pub use deals::DealRequest;
 pub use pins::GcReport;
 pub use prover::{AuditReport, NodeProver};
 pub use provider::{AskTerms, NodeMarket};
@@ -72,6 +75,8 @@ pub struct Node {
     /// Blocks recently fetched for reading only.
     recent: blocks::Recent,
     gc_lock: RwLock<()>,
+    /// Serializes deal acceptance, so two proposals cannot both take the last free bytes.
+    deal_lock: tokio::sync::Mutex<()>,
 }
 
 impl Node {
@@ -100,6 +105,7 @@ impl Node {
             fetched: std::sync::Mutex::new(Vec::new()),
             recent: Default::default(),
             gc_lock: RwLock::new(()),
+            deal_lock: tokio::sync::Mutex::new(()),
         }))
     }
 

@@ -91,7 +91,7 @@ impl Node {
 pub struct NodeMarket(pub Arc<Node>);
 
 impl Market for NodeMarket {
-    fn respond(&self, _peer: PeerId, request: MarketRequest) -> BoxFuture<'_, MarketResponse> {
+    fn respond(&self, peer: PeerId, request: MarketRequest) -> BoxFuture<'_, MarketResponse> {
         Box::pin(async move {
             match request {
                 MarketRequest::GetAsk => match self.0.signed_ask().await {
@@ -102,6 +102,8 @@ impl Market for NodeMarket {
                         MarketResponse::rejected("internal", "the provider cannot sign an ask now")
                     }
                 },
+                MarketRequest::Propose(proposal) => self.0.receive_proposal(peer, *proposal).await,
+                MarketRequest::Status(deal) => self.0.deal_status(&deal).await,
             }
         })
     }

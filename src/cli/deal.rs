@@ -1,0 +1,125 @@
+//! `cairn deal make|list|show`: storage deals as a client.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use reqwest::Method;
+
+use super::provider::parse_duration;
+use super::Context;
+
+#[derive(Debug, Subcommand)]
+pub enum DealCommand {
+    /// Propose a deal for a DAG held here and wait until the provider activates it.
+    Make(MakeArgs),
+    /// Deals made as a client.
+    List,
+    /// One deal: its state, history and proofs.
+    Show { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct MakeArgs {
+    pub cid: String,
+    /// A connected provider's peer id, or its multiaddr ending in /p2p/<peer id>.
+    #[arg(long)]
+    pub provider: String,
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, value_parser = parse_duration, default_value = "1h")]
+    pub challenge_period: Duration,
+    /// Highest price per GiB-month you accept.
+    #[arg(long)]
+    pub max_price: Option<u64>,
+    #[arg(long, default_value_t = 20)]
+    pub samples: u32,
+    /// How long to wait for activation.
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub wait: Duration,
+}
+
+pub async fn run(ctx: &Context, command: DealCommand) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    match command {
+        DealCommand::Make(args) => {
+            let body = serde_json::json!({
+                "cid": args.cid, "provider": args.provider,
+                "duration_secs": args.duration.as_secs(),
+                "challenge_period_secs": args.challenge_period.as_secs(),
+                "max_price_per_gib_month": args.max_price, "samples": args.samples,
+                "wait_secs": args.wait.as_secs(),
+            });
+            let deal = client
+                .json(client.request(Method::POST, "/deals").json(&body))
+                .await?;
+            ctx.print(&deal, || {
+                format!(
+                    "deal {}\nstate {}",
+                    deal["id"].as_str().unwrap_or(""),
+                    deal["state"].as_str().unwrap_or("")
+                )
+            });
+            if deal["state"] != "active" {
+                bail!(
+                    "the deal is {}, not active: {}",
+                    deal["state"].as_str().unwrap_or("?"),
+                    last_reason(&deal)
+                );
+            }
+        }
+        DealCommand::List => {
+            let out = client
+                .json(
+                    client
+                        .request(Method::GET, "/deals")
+                        .query(&[("role", "client")]),
+                )
+                .await?;
+            ctx.print(&out, || table(&out));
+        }
+        DealCommand::Show { id } => {
+            let deal = client
+                .json(client.request(Method::GET, &format!("/deals/{id}")))
+                .await?;
+            ctx.print(&deal, || {
+                let mut lines = vec![table(&serde_json::json!({"deals": [deal.clone()]}))];
+                for event in deal["events"].as_array().into_iter().flatten() {
+                    lines.push(format!(
+                        "  {} {} {}",
+                        event["at"],
+                        event["state"].as_str().unwrap_or(""),
+                        event["reason"].as_str().unwrap_or("")
+                    ));
+                }
+                lines.join("\n")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn last_reason(deal: &serde_json::Value) -> String {
+    let events = deal["events"].as_array().cloned().unwrap_or_default();
+    events
+        .last()
+        .and_then(|e| e["reason"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "no reason recorded".into())
+}
+
+/// deal, peer, piece, size, state, proofs passed/failed.
+pub fn table(out: &serde_json::Value) -> String {
+    let mut lines = vec!["DEAL                                                          PEER                                                  SIZE        STATE         PROOFS".to_string()];
+    for d in out["deals"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "{:<61} {:<53} {:<11} {:<13} {}/{}",
+            d["id"].as_str().unwrap_or(""),
+            d["peer"].as_str().unwrap_or(""),
+            bytesize::ByteSize(d["piece_size"].as_u64().unwrap_or(0)).to_string(),
+            d["state"].as_str().unwrap_or(""),
+            d["proofs_passed"],
+            d["proofs_failed"],
+        ));
+    }
+    lines.join("\n")
+}

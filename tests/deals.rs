@@ -1,0 +1,280 @@
+//! Storage deals between two daemons: a client proposes at the provider's ask, the provider
+//! pulls the DAG, checks its piece and activates; the client then challenges every period,
+//! and both sides expire the deal at its end. Proposals the provider must refuse are refused
+//! with their reason, and a refused deal holds no capacity.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bytes, ok, TestNode};
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&ok(output)).unwrap()
+}
+
+async fn provider(capacity: &str) -> TestNode {
+    let node = TestNode::start().await;
+    ok(&node.cli(&[
+        "provider",
+        "ask",
+        "set",
+        "--price-per-gib-month",
+        "1000",
+        "--min-duration",
+        "1s",
+        "--max-duration",
+        "365d",
+        "--max-piece",
+        "1GiB",
+        "--capacity",
+        capacity,
+        "--min-challenge-period",
+        "1s",
+    ]));
+    node
+}
+
+/// Polls `check` every 100 ms for up to `limit`.
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deal_is_activated_challenged_every_period_and_expires() {
+    let provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(2_500_000, 61), "").await;
+    let deal = json(&client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &provider.tcp_addr(),
+        "--duration",
+        "5s",
+        "--challenge-period",
+        "1s",
+        "--json",
+    ]));
+    assert_eq!(deal["state"], "active", "{deal}");
+    let id = deal["id"].as_str().unwrap().to_string();
+    let states: Vec<&str> = deal["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["accepted", "active"]);
+
+    let held = json(&provider.cli(&["provider", "deals", "--json"]));
+    assert_eq!(held["deals"][0]["id"], id.as_str());
+    assert_eq!(held["deals"][0]["state"], "active");
+    let steps: Vec<&str> = held["deals"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["accepted", "transferring", "active"]);
+
+    // The client's node challenges the provider each period, on its own.
+    let passed = eventually(Duration::from_secs(8), || {
+        json(&client.cli(&["deal", "show", &id, "--json"]))["proofs_passed"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1
+    })
+    .await;
+    assert!(passed, "a challenge passed within a few periods");
+
+    // At the end of its term the deal expires on both sides and the provider lets go of it.
+    let expired = eventually(Duration::from_secs(10), || {
+        json(&client.cli(&["deal", "show", &id, "--json"]))["state"] == "expired"
+            && json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"]
+                == "expired"
+    })
+    .await;
+    assert!(expired);
+    assert!(json(&provider.cli(&["pin", "ls", "--json"]))["pins"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        0
+    );
+    provider.stop().await;
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_proposals_say_why_and_hold_no_capacity() {
+    let small = provider("1MiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(2_000_000, 62), "").await;
+    let addr = small.tcp_addr();
+
+    let too_big = client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &addr,
+        "--duration",
+        "1h",
+    ]);
+    assert!(!too_big.status.success());
+    assert!(
+        String::from_utf8_lossy(&too_big.stderr).contains("over_capacity"),
+        "{}",
+        String::from_utf8_lossy(&too_big.stderr)
+    );
+
+    let too_dear = client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &addr,
+        "--duration",
+        "1h",
+        "--max-price",
+        "10",
+    ]);
+    assert!(String::from_utf8_lossy(&too_dear.stderr).contains("price_too_high"));
+
+    let too_long = client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &addr,
+        "--duration",
+        "400d",
+    ]);
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("duration_out_of_range"));
+
+    let idle = TestNode::start().await;
+    let no_ask = client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &idle.tcp_addr(),
+        "--duration",
+        "1h",
+    ]);
+    assert!(String::from_utf8_lossy(&no_ask.stderr).contains("no_ask"));
+
+    assert!(json(&small.cli(&["provider", "deals", "--json"]))["deals"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(small.daemon.node.db.reserved_capacity().await.unwrap(), 0);
+    assert!(json(&client.cli(&["deal", "list", "--json"]))["deals"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    for node in [small, client, idle] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
+    use cairn::market::wire::{MarketRequest, MarketResponse};
+    use cairn::market::{Amount, DealProposal, Signed};
+
+    let provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(1_500_000, 63), "").await;
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    let node = &client.daemon.node;
+    let net = node.net.get().unwrap();
+    let peer = provider.daemon.node.peer_id;
+    let timeout = Duration::from_secs(10);
+    let MarketResponse::Ask(ask) = net
+        .market(peer, &MarketRequest::GetAsk, timeout)
+        .await
+        .unwrap()
+    else {
+        panic!("the provider has an ask")
+    };
+    let proposal = DealProposal {
+        client: node.key.verifying_key().to_bytes(),
+        provider: ask.signer,
+        root: cairn::content::parse_cid(&cid).unwrap(),
+        piece_root: [7; 32],
+        piece_size: 1_500_200,
+        start: cairn::db::now_ms() as u64,
+        duration_secs: 3600,
+        price_per_gib_month: Amount(1000),
+        challenge_period_secs: 60,
+        samples_per_challenge: 20,
+        payment_channel: None,
+        origins: vec![],
+    };
+
+    // Signed by another key in this client's name: refused before anything is recorded.
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let forged = Signed::sign(proposal.clone(), &stranger).unwrap();
+    let refused = net
+        .market(peer, &MarketRequest::Propose(Box::new(forged)), timeout)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, MarketResponse::Rejected { reason, .. } if reason == "wrong_signer"),
+        "{refused:?}"
+    );
+
+    // Honestly signed but for a piece the DAG does not make: accepted, pulled, then failed.
+    let signed = Signed::sign(proposal, &node.key).unwrap();
+    let id = signed.deal_id().unwrap().to_string();
+    let accepted = net
+        .market(peer, &MarketRequest::Propose(Box::new(signed)), timeout)
+        .await
+        .unwrap();
+    assert!(
+        matches!(accepted, MarketResponse::Accepted(_)),
+        "{accepted:?}"
+    );
+    let db = provider.daemon.node.db.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let failed = loop {
+        let row = db.get_deal(&id).await.unwrap().unwrap();
+        if row.state == cairn::market::DealState::Failed || tokio::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed.state, cairn::market::DealState::Failed);
+    let reason = db
+        .deal_events(&id)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .reason
+        .clone()
+        .unwrap();
+    assert!(reason.contains("piece mismatch"), "{reason}");
+    assert_eq!(
+        db.reserved_capacity().await.unwrap(),
+        0,
+        "a failed deal holds no capacity"
+    );
+    assert!(
+        db.list_pins().await.unwrap().is_empty(),
+        "the pulled data is let go"
+    );
+    provider.stop().await;
+    client.stop().await;
+}
