@@ -278,3 +278,125 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
     provider.stop().await;
     client.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_provider_keeps_its_deals_and_capacity_exact() {
+    let provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(1_200_000, 64), "").await;
+    let deal = json(&client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &provider.tcp_addr(),
+        "--duration",
+        "1h",
+        "--challenge-period",
+        "1s",
+        "--json",
+    ]));
+    assert_eq!(deal["state"], "active");
+    let id = deal["id"].as_str().unwrap().to_string();
+    let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();
+    assert!(reserved > 1_200_000);
+
+    let provider = provider.restart().await;
+    assert_eq!(
+        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        reserved
+    );
+    assert_eq!(
+        json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"],
+        "active"
+    );
+    // The provider came back on new ports; once the client reaches it, proofs pass again.
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    let before = json(&client.cli(&["deal", "show", &id, "--json"]))["proofs_passed"]
+        .as_u64()
+        .unwrap();
+    let passed_again = eventually(Duration::from_secs(8), || {
+        json(&client.cli(&["deal", "show", &id, "--json"]))["proofs_passed"]
+            .as_u64()
+            .unwrap()
+            > before
+    })
+    .await;
+    assert!(passed_again, "challenges pass after the provider's restart");
+    provider.stop().await;
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reservation() {
+    use cairn::market::wire::{MarketRequest, MarketResponse};
+    let provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(3_000_000, 65), "").await;
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    let node = client.daemon.node.clone();
+    let piece = node
+        .piece_commit(&cairn::content::parse_cid(&cid).unwrap())
+        .await
+        .unwrap();
+    let net = node.net.get().unwrap().clone();
+    let peer = provider.daemon.node.peer_id;
+    let MarketResponse::Ask(ask) = net
+        .market(peer, &MarketRequest::GetAsk, Duration::from_secs(10))
+        .await
+        .unwrap()
+    else {
+        panic!("ask")
+    };
+    let proposal = cairn::market::DealProposal {
+        client: node.key.verifying_key().to_bytes(),
+        provider: ask.signer,
+        root: cairn::content::parse_cid(&cid).unwrap(),
+        piece_root: piece.root,
+        piece_size: piece.size,
+        start: cairn::db::now_ms() as u64,
+        duration_secs: 3600,
+        price_per_gib_month: ask.payload.price_per_gib_month,
+        challenge_period_secs: 60,
+        samples_per_challenge: 20,
+        payment_channel: None,
+        origins: vec![],
+    };
+    let signed = cairn::market::Signed::sign(proposal, &node.key).unwrap();
+    let id = signed.deal_id().unwrap().to_string();
+    // Propose and vanish at once: the provider is left with nobody to pull from.
+    let request = MarketRequest::Propose(Box::new(signed));
+    let answered = net
+        .market(peer, &request, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(matches!(answered, MarketResponse::Accepted(_)));
+    client.stop().await;
+
+    let db = provider.daemon.node.db.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = db.get_deal(&id).await.unwrap().unwrap();
+        if row.state == cairn::market::DealState::Failed {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deal fails once the client is gone: {:?}",
+            row.state
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reason = db
+        .deal_events(&id)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .reason
+        .clone()
+        .unwrap();
+    assert!(!reason.is_empty());
+    assert_eq!(db.reserved_capacity().await.unwrap(), 0);
+    provider.stop().await;
+}

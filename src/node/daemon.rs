@@ -72,6 +72,9 @@ impl Daemon {
         tasks.spawn(provide_pins(node.clone(), net.clone()));
         tasks.spawn(flush_fetched_every_second(node.clone(), watcher.clone()));
         tasks.spawn(tick_deals_every_second(node.clone(), watcher.clone()));
+        if let Err(e) = node.resume_deals().await {
+            tracing::warn!(error = %e, "could not resume unfinished deals");
+        }
         let addresses = net
             .listen_addrs()
             .await

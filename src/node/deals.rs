@@ -163,6 +163,12 @@ impl Node {
         if !matches!(moved, Ok(true)) {
             return;
         }
+        self.finish_transfer(deal, proposal).await;
+    }
+
+    /// The rest of a transfer: from `transferring` to `active` or `failed`.
+    async fn finish_transfer(self: Arc<Self>, deal: Cid, proposal: Signed<DealProposal>) {
+        let id = deal.to_string();
         let (to, reason, acceptance) = match self.fetch_and_check(&deal, &proposal.payload).await {
             Ok(acceptance) => (
                 DealState::Active,
@@ -412,6 +418,57 @@ impl Node {
         }
         Ok(())
     }
+}
+
+impl Node {
+    /// After a restart, picks every unfinished deal up where it stopped: a provider re-pulls
+    /// deals that were accepted or transferring; a client goes back to waiting for
+    /// activation. Capacity needs no repair: it is summed from the deals' states.
+    pub async fn resume_deals(self: &Arc<Self>) -> Result<()> {
+        for deal in self.db.list_deals("provider", None).await? {
+            let Some((id, proposal)) = decode_row(&deal) else {
+                continue;
+            };
+            let node = self.clone();
+            match deal.state {
+                DealState::Accepted => drop(tokio::spawn(node.transfer(id, proposal))),
+                DealState::Transferring => drop(tokio::spawn(node.finish_transfer(id, proposal))),
+                _ => {}
+            }
+        }
+        for deal in self
+            .db
+            .list_deals("client", Some(DealState::Accepted))
+            .await?
+        {
+            let (Some((id, proposal)), Ok(peer)) = (decode_row(&deal), deal.peer.parse::<PeerId>())
+            else {
+                continue;
+            };
+            let node = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = node
+                    .follow(
+                        &id,
+                        peer,
+                        &proposal.payload.provider,
+                        Duration::from_secs(default_wait()),
+                    )
+                    .await
+                {
+                    tracing::warn!(deal = %id, error = %e, "could not follow a deal after restart");
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn decode_row(deal: &DealRow) -> Option<(Cid, Signed<DealProposal>)> {
+    let bytes = hex::decode(&deal.proposal).ok()?;
+    let proposal =
+        Signed::<DealProposal>::from_bytes(&bytes, crate::market::deal::MAX_PROPOSAL_SIZE).ok()?;
+    Some((deal.id.parse().ok()?, proposal))
 }
 
 fn check_acceptance(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{Node, Result};
 use crate::db::{now_ms, DealRow};
 use crate::market::state::DealState;
-use crate::market::{DealProposal, Signed};
+use crate::market::DealProposal;
 use crate::proof::PieceCommitment;
 
 impl Node {
@@ -18,9 +18,10 @@ impl Node {
         let now = now_ms();
         for role in ["client", "provider"] {
             for deal in self.db.list_deals(role, Some(DealState::Active)).await? {
-                let Some(proposal) = decode(&deal) else {
+                let Some((_, signed)) = super::deals::decode_row(&deal) else {
                     continue;
                 };
+                let proposal = signed.payload;
                 if now.max(0) as u64 > proposal.end() {
                     self.expire(&deal, &proposal).await?;
                 } else if role == "client" && self.challenge_due(&deal, &proposal, now).await? {
@@ -92,11 +93,4 @@ impl Node {
         }
         Ok(())
     }
-}
-
-fn decode(deal: &DealRow) -> Option<DealProposal> {
-    let bytes = hex::decode(&deal.proposal).ok()?;
-    Signed::<DealProposal>::from_bytes(&bytes, crate::market::deal::MAX_PROPOSAL_SIZE)
-        .ok()
-        .map(|s| s.payload)
 }

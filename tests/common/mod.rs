@@ -102,6 +102,15 @@ impl TestNode {
             .unwrap_or_default()
     }
 
+    /// Stops the daemon and starts it again on the same data dir (new ports).
+    pub async fn restart(self) -> Self {
+        let TestNode { daemon, dir, http } = self;
+        let data = daemon.node.data.clone();
+        daemon.stop().await;
+        let daemon = Daemon::start(data).await.unwrap();
+        TestNode { daemon, dir, http }
+    }
+
     pub async fn stop(self) {
         self.daemon.stop().await;
     }
