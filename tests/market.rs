@@ -86,3 +86,33 @@ async fn contradictory_or_unreadable_terms_are_refused() {
     assert!(String::from_utf8_lossy(&show.stderr).contains("no ask set"));
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_known_only_through_a_shared_bootstrap_peer_is_listed() {
+    let boot = TestNode::start().await;
+    let boot_addr = boot.tcp_addr();
+    let provider = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
+    let client = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
+    ok(&provider.cli(&[
+        "provider",
+        "ask",
+        "set",
+        "--price-per-gib-month",
+        "7",
+        "--min-duration",
+        "1h",
+        "--max-duration",
+        "30d",
+        "--max-piece",
+        "1GiB",
+        "--capacity",
+        "10GiB",
+    ]));
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&client.cli(&["providers", "--json"]))).unwrap();
+    let providers = listed["providers"].as_array().unwrap();
+    assert!(providers.iter().any(|p| p["peer"] == provider.daemon.info.id.as_str() && p["price_per_gib_month"] == 7), "{listed}");
+    for node in [boot, provider, client] {
+        node.stop().await;
+    }
+}

@@ -67,8 +67,18 @@ fn signer_peer(ask: &Signed<Ask>) -> Option<PeerId> {
     Some(libp2p_identity::PublicKey::from(key).to_peer_id())
 }
 
-/// Asks every connected peer for its ask; lists the valid ones, cheapest first.
+/// Providers from three sources: connected peers asked directly, asks published on the ask
+/// topic, and peers announced in the DHT (dialled, then asked). Each ask is kept only if its
+/// signature holds, it has not expired and its signer is the peer it came from; newest per
+/// peer; cheapest first.
 async fn providers(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let network = |e: crate::net::NetError| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "network",
+            e.to_string(),
+        )
+    };
     let net = state.node.net.get().ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -76,37 +86,65 @@ async fn providers(State(state): State<AppState>) -> Result<Json<serde_json::Val
             "the network is not running",
         )
     })?;
-    let peers = net.peers().await.map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "network",
-            e.to_string(),
-        )
-    })?;
-    let requests = peers.iter().map(|(peer, _)| async move {
-        let reply = net
-            .market(*peer, &MarketRequest::GetAsk, ASK_TIMEOUT)
-            .await
-            .ok()?;
-        let MarketResponse::Ask(signed) = reply else {
-            return None;
-        };
-        let now = now_ms().max(0) as u64;
-        let valid = signed.check(now).is_ok() && signer_peer(&signed) == Some(*peer);
-        valid.then(|| {
-            (
-                signed.payload.price_per_gib_month,
-                view(&peer.to_string(), &signed.payload),
-            )
-        })
+    let mut peers: Vec<PeerId> = net
+        .peers()
+        .await
+        .map_err(network)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    if let Ok(found) = net.find_providers(crate::market::providers_key()).await {
+        for (peer, addrs) in found {
+            if peer == state.node.peer_id || peers.contains(&peer) {
+                continue;
+            }
+            for addr in addrs {
+                if net.dial(addr).await.is_ok() {
+                    peers.push(peer);
+                    break;
+                }
+            }
+        }
+    }
+    let asked = peers.iter().map(|peer| async move {
+        match net.market(*peer, &MarketRequest::GetAsk, ASK_TIMEOUT).await {
+            Ok(MarketResponse::Ask(signed)) => Some((*peer, signed)),
+            _ => None,
+        }
     });
-    let mut found: Vec<_> = futures::future::join_all(requests)
+    let mut asks: Vec<(PeerId, Signed<Ask>)> = futures::future::join_all(asked)
         .await
         .into_iter()
         .flatten()
         .collect();
-    found.sort_by_key(|(price, _)| *price);
-    let list: Vec<_> = found.into_iter().map(|(_, v)| v).collect();
+    for (peer, bytes) in net.gossiped_asks() {
+        if let Ok(signed) = Signed::<Ask>::from_bytes(&bytes, crate::market::ask::MAX_ASK_SIZE) {
+            asks.push((peer, signed));
+        }
+    }
+    let now = now_ms().max(0) as u64;
+    let mut newest: std::collections::HashMap<PeerId, Signed<Ask>> =
+        std::collections::HashMap::new();
+    for (peer, signed) in asks {
+        if peer == state.node.peer_id
+            || signed.check(now).is_err()
+            || signer_peer(&signed) != Some(peer)
+        {
+            continue;
+        }
+        if newest
+            .get(&peer)
+            .is_none_or(|old| old.payload.seq < signed.payload.seq)
+        {
+            newest.insert(peer, signed);
+        }
+    }
+    let mut found: Vec<_> = newest.into_iter().collect();
+    found.sort_by_key(|(peer, signed)| (signed.payload.price_per_gib_month, peer.to_string()));
+    let list: Vec<_> = found
+        .iter()
+        .map(|(peer, signed)| view(&peer.to_string(), &signed.payload))
+        .collect();
     Ok(Json(serde_json::json!({"providers": list})))
 }
 

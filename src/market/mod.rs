@@ -50,6 +50,16 @@ impl Amount {
 }
 
 pub const GIB: u64 = 1 << 30;
+
+/// The DHT key providers announce themselves under: the raw CID of `cairn/providers/1`.
+pub fn providers_key() -> cid::Cid {
+    *crate::content::Block::encode(
+        crate::content::RAW,
+        crate::content::HashAlg::Sha2_256,
+        &b"cairn/providers/1"[..],
+    )
+    .cid()
+}
 /// The price unit's month: 30 days.
 pub const MONTH_SECS: u64 = 30 * 24 * 3600;
 

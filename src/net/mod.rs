@@ -79,6 +79,8 @@ pub(crate) enum Command {
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
     Provide(Cid, oneshot::Sender<Result<()>>),
     FindProviders(Cid, oneshot::Sender<Providers>),
+    /// Publishes a signed ask on the ask topic.
+    PublishAsk(Vec<u8>),
     Shutdown,
 }
 
@@ -90,6 +92,8 @@ pub struct NetHandle {
     bitswap: Arc<dyn BitswapGet>,
     ledgers: Arc<ledger::Ledgers>,
     control: libp2p_stream::Control,
+    /// The latest ask bytes each peer published on the ask topic (unverified; readers check).
+    gossiped_asks: swarm::GossipedAsks,
 }
 
 impl std::fmt::Debug for NetHandle {
@@ -169,11 +173,13 @@ pub async fn spawn<S: Blockstore + Clone>(
         );
     }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+    let gossiped_asks = swarm::GossipedAsks::default();
     let task = tokio::spawn(swarm::run(
         swarm,
         receiver,
         misbehaving_rx,
         config.bootstrap.clone(),
+        gossiped_asks.clone(),
     ));
     let handle = NetHandle {
         peer_id,
@@ -181,6 +187,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         bitswap: engine,
         ledgers,
         control,
+        gossiped_asks,
     };
     // Wait for the listeners so callers can read real ports at once.
     handle.wait_for_listeners(config.listen.len()).await;
@@ -284,6 +291,19 @@ impl NetHandle {
         timeout: Duration,
     ) -> Result<crate::market::wire::MarketResponse> {
         market::request(self.control.clone(), peer, request, timeout).await
+    }
+
+    /// Publishes this node's signed ask to every peer subscribed to the ask topic.
+    pub async fn publish_ask(&self, signed: Vec<u8>) -> Result<()> {
+        self.commands
+            .send(Command::PublishAsk(signed))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// The asks peers have published, newest per peer, as received (check before use).
+    pub fn gossiped_asks(&self) -> Vec<(PeerId, Vec<u8>)> {
+        self.gossiped_asks.snapshot()
     }
 
     pub async fn shutdown(&self) {

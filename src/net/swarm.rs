@@ -8,7 +8,8 @@ use libp2p::kad::{self, store::MemoryStore, GetProvidersOk, QueryId, QueryResult
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    connection_limits, identify, noise, ping, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
+    connection_limits, gossipsub, identify, noise, ping, tcp, yamux, Multiaddr, PeerId,
+    StreamProtocol, Swarm,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,7 +25,13 @@ pub struct Behaviour {
     kad: kad::Behaviour<MemoryStore>,
     stream: libp2p_stream::Behaviour,
     inbound: super::inbound::Behaviour,
+    gossipsub: gossipsub::Behaviour,
 }
+
+/// The topic providers publish their signed asks on.
+pub const ASK_TOPIC: &str = "/cairn/asks/1";
+/// Largest gossip message: a signed ask with room to spare.
+const MAX_GOSSIP_SIZE: usize = 8 * 1024;
 
 /// The swarm, the control that opens outbound streams, and the queues of inbound Bitswap and
 /// proof streams.
@@ -61,7 +68,19 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
             kad_config.set_query_timeout(Duration::from_secs(30));
             let mut kad = kad::Behaviour::with_config(id, MemoryStore::new(id), kad_config);
             kad.set_mode(Some(kad::Mode::Server));
-            Behaviour {
+            let gossip_config = gossipsub::ConfigBuilder::default()
+                .max_transmit_size(MAX_GOSSIP_SIZE)
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let mut gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config,
+            )?;
+            gossipsub
+                .subscribe(&gossipsub::IdentTopic::new(ASK_TOPIC))
+                .map_err(|e| e.to_string())?;
+            Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
                     identify::Config::new("ipfs/0.1.0".into(), key.public())
@@ -71,7 +90,8 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
                 kad,
                 stream: libp2p_stream::Behaviour::new(),
                 inbound,
-            }
+                gossipsub,
+            })
         })
         .map_err(|e| setup(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
@@ -96,6 +116,24 @@ fn yamux_config() -> yamux::Config {
     config
 }
 
+/// The newest ask bytes each peer published, shared with the handle.
+#[derive(Debug, Clone, Default)]
+pub struct GossipedAsks(std::sync::Arc<std::sync::Mutex<HashMap<PeerId, Vec<u8>>>>);
+
+impl GossipedAsks {
+    fn insert(&self, peer: PeerId, bytes: Vec<u8>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, bytes);
+    }
+
+    pub fn snapshot(&self) -> Vec<(PeerId, Vec<u8>)> {
+        let asks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        asks.iter().map(|(p, b)| (*p, b.clone())).collect()
+    }
+}
+
 /// What the loop remembers between events.
 #[derive(Default)]
 struct State {
@@ -104,6 +142,7 @@ struct State {
     lookups: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Providers>)>,
     peers: HashMap<PeerId, Multiaddr>,
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
+    gossiped_asks: GossipedAsks,
 }
 
 pub async fn run(
@@ -111,8 +150,12 @@ pub async fn run(
     mut commands: mpsc::Receiver<Command>,
     mut misbehaving: mpsc::Receiver<PeerId>,
     bootstrap: Vec<Multiaddr>,
+    gossiped_asks: GossipedAsks,
 ) {
-    let mut state = State::default();
+    let mut state = State {
+        gossiped_asks,
+        ..State::default()
+    };
     for addr in bootstrap {
         if let Err(e) = swarm.dial(addr.clone()) {
             tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
@@ -162,6 +205,13 @@ fn handle_command(swarm: &mut Swarm<Behaviour>, state: &mut State, command: Comm
             let key = kad::RecordKey::new(&cid.hash().to_bytes());
             let query = swarm.behaviour_mut().kad.get_providers(key);
             state.lookups.insert(query, (HashSet::new(), reply));
+        }
+        Command::PublishAsk(bytes) => {
+            let topic = gossipsub::IdentTopic::new(ASK_TOPIC);
+            if let Err(e) = swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+                // No subscriber yet is normal for a new node; the next publication reaches them.
+                tracing::debug!(error = %e, "ask not published");
+            }
         }
         Command::Shutdown => {}
     }
@@ -237,6 +287,18 @@ fn handle_event(
             handle_identify(swarm, state, peer_id, info);
         }
         SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => handle_kad(state, event),
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+            message,
+            ..
+        })) => {
+            // Kept per origin; whoever reads them checks the signature against that peer.
+            if let Some(origin) = message
+                .source
+                .filter(|_| message.data.len() <= MAX_GOSSIP_SIZE)
+            {
+                state.gossiped_asks.insert(origin, message.data);
+            }
+        }
         _ => {}
     }
 }

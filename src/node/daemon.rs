@@ -72,6 +72,7 @@ impl Daemon {
         tasks.spawn(provide_pins(node.clone(), net.clone()));
         tasks.spawn(flush_fetched_every_second(node.clone(), watcher.clone()));
         tasks.spawn(tick_deals_every_second(node.clone(), watcher.clone()));
+        tasks.spawn(announce_ask_every_minute(node.clone(), watcher.clone()));
         if let Err(e) = node.resume_deals().await {
             tracing::warn!(error = %e, "could not resume unfinished deals");
         }
@@ -175,6 +176,17 @@ async fn tick_deals_every_second(node: Arc<Node>, mut stop: watch::Receiver<bool
         }
         if let Err(e) = node.tick_deals().await {
             tracing::warn!(error = %e, "deal lifecycle pass failed");
+        }
+    }
+}
+
+/// Keeps this node's ask fresh on the ask topic and its DHT record alive.
+async fn announce_ask_every_minute(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    loop {
+        node.announce_ask().await;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.wait_for(|s| *s) => break,
         }
     }
 }

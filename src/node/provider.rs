@@ -43,9 +43,29 @@ impl Node {
         }
         let json = serde_json::to_string(terms).map_err(|e| NodeError::Other(e.to_string()))?;
         self.db.put_ask_terms(&json).await?;
-        self.signed_ask()
+        let ask = self
+            .signed_ask()
             .await?
-            .ok_or_else(|| NodeError::Other("terms vanished".into()))
+            .ok_or_else(|| NodeError::Other("terms vanished".into()))?;
+        self.announce_ask().await;
+        Ok(ask)
+    }
+
+    /// Publishes the current ask on the ask topic and announces this node in the DHT as a
+    /// provider. Best effort: an empty network is not an error.
+    pub async fn announce_ask(&self) {
+        let Some(net) = self.net.get() else { return };
+        let ask = match self.signed_ask().await {
+            Ok(Some(ask)) => ask,
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(error = %e, "cannot sign an ask to publish"),
+        };
+        if let Ok(bytes) = ask.to_bytes() {
+            let _ = net.publish_ask(bytes).await;
+        }
+        if let Err(e) = net.provide(crate::market::providers_key()).await {
+            tracing::debug!(error = %e, "could not announce in the DHT");
+        }
     }
 
     pub async fn ask_terms(&self) -> Result<Option<AskTerms>> {
