@@ -94,6 +94,17 @@ impl Daemon {
             .to_string()
     }
 
+    /// The daemon's API URL and token.
+    pub fn api(&self) -> (String, String) {
+        let text = std::fs::read_to_string(self.repo.join("daemon.json")).expect("daemon.json");
+        let info: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let token = std::fs::read_to_string(self.repo.join("api.token")).expect("token");
+        (
+            info["api"].as_str().expect("api").to_string(),
+            token.trim().to_string(),
+        )
+    }
+
     pub fn cli(&self, args: &[&str]) -> String {
         cairn(&self.repo, args)
     }

@@ -1,0 +1,122 @@
+//! Deals benchmark: 1 MiB pieces, deals made per second between two local nodes (each its
+//! own process): negotiation, transfer over Bitswap, piece check and activation, several
+//! deals in flight at once. Reports the daemons' CPU time and peak memory.
+//!
+//! `cargo bench --bench deals` (`CAIRN_BENCH_DEALS=200` deals, 8 at a time by default).
+
+mod support;
+
+use std::time::Instant;
+
+use support::{work_dir, write_random, Daemon};
+
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+fn main() {
+    let deals: usize = std::env::var("CAIRN_BENCH_DEALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let work = work_dir("bench-deals");
+    let provider = Daemon::start(work.join("provider"));
+    provider.cli(&[
+        "provider",
+        "ask",
+        "set",
+        "--price-per-gib-month",
+        "1",
+        "--min-duration",
+        "1s",
+        "--max-duration",
+        "365d",
+        "--max-piece",
+        "1GiB",
+        "--capacity",
+        "1TiB",
+        "--min-challenge-period",
+        "1s",
+    ]);
+    let client = Daemon::start(work.join("client"));
+    client.cli(&["swarm", "connect", &provider.addr("/tcp/")]);
+    let mut cids = Vec::new();
+    for i in 0..deals {
+        let file = work.join(format!("piece-{i}.bin"));
+        write_random(&file, 1 << 20);
+        // Make each file distinct: the random generator restarts for every file.
+        std::fs::write(
+            &file,
+            [
+                std::fs::read(&file).expect("read"),
+                (i as u64).to_le_bytes().to_vec(),
+            ]
+            .concat(),
+        )
+        .expect("write");
+        cids.push(
+            client
+                .cli(&["add", "-q", file.to_str().expect("path")])
+                .trim()
+                .to_string(),
+        );
+    }
+    let (api, token) = client.api();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let cpu_before = (cpu_secs(provider.child.id()), cpu_secs(client.child.id()));
+    let start = Instant::now();
+    let active = runtime.block_on(async {
+        use futures::StreamExt;
+        let http = reqwest::Client::new();
+        let provider_addr = provider.addr("/tcp/");
+        futures::stream::iter(cids.iter())
+            .map(|cid| {
+                let body = serde_json::json!({
+                    "cid": cid, "provider": provider_addr, "duration_secs": 86_400, "challenge_period_secs": 3600,
+                });
+                let request = http.post(format!("{api}/api/v1/deals")).bearer_auth(&token).json(&body).send();
+                async move {
+                    let Ok(response) = request.await else { return false };
+                    let deal: serde_json::Value = response.json().await.unwrap_or_default();
+                    deal["state"] == "active"
+                }
+            })
+            .buffer_unordered(8)
+            .filter(|ok| futures::future::ready(*ok))
+            .count()
+            .await
+    });
+    let took = start.elapsed();
+    let cpu = (
+        cpu_secs(provider.child.id()) - cpu_before.0,
+        cpu_secs(client.child.id()) - cpu_before.1,
+    );
+    println!("\n{deals} deals of 1 MiB pieces, 8 in flight, two daemons on loopback");
+    println!("| measure | value |\n|---|---|");
+    println!("| deals active | {active} of {deals} |");
+    println!("| time | {:.2} s |", took.as_secs_f64());
+    println!(
+        "| deals per second | {:.1} |",
+        active as f64 / took.as_secs_f64()
+    );
+    println!(
+        "| CPU, provider / client | {:.1} s / {:.1} s |",
+        cpu.0, cpu.1
+    );
+    println!(
+        "| peak RSS, provider / client | {} MiB / {} MiB |",
+        provider.peak_rss_kib() >> 10,
+        client.peak_rss_kib() >> 10
+    );
+    drop((provider, client));
+    let _ = std::fs::remove_dir_all(&work);
+}
