@@ -400,3 +400,73 @@ async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reserva
     assert_eq!(db.reserved_capacity().await.unwrap(), 0);
     provider.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_refuses_denied_clients_and_those_not_on_its_allow_list() {
+    let provider = TestNode::start().await;
+    let client = TestNode::start().await;
+    let other = TestNode::start().await;
+    let cid = client.add_cid(bytes(500_000, 66), "").await;
+    let ask = |list: &str, peer: &str| {
+        provider.cli(&[
+            "provider",
+            "ask",
+            "set",
+            "--price-per-gib-month",
+            "1",
+            "--min-duration",
+            "1s",
+            "--max-duration",
+            "1d",
+            "--max-piece",
+            "1GiB",
+            "--capacity",
+            "1GiB",
+            list,
+            peer,
+        ])
+    };
+    assert!(
+        !ask("--deny", "not-a-peer-id").status.success(),
+        "an unreadable peer id is refused"
+    );
+    ok(&ask("--deny", &client.daemon.info.id));
+    let denied = client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &provider.tcp_addr(),
+        "--duration",
+        "1h",
+    ]);
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("client_denied"));
+
+    ok(&ask("--allow", &other.daemon.info.id));
+    let not_allowed = client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &provider.tcp_addr(),
+        "--duration",
+        "1h",
+    ]);
+    assert!(String::from_utf8_lossy(&not_allowed.stderr).contains("client_denied"));
+
+    ok(&ask("--allow", &client.daemon.info.id));
+    let deal = json(&client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &provider.tcp_addr(),
+        "--duration",
+        "1h",
+        "--json",
+    ]));
+    assert_eq!(deal["state"], "active");
+    for node in [provider, client, other] {
+        node.stop().await;
+    }
+}

@@ -51,6 +51,12 @@ pub struct AskSetArgs {
     /// How long each signed ask stays valid.
     #[arg(long, value_parser = parse_duration, default_value = "24h")]
     pub ttl: Duration,
+    /// Only deal with these clients (peer ids; repeat the flag).
+    #[arg(long)]
+    pub allow: Vec<String>,
+    /// Never deal with these clients (peer ids; repeat the flag).
+    #[arg(long)]
+    pub deny: Vec<String>,
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -90,6 +96,8 @@ pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> 
                 "capacity": args.capacity,
                 "min_challenge_period_secs": args.min_challenge_period.as_secs(),
                 "ttl_secs": args.ttl.as_secs(),
+                "allow": (!args.allow.is_empty()).then_some(&args.allow),
+                "deny": args.deny,
             });
             client
                 .json(client.request(Method::POST, "/provider/ask").json(&terms))

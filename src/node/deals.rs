@@ -102,11 +102,12 @@ impl Node {
             .ask_terms()
             .await?
             .ok_or_else(|| NodeError::BadRequest("no_ask: this node offers no storage".into()))?;
+        let (allow, deny) = terms.client_lists()?;
         let policy = Policy {
             ask: signed_ask.payload,
             provider: self.public_key(),
-            allow: None,
-            deny: Default::default(),
+            allow,
+            deny,
         };
         let capacity = Capacity {
             total: terms.capacity,

@@ -3,6 +3,7 @@
 //! Terms are stored; an ask is signed fresh for every request, so its expiry and its free
 //! capacity (terms' capacity minus what deals hold) are always current.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -29,6 +30,38 @@ pub struct AskTerms {
     pub min_challenge_period_secs: u64,
     /// How long each signed ask stays valid.
     pub ttl_secs: u64,
+    /// If set, only these clients (peer ids) may make deals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+    /// Clients (peer ids) refused whatever they offer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+impl AskTerms {
+    /// The signing keys of the allow and deny lists.
+    pub fn client_lists(&self) -> Result<(Option<HashSet<[u8; 32]>>, HashSet<[u8; 32]>)> {
+        let keys = |peers: &[String]| {
+            peers
+                .iter()
+                .map(|p| peer_key(p))
+                .collect::<Result<HashSet<_>>>()
+        };
+        Ok((
+            self.allow.as_deref().map(keys).transpose()?,
+            keys(&self.deny)?,
+        ))
+    }
+}
+
+/// The ed25519 key inside an ed25519 peer id (`12D3KooW...`): what signs that peer's proposals.
+fn peer_key(peer: &str) -> Result<[u8; 32]> {
+    let bad = || NodeError::BadRequest(format!("{peer:?} is not an ed25519 peer id"));
+    let id: PeerId = peer.parse().map_err(|_| bad())?;
+    let multihash = multihash::Multihash::<64>::from_bytes(&id.to_bytes()).map_err(|_| bad())?;
+    let key =
+        libp2p_identity::PublicKey::try_decode_protobuf(multihash.digest()).map_err(|_| bad())?;
+    Ok(key.try_into_ed25519().map_err(|_| bad())?.to_bytes())
 }
 
 impl Node {
@@ -41,6 +74,7 @@ impl Node {
         if terms.ttl_secs == 0 {
             return Err(NodeError::BadRequest("ttl must be positive".into()));
         }
+        terms.client_lists()?;
         let json = serde_json::to_string(terms).map_err(|e| NodeError::Other(e.to_string()))?;
         self.db.put_ask_terms(&json).await?;
         let ask = self
