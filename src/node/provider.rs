@@ -38,9 +38,12 @@ pub struct AskTerms {
     pub deny: Vec<String>,
 }
 
+/// Client signing keys.
+pub type ClientKeys = HashSet<[u8; 32]>;
+
 impl AskTerms {
     /// The signing keys of the allow and deny lists.
-    pub fn client_lists(&self) -> Result<(Option<HashSet<[u8; 32]>>, HashSet<[u8; 32]>)> {
+    pub fn client_lists(&self) -> Result<(Option<ClientKeys>, ClientKeys)> {
         let keys = |peers: &[String]| {
             peers
                 .iter()
