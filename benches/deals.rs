@@ -2,7 +2,10 @@
 //! own process): negotiation, transfer over Bitswap, piece check and activation, several
 //! deals in flight at once. Reports the daemons' CPU time and peak memory.
 //!
-//! `cargo bench --bench deals` (`CAIRN_BENCH_DEALS=200` deals, 8 at a time by default).
+//! Then keeps them active for one challenge period and reports what challenging all of them
+//! cost the provider and the client.
+//!
+//! `cargo bench --bench deals` (`CAIRN_BENCH_DEALS=1000` deals, 8 at a time, 30 s periods).
 
 mod support;
 
@@ -81,7 +84,7 @@ fn main() {
         futures::stream::iter(cids.iter())
             .map(|cid| {
                 let body = serde_json::json!({
-                    "cid": cid, "provider": provider_addr, "duration_secs": 86_400, "challenge_period_secs": 3600,
+                    "cid": cid, "provider": provider_addr, "duration_secs": 86_400, "challenge_period_secs": period_secs,
                 });
                 let request = http.post(format!("{api}/api/v1/deals")).bearer_auth(&token).json(&body).send();
                 async move {
