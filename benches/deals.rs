@@ -30,7 +30,8 @@ fn main() {
     let deals: usize = std::env::var("CAIRN_BENCH_DEALS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(1000);
+    let period_secs = 30u64;
     let work = work_dir("bench-deals");
     let provider = Daemon::start(work.join("provider"));
     provider.cli(&[
