@@ -470,3 +470,95 @@ async fn a_provider_refuses_denied_clients_and_those_not_on_its_allow_list() {
         node.stop().await;
     }
 }
+
+/// A deal recorded as `accepted` or `transferring` when its provider stopped is picked up
+/// again when the provider starts: it ends active (or failed, never stuck), and capacity
+/// stays exact throughout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_restarted_before_or_during_a_transfer_finishes_the_deal() {
+    use cairn::market::wire::{MarketRequest, MarketResponse};
+    use cairn::market::{DealProposal, DealState, Signed};
+
+    let mut provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    for (seed, interrupted) in [(67u64, DealState::Accepted), (68, DealState::Transferring)] {
+        let cid = client.add_cid(bytes(900_000, seed), "").await;
+        ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+        let node = client.daemon.node.clone();
+        let root = cairn::content::parse_cid(&cid).unwrap();
+        let piece = node.piece_commit(&root).await.unwrap();
+        let net = node.net.get().unwrap().clone();
+        let peer = provider.daemon.node.peer_id;
+        let MarketResponse::Ask(ask) = net
+            .market(peer, &MarketRequest::GetAsk, Duration::from_secs(10))
+            .await
+            .unwrap()
+        else {
+            panic!("ask")
+        };
+        let proposal = DealProposal {
+            client: node.key.verifying_key().to_bytes(),
+            provider: ask.signer,
+            root,
+            piece_root: piece.root,
+            piece_size: piece.size,
+            start: cairn::db::now_ms() as u64,
+            duration_secs: 3600,
+            price_per_gib_month: ask.payload.price_per_gib_month,
+            challenge_period_secs: 3600,
+            samples_per_challenge: 20,
+            payment_channel: None,
+            origins: vec![client.tcp_addr()],
+        };
+        let signed = Signed::sign(proposal, &node.key).unwrap();
+        let id = signed.deal_id().unwrap().to_string();
+        // The provider's record as a crash left it: the deal taken, the transfer unfinished.
+        let row = cairn::db::DealRow {
+            id: id.clone(),
+            role: "provider".into(),
+            peer: client.daemon.node.peer_id.to_string(),
+            root_cid: cid.clone(),
+            piece_root: hex::encode(piece.root),
+            piece_size: piece.size,
+            proposal: hex::encode(signed.to_bytes().unwrap()),
+            acceptance: None,
+            state: interrupted,
+            created_at: cairn::db::now_ms(),
+            updated_at: cairn::db::now_ms(),
+        };
+        provider
+            .daemon
+            .node
+            .db
+            .insert_deal(&row, "left by a crash")
+            .await
+            .unwrap();
+        let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();
+
+        provider = provider.restart().await;
+        assert_eq!(
+            provider.daemon.node.db.reserved_capacity().await.unwrap(),
+            reserved,
+            "{interrupted:?}"
+        );
+        let db = provider.daemon.node.db.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        let state = loop {
+            let state = db.get_deal(&id).await.unwrap().unwrap().state;
+            if state.is_final()
+                || state == DealState::Active
+                || tokio::time::Instant::now() > deadline
+            {
+                break state;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            state,
+            DealState::Active,
+            "a deal left {interrupted:?} by a restart is finished"
+        );
+    }
+    provider.stop().await;
+    client.stop().await;
+}

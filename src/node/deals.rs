@@ -199,6 +199,18 @@ impl Node {
         deal: &Cid,
         proposal: &DealProposal,
     ) -> Result<Signed<DealAcceptance>> {
+        // The client, or the origins it named, may not be connected (after a restart, say).
+        if let Some(net) = self.net.get() {
+            for addr in proposal
+                .origins
+                .iter()
+                .filter_map(|a| a.parse::<libp2p::Multiaddr>().ok())
+            {
+                if net.dial(addr).await.is_ok() {
+                    break;
+                }
+            }
+        }
         self.pin_add(&proposal.root, Some(&pin_name(deal))).await?;
         let piece = self.piece_commit(&proposal.root).await?;
         if piece.root != proposal.piece_root || piece.size != proposal.piece_size {
