@@ -121,6 +121,43 @@ fn main() {
         provider.peak_rss_kib() >> 10,
         client.peak_rss_kib() >> 10
     );
+
+    // One more full period: every active deal is challenged once more by the client's node.
+    let cpu_before = (cpu_secs(provider.child.id()), cpu_secs(client.child.id()));
+    std::thread::sleep(std::time::Duration::from_secs(period_secs + 5));
+    let cpu = (
+        cpu_secs(provider.child.id()) - cpu_before.0,
+        cpu_secs(client.child.id()) - cpu_before.1,
+    );
+    let listed: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::get(format!("{api}/api/v1/deals?role=client"))
+            .await
+            .expect("list");
+        response.json().await.expect("json")
+    });
+    let all = listed["deals"].as_array().cloned().unwrap_or_default();
+    let twice = all
+        .iter()
+        .filter(|d| d["proofs_passed"].as_u64().unwrap_or(0) >= 2)
+        .count();
+    println!(
+        "\none challenge period ({period_secs} s) over {} active deals, 20 samples each",
+        all.len()
+    );
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| deals challenged again and passed within the period | {twice} of {} |",
+        all.len()
+    );
+    println!(
+        "| CPU in the period, provider / client | {:.1} s / {:.1} s |",
+        cpu.0, cpu.1
+    );
+    println!(
+        "| peak RSS, provider / client | {} MiB / {} MiB |",
+        provider.peak_rss_kib() >> 10,
+        client.peak_rss_kib() >> 10
+    );
     drop((provider, client));
     let _ = std::fs::remove_dir_all(&work);
 }
