@@ -116,3 +116,51 @@ async fn a_provider_known_only_through_a_shared_bootstrap_peer_is_listed() {
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn asks_arrive_over_the_gossip_topic() {
+    let provider = TestNode::start().await;
+    let client = TestNode::start().await;
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    let net = client.daemon.node.net.get().unwrap().clone();
+    let from = provider.daemon.node.peer_id;
+    // Each `ask set` publishes; the first may go out before the gossip mesh has formed, so
+    // publish again until it arrives (bounded).
+    let mut received = None;
+    for _ in 0..30 {
+        ok(&provider.cli(&[
+            "provider",
+            "ask",
+            "set",
+            "--price-per-gib-month",
+            "5",
+            "--min-duration",
+            "1h",
+            "--max-duration",
+            "1d",
+            "--max-piece",
+            "1GiB",
+            "--capacity",
+            "1GiB",
+        ]));
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        received = net
+            .gossiped_asks()
+            .into_iter()
+            .find(|(peer, _)| *peer == from);
+        if received.is_some() {
+            break;
+        }
+    }
+    let (_, bytes) = received.expect("the provider's ask arrived over gossipsub");
+    let ask = cairn::market::Signed::<cairn::market::Ask>::from_bytes(&bytes, 2048).unwrap();
+    assert_eq!(
+        ask.check(cairn::db::now_ms() as u64)
+            .unwrap()
+            .price_per_gib_month
+            .0,
+        5
+    );
+    provider.stop().await;
+    client.stop().await;
+}
