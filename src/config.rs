@@ -43,6 +43,10 @@ pub struct Config {
     pub swarm: SwarmConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    #[serde(default)]
+    pub pay: PayConfig,
+    #[serde(default)]
+    pub keeper: KeeperConfig,
     /// `sqlite://...` or `postgres://...`; the embedded SQLite file in the data dir if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
@@ -72,6 +76,86 @@ pub struct StorageConfig {
     pub quota: Option<String>,
 }
 
+/// Payments: what this node charges for serving blocks and how it pays others.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayConfig {
+    /// Bytes each peer may fetch before retrieval is charged (the ask sets the price).
+    pub free_bytes: u64,
+    /// Unpaid retrieval debt at which this node asks a peer to pay, base units.
+    pub payment_threshold: u64,
+    /// Unpaid retrieval debt at which this node stops serving a peer, base units.
+    pub disconnect_threshold: u64,
+    /// Deposit of a channel opened on its own to pay a provider's retrieval invoices; 0 never
+    /// pays retrieval automatically.
+    pub retrieval_deposit: u64,
+}
+
+impl Default for PayConfig {
+    fn default() -> Self {
+        PayConfig {
+            free_bytes: 16 << 20,
+            payment_threshold: 1_000,
+            disconnect_threshold: 5_000,
+            retrieval_deposit: 100_000,
+        }
+    }
+}
+
+/// The keeper's defaults, for `cairn keep` and for pins made through the Pinning Service API
+/// (whose `meta` may override `replicas`, `duration`, `max_price_per_gib_month`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeeperConfig {
+    /// Deals with distinct providers per kept CID.
+    pub replicas: u32,
+    /// Each deal's term, e.g. "30d".
+    pub duration: String,
+    /// Highest price accepted, base units per GiB-month; no cap if unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_price_per_gib_month: Option<u64>,
+    /// How often each provider is challenged, e.g. "1h".
+    pub challenge_period: String,
+    /// How long fetching a kept DAG from its origins and the network may take before the
+    /// keep fails, e.g. "10m".
+    pub fetch_timeout: String,
+}
+
+impl Default for KeeperConfig {
+    fn default() -> Self {
+        KeeperConfig {
+            replicas: 3,
+            duration: "30d".into(),
+            max_price_per_gib_month: None,
+            challenge_period: "1h".into(),
+            fetch_timeout: "10m".into(),
+        }
+    }
+}
+
+impl KeeperConfig {
+    /// The default policy these settings make.
+    pub fn policy(&self) -> Result<crate::keeper::Policy, String> {
+        let secs = |field: &str, text: &str| {
+            crate::keeper::policy::parse_secs(text).map_err(|e| format!("keeper.{field}: {e}"))
+        };
+        let policy = crate::keeper::Policy {
+            replicas: self.replicas,
+            duration_secs: secs("duration", &self.duration)?,
+            max_price_per_gib_month: self.max_price_per_gib_month,
+            challenge_period_secs: secs("challenge_period", &self.challenge_period)?,
+        };
+        policy.validate().map_err(|e| format!("keeper: {e}"))?;
+        Ok(policy)
+    }
+
+    pub fn fetch_timeout(&self) -> Result<std::time::Duration, String> {
+        crate::keeper::policy::parse_secs(&self.fetch_timeout)
+            .map(std::time::Duration::from_secs)
+            .map_err(|e| format!("keeper.fetch_timeout: {e}"))
+    }
+}
+
 impl Config {
     /// The defaults `cairn init` writes: loopback HTTP, swarm on all interfaces; with
     /// `random_ports` every port is 0 so the OS picks free ones.
@@ -92,6 +176,8 @@ impl Config {
                 bootstrap: Vec::new(),
             },
             storage: StorageConfig::default(),
+            pay: PayConfig::default(),
+            keeper: KeeperConfig::default(),
             database_url: None,
         }
     }
@@ -189,6 +275,11 @@ impl DataDir {
         let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.clone(),
             reason: e.to_string(),
+        })?;
+        let keeper = config.keeper.policy().and(config.keeper.fetch_timeout());
+        keeper.map_err(|reason| ConfigError::Invalid {
+            path: path.clone(),
+            reason,
         })?;
         config
             .quota_bytes()

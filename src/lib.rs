@@ -5,6 +5,8 @@
 //! - [`blockstore`]: the `Blockstore` trait and the on-disk store.
 //! - [`db`]: the database (SQLite by default, PostgreSQL by URL) and its migrations.
 //! - [`proof`]: piece commitments, challenges, proofs and their verification.
+//! - [`pay`]: payment channels, cumulative receipts, retrieval pricing and settlement.
+//! - [`keeper`]: persistence: replication policy, provider scoring and selection, repair.
 //! - [`node`]: a node built from its data dir; content operations spanning store and database.
 //! - [`api`]: the HTTP API, the gateway and metrics.
 //! - [`cli`]: the `cairn` command line.
@@ -28,7 +30,9 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod db;
+pub mod keeper;
 pub mod market;
 pub mod net;
 pub mod node;
+pub mod pay;
 pub mod proof;

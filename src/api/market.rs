@@ -1,21 +1,14 @@
-//! The node API for the market: this node's ask, and the asks of connected providers.
-
-use std::time::Duration;
+//! The node API for the market: this node's ask, the asks of providers found (with their
+//! scores on request), and deals.
 
 use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use libp2p::PeerId;
 
 use super::{auth::require_token, ApiError, AppState};
-use crate::db::now_ms;
-use crate::market::wire::{MarketRequest, MarketResponse};
-use crate::market::{Ask, Signed};
+use crate::market::Ask;
 use crate::node::AskTerms;
-
-/// How long a provider may take to answer an ask request.
-const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
@@ -61,90 +54,44 @@ async fn show_ask(State(state): State<AppState>) -> Result<Json<serde_json::Valu
     }
 }
 
-/// The peer an ask's signer key is, so an ask relayed or forged in another's name is refused.
-fn signer_peer(ask: &Signed<Ask>) -> Option<PeerId> {
-    let key = libp2p_identity::ed25519::PublicKey::try_from_bytes(&ask.signer).ok()?;
-    Some(libp2p_identity::PublicKey::from(key).to_peer_id())
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProvidersParams {
+    /// Adds each provider's score from this node's proof history, with its explanation.
+    #[serde(default)]
+    scores: bool,
 }
 
-/// Providers from three sources: connected peers asked directly, asks published on the ask
-/// topic, and peers announced in the DHT (dialled, then asked). Each ask is kept only if its
-/// signature holds, it has not expired and its signer is the peer it came from; newest per
-/// peer; cheapest first.
-async fn providers(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let network = |e: crate::net::NetError| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "network",
-            e.to_string(),
-        )
-    };
-    let net = state.node.net.get().ok_or_else(|| {
-        ApiError::new(
+/// Providers with valid asks (`Node::discover_providers`), cheapest first; with
+/// `?scores=true`, each with its score.
+async fn providers(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<ProvidersParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let found = state.node.discover_providers().await.map_err(|e| match e {
+        crate::net::NetError::Stopped => ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "offline",
             "the network is not running",
-        )
+        ),
+        e => ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "network",
+            e.to_string(),
+        ),
     })?;
-    let mut peers: Vec<PeerId> = net
-        .peers()
-        .await
-        .map_err(network)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
-    if let Ok(found) = net.find_providers(crate::market::providers_key()).await {
-        for (peer, addrs) in found {
-            if peer == state.node.peer_id || peers.contains(&peer) {
-                continue;
-            }
-            for addr in addrs {
-                if net.dial(addr).await.is_ok() {
-                    peers.push(peer);
-                    break;
-                }
-            }
+    let mut list = Vec::new();
+    for provider in &found {
+        let peer = provider.peer.to_string();
+        let mut entry = view(&peer, &provider.ask.payload);
+        entry["latency_ms"] = provider.latency_ms.into();
+        if params.scores {
+            let score = state.node.provider_score(&peer).await?;
+            entry["score"] = serde_json::to_value(score)
+                .map_err(|e| crate::node::NodeError::Other(e.to_string()))?;
         }
+        list.push(entry);
     }
-    let asked = peers.iter().map(|peer| async move {
-        match net.market(*peer, &MarketRequest::GetAsk, ASK_TIMEOUT).await {
-            Ok(MarketResponse::Ask(signed)) => Some((*peer, signed)),
-            _ => None,
-        }
-    });
-    let mut asks: Vec<(PeerId, Signed<Ask>)> = futures::future::join_all(asked)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    for (peer, bytes) in net.gossiped_asks() {
-        if let Ok(signed) = Signed::<Ask>::from_bytes(&bytes, crate::market::ask::MAX_ASK_SIZE) {
-            asks.push((peer, signed));
-        }
-    }
-    let now = now_ms().max(0) as u64;
-    let mut newest: std::collections::HashMap<PeerId, Signed<Ask>> =
-        std::collections::HashMap::new();
-    for (peer, signed) in asks {
-        if peer == state.node.peer_id
-            || signed.check(now).is_err()
-            || signer_peer(&signed) != Some(peer)
-        {
-            continue;
-        }
-        if newest
-            .get(&peer)
-            .is_none_or(|old| old.payload.seq < signed.payload.seq)
-        {
-            newest.insert(peer, signed);
-        }
-    }
-    let mut found: Vec<_> = newest.into_iter().collect();
-    found.sort_by_key(|(peer, signed)| (signed.payload.price_per_gib_month, peer.to_string()));
-    let list: Vec<_> = found
-        .iter()
-        .map(|(peer, signed)| view(&peer.to_string(), &signed.payload))
-        .collect();
     Ok(Json(serde_json::json!({"providers": list})))
 }
 

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub gateway_requests: Counter,
     pub store_used_bytes: Gauge,
     pub pins: Gauge,
+    /// The keeper's gauges (`cairn_keeper_*`), refreshed from the database at each scrape.
+    pub keeper: super::keeps::KeeperGauges,
 }
 
 impl Metrics {
@@ -42,12 +44,14 @@ impl Metrics {
             store_used_bytes.clone(),
         );
         registry.register("pins", "Pinned roots", pins.clone());
+        let keeper = super::keeps::KeeperGauges::register(&mut registry);
         Metrics {
             registry,
             added_bytes,
             gateway_requests,
             store_used_bytes,
             pins,
+            keeper,
         }
     }
 }
@@ -70,6 +74,7 @@ pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse, 
         .await
         .map_err(crate::node::NodeError::from)?;
     metrics.pins.set(pins.len() as i64);
+    metrics.keeper.refresh(&state.node.db).await?;
     let mut text = String::new();
     encode(&mut text, &metrics.registry)
         .map_err(|e| ApiError::from(crate::node::NodeError::Other(e.to_string())))?;

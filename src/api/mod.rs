@@ -1,5 +1,5 @@
 //! The HTTP interfaces: the node API (JSON, streaming uploads and downloads), the path and
-//! trustless gateway, `/metrics` and `/health`.
+//! trustless gateway, `/metrics`, `/health` and the status page (`/`).
 //!
 //! Routers are built from shared state (`fn router(state) -> Router`) so they are tested with
 //! `tower::ServiceExt::oneshot` and no server. Write calls need the API token as a bearer
@@ -10,9 +10,13 @@ mod auth;
 mod content;
 mod error;
 mod gateway;
+mod keeps;
 mod market;
 mod metrics;
 mod net;
+mod pay;
+mod pinning;
+mod status;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -49,7 +53,7 @@ impl AppState {
     }
 }
 
-/// The node API: `/api/v1/...`, `/health`, `/metrics`.
+/// The node API: `/api/v1/...`, `/health`, `/metrics`, and the status page at `/`.
 pub fn api_router(state: AppState) -> Router {
     Router::new()
         .nest(
@@ -57,13 +61,19 @@ pub fn api_router(state: AppState) -> Router {
             content::routes(state.clone())
                 .merge(net::routes(state.clone()))
                 .merge(market::routes(state.clone()))
-                .merge(market::deal_routes(state.clone())),
+                .merge(market::deal_routes(state.clone()))
+                .merge(keeps::routes(state.clone()))
+                .merge(pay::routes(state.clone()))
+                .merge(status::routes()),
         )
         .route(
             "/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/metrics", get(metrics::render))
+        // The IPFS Pinning Service API at the server's root, where its clients expect it.
+        .merge(pinning::routes(state.clone()))
+        .merge(status::page_routes())
         .with_state(state)
 }
 

@@ -13,7 +13,9 @@ mod gc;
 mod get;
 mod id;
 mod init;
+mod keep;
 mod ls;
+mod pay;
 mod piece;
 mod pin;
 mod progress;
@@ -84,8 +86,15 @@ pub enum Command {
     /// Storage deals as a client.
     #[command(subcommand)]
     Deal(deal::DealCommand),
-    /// Connected peers that offer storage, with their signed asks, cheapest first.
-    Providers,
+    /// Peers that offer storage, with their signed asks, cheapest first.
+    Providers(provider::ProvidersArgs),
+    /// Keep a CID available: deals with several providers, audited, scored and repaired.
+    Keep(keep::KeepArgs),
+    /// Payment channels and their receipts.
+    #[command(subcommand)]
+    Pay(pay::PayCommand),
+    /// What this node earned, spent, is owed and owes, per peer.
+    Balance,
     /// Connect to peers and list them.
     #[command(subcommand)]
     Swarm(swarm::SwarmCommand),
@@ -119,10 +128,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Swarm(command) => swarm::run(&ctx, command).await,
         Command::Audit(args) => audit::audit(&ctx, args).await,
         Command::Provider(command) => provider::run(&ctx, command).await,
-        Command::Providers => provider::providers(&ctx).await,
+        Command::Providers(args) => provider::providers(&ctx, args).await,
+        Command::Keep(args) => keep::run(&ctx, args).await,
         Command::Deal(command) => deal::run(&ctx, command).await,
         Command::Proof(command) => proof::proof(&ctx, command),
         Command::Routing(command) => routing::run(&ctx, command).await,
+        Command::Pay(command) => pay::run(&ctx, command).await,
+        Command::Balance => pay::balance(&ctx).await,
     }
 }
 

@@ -128,11 +128,20 @@ pub fn describe(ask: &serde_json::Value) -> String {
     )
 }
 
-pub async fn providers(ctx: &Context) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Show each provider's score from this node's proof history, and what it is made of.
+    #[arg(long)]
+    pub scores: bool,
+}
+
+pub async fn providers(ctx: &Context, args: ProvidersArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let out = client
-        .json(client.request(Method::GET, "/providers"))
-        .await?;
+    let mut request = client.request(Method::GET, "/providers");
+    if args.scores {
+        request = request.query(&[("scores", "true")]);
+    }
+    let out = client.json(request).await?;
     let list = out["providers"]
         .as_array()
         .cloned()
@@ -141,7 +150,17 @@ pub async fn providers(ctx: &Context) -> anyhow::Result<()> {
         if list.is_empty() {
             "no connected peer offers storage".to_string()
         } else {
-            list.iter().map(describe).collect::<Vec<_>>().join("\n")
+            list.iter()
+                .map(|p| match p["score"]["value"].as_f64() {
+                    Some(score) => format!(
+                        "{}\n  score {score:.2}: {}",
+                        describe(p),
+                        p["score"]["explanation"].as_str().unwrap_or("")
+                    ),
+                    None => describe(p),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
         }
     });
     Ok(())

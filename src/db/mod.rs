@@ -8,10 +8,17 @@
 mod asks;
 mod blocks;
 mod deals;
+mod keeper;
+mod pay;
 mod pins;
 mod proofs;
 
 pub use deals::{DealEventRow, DealRow};
+pub use keeper::{
+    KeepDealRow, KeepEventRow, KeepHealthRow, KeepQuery, KeepRow, KeeperTotals, ProofRow,
+    ProviderRecord,
+};
+pub use pay::{ChannelRow, ReceiptRow, ReceiptWriter, RetrievalAccount, StoragePayment};
 pub use pins::PinRow;
 pub use proofs::{ChallengeRow, PieceRow};
 
@@ -30,6 +37,9 @@ pub enum DbError {
     UnsupportedUrl(String),
     #[error("corrupt row in {table}: {reason}")]
     CorruptRow { table: &'static str, reason: String },
+    /// A u64 above i64::MAX: the database stores integers as signed 64-bit.
+    #[error("value out of range for the database: {0}")]
+    OutOfRange(String),
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;

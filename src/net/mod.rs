@@ -11,6 +11,7 @@ mod frame;
 mod inbound;
 pub mod ledger;
 pub mod market;
+pub mod pay;
 pub mod proof;
 pub mod rpc;
 mod swarm;
@@ -131,6 +132,9 @@ impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
 pub struct Services {
     pub prover: Option<Arc<dyn proof::Prover>>,
     pub market: Option<Arc<dyn market::Market>>,
+    pub pay: Option<Arc<dyn pay::Payments>>,
+    /// Admits or withholds each block the Bitswap server would send (paid retrieval).
+    pub serve_gate: Option<Arc<dyn pay::ServeGate>>,
 }
 
 /// Starts the host: listens, dials bootstrap peers, serves Bitswap from `store`.
@@ -147,6 +151,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         bitswap,
         proofs,
         market,
+        pay: pay_streams,
     } = swarm::build(keypair, &config)?;
     for addr in &config.listen {
         swarm
@@ -161,6 +166,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         store,
         ledgers.clone(),
         misbehaving_tx,
+        services.serve_gate.clone(),
     );
     if let Some(prover) = services.prover {
         rpc::serve(proofs, Arc::new(proof::ProofHandler(prover)), proof::LIMITS);
@@ -171,6 +177,9 @@ pub async fn spawn<S: Blockstore + Clone>(
             Arc::new(market::MarketHandler(handler)),
             market::LIMITS,
         );
+    }
+    if let Some(handler) = services.pay {
+        rpc::serve(pay_streams, Arc::new(pay::PayHandler(handler)), pay::LIMITS);
     }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let gossiped_asks = swarm::GossipedAsks::default();
@@ -291,6 +300,16 @@ impl NetHandle {
         timeout: Duration,
     ) -> Result<crate::market::wire::MarketResponse> {
         market::request(self.control.clone(), peer, request, timeout).await
+    }
+
+    /// Sends a payment request to `peer` (`/cairn/pay/1`).
+    pub async fn pay(
+        &self,
+        peer: PeerId,
+        request: &crate::pay::wire::PayRequest,
+        timeout: Duration,
+    ) -> Result<crate::pay::wire::PayResponse> {
+        pay::request(self.control.clone(), peer, request, timeout).await
     }
 
     /// Publishes this node's signed ask to every peer subscribed to the ask topic.

@@ -41,6 +41,7 @@ pub struct Built {
     pub bitswap: mpsc::Receiver<super::inbound::Incoming>,
     pub proofs: mpsc::Receiver<super::inbound::Incoming>,
     pub market: mpsc::Receiver<super::inbound::Incoming>,
+    pub pay: mpsc::Receiver<super::inbound::Incoming>,
 }
 
 pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<Built> {
@@ -49,6 +50,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
     let bitswap = inbound.route(&super::bitswap::PROTOCOLS, 1024);
     let proofs = inbound.route(&[super::proof::PROTOCOL], 64);
     let market = inbound.route(&[super::market::PROTOCOL], 64);
+    let pay = inbound.route(&[super::pay::PROTOCOL], 256);
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(4))
@@ -103,6 +105,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         bitswap,
         proofs,
         market,
+        pay,
     })
 }
 

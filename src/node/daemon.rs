@@ -72,7 +72,16 @@ impl Daemon {
         tasks.spawn(provide_pins(node.clone(), net.clone()));
         tasks.spawn(flush_fetched_every_second(node.clone(), watcher.clone()));
         tasks.spawn(tick_deals_every_second(node.clone(), watcher.clone()));
+        // Keeps: replication, scoring and repair (`node::keeper`), every half second.
+        tasks.spawn(super::keeper::Keeper::new(node.clone()).run(watcher.clone()));
         tasks.spawn(announce_ask_every_minute(node.clone(), watcher.clone()));
+        tasks.spawn(flush_retrieval_every_second(node.clone(), watcher.clone()));
+        if let Some(orders) = node.take_invoice_orders() {
+            tasks.spawn(send_invoices(node.clone(), orders, watcher.clone()));
+        }
+        if let Err(e) = node.load_retrieval().await {
+            tracing::warn!(error = %e, "could not load retrieval accounts");
+        }
         if let Err(e) = node.resume_deals().await {
             tracing::warn!(error = %e, "could not resume unfinished deals");
         }
@@ -137,6 +146,8 @@ fn services(node: &Arc<Node>) -> net::Services {
     net::Services {
         prover: Some(Arc::new(NodeProver(node.clone()))),
         market: Some(Arc::new(NodeMarket(node.clone()))),
+        pay: Some(Arc::new(crate::node::NodePay(node.clone()))),
+        serve_gate: Some(node.pay.meter.clone()),
     }
 }
 
@@ -188,5 +199,34 @@ async fn announce_ask_every_minute(node: Arc<Node>, mut stop: watch::Receiver<bo
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
             _ = stop.wait_for(|s| *s) => break,
         }
+    }
+}
+
+/// Writes retrieval byte counts through to the database.
+async fn flush_retrieval_every_second(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        node.flush_retrieval().await;
+        node.pay.meter.sweep();
+    }
+    node.flush_retrieval().await;
+}
+
+/// Sends the invoices the retrieval meter orders, one at a time.
+async fn send_invoices(
+    node: Arc<Node>,
+    mut orders: tokio::sync::mpsc::Receiver<crate::node::pay::InvoiceOrder>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let order = tokio::select! {
+            order = orders.recv() => order,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        let Some(order) = order else { break };
+        node.send_invoice(order).await;
     }
 }

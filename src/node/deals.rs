@@ -123,6 +123,7 @@ impl Node {
         policy
             .check(proposal, &capacity, now_ms().max(0) as u64)
             .map_err(market_error)?;
+        self.check_funding(&proposal.payload).await?;
         let deal = proposal.deal_id().map_err(market_error)?;
         if self.db.get_deal(&deal.to_string()).await?.is_some() {
             return Err(NodeError::BadRequest(
@@ -307,7 +308,7 @@ impl Node {
             .await
             .map(|a| a.iter().map(ToString::to_string).collect())
             .unwrap_or_default();
-        let proposal = self.sign(DealProposal {
+        let mut payload = DealProposal {
             client: self.public_key(),
             provider: ask.signer,
             root,
@@ -320,8 +321,12 @@ impl Node {
             samples_per_challenge: request.samples,
             payment_channel: None,
             origins,
-        })?;
+        };
+        payload.payment_channel = self.fund_deal(peer, &payload).await?;
+        let proposal = self.sign(payload)?;
         let deal = proposal.deal_id().map_err(market_error)?;
+        // The provider pulls this deal's DAG from us: never charge it for that.
+        self.pay.meter.exempt(peer);
         // The data must stay while the provider pulls it.
         self.pin_add(&root, None).await?;
         let acceptance = match net
@@ -434,6 +439,35 @@ impl Node {
 }
 
 impl Node {
+    /// Client: the channel that pays for a deal, opened with the deal's total price as its
+    /// deposit unless an open channel to the provider has that much left. Free deals need none.
+    async fn fund_deal(&self, provider: PeerId, proposal: &DealProposal) -> Result<Option<String>> {
+        let total = proposal.total_price().map_err(market_error)?;
+        if total.0 == 0 {
+            return Ok(None);
+        }
+        let channel = self.channel_for(provider, total.0, total.0).await?;
+        Ok(Some(channel.id))
+    }
+
+    /// Provider: a paid deal must name an open channel that its client opened to this node.
+    async fn check_funding(&self, proposal: &DealProposal) -> Result<()> {
+        if proposal.total_price().map_err(market_error)?.0 == 0 {
+            return Ok(());
+        }
+        let unfunded = |why: &str| Err(NodeError::BadRequest(format!("unfunded: {why}")));
+        let Some(id) = proposal.payment_channel.as_deref() else {
+            return unfunded("a paid deal needs a payment channel");
+        };
+        let Some(row) = self.db.get_channel(id).await? else {
+            return unfunded("no such channel with this provider");
+        };
+        if row.role != "payee" || row.state != "open" || row.payer != hex::encode(proposal.client) {
+            return unfunded("the channel is not an open channel from this client");
+        }
+        Ok(())
+    }
+
     /// After a restart, picks every unfinished deal up where it stopped: a provider re-pulls
     /// deals that were accepted or transferring; a client goes back to waiting for
     /// activation. Capacity needs no repair: it is summed from the deals' states.

@@ -11,7 +11,10 @@ mod blocks;
 mod car;
 mod daemon;
 mod deals;
+mod keeper;
+mod keeps;
 mod lifecycle;
+mod pay;
 mod piece;
 mod pins;
 mod prover;
@@ -22,6 +25,9 @@ pub use blocks::NodeBlocks;
 pub use car::CarImport;
 pub use daemon::Daemon;
 pub use deals::DealRequest;
+pub use keeper::Keeper;
+pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, ReplicaReport};
+pub use pay::{Balance, LedgerSettlement, NodePay, PayState, RetrievalMeter};
 pub use pins::GcReport;
 pub use prover::{AuditReport, NodeProver};
 pub use provider::{AskTerms, NodeMarket};
@@ -77,6 +83,10 @@ pub struct Node {
     gc_lock: RwLock<()>,
     /// Serializes deal acceptance, so two proposals cannot both take the last free bytes.
     deal_lock: tokio::sync::Mutex<()>,
+    /// Channels, receipts and the retrieval meter.
+    pub pay: PayState,
+    /// Invoices the retrieval meter orders, taken by the daemon's invoice task.
+    invoice_orders: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pay::InvoiceOrder>>>,
 }
 
 impl Node {
@@ -93,7 +103,10 @@ impl Node {
         let db = Db::connect(&url).await?;
         let quota = config.quota_bytes().map_err(NodeError::BadRequest)?;
         let store = FsBlockstore::open(data.blocks_dir(), quota, db.used_bytes().await?)?;
+        let (meter, invoice_orders) = RetrievalMeter::new();
         Ok(Arc::new(Node {
+            pay: PayState::new(db.clone(), meter),
+            invoice_orders: std::sync::Mutex::new(Some(invoice_orders)),
             api_token: data.load_token()?,
             peer_id: keypair.public().to_peer_id(),
             data,

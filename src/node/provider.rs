@@ -58,7 +58,7 @@ impl AskTerms {
 }
 
 /// The ed25519 key inside an ed25519 peer id (`12D3KooW...`): what signs that peer's proposals.
-fn peer_key(peer: &str) -> Result<[u8; 32]> {
+pub(crate) fn peer_key(peer: &str) -> Result<[u8; 32]> {
     let bad = || NodeError::BadRequest(format!("{peer:?} is not an ed25519 peer id"));
     let id: PeerId = peer.parse().map_err(|_| bad())?;
     let multihash = multihash::Multihash::<64>::from_bytes(&id.to_bytes()).map_err(|_| bad())?;
@@ -80,6 +80,7 @@ impl Node {
         terms.client_lists()?;
         let json = serde_json::to_string(terms).map_err(|e| NodeError::Other(e.to_string()))?;
         self.db.put_ask_terms(&json).await?;
+        self.refresh_retrieval_terms().await?;
         let ask = self
             .signed_ask()
             .await?

@@ -74,6 +74,8 @@ pub struct Bitswap<S> {
     inbound: Arc<Semaphore>,
     /// Peers to disconnect, picked up by the swarm task.
     misbehaving: tokio::sync::mpsc::Sender<PeerId>,
+    /// Withholds blocks from peers past their unpaid-debt limit (paid retrieval).
+    gate: Option<Arc<dyn super::pay::ServeGate>>,
 }
 
 impl<S: Blockstore + Clone> Bitswap<S> {
@@ -84,6 +86,7 @@ impl<S: Blockstore + Clone> Bitswap<S> {
         store: S,
         ledgers: Arc<Ledgers>,
         misbehaving: tokio::sync::mpsc::Sender<PeerId>,
+        gate: Option<Arc<dyn super::pay::ServeGate>>,
     ) -> Arc<Self> {
         let engine = Arc::new(Bitswap {
             control,
@@ -92,6 +95,7 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             ledgers,
             inbound: Arc::new(Semaphore::new(MAX_INBOUND_STREAMS)),
             misbehaving,
+            gate,
         });
         let server = engine.clone();
         tokio::spawn(async move {
@@ -200,7 +204,14 @@ impl<S: Blockstore + Clone> Bitswap<S> {
                 t if t == WantType::Have as i32 => {
                     self.store.has(&cid).await.ok().filter(|h| *h).map(|_| None)
                 }
-                _ => self.store.get(&cid).await.ok().flatten().map(Some),
+                _ => self
+                    .store
+                    .get(&cid)
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|data| self.admit(peer, data.len()))
+                    .map(Some),
             };
             match found {
                 Some(Some(data)) => {
@@ -229,6 +240,14 @@ impl<S: Blockstore + Clone> Bitswap<S> {
         if !out.payload.is_empty() || !out.blocks.is_empty() || !out.block_presences.is_empty() {
             self.send(peer, protocol, out).await;
         }
+    }
+
+    /// Whether the gate lets `bytes` more go to `peer`; a withheld block is answered like a
+    /// missing one (dont-have when asked for), so the peer looks elsewhere.
+    fn admit(&self, peer: PeerId, bytes: usize) -> bool {
+        self.gate
+            .as_ref()
+            .is_none_or(|gate| gate.admit(peer, bytes as u64))
     }
 
     /// Sends one message on a fresh outbound stream.

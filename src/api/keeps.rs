@@ -1,0 +1,202 @@
+//! The node API for keeps, what `cairn keep` talks to: `POST /keeps` (keep a CID, or change
+//! the policy of the keep it has), `GET /keeps`, `GET /keeps/{cid or id}`, `DELETE /keeps/{cid
+//! or id}`; and the keeper's gauges for `/metrics`.
+//!
+//! A CLI keep states its whole policy: a field left out takes the node's `[keeper]` default,
+//! not the keep's earlier value. Keeping a CID whose keep failed starts it afresh.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::{auth::require_token, ApiError, AppState};
+use crate::db::{KeepQuery, KeepRow};
+use crate::keeper::KeepStatus;
+use crate::node::{KeepRequest, NodeError};
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    let writes = Router::new()
+        .route("/keeps", post(keep))
+        .route("/keeps/{key}", delete(remove))
+        .layer(from_fn_with_state(state, require_token));
+    Router::new()
+        .route("/keeps", get(list))
+        .route("/keeps/{key}", get(show))
+        .merge(writes)
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeepBody {
+    cid: String,
+    replicas: Option<u32>,
+    duration_secs: Option<u64>,
+    max_price_per_gib_month: Option<u64>,
+    challenge_period_secs: Option<u64>,
+}
+
+fn db_error(e: crate::db::DbError) -> ApiError {
+    NodeError::from(e).into()
+}
+
+async fn keeps_of(state: &AppState, cid: &str) -> Result<Vec<KeepRow>, ApiError> {
+    let query = KeepQuery {
+        cids: vec![cid.to_string()],
+        ..Default::default()
+    };
+    state.node.db.query_keeps(&query).await.map_err(db_error)
+}
+
+async fn report(state: &AppState, keep: KeepRow) -> Result<serde_json::Value, ApiError> {
+    let report = state.node.keep_report(keep).await?;
+    serde_json::to_value(report).map_err(|e| NodeError::Other(e.to_string()).into())
+}
+
+async fn keep(
+    State(state): State<AppState>,
+    Json(body): Json<KeepBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cid = crate::content::parse_cid(&body.cid)?.to_string();
+    let mut policy = state.node.default_keep_policy()?;
+    policy.replicas = body.replicas.unwrap_or(policy.replicas);
+    policy.duration_secs = body.duration_secs.unwrap_or(policy.duration_secs);
+    policy.challenge_period_secs = body
+        .challenge_period_secs
+        .unwrap_or(policy.challenge_period_secs);
+    policy.max_price_per_gib_month = body
+        .max_price_per_gib_month
+        .or(policy.max_price_per_gib_month);
+    policy
+        .validate()
+        .map_err(|e| ApiError::bad_request("invalid_policy", e.to_string()))?;
+    let existing = keeps_of(&state, &cid).await?;
+    let row = match existing.iter().find(|k| k.status != KeepStatus::Failed) {
+        Some(keep) => {
+            if keep.policy != policy {
+                state.node.set_keep_policy(&keep.id, &policy).await?;
+            }
+            state.node.db.get_keep(&keep.id).await.map_err(db_error)?
+        }
+        None => {
+            for failed in &existing {
+                state.node.remove_keep(&failed.id).await?;
+            }
+            let request = KeepRequest {
+                cid,
+                name: None,
+                origins: Vec::new(),
+                meta: Default::default(),
+                policy,
+            };
+            Some(state.node.create_keep(request).await?)
+        }
+    };
+    let row = row.ok_or_else(|| NodeError::Other("the keep vanished".into()))?;
+    report(&state, row).await.map(Json)
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let keeps = state
+        .node
+        .db
+        .query_keeps(&KeepQuery::default())
+        .await
+        .map_err(db_error)?;
+    let mut out = Vec::new();
+    for keep in keeps {
+        out.push(report(&state, keep).await?);
+    }
+    Ok(Json(serde_json::json!({"keeps": out})))
+}
+
+/// The keeps `key` names: the keep with that id, else every keep of that CID (newest first).
+async fn find(state: &AppState, key: &str) -> Result<Vec<KeepRow>, ApiError> {
+    if let Some(keep) = state.node.db.get_keep(key).await.map_err(db_error)? {
+        return Ok(vec![keep]);
+    }
+    let cid = crate::content::parse_cid(key)?;
+    let keeps = keeps_of(state, &cid.to_string()).await?;
+    if keeps.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_keep",
+            format!("{key} is not kept here (`cairn keep ls`)"),
+        ));
+    }
+    Ok(keeps)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let keep = find(&state, &key).await?.remove(0);
+    report(&state, keep).await.map(Json)
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut removed = Vec::new();
+    for keep in find(&state, &key).await? {
+        if state.node.remove_keep(&keep.id).await? {
+            removed.push(keep.id);
+        }
+    }
+    Ok(Json(serde_json::json!({"removed": removed})))
+}
+
+/// The keeper's gauges, read from the keeps' stored health at every scrape.
+#[derive(Debug, Default)]
+pub struct KeeperGauges {
+    keeps: Gauge,
+    pinned: Gauge,
+    shortfall: Gauge,
+    at_risk: Gauge,
+}
+
+impl KeeperGauges {
+    pub fn register(registry: &mut Registry) -> Self {
+        let gauges = KeeperGauges::default();
+        let metrics = [
+            (
+                "keeper_keeps",
+                "CIDs kept with a replication policy",
+                &gauges.keeps,
+            ),
+            (
+                "keeper_keeps_pinned",
+                "Keeps with every replica healthy",
+                &gauges.pinned,
+            ),
+            (
+                "keeper_replica_shortfall",
+                "Replicas wanted by keeps that no eligible provider can take",
+                &gauges.shortfall,
+            ),
+            (
+                "keeper_deals_at_risk",
+                "Kept deals that missed their latest proof (warned before they are dropped)",
+                &gauges.at_risk,
+            ),
+        ];
+        for (name, help, gauge) in metrics {
+            registry.register(name, help, gauge.clone());
+        }
+        gauges
+    }
+
+    pub async fn refresh(&self, db: &crate::db::Db) -> Result<(), ApiError> {
+        let totals = db.keeper_totals().await.map_err(db_error)?;
+        self.keeps.set(totals.keeps);
+        self.pinned.set(totals.pinned);
+        self.shortfall.set(totals.shortfall);
+        self.at_risk.set(totals.at_risk);
+        Ok(())
+    }
+}

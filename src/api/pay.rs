@@ -1,0 +1,193 @@
+//! The node API for payments: channels (open, list, show, close), their receipts, and
+//! balances per peer.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use libp2p::PeerId;
+
+use super::{auth::require_token, ApiError, AppState};
+use crate::db::ChannelRow;
+use crate::node::NodeError;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    let writes = Router::new()
+        .route("/pay/channels", post(open_channel))
+        .route("/pay/channels/{id}/close", post(close_channel))
+        .layer(from_fn_with_state(state, require_token));
+    Router::new()
+        .route("/pay/channels", get(list_channels))
+        .route("/pay/channels/{id}", get(show_channel))
+        .route("/pay/channels/{id}/receipts", get(receipts))
+        .route("/pay/balance", get(balance))
+        .merge(writes)
+}
+
+/// Reasons payment calls give, as the node words them (`reason: detail`).
+const REASONS: &[&str] = &[
+    "unknown_channel",
+    "channel_closed",
+    "over_deposit",
+    "overflow",
+    "invalid",
+    "unreachable",
+    "wrong_payee",
+    "wrong_signer",
+    "malformed",
+];
+
+/// A node error with the payment reason it starts with, if it names one.
+fn pay_error(e: NodeError) -> ApiError {
+    let NodeError::BadRequest(detail) = &e else {
+        return e.into();
+    };
+    let reason = REASONS
+        .iter()
+        .find(|r| detail.starts_with(&format!("{r}:")))
+        .copied();
+    match reason {
+        Some("unknown_channel") => ApiError::new(StatusCode::NOT_FOUND, "unknown_channel", detail),
+        Some("unreachable") => ApiError::new(StatusCode::BAD_GATEWAY, "unreachable", detail),
+        Some(reason) => ApiError::bad_request(reason, detail.clone()),
+        None => e.into(),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenRequest {
+    peer: String,
+    deposit: u64,
+}
+
+async fn open_channel(
+    State(state): State<AppState>,
+    Json(request): Json<OpenRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let peer: PeerId = request.peer.parse().map_err(|_| {
+        ApiError::bad_request(
+            "malformed_peer",
+            format!("{:?} is not a peer id", request.peer),
+        )
+    })?;
+    let row = state
+        .node
+        .open_channel(peer, request.deposit)
+        .await
+        .map_err(pay_error)?;
+    Ok(Json(view(&state, &row).await?))
+}
+
+async fn close_channel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let row = state.node.close_channel(&id).await.map_err(pay_error)?;
+    Ok(Json(view(&state, &row).await?))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    role: Option<String>,
+    peer: Option<String>,
+}
+
+async fn list_channels(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(role) = params
+        .role
+        .as_deref()
+        .filter(|r| *r != "payer" && *r != "payee")
+    {
+        return Err(ApiError::bad_request(
+            "bad_role",
+            format!("role is payer or payee, not {role:?}"),
+        ));
+    }
+    let rows = state
+        .node
+        .db
+        .list_channels(params.role.as_deref(), params.peer.as_deref())
+        .await
+        .map_err(NodeError::from)?;
+    let mut channels = Vec::with_capacity(rows.len());
+    for row in &rows {
+        channels.push(view(&state, row).await?);
+    }
+    Ok(Json(serde_json::json!({ "channels": channels })))
+}
+
+async fn channel_row(state: &AppState, id: &str) -> Result<ChannelRow, ApiError> {
+    state
+        .node
+        .db
+        .get_channel(id)
+        .await
+        .map_err(NodeError::from)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_channel",
+                format!("no channel {id}"),
+            )
+        })
+}
+
+async fn show_channel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let row = channel_row(&state, &id).await?;
+    Ok(Json(view(&state, &row).await?))
+}
+
+/// The channel's signed open and every receipt in its history, as signed bytes (hex), so a
+/// client can export them and anyone can verify them.
+async fn receipts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let row = channel_row(&state, &id).await?;
+    let receipts = state.node.db.receipts(&id).await.map_err(NodeError::from)?;
+    Ok(Json(serde_json::json!({
+        "channel": row.id, "open": row.open_signed, "close": row.close_signed,
+        "receipts": receipts,
+    })))
+}
+
+async fn balance(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let balances = state.node.balances().await.map_err(pay_error)?;
+    Ok(Json(serde_json::json!({ "peers": balances })))
+}
+
+/// A channel as the API shows it: `pending` is what is owed on it and not yet covered by a
+/// receipt (retrieval invoiced beyond what was paid).
+async fn view(state: &AppState, row: &ChannelRow) -> Result<serde_json::Value, ApiError> {
+    let role = if row.role == "payer" {
+        "payer"
+    } else {
+        "payee"
+    };
+    let account = state
+        .node
+        .db
+        .retrieval_account(&row.peer, role)
+        .await
+        .map_err(NodeError::from)?;
+    let pending = if row.state == "open" {
+        account.invoiced.saturating_sub(account.paid)
+    } else {
+        0
+    };
+    Ok(serde_json::json!({
+        "id": row.id, "role": row.role, "peer": row.peer, "deposit": row.deposit,
+        "paid": row.paid, "remaining": row.deposit.saturating_sub(row.paid), "pending": pending,
+        "seq": row.seq, "state": row.state, "settled": row.settled,
+        "created_at": row.created_at, "updated_at": row.updated_at,
+    }))
+}

@@ -1,0 +1,225 @@
+//! `cairn pay ...` and `cairn balance`: payment channels as payer or payee, their receipts
+//! (exported as a CAR anyone can verify offline), and balances per peer.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::{Args, Subcommand};
+use reqwest::Method;
+
+use super::Context;
+use crate::content::car::{CarReader, CarWriter};
+use crate::market::Signed;
+use crate::pay::history::verify_history;
+use crate::pay::{ChannelOpen, Receipt};
+
+#[derive(Debug, Subcommand)]
+pub enum PayCommand {
+    /// Open or close a payment channel.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// Every channel, as payer or payee: deposit, paid (highest receipt), pending, state.
+    Channels,
+    /// A channel's receipts, highest last; `--export` writes them to a CAR.
+    Receipts(ReceiptsArgs),
+    /// Verify an exported receipts CAR offline: signatures, monotonicity, totals.
+    Verify { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Open a channel to a peer, committing a deposit (base units).
+    Open {
+        peer: String,
+        #[arg(long)]
+        deposit: u64,
+    },
+    /// Settle a channel with the highest receipt the payee holds.
+    Close { channel: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiptsArgs {
+    pub channel: String,
+    /// Write the channel's signed open and receipts to this CAR file.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+}
+
+pub async fn run(ctx: &Context, command: PayCommand) -> anyhow::Result<()> {
+    match command {
+        PayCommand::Channel(ChannelCommand::Open { peer, deposit }) => {
+            let client = ctx.client()?;
+            let body = serde_json::json!({ "peer": peer, "deposit": deposit });
+            let channel = client
+                .json(client.request(Method::POST, "/pay/channels").json(&body))
+                .await?;
+            ctx.print(&channel, || channel_line(&channel));
+        }
+        PayCommand::Channel(ChannelCommand::Close { channel }) => {
+            let client = ctx.client()?;
+            let path = format!("/pay/channels/{channel}/close");
+            let closed = client.json(client.request(Method::POST, &path)).await?;
+            ctx.print(&closed, || {
+                format!("closed {channel}: settled {}", closed["settled"])
+            });
+        }
+        PayCommand::Channels => {
+            let client = ctx.client()?;
+            let list = client
+                .json(client.request(Method::GET, "/pay/channels"))
+                .await?;
+            ctx.print(&list, || channels_table(&list));
+        }
+        PayCommand::Receipts(args) => receipts(ctx, args).await?,
+        PayCommand::Verify { file } => verify(ctx, &file).await?,
+    }
+    Ok(())
+}
+
+pub async fn balance(ctx: &Context) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let balance = client
+        .json(client.request(Method::GET, "/pay/balance"))
+        .await?;
+    ctx.print(&balance, || {
+        let mut out = format!(
+            "{:<54} {:>12} {:>12} {:>12} {:>12}",
+            "PEER", "EARNED", "SPENT", "OWED TO US", "WE OWE"
+        );
+        for p in balance["peers"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "\n{:<54} {:>12} {:>12} {:>12} {:>12}",
+                p["peer"].as_str().unwrap_or(""),
+                p["earned"],
+                p["spent"],
+                p["owed_to_us"],
+                p["we_owe"]
+            ));
+        }
+        out
+    });
+    Ok(())
+}
+
+fn channel_line(c: &serde_json::Value) -> String {
+    format!(
+        "{} {} {} deposit {} paid {} pending {} {}",
+        c["id"].as_str().unwrap_or(""),
+        c["role"].as_str().unwrap_or(""),
+        c["peer"].as_str().unwrap_or(""),
+        c["deposit"],
+        c["paid"],
+        c["pending"],
+        c["state"].as_str().unwrap_or("")
+    )
+}
+
+fn channels_table(list: &serde_json::Value) -> String {
+    let channels: Vec<_> = list["channels"].as_array().into_iter().flatten().collect();
+    if channels.is_empty() {
+        return "no channels".into();
+    }
+    channels
+        .iter()
+        .map(|c| channel_line(c))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn receipts(ctx: &Context, args: ReceiptsArgs) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let path = format!("/pay/channels/{}/receipts", args.channel);
+    let history = client.json(client.request(Method::GET, &path)).await?;
+    if let Some(file) = &args.export {
+        export(&history, file).await?;
+    }
+    ctx.print(&history, || {
+        let mut out = String::new();
+        for r in history["receipts"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "seq {} amount {} deal {}\n",
+                r["seq"],
+                r["amount"],
+                r["deal"].as_str().unwrap_or("-")
+            ));
+        }
+        if let Some(file) = &args.export {
+            out.push_str(&format!("exported to {}", file.display()));
+        }
+        out.trim_end().to_string()
+    });
+    Ok(())
+}
+
+fn hex_field(value: &serde_json::Value, what: &str) -> anyhow::Result<Vec<u8>> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| anyhow!("the daemon's answer has no {what}"))?;
+    hex::decode(text).with_context(|| format!("the daemon's {what} is not hex"))
+}
+
+/// Writes the signed open (the root: its CID is the channel id) and every receipt as
+/// DAG-CBOR blocks.
+async fn export(history: &serde_json::Value, file: &Path) -> anyhow::Result<()> {
+    let open_bytes = hex_field(&history["open"], "channel open")?;
+    let open = Signed::<ChannelOpen>::from_bytes(&open_bytes, crate::pay::MAX_OPEN_SIZE)?;
+    let root = open.channel_id()?;
+    let out = tokio::fs::File::create(file)
+        .await
+        .with_context(|| format!("cannot create {}", file.display()))?;
+    let mut car = CarWriter::new(out, &[root]).await?;
+    car.write_block(&root, &open_bytes).await?;
+    for r in history["receipts"].as_array().into_iter().flatten() {
+        let bytes = hex_field(&r["signed"], "receipt")?;
+        let receipt = Signed::<Receipt>::from_bytes(&bytes, crate::pay::MAX_RECEIPT_SIZE)?;
+        car.write_block(&receipt.cid()?, &bytes).await?;
+    }
+    car.finish().await?;
+    Ok(())
+}
+
+async fn verify(ctx: &Context, file: &Path) -> anyhow::Result<()> {
+    let input = tokio::fs::File::open(file)
+        .await
+        .with_context(|| format!("cannot open {}", file.display()))?;
+    let mut car = CarReader::new(input).await?;
+    let root = *car
+        .roots()
+        .first()
+        .ok_or_else(|| anyhow!("the CAR names no root (the channel open)"))?;
+    let mut open = None;
+    let mut receipts = Vec::new();
+    while let Some(block) = car.next_block().await? {
+        let (cid, data) = block.into_parts();
+        if cid == root {
+            open = Some(Signed::<ChannelOpen>::from_bytes(
+                &data,
+                crate::pay::MAX_OPEN_SIZE,
+            )?);
+        } else {
+            receipts.push(
+                Signed::<Receipt>::from_bytes(&data, crate::pay::MAX_RECEIPT_SIZE)
+                    .with_context(|| format!("block {cid} is not a receipt"))?,
+            );
+        }
+    }
+    let open = open.ok_or_else(|| anyhow!("the CAR lacks its root block (the channel open)"))?;
+    receipts.sort_by_key(|r| r.payload.seq);
+    let report = match verify_history(&open, &receipts) {
+        Ok(report) => report,
+        Err(e) => bail!("invalid receipts: {e} ({})", e.error.reason()),
+    };
+    let value = serde_json::json!({
+        "valid": true, "channel": report.channel.to_string(), "payer": report.payer,
+        "payee": report.payee, "deposit": report.deposit.0, "receipts": report.receipts,
+        "total": report.total.0, "last_seq": report.last_seq,
+    });
+    ctx.print(&value, || {
+        format!(
+            "valid: {} receipts on {}, total {} of deposit {}",
+            report.receipts, report.channel, report.total.0, report.deposit.0
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! The keeper's slow work, run in tasks its run loop owns so a tick never waits on the
+//! network: discovering providers (cached for a few seconds), fetching and pinning a keep's
+//! DAG (bounded by the config's `fetch_timeout`), and making deals (which wait for
+//! activation). Deals and fetches each hold a semaphore slot while they run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use super::{health_row, Keeper, BACKOFF, DEAL_WAIT_SECS, DISCOVERY_TTL};
+use crate::db::KeepRow;
+use crate::keeper::{Candidate, KeepStatus};
+use crate::market::state::DealState;
+use crate::node::keeps::Discovered;
+use crate::node::{DealRequest, NodeError, Result};
+
+impl Keeper {
+    pub(super) fn back_off(&self, keep: &str, peer: &str) {
+        let mut state = self.state();
+        let now = Instant::now();
+        state.backoff.retain(|_, until| *until > now);
+        state
+            .backoff
+            .insert((keep.to_string(), peer.to_string()), now + BACKOFF);
+    }
+
+    /// The latest discovery, starting a new one when it is stale.
+    pub(super) fn discovered(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Option<Discovered> {
+        let mut state = self.state();
+        let fresh = state
+            .discovered
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < DISCOVERY_TTL);
+        if !fresh && !state.discovering {
+            state.discovering = true;
+            let keeper = self.clone();
+            tasks.spawn(async move {
+                let found = match keeper.node.discover_providers().await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "provider discovery failed");
+                        Vec::new()
+                    }
+                };
+                for d in &found {
+                    let addr = d.address.as_ref().map(ToString::to_string);
+                    let _ = keeper
+                        .node
+                        .db
+                        .see_provider(&d.peer.to_string(), addr.as_deref())
+                        .await;
+                }
+                let mut state = keeper.state();
+                state.discovered = Some((Instant::now(), Arc::new(found)));
+                state.discovering = false;
+            });
+        }
+        state.discovered.as_ref().map(|(_, found)| found.clone())
+    }
+
+    /// Pins a keep's DAG here (dialling its origins first) and commits its piece.
+    pub(super) fn fetch(self: &Arc<Self>, keep: &KeepRow, tasks: &mut JoinSet<()>) {
+        if !self.state().fetching.insert(keep.id.clone()) {
+            return;
+        }
+        let (keeper, keep) = (self.clone(), keep.clone());
+        tasks.spawn(async move {
+            let _slot = keeper.fetch_slots.clone().acquire_owned().await;
+            let limit = keeper
+                .node
+                .config
+                .keeper
+                .fetch_timeout()
+                .unwrap_or(Duration::from_secs(600));
+            let fetched = tokio::time::timeout(limit, keeper.pin_locally(&keep)).await;
+            let outcome = fetched.unwrap_or_else(|_| {
+                Err(NodeError::Other(format!(
+                    "not found within {}",
+                    humantime::format_duration(limit)
+                )))
+            });
+            if let Err(e) = outcome {
+                let details = format!("could not fetch the DAG: {e}");
+                let health = health_row(KeepStatus::Failed, &details);
+                if let Err(e) = keeper.store_health(&keep, &health).await {
+                    tracing::warn!(keep = %keep.id, error = %e, "could not record a failed keep");
+                }
+            }
+            keeper.state().fetching.remove(&keep.id);
+        });
+    }
+
+    pub(super) async fn pin_locally(&self, keep: &KeepRow) -> Result<()> {
+        let node = &self.node;
+        let cid = crate::content::parse_cid(&keep.cid)?;
+        if let Some(net) = node.net.get() {
+            for origin in keep.origins.iter().filter_map(|o| o.parse().ok()) {
+                if let Err(e) = net.dial(origin).await {
+                    tracing::debug!(keep = %keep.id, error = %e, "could not dial an origin");
+                }
+            }
+        }
+        let owned = !node.db.is_pinned(&cid).await?;
+        let blocks = node
+            .pin_add(
+                &cid,
+                owned.then_some(format!("keep:{}", keep.id)).as_deref(),
+            )
+            .await?;
+        let piece = node.piece_commit(&cid).await?;
+        if node.db.get_keep(&keep.id).await?.is_none() {
+            // Removed while it was fetched: undo the pin it made.
+            if owned {
+                node.pin_rm(&cid).await?;
+            }
+            return Ok(());
+        }
+        node.db
+            .set_keep_local(&keep.id, owned, &hex::encode(piece.root), piece.size)
+            .await?;
+        let detail = format!("the DAG is pinned here ({blocks} blocks, a piece of {} bytes): the copy repairs are made from", piece.size);
+        self.event(&keep.id, "pinned_locally", &detail).await;
+        Ok(())
+    }
+
+    /// Starts making a deal with `chosen` in a task; `nth` is the replica it makes.
+    pub(super) async fn start_deal(
+        self: &Arc<Self>,
+        keep: &KeepRow,
+        chosen: &Candidate,
+        nth: usize,
+        tasks: &mut JoinSet<()>,
+    ) {
+        let peer = chosen.peer.clone();
+        self.state()
+            .making
+            .entry(keep.id.clone())
+            .or_default()
+            .push(peer.clone());
+        let detail = format!(
+            "proposing a deal to {peer} ({} per GiB-month, score {:.2}) for replica {nth} of {}",
+            chosen.price_per_gib_month, chosen.score, keep.policy.replicas
+        );
+        self.event(&keep.id, "deal_started", &detail).await;
+        let (keeper, keep) = (self.clone(), keep.clone());
+        tasks.spawn(async move {
+            let _slot = keeper.deal_slots.clone().acquire_owned().await;
+            keeper.make_deal(&keep, &peer).await;
+            let mut state = keeper.state();
+            if let Some(list) = state.making.get_mut(&keep.id) {
+                list.retain(|p| p != &peer);
+            }
+        });
+    }
+
+    pub(super) async fn make_deal(&self, keep: &KeepRow, peer: &str) {
+        let request = DealRequest {
+            cid: keep.cid.clone(),
+            provider: peer.to_string(),
+            duration_secs: keep.policy.duration_secs,
+            challenge_period_secs: keep.policy.challenge_period_secs,
+            samples: 20,
+            max_price_per_gib_month: keep.policy.max_price_per_gib_month,
+            wait_secs: DEAL_WAIT_SECS,
+        };
+        let row = match self.node.make_deal(&request).await {
+            Ok(row) => row,
+            Err(e) => {
+                self.back_off(&keep.id, peer);
+                return self
+                    .event(
+                        &keep.id,
+                        "deal_failed",
+                        &format!("deal with {peer} failed: {e}"),
+                    )
+                    .await;
+            }
+        };
+        let recorded = async {
+            if self.node.db.get_keep(&keep.id).await?.is_none() {
+                self.node
+                    .cancel_deal(&row.id, "the keep was removed while the deal was made")
+                    .await?;
+                return Ok(());
+            }
+            self.node.db.add_keep_deal(&keep.id, &row.id, peer).await?;
+            let detail = match row.state {
+                DealState::Active => format!("new deal {} with {peer} is active", row.id),
+                state => format!("deal {} with {peer} is {state:?} (waiting for it)", row.id),
+            };
+            self.event(&keep.id, "deal", &detail).await;
+            Ok::<_, NodeError>(())
+        };
+        if let Err(e) = recorded.await {
+            tracing::warn!(keep = %keep.id, deal = %row.id, error = %e, "could not record a keep's deal");
+        }
+    }
+}

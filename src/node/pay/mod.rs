@@ -1,0 +1,100 @@
+//! Payments, both sides: channels this node opens and pays through (payer), channels others
+//! opened to it and the receipts it keeps (payee), storage paid per passed challenge period,
+//! and retrieval metered per byte with a free allowance and two thresholds.
+//!
+//! Invariants kept here: a payee acknowledges a receipt only after the receipt writer has
+//! committed it (so an acknowledged receipt survives a crash, and a payer's retry of it is
+//! answered `duplicate`); a payer records each receipt it signs before sending it, so it never
+//! signs two different receipts with one sequence number; amounts are integers with checked
+//! arithmetic. Settlement goes through [`crate::pay::Settlement`]; the backend here is the
+//! node's own ledger ([`LedgerSettlement`]).
+
+mod balance;
+mod payee;
+mod payer;
+mod retrieval;
+mod settle;
+
+pub use balance::Balance;
+pub use payee::NodePay;
+pub use retrieval::{InvoiceOrder, RetrievalMeter};
+pub use settle::LedgerSettlement;
+
+use std::time::Duration;
+
+use crate::db::{ChannelRow, ReceiptWriter};
+use crate::market::Amount;
+use crate::pay::{Channel, PayError};
+
+use super::{NodeError, Result};
+
+/// How long a payment request may take.
+const PAY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The node's payment machinery, shared by its tasks.
+#[derive(Debug)]
+pub struct PayState {
+    /// The one writer of received receipts (group commit).
+    pub writer: ReceiptWriter,
+    /// Bytes served to each peer and what they paid, consulted by the Bitswap server.
+    pub meter: std::sync::Arc<RetrievalMeter>,
+    /// Serializes the receipts this node signs, so sequence numbers never repeat.
+    sign_lock: tokio::sync::Mutex<()>,
+    /// Serializes retrieval invoices, so two cannot both be paid for the same bytes.
+    invoice_lock: tokio::sync::Mutex<()>,
+    /// Per peer, the Bitswap ledger's bytes received already written to the database.
+    received_marks: tokio::sync::Mutex<std::collections::HashMap<libp2p::PeerId, u64>>,
+}
+
+impl PayState {
+    pub fn new(db: crate::db::Db, meter: RetrievalMeter) -> Self {
+        PayState {
+            writer: ReceiptWriter::spawn(db),
+            meter: std::sync::Arc::new(meter),
+            sign_lock: Default::default(),
+            invoice_lock: Default::default(),
+            received_marks: Default::default(),
+        }
+    }
+}
+
+fn pay_error(e: PayError) -> NodeError {
+    NodeError::BadRequest(format!("{}: {e}", e.reason()))
+}
+
+fn key_hex(key: &[u8; 32]) -> String {
+    hex::encode(key)
+}
+
+fn parse_key(text: &str) -> Result<[u8; 32]> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| NodeError::Other(format!("stored key {text:?} is not 32 hex bytes")))
+}
+
+/// The domain view of a stored channel.
+fn channel_of(row: &ChannelRow) -> Result<Channel> {
+    Ok(Channel {
+        id: row
+            .id
+            .parse()
+            .map_err(|_| NodeError::Other(format!("stored channel id {:?}", row.id)))?,
+        payer: parse_key(&row.payer)?,
+        payee: parse_key(&row.payee)?,
+        deposit: Amount(row.deposit),
+        paid: Amount(row.paid),
+        seq: row.seq,
+        closed: row.state != "open",
+    })
+}
+
+impl super::Node {
+    /// The queue of invoices the retrieval meter orders (once: the daemon's task takes it).
+    pub(crate) fn take_invoice_orders(&self) -> Option<tokio::sync::mpsc::Receiver<InvoiceOrder>> {
+        self.invoice_orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}

@@ -1,0 +1,213 @@
+//! The payee's side of `/cairn/pay/1`: channels others open to this node, receipts checked
+//! and stored before they are acknowledged, closes settled through the ledger, and invoices
+//! received (this node as payer) handed to the retrieval payer.
+
+use std::sync::Arc;
+
+use cid::Cid;
+use futures::future::BoxFuture;
+use libp2p::PeerId;
+
+use super::payer::{channel_row, receipt_row};
+use super::{channel_of, key_hex, LedgerSettlement};
+use crate::db::now_ms;
+use crate::market::{Amount, Signed};
+use crate::node::provider::peer_key;
+use crate::node::{Node, NodeError, Result};
+use crate::pay::wire::{Ack, PayRequest, PayResponse};
+use crate::pay::{verify_batch, ChannelClose, ChannelOpen, PayError, Receipt, Settlement, Verdict};
+
+/// Answers `/cairn/pay/1` for the node.
+pub struct NodePay(pub Arc<Node>);
+
+impl crate::net::pay::Payments for NodePay {
+    fn respond(&self, peer: PeerId, request: PayRequest) -> BoxFuture<'_, PayResponse> {
+        Box::pin(async move {
+            let node = &self.0;
+            let answer = match request {
+                PayRequest::Open(open) => node.receive_open(peer, *open).await,
+                PayRequest::Pay(receipts) => Ok(PayResponse::Acks(
+                    node.receive_receipts(peer, receipts).await,
+                )),
+                PayRequest::Close(channel) => node.receive_close(peer, channel).await,
+                PayRequest::Invoice(invoice) => {
+                    let node = node.clone();
+                    tokio::spawn(async move { node.pay_invoice(peer, invoice).await });
+                    Ok(PayResponse::Noted)
+                }
+            };
+            answer.unwrap_or_else(|e| match e {
+                NodeError::BadRequest(detail) => {
+                    let reason = detail.split(':').next().unwrap_or("rejected").to_string();
+                    PayResponse::rejected(&reason, detail)
+                }
+                other => {
+                    tracing::warn!(%peer, error = %other, "payment request failed");
+                    PayResponse::rejected("internal", "the payee cannot answer now")
+                }
+            })
+        })
+    }
+}
+
+fn refuse(e: PayError) -> NodeError {
+    NodeError::BadRequest(format!("{}: {e}", e.reason()))
+}
+
+impl Node {
+    async fn receive_open(&self, peer: PeerId, open: Signed<ChannelOpen>) -> Result<PayResponse> {
+        let payload = open.check().map_err(refuse)?;
+        if payload.payee != self.key.verifying_key().to_bytes() {
+            return Err(refuse(PayError::WrongPayee));
+        }
+        if peer_key(&peer.to_string()).ok() != Some(payload.payer) {
+            return Err(refuse(PayError::WrongSigner {
+                signer: hex::encode(payload.payer),
+                expected: peer.to_string(),
+            }));
+        }
+        let row = channel_row(&open, "payee", &peer)?;
+        // Opening twice is harmless: the id is the open's CID, so the row is the same.
+        self.db.insert_channel(&row).await?;
+        Ok(PayResponse::Opened {
+            channel: open.channel_id().map_err(refuse)?,
+        })
+    }
+
+    /// Checks a batch (signatures verified together) and stores each new receipt through the
+    /// receipt writer before acknowledging it.
+    pub(crate) async fn receive_receipts(
+        &self,
+        peer: PeerId,
+        receipts: Vec<Signed<Receipt>>,
+    ) -> Vec<Ack> {
+        let signatures = verify_batch(&receipts);
+        let mut acks = Vec::with_capacity(receipts.len());
+        for (receipt, signature) in receipts.iter().zip(signatures) {
+            let outcome = match signature {
+                Ok(()) => self.store_receipt(peer, receipt).await,
+                Err(e) => Err(e),
+            };
+            let r = &receipt.payload;
+            let (status, detail) = match outcome {
+                Ok(status) => (status.to_string(), None),
+                Err(e) => (e.reason().to_string(), Some(e.to_string())),
+            };
+            acks.push(Ack {
+                channel: r.channel,
+                seq: r.seq,
+                amount: r.amount,
+                status,
+                detail,
+            });
+        }
+        acks
+    }
+
+    async fn store_receipt(
+        &self,
+        peer: PeerId,
+        receipt: &Signed<Receipt>,
+    ) -> Result<&'static str, PayError> {
+        let internal = |e: &dyn std::fmt::Display| PayError::Invalid(format!("payee: {e}"));
+        // A conflict means another receipt of the same channel landed in between: look again.
+        for _ in 0..3 {
+            let row = self
+                .db
+                .get_channel(&receipt.payload.channel.to_string())
+                .await
+                .map_err(|e| internal(&e))?
+                .filter(|r| r.role == "payee")
+                .ok_or(PayError::WrongChannel)?;
+            let channel = channel_of(&row).map_err(|e| internal(&e))?;
+            if channel.check_verified(receipt)? == Verdict::Duplicate {
+                return Ok("duplicate");
+            }
+            let stored = receipt_row(receipt).map_err(|e| internal(&e))?;
+            if self
+                .pay
+                .writer
+                .record(stored, row.seq)
+                .await
+                .map_err(|e| internal(&e))?
+            {
+                if receipt.payload.deal.is_none() {
+                    self.credit_retrieval(peer, &row, receipt.payload.amount)
+                        .await;
+                }
+                return Ok("stored");
+            }
+        }
+        Err(PayError::Invalid(
+            "the channel kept changing; send again".into(),
+        ))
+    }
+
+    /// A receipt without a deal pays for retrieval: its increment over the channel's previous
+    /// total is credited to the payer's retrieval account.
+    async fn credit_retrieval(&self, peer: PeerId, row: &crate::db::ChannelRow, amount: Amount) {
+        let increment = amount.0.saturating_sub(row.paid);
+        let account = match self.db.retrieval_account(&row.peer, "payee").await {
+            Ok(account) => account,
+            Err(e) => return tracing::warn!(%peer, error = %e, "cannot read a retrieval account"),
+        };
+        let paid = account.paid.saturating_add(increment);
+        if let Err(e) = self.db.set_retrieval_paid(&row.peer, "payee", paid).await {
+            tracing::warn!(%peer, error = %e, "cannot credit a retrieval payment");
+        }
+        if let Ok(payer) = row.peer.parse() {
+            self.pay.meter.credit(payer, Amount(paid));
+        }
+    }
+
+    async fn receive_close(&self, peer: PeerId, channel: Cid) -> Result<PayResponse> {
+        let row = self
+            .db
+            .get_channel(&channel.to_string())
+            .await?
+            .filter(|r| r.role == "payee")
+            .ok_or_else(|| refuse(PayError::WrongChannel))?;
+        if peer_key(&peer.to_string()).ok().map(|k| key_hex(&k)) != Some(row.payer.clone()) {
+            return Err(NodeError::BadRequest(
+                "wrong_signer: only the payer closes its channel".into(),
+            ));
+        }
+        if let Some(close) = row.close_signed.as_deref() {
+            // Closed before: the same signed close again.
+            let bytes = hex::decode(close).map_err(|e| NodeError::Other(e.to_string()))?;
+            let close = Signed::<ChannelClose>::from_bytes(&bytes, 1024)
+                .map_err(|e| NodeError::Other(e.to_string()))?;
+            return Ok(PayResponse::Closed(close));
+        }
+        let state = channel_of(&row)?;
+        let last = match row.last_receipt.as_deref() {
+            Some(hex_receipt) => Some(decode_receipt(hex_receipt)?),
+            None => None,
+        };
+        let close = Signed::sign(
+            ChannelClose {
+                channel,
+                amount: state.paid,
+                seq: state.seq,
+                at: now_ms().max(0) as u64,
+            },
+            &self.key,
+        )
+        .map_err(|e| NodeError::Other(e.to_string()))?;
+        let settlement = LedgerSettlement {
+            db: self.db.clone(),
+            close_signed: close.to_bytes().map(hex::encode).ok(),
+        };
+        settlement
+            .settle(&state, last.as_ref())
+            .await
+            .map_err(refuse)?;
+        Ok(PayResponse::Closed(close))
+    }
+}
+
+pub(crate) fn decode_receipt(hex_receipt: &str) -> Result<Signed<Receipt>> {
+    let bytes = hex::decode(hex_receipt).map_err(|e| NodeError::Other(e.to_string()))?;
+    Signed::<Receipt>::from_bytes(&bytes, crate::pay::MAX_RECEIPT_SIZE)
+        .map_err(|e| NodeError::Other(e.to_string()))
+}

@@ -1,0 +1,310 @@
+//! The payer's side: opening channels, signing cumulative receipts, paying storage periods
+//! and closing channels.
+
+use cid::Cid;
+use libp2p::PeerId;
+
+use super::{channel_of, key_hex, pay_error};
+use crate::db::{now_ms, ChannelRow, ReceiptRow, StoragePayment};
+use crate::market::{Amount, Signed};
+use crate::node::provider::peer_key;
+use crate::node::{Node, NodeError, Result};
+use crate::pay::wire::{Ack, PayRequest, PayResponse};
+use crate::pay::{ChannelClose, ChannelOpen};
+
+/// The answer of a payee to one receipt, as the payer reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Payment {
+    pub channel: String,
+    pub seq: u64,
+    pub amount: u64,
+    pub status: String,
+}
+
+impl Node {
+    fn net_or_offline(&self) -> Result<&crate::net::NetHandle> {
+        self.net
+            .get()
+            .ok_or_else(|| NodeError::Other("the network is not running".into()))
+    }
+
+    async fn pay_request(&self, peer: PeerId, request: &PayRequest) -> Result<PayResponse> {
+        let response = self
+            .net_or_offline()?
+            .pay(peer, request, super::PAY_TIMEOUT)
+            .await
+            .map_err(|e| NodeError::BadRequest(format!("unreachable: {e}")))?;
+        match response {
+            PayResponse::Rejected { reason, detail } => Err(NodeError::BadRequest(format!(
+                "{reason}: refused by the payee: {detail}"
+            ))),
+            other => Ok(other),
+        }
+    }
+
+    /// Opens a channel to `peer` with `deposit`: the payer's signed commitment, recorded on
+    /// both sides.
+    pub async fn open_channel(&self, peer: PeerId, deposit: u64) -> Result<ChannelRow> {
+        if deposit == 0 {
+            return Err(NodeError::BadRequest(
+                "invalid: the deposit must be positive".into(),
+            ));
+        }
+        if peer == self.peer_id {
+            return Err(NodeError::BadRequest(
+                "invalid: a channel to oneself pays nothing".into(),
+            ));
+        }
+        let payee = peer_key(&peer.to_string())?;
+        let open = Signed::sign(
+            ChannelOpen {
+                payer: self.key.verifying_key().to_bytes(),
+                payee,
+                deposit: Amount(deposit),
+                nonce: rand::random(),
+                at: now_ms().max(0) as u64,
+            },
+            &self.key,
+        )
+        .map_err(|e| NodeError::Other(e.to_string()))?;
+        let id = open.channel_id().map_err(pay_error)?;
+        match self
+            .pay_request(peer, &PayRequest::Open(Box::new(open.clone())))
+            .await?
+        {
+            PayResponse::Opened { channel } if channel == id => {}
+            other => {
+                return Err(NodeError::BadRequest(format!(
+                    "unexpected answer to a channel open: {other:?}"
+                )))
+            }
+        }
+        let row = channel_row(&open, "payer", &peer)?;
+        self.db.insert_channel(&row).await?;
+        Ok(row)
+    }
+
+    /// An open channel to `peer` with at least `need` left, opening one with `deposit` (at
+    /// least `need`) if there is none.
+    pub async fn channel_for(&self, peer: PeerId, need: u64, deposit: u64) -> Result<ChannelRow> {
+        let rows = self
+            .db
+            .list_channels(Some("payer"), Some(&peer.to_string()))
+            .await?;
+        if let Some(row) = rows
+            .into_iter()
+            .find(|r| r.state == "open" && r.deposit.saturating_sub(r.paid) >= need)
+        {
+            return Ok(row);
+        }
+        self.open_channel(peer, deposit.max(need)).await
+    }
+
+    /// Pays `increment` more on `channel`: signs the next cumulative receipt, records it, sends
+    /// it. A receipt the payee never saw is not lost: the next one includes its amount.
+    pub async fn pay_on(
+        &self,
+        channel: &str,
+        increment: Amount,
+        deal: Option<Cid>,
+    ) -> Result<Payment> {
+        let _signing = self.pay.sign_lock.lock().await;
+        let row = self
+            .db
+            .get_channel(channel)
+            .await?
+            .filter(|r| r.role == "payer")
+            .ok_or_else(|| {
+                NodeError::BadRequest(format!("unknown_channel: no channel {channel}"))
+            })?;
+        let peer: PeerId = row
+            .peer
+            .parse()
+            .map_err(|_| NodeError::Other(format!("stored peer {:?}", row.peer)))?;
+        let state = channel_of(&row)?;
+        let receipt = state
+            .next_receipt(increment, deal, now_ms().max(0) as u64)
+            .map_err(pay_error)?;
+        let signed =
+            Signed::sign(receipt, &self.key).map_err(|e| NodeError::Other(e.to_string()))?;
+        let stored = receipt_row(&signed)?;
+        if !self.db.record_receipt(&stored, row.seq).await? {
+            return Err(NodeError::Other(format!(
+                "channel {channel} changed while paying"
+            )));
+        }
+        let ack = match self
+            .pay_request(peer, &PayRequest::Pay(vec![signed.clone()]))
+            .await?
+        {
+            PayResponse::Acks(acks) => acks.into_iter().next(),
+            _ => None,
+        };
+        let ack: Ack = ack.ok_or_else(|| NodeError::BadRequest("no acknowledgement".into()))?;
+        if ack.status != "stored" && ack.status != "duplicate" {
+            return Err(NodeError::BadRequest(format!(
+                "{}: the payee refused the receipt: {}",
+                ack.status,
+                ack.detail.unwrap_or_default()
+            )));
+        }
+        Ok(Payment {
+            channel: channel.to_string(),
+            seq: signed.payload.seq,
+            amount: signed.payload.amount.0,
+            status: ack.status,
+        })
+    }
+
+    /// Client: after a passed challenge, pays the deal's storage price for `period` unless it
+    /// was paid already; never more than the deal's total price.
+    pub(crate) async fn pay_storage_period(
+        &self,
+        deal: &crate::db::DealRow,
+        proposal: &crate::market::DealProposal,
+        period: i64,
+    ) -> Result<()> {
+        let Some(channel) = proposal.payment_channel.as_deref() else {
+            return Ok(());
+        };
+        if self
+            .db
+            .storage_payments(&deal.id)
+            .await?
+            .iter()
+            .any(|p| p.period == period)
+        {
+            return Ok(());
+        }
+        let total = proposal
+            .total_price()
+            .map_err(|e| NodeError::Other(e.to_string()))?;
+        let per_period = proposal
+            .price_per_period()
+            .map_err(|e| NodeError::Other(e.to_string()))?;
+        let left = total
+            .0
+            .saturating_sub(self.db.storage_paid(&deal.id).await?);
+        let amount = per_period.0.min(left);
+        if amount == 0 {
+            return Ok(());
+        }
+        let deal_cid: Cid = deal
+            .id
+            .parse()
+            .map_err(|_| NodeError::Other(format!("stored deal id {:?}", deal.id)))?;
+        let paid = self.pay_on(channel, Amount(amount), Some(deal_cid)).await?;
+        self.db
+            .record_storage_payment(&StoragePayment {
+                deal: deal.id.clone(),
+                period,
+                channel: channel.to_string(),
+                amount,
+                seq: paid.seq,
+                at: now_ms(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Payer: asks the payee to settle `channel` with the highest receipt it holds.
+    pub async fn close_channel(&self, channel: &str) -> Result<ChannelRow> {
+        let row = self
+            .db
+            .get_channel(channel)
+            .await?
+            .filter(|r| r.role == "payer")
+            .ok_or_else(|| {
+                NodeError::BadRequest(format!("unknown_channel: no channel {channel}"))
+            })?;
+        if row.state != "open" {
+            return Err(NodeError::BadRequest(format!(
+                "channel_closed: {channel} is already closed"
+            )));
+        }
+        let peer: PeerId = row
+            .peer
+            .parse()
+            .map_err(|_| NodeError::Other(format!("stored peer {:?}", row.peer)))?;
+        let id: Cid = channel
+            .parse()
+            .map_err(|_| NodeError::BadRequest(format!("malformed: {channel:?} is not a CID")))?;
+        let close = match self.pay_request(peer, &PayRequest::Close(id)).await? {
+            PayResponse::Closed(close) => close,
+            other => {
+                return Err(NodeError::BadRequest(format!(
+                    "unexpected answer to a close: {other:?}"
+                )))
+            }
+        };
+        check_close(&close, &row, &id)?;
+        let hex_close = close.to_bytes().map(hex::encode).ok();
+        self.db
+            .close_channel(channel, hex_close.as_deref(), close.payload.amount.0)
+            .await?;
+        self.db
+            .get_channel(channel)
+            .await?
+            .ok_or_else(|| NodeError::Other("channel vanished".into()))
+    }
+}
+
+/// A payee's close must be signed by the payee, name this channel, and settle no more than
+/// the payer paid.
+fn check_close(close: &Signed<ChannelClose>, row: &ChannelRow, id: &Cid) -> Result<()> {
+    let payload = close
+        .verify()
+        .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+    if key_hex(&close.signer) != row.payee || payload.channel != *id || payload.amount.0 > row.paid
+    {
+        return Err(NodeError::BadRequest(
+            "invalid: the payee's close does not match the channel".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn channel_row(
+    open: &Signed<ChannelOpen>,
+    role: &str,
+    peer: &PeerId,
+) -> Result<ChannelRow> {
+    let id = open.channel_id().map_err(pay_error)?;
+    let bytes = open
+        .to_bytes()
+        .map_err(|e| NodeError::Other(e.to_string()))?;
+    let now = now_ms();
+    Ok(ChannelRow {
+        id: id.to_string(),
+        role: role.into(),
+        peer: peer.to_string(),
+        payer: key_hex(&open.payload.payer),
+        payee: key_hex(&open.payload.payee),
+        deposit: open.payload.deposit.0,
+        paid: 0,
+        seq: 0,
+        state: "open".into(),
+        open_signed: hex::encode(bytes),
+        last_receipt: None,
+        close_signed: None,
+        settled: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub(super) fn receipt_row(signed: &Signed<crate::pay::Receipt>) -> Result<ReceiptRow> {
+    let bytes = signed
+        .to_bytes()
+        .map_err(|e| NodeError::Other(e.to_string()))?;
+    let r = &signed.payload;
+    Ok(ReceiptRow {
+        channel: r.channel.to_string(),
+        seq: r.seq,
+        amount: r.amount.0,
+        deal: r.deal.map(|d| d.to_string()),
+        at: r.at as i64,
+        signed: hex::encode(bytes),
+        stored_at: now_ms(),
+    })
+}
