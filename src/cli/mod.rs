@@ -9,6 +9,7 @@ mod cat;
 mod client;
 mod daemon;
 mod deal;
+mod devnet;
 mod gc;
 mod get;
 mod id;
@@ -57,6 +58,9 @@ pub enum Command {
     Init(init::InitArgs),
     /// Run the node (initializes the data dir first if needed).
     Daemon(daemon::DaemonArgs),
+    /// A local demo network: a client keeping a dataset on several providers, with proofs,
+    /// payments and a provider failure repaired.
+    Devnet(devnet::DevnetArgs),
     /// Add a file or directory; prints the root CID.
     Add(add::AddArgs),
     /// Write a file's bytes to stdout.
@@ -116,6 +120,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init::run(&ctx, args),
         Command::Daemon(args) => daemon::run(&ctx, args).await,
+        Command::Devnet(args) => devnet::run(&ctx, args).await,
         Command::Add(args) => add::run(&ctx, args).await,
         Command::Cat(args) => cat::cat(&ctx, args).await,
         Command::Get(args) => get::get(&ctx, args).await,

@@ -38,8 +38,11 @@ pub const FETCHES_AT_ONCE: usize = 2;
 const DEAL_WAIT_SECS: u64 = 300;
 /// How long a provider is left alone for a keep after a deal with it failed.
 const BACKOFF: Duration = Duration::from_secs(30);
-/// How long a discovery result is used before the next.
+/// How long a discovery result is used before the next: the shortest, and the longest
+/// (reached by doubling while each discovery finds the same providers: a node short of
+/// providers for long must not ask every peer every few seconds forever).
 const DISCOVERY_TTL: Duration = Duration::from_secs(3);
+const DISCOVERY_TTL_MAX: Duration = Duration::from_secs(30);
 /// A provider's score falling by this much, or under [`LOW_SCORE`], is warned about.
 const SCORE_FALL: i64 = 150;
 const LOW_SCORE: i64 = 500;
@@ -89,6 +92,7 @@ struct State {
     backoff: HashMap<(String, String), Instant>,
     discovered: Option<(Instant, Discovered)>,
     discovering: bool,
+    discovery_ttl: Duration,
     /// Per keep, the warnings raised and still standing (each is recorded once).
     warnings: HashMap<String, BTreeSet<String>>,
     cursor: usize,

@@ -1,5 +1,5 @@
 //! The keeper's slow work, run in tasks its run loop owns so a tick never waits on the
-//! network: discovering providers (cached for a few seconds), fetching and pinning a keep's
+//! network: discovering providers (cached for 3 s, up to 30 s while nothing changes), fetching and pinning a keep's
 //! DAG (bounded by the config's `fetch_timeout`), and making deals (which wait for
 //! activation). Deals and fetches each hold a semaphore slot while they run.
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::{health_row, Keeper, BACKOFF, DEAL_WAIT_SECS, DISCOVERY_TTL};
+use super::{health_row, Keeper, BACKOFF, DEAL_WAIT_SECS, DISCOVERY_TTL, DISCOVERY_TTL_MAX};
 use crate::db::KeepRow;
 use crate::keeper::{Candidate, KeepStatus};
 use crate::market::state::DealState;
@@ -28,10 +28,11 @@ impl Keeper {
     /// The latest discovery, starting a new one when it is stale.
     pub(super) fn discovered(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Option<Discovered> {
         let mut state = self.state();
+        let ttl = state.discovery_ttl.max(DISCOVERY_TTL);
         let fresh = state
             .discovered
             .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < DISCOVERY_TTL);
+            .is_some_and(|(at, _)| at.elapsed() < ttl);
         if !fresh && !state.discovering {
             state.discovering = true;
             let keeper = self.clone();
@@ -52,6 +53,22 @@ impl Keeper {
                         .await;
                 }
                 let mut state = keeper.state();
+                // The same providers as last time: ask less often; anything new: back to
+                // the shortest interval.
+                let peers = |list: &[crate::node::DiscoveredProvider]| {
+                    let mut peers: Vec<_> = list.iter().map(|d| d.peer).collect();
+                    peers.sort();
+                    peers
+                };
+                let same = state
+                    .discovered
+                    .as_ref()
+                    .is_some_and(|(_, old)| peers(old) == peers(&found));
+                state.discovery_ttl = if same {
+                    (state.discovery_ttl * 2).clamp(DISCOVERY_TTL, DISCOVERY_TTL_MAX)
+                } else {
+                    DISCOVERY_TTL
+                };
                 state.discovered = Some((Instant::now(), Arc::new(found)));
                 state.discovering = false;
             });

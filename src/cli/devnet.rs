@@ -1,0 +1,324 @@
+//! `cairn devnet`: a local network of real Cairn nodes on 127.0.0.1, each with its own data
+//! dir and SQLite database: one client and several providers. The client adds a sample
+//! dataset and keeps it with three replicas; challenges and payments run every `--period`;
+//! after `--kill-after` one provider holding a replica is stopped and the keeper repairs.
+//! A summary line is printed every two seconds; Ctrl-C (or `--run-for`) stops every node.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use clap::Args;
+
+use super::provider::parse_duration;
+use super::Context;
+use crate::config::{Config, DataDir};
+use crate::keeper::Policy;
+use crate::market::state::DealState;
+use crate::node::{AskTerms, Daemon, KeepRequest, Node};
+
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Providers to start beside the client.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: u32,
+    /// Challenge period of every deal (and so how often storage is paid).
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub period: Duration,
+    /// Where the nodes' data dirs go (kept); a temporary dir, removed at the end, if unset.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Size of the sample dataset, MiB.
+    #[arg(long, default_value_t = 8)]
+    pub dataset_mib: u64,
+    /// Replicas to keep.
+    #[arg(long, default_value_t = 3)]
+    pub replicas: u32,
+    /// When to stop one provider holding a replica, to show the repair.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub kill_after: Duration,
+    /// Stop on its own after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = parse_duration)]
+    pub run_for: Option<Duration>,
+}
+
+/// Prices that make payments visible on a small dataset and short deals.
+const PRICE_PER_GIB_MONTH: u64 = 1_000_000_000;
+const RETRIEVAL_PRICE_PER_GIB: u64 = 1_000_000;
+
+pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
+    if args.nodes < args.replicas || args.replicas == 0 {
+        anyhow::bail!(
+            "--nodes ({}) must be at least --replicas ({}), which must be positive",
+            args.nodes,
+            args.replicas
+        );
+    }
+    let (root, temporary) = match &args.data {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("cairn-devnet-{}", std::process::id())),
+            true,
+        ),
+    };
+    let mut net = Devnet::start(&root, &args).await?;
+    say(
+        ctx,
+        &serde_json::json!({"event": "started", "data": root, "client": net.client.info.api,
+        "providers": net.providers.iter().map(|p| p.info.id.clone()).collect::<Vec<_>>()}),
+        || {
+            format!(
+                "devnet: 1 client and {} providers under {} (client API {})",
+                args.nodes,
+                root.display(),
+                net.client.info.api
+            )
+        },
+    );
+    let outcome = net.watch(ctx, &args).await;
+    net.stop().await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    outcome
+}
+
+fn say(ctx: &Context, value: &serde_json::Value, human: impl FnOnce() -> String) {
+    ctx.print(value, human);
+}
+
+struct Devnet {
+    client: Daemon,
+    providers: Vec<Daemon>,
+    keep: String,
+}
+
+async fn start_node(dir: PathBuf) -> anyhow::Result<Daemon> {
+    let data = DataDir::new(dir);
+    if !data.is_initialized() {
+        let mut config = Config::new(true);
+        // Loopback only: the demo network never listens on, or dials, anything else.
+        config.swarm.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        data.init(&config)?;
+    }
+    Ok(Daemon::start(data).await?)
+}
+
+impl Devnet {
+    async fn start(root: &std::path::Path, args: &DevnetArgs) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
+        let mut providers = Vec::new();
+        for i in 0..args.nodes {
+            let daemon = start_node(root.join(format!("provider-{i}"))).await?;
+            daemon
+                .node
+                .set_ask_terms(&provider_terms(args.period))
+                .await?;
+            providers.push(daemon);
+        }
+        let client = start_node(root.join("client")).await?;
+        let net = client
+            .node
+            .net
+            .get()
+            .ok_or_else(|| anyhow!("client network not running"))?;
+        for provider in &providers {
+            let addr = provider
+                .info
+                .addresses
+                .first()
+                .ok_or_else(|| anyhow!("provider without address"))?;
+            net.dial(addr.parse()?).await?;
+        }
+        let cid = add_dataset(&client, args.dataset_mib).await?;
+        let keep = client
+            .node
+            .create_keep(KeepRequest {
+                cid,
+                name: Some("devnet sample".into()),
+                origins: Vec::new(),
+                meta: Default::default(),
+                policy: Policy {
+                    replicas: args.replicas,
+                    duration_secs: 3600,
+                    max_price_per_gib_month: None,
+                    challenge_period_secs: args.period.as_secs().max(1),
+                },
+            })
+            .await?;
+        Ok(Devnet {
+            client,
+            providers,
+            keep: keep.id,
+        })
+    }
+
+    /// Prints a summary every two seconds; stops a replica's provider once, after
+    /// `kill_after`; returns at Ctrl-C or after `run_for`.
+    async fn watch(&mut self, ctx: &Context, args: &DevnetArgs) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let mut killed = false;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => return Ok(()),
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+            let summary = summary(&self.client.node, &self.providers, &self.keep).await?;
+            say(ctx, &summary, || human_summary(&summary));
+            if !killed && started.elapsed() >= args.kill_after {
+                killed = self.kill_a_replica(ctx).await?;
+            }
+            if args.run_for.is_some_and(|limit| started.elapsed() >= limit) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Stops one provider with an active deal for the keep.
+    async fn kill_a_replica(&mut self, ctx: &Context) -> anyhow::Result<bool> {
+        let holders: Vec<String> = self
+            .client
+            .node
+            .db
+            .list_deals("client", Some(DealState::Active))
+            .await?
+            .into_iter()
+            .map(|d| d.peer)
+            .collect();
+        let Some(index) = self
+            .providers
+            .iter()
+            .position(|p| holders.contains(&p.info.id))
+        else {
+            return Ok(false);
+        };
+        let victim = self.providers.remove(index);
+        let id = victim.info.id.clone();
+        victim.stop().await;
+        say(
+            ctx,
+            &serde_json::json!({"event": "provider_stopped", "peer": id}),
+            || format!("devnet: stopped provider {id}; the keeper should repair"),
+        );
+        Ok(true)
+    }
+
+    async fn stop(self) {
+        self.client.stop().await;
+        for provider in self.providers {
+            provider.stop().await;
+        }
+    }
+}
+
+fn provider_terms(period: Duration) -> AskTerms {
+    AskTerms {
+        price_per_gib_month: PRICE_PER_GIB_MONTH,
+        retrieval_price_per_gib: RETRIEVAL_PRICE_PER_GIB,
+        min_duration_secs: 1,
+        max_duration_secs: 365 * 24 * 3600,
+        max_piece_size: 1 << 30,
+        capacity: 10 << 30,
+        min_challenge_period_secs: period.as_secs().max(1),
+        ttl_secs: 3600,
+        allow: None,
+        deny: Vec::new(),
+    }
+}
+
+/// Adds `mib` MiB of pseudo-random bytes through the client's API; returns the CID.
+async fn add_dataset(client: &Daemon, mib: u64) -> anyhow::Result<String> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64 ^ u64::from(std::process::id());
+    let bytes: Vec<u8> = (0..mib.max(1) << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/add", client.info.api))
+        .bearer_auth(&client.node.api_token)
+        .body(bytes)
+        .send()
+        .await?
+        .error_for_status()?;
+    let added: serde_json::Value = response.json().await?;
+    added["cid"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("the client's add answered without a CID: {added}"))
+}
+
+/// Deals, proofs, receipts and balances as the client sees them.
+async fn summary(
+    client: &Arc<Node>,
+    providers: &[Daemon],
+    keep: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let row = client
+        .db
+        .get_keep(keep)
+        .await?
+        .ok_or_else(|| anyhow!("keep vanished"))?;
+    let report = client.keep_report(row).await?;
+    let deals = client.db.list_deals("client", None).await?;
+    let count = |state: DealState| deals.iter().filter(|d| d.state == state).count();
+    let (passed, failed) = report.providers.iter().fold((0, 0), |(p, f), r| {
+        (
+            p + r.proofs_passed,
+            f + r.proofs_failed + r.proofs_unreachable,
+        )
+    });
+    let channels = client.db.list_channels(Some("payer"), None).await?;
+    let receipts: u64 = channels.iter().map(|c| c.seq).sum();
+    let spent: u64 = channels.iter().map(|c| c.paid).sum();
+    let mut earned = serde_json::Map::new();
+    for provider in providers {
+        let paid: u64 = provider
+            .node
+            .balances()
+            .await?
+            .iter()
+            .map(|b| b.earned)
+            .sum();
+        earned.insert(provider.info.id.clone(), paid.into());
+    }
+    Ok(serde_json::json!({
+        "event": "summary",
+        "keep": {"status": report.keep.status, "healthy": report.keep.healthy,
+                 "shortfall": report.keep.shortfall, "replicas": report.keep.policy.replicas},
+        "deals": {"active": count(DealState::Active), "accepted": count(DealState::Accepted),
+                  "failed": count(DealState::Failed), "cancelled": count(DealState::Cancelled)},
+        "proofs": {"passed": passed, "failed": failed},
+        "receipts": receipts, "spent": spent, "earned": earned,
+        "providers": report.providers.iter().map(|r| serde_json::json!({
+            "peer": r.peer, "state": r.state, "paid": r.paid, "score": r.score.value,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn human_summary(s: &serde_json::Value) -> String {
+    format!(
+        "keep {} {}/{} healthy | deals active {} failed {} cancelled {} | proofs passed {} failed {} | receipts {} | client spent {} | providers earned {}",
+        s["keep"]["status"].as_str().unwrap_or("?"),
+        s["keep"]["healthy"],
+        s["keep"]["replicas"],
+        s["deals"]["active"],
+        s["deals"]["failed"],
+        s["deals"]["cancelled"],
+        s["proofs"]["passed"],
+        s["proofs"]["failed"],
+        s["receipts"],
+        s["spent"],
+        s["earned"]
+            .as_object()
+            .map(|e| e.values().map(|v| v.to_string()).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
+    )
+}
