@@ -17,6 +17,13 @@ use support::{work_dir, write_random, Daemon};
 
 const PERIOD: &str = "1s";
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 fn mib() -> u64 {
     std::env::var("CAIRN_BENCH_MIB")
         .ok()
@@ -181,6 +188,25 @@ fn main() {
         "| reason recorded | {} |",
         reason.chars().take(80).collect::<String>()
     );
+    // What the keeper did after the kill, for the timeline.
+    let kill_ms = now_ms() - killed.elapsed().as_millis() as i64;
+    println!("\nkeeper events after the kill (seconds from the kill):");
+    for e in last["events"].as_array().into_iter().flatten() {
+        let at = e["at"].as_i64().unwrap_or(0);
+        if at >= kill_ms {
+            let detail: String = e["detail"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(100)
+                .collect();
+            println!(
+                "  {:>6.2} {:<14} {detail}",
+                (at - kill_ms) as f64 / 1000.0,
+                e["kind"].as_str().unwrap_or("")
+            );
+        }
+    }
     drop((daemon, providers, client));
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -5,6 +5,8 @@
 //! - [`blockstore`]: the `Blockstore` trait and the on-disk store.
 //! - [`db`]: the database (SQLite by default, PostgreSQL by URL) and its migrations.
 //! - [`proof`]: piece commitments, challenges, proofs and their verification.
+//! - [`market`]: asks, deal proposals and acceptances, acceptance policy, deal states.
+//! - [`net`]: the libp2p host: Bitswap, Kademlia, gossipsub and Cairn's own protocols.
 //! - [`pay`]: payment channels, cumulative receipts, retrieval pricing and settlement.
 //! - [`keeper`]: persistence: replication policy, provider scoring and selection, repair.
 //! - [`node`]: a node built from its data dir; content operations spanning store and database.

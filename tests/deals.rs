@@ -223,6 +223,22 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
         origins: vec![],
     };
 
+    // A paid deal without a payment channel to the provider: refused.
+    let unfunded = Signed::sign(proposal.clone(), &node.key).unwrap();
+    let refused = net
+        .market(peer, &MarketRequest::Propose(Box::new(unfunded)), timeout)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, MarketResponse::Rejected { reason, .. } if reason == "unfunded"),
+        "{refused:?}"
+    );
+    let channel = node.open_channel(peer, 1000).await.unwrap();
+    let proposal = DealProposal {
+        payment_channel: Some(channel.id),
+        ..proposal
+    };
+
     // Signed by another key in this client's name: refused before anything is recorded.
     let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
     let forged = Signed::sign(proposal.clone(), &stranger).unwrap();
@@ -359,7 +375,7 @@ async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reserva
         price_per_gib_month: ask.payload.price_per_gib_month,
         challenge_period_secs: 60,
         samples_per_challenge: 20,
-        payment_channel: None,
+        payment_channel: Some(node.open_channel(peer, 1000).await.unwrap().id),
         origins: vec![],
     };
     let signed = cairn::market::Signed::sign(proposal, &node.key).unwrap();

@@ -295,3 +295,36 @@ async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_deal_is_funded_by_deposit_not_yet_set_aside_for_another() {
+    let provider = TestNode::start().await;
+    set_ask(&provider, "1000000000000", "0");
+    let client = TestNode::start().await;
+    for seed in [11, 12] {
+        let cid = client.add_cid(bytes(1_000_000, seed), "").await;
+        let deal = json(&client.cli(&[
+            "deal",
+            "make",
+            &cid,
+            "--provider",
+            &provider.tcp_addr(),
+            "--duration",
+            "60s",
+            "--challenge-period",
+            "30s",
+            "--json",
+        ]));
+        assert_eq!(deal["state"], "active", "{deal}");
+    }
+    // The first channel's deposit is the first deal's price, all of it still owed: the second
+    // deal needed a channel of its own.
+    let list = json(&client.cli(&["pay", "channels", "--json"]));
+    let channels = list["channels"].as_array().unwrap();
+    assert_eq!(channels.len(), 2, "{list}");
+    assert!(channels
+        .iter()
+        .all(|c| c["role"] == "payer" && c["paid"] == 0));
+    provider.stop().await;
+    client.stop().await;
+}

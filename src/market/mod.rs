@@ -7,9 +7,9 @@
 //! in base units with checked arithmetic.
 //!
 //! The protocol lives in `net::market`, the flows (accept, transfer, activate, challenge,
-//! expire) in `node::deals` and `node::lifecycle`. Not built yet: ask publication over
-//! gossipsub and the DHT (asks are asked for directly), and resuming a deal that was
-//! `transferring` when its provider restarted.
+//! expire) in `node::deals` and `node::lifecycle`. A paid deal names the payment channel
+//! (`crate::pay`) its client opened to the provider; the provider refuses it (`unfunded`)
+//! otherwise.
 
 pub mod ask;
 pub mod deal;

@@ -322,6 +322,8 @@ impl Node {
             payment_channel: None,
             origins,
         };
+        // Held until the deal is recorded, so two deals cannot both count the same deposit.
+        let funding = self.pay.funding_lock.lock().await;
         payload.payment_channel = self.fund_deal(peer, &payload).await?;
         let proposal = self.sign(payload)?;
         let deal = proposal.deal_id().map_err(market_error)?;
@@ -362,6 +364,7 @@ impl Node {
         self.db
             .insert_deal(&row, "accepted by the provider")
             .await?;
+        drop(funding);
         self.follow(
             &deal,
             peer,
@@ -441,13 +444,56 @@ impl Node {
 impl Node {
     /// Client: the channel that pays for a deal, opened with the deal's total price as its
     /// deposit unless an open channel to the provider has that much left. Free deals need none.
+    /// A channel's deposit is shared by every deal it funds: what those deals may still be
+    /// paid is set aside before a new deal is put on it.
     async fn fund_deal(&self, provider: PeerId, proposal: &DealProposal) -> Result<Option<String>> {
         let total = proposal.total_price().map_err(market_error)?;
         if total.0 == 0 {
             return Ok(None);
         }
-        let channel = self.channel_for(provider, total.0, total.0).await?;
-        Ok(Some(channel.id))
+        let committed = self.committed_per_channel().await?;
+        for row in self
+            .db
+            .list_channels(Some("payer"), Some(&provider.to_string()))
+            .await?
+        {
+            let held = committed.get(&row.id).copied().unwrap_or(0);
+            let free = row.deposit.saturating_sub(row.paid).saturating_sub(held);
+            if row.state == "open" && free >= total.0 {
+                return Ok(Some(row.id));
+            }
+        }
+        Ok(Some(self.open_channel(provider, total.0).await?.id))
+    }
+
+    /// Per channel, what the client's unfinished deals on it may still be paid.
+    async fn committed_per_channel(&self) -> Result<std::collections::HashMap<String, u64>> {
+        let mut committed = std::collections::HashMap::new();
+        for deal in self.db.list_deals("client", None).await? {
+            if !matches!(
+                deal.state,
+                DealState::Proposed
+                    | DealState::Accepted
+                    | DealState::Transferring
+                    | DealState::Active
+            ) {
+                continue;
+            }
+            let Some((_, signed)) = decode_row(&deal) else {
+                continue;
+            };
+            let (Some(channel), Ok(total)) = (
+                signed.payload.payment_channel.clone(),
+                signed.payload.total_price(),
+            ) else {
+                continue;
+            };
+            let left = total
+                .0
+                .saturating_sub(self.db.storage_paid(&deal.id).await?);
+            *committed.entry(channel).or_default() += left;
+        }
+        Ok(committed)
     }
 
     /// Provider: a paid deal must name an open channel that its client opened to this node.

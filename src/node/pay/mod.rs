@@ -40,6 +40,8 @@ pub struct PayState {
     pub meter: std::sync::Arc<RetrievalMeter>,
     /// Serializes the receipts this node signs, so sequence numbers never repeat.
     sign_lock: tokio::sync::Mutex<()>,
+    /// Serializes funding deals from channels, from choosing a channel to recording the deal.
+    pub(crate) funding_lock: tokio::sync::Mutex<()>,
     /// Serializes retrieval invoices, so two cannot both be paid for the same bytes.
     invoice_lock: tokio::sync::Mutex<()>,
     /// Per peer, the Bitswap ledger's bytes received already written to the database.
@@ -53,6 +55,7 @@ impl PayState {
             meter: std::sync::Arc::new(meter),
             sign_lock: Default::default(),
             invoice_lock: Default::default(),
+            funding_lock: Default::default(),
             received_marks: Default::default(),
         }
     }

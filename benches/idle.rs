@@ -1,0 +1,143 @@
+//! Idle benchmark: a daemon's resident memory at rest with 10 000 pins, against the same
+//! daemon at rest with none, measured in one run.
+//!
+//! One `cairn daemon` in its own process (own data dir, random ports on 127.0.0.1): idle 5 s
+//! with 0 pins, then 10 000 distinct 1 KiB files added and pinned over the HTTP API (16 in
+//! flight), then idle 5 s again. Reports VmRSS and VmHWM at both points, the peak RSS
+//! sampled during the adds, the add rate and the pin count from `cairn pin ls --json`.
+//!
+//! `cargo bench --bench idle` (`CAIRN_BENCH_PINS=1000` for a quick run).
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::{vm_hwm, vm_rss, work_dir, Daemon};
+
+const FILE_LEN: usize = 1024;
+const IN_FLIGHT: usize = 16;
+const IDLE: Duration = Duration::from_secs(5);
+
+/// 1 KiB of xorshift output seeded by `i`: distinct bytes for every file.
+fn file_bytes(i: u64) -> Vec<u8> {
+    let mut state =
+        0x2545_F491_4F6C_DD1Du64 ^ (i.wrapping_add(1)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut out = Vec::with_capacity(FILE_LEN);
+    while out.len() < FILE_LEN - 8 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.extend_from_slice(&i.to_le_bytes());
+    out
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn main() {
+    let pins: u64 = std::env::var("CAIRN_BENCH_PINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let work = work_dir("bench-idle");
+    let daemon = Daemon::start(work.join("repo"));
+    let pid = daemon.child.id();
+    let (api, token) = daemon.api();
+
+    // Reference: the fresh daemon, no pins, at rest.
+    std::thread::sleep(IDLE);
+    let (rss_empty, hwm_empty) = (vm_rss(pid), vm_hwm(pid));
+
+    // Sample RSS while the adds run.
+    let done = Arc::new(AtomicBool::new(false));
+    let peak_sampled = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak_sampled.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(vm_rss(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let start = Instant::now();
+    let added = runtime.block_on(async {
+        use futures::StreamExt;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http");
+        futures::stream::iter(0..pins)
+            .map(|i| {
+                let request = http
+                    .post(format!("{api}/api/v1/add"))
+                    .bearer_auth(&token)
+                    .body(file_bytes(i))
+                    .send();
+                async move {
+                    let Ok(response) = request.await else {
+                        return false;
+                    };
+                    if !response.status().is_success() {
+                        return false;
+                    }
+                    let added: serde_json::Value = response.json().await.unwrap_or_default();
+                    added["pinned"] == true
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .filter(|ok| futures::future::ready(*ok))
+            .count()
+            .await
+    });
+    let took = start.elapsed();
+    done.store(true, Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    let peak_during = peak_sampled.load(Ordering::Relaxed).max(vm_hwm(pid));
+
+    // The same daemon with its pins, at rest.
+    std::thread::sleep(IDLE);
+    let (rss_full, hwm_full) = (vm_rss(pid), vm_hwm(pid));
+    let listed: serde_json::Value =
+        serde_json::from_str(&daemon.cli(&["pin", "ls", "--json"])).expect("pin ls json");
+    let listed = listed["pins"].as_array().map_or(0, Vec::len);
+    drop(daemon);
+
+    println!(
+        "\none daemon on loopback, {pins} distinct {} KiB files added and pinned over the API, {IN_FLIGHT} in flight, idle {} s before each reading",
+        FILE_LEN / 1024,
+        IDLE.as_secs()
+    );
+    println!("| state | RSS MiB | VmHWM MiB | ratio |\n|---|---|---|---|");
+    println!(
+        "| idle daemon, 0 pins (reference) | {:.1} | {:.1} | 1.00x |",
+        mib(rss_empty),
+        mib(hwm_empty)
+    );
+    println!(
+        "| idle daemon, {pins} pins | {:.1} | {:.1} | {:.2}x |",
+        mib(rss_full),
+        mib(hwm_full),
+        rss_full as f64 / rss_empty.max(1) as f64
+    );
+    println!("\n| measure | value |\n|---|---|");
+    println!("| adds pinned (API said pinned) | {added} of {pins} |");
+    println!("| pins listed by `cairn pin ls --json` | {listed} |");
+    println!(
+        "| add time | {:.2} s ({:.0} pins/s) |",
+        took.as_secs_f64(),
+        added as f64 / took.as_secs_f64()
+    );
+    println!("| peak RSS during the adds | {:.1} MiB |", mib(peak_during));
+    println!(
+        "| RSS added per 1000 pins at rest | {:.2} MiB |",
+        mib(rss_full.saturating_sub(rss_empty)) * 1000.0 / pins.max(1) as f64
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
