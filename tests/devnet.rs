@@ -107,3 +107,14 @@ fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> Option<i32>
     let _ = child.kill();
     None
 }
+
+#[test]
+fn more_replicas_than_providers_is_refused_before_anything_starts() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["devnet", "--nodes", "2", "--replicas", "3"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(message.contains("--nodes (2) must be at least --replicas (3)"), "{message}");
+}

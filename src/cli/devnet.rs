@@ -63,19 +63,21 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
         ),
     };
     let mut net = Devnet::start(&root, &args).await?;
-    say(
-        ctx,
-        &serde_json::json!({"event": "started", "data": root, "client": net.client.info.api,
-        "providers": net.providers.iter().map(|p| p.info.id.clone()).collect::<Vec<_>>()}),
-        || {
-            format!(
-                "devnet: 1 client and {} providers under {} (client API {})",
-                args.nodes,
-                root.display(),
-                net.client.info.api
-            )
-        },
-    );
+    let pages: Vec<String> = std::iter::once(&net.client)
+        .chain(&net.providers)
+        .map(|d| format!("{}/", d.info.api))
+        .collect();
+    let started = serde_json::json!({"event": "started", "data": root,
+        "client": net.client.info.api, "status_pages": pages,
+        "providers": net.providers.iter().map(|p| p.info.id.clone()).collect::<Vec<_>>()});
+    say(ctx, &started, || {
+        format!(
+            "devnet: 1 client and {} providers under {}\nstatus pages (client first): {}",
+            args.nodes,
+            root.display(),
+            pages.join(" ")
+        )
+    });
     let outcome = net.watch(ctx, &args).await;
     net.stop().await;
     if temporary {
