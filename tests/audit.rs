@@ -4,13 +4,9 @@
 mod common;
 
 use cairn::blockstore::Blockstore;
-use common::{bytes, ok, TestNode};
+use common::{bytes, json, TestNode};
 
 #[track_caller]
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_passes_while_it_keeps_the_data_and_fails_once_it_deletes_it() {
     let provider = TestNode::start().await;

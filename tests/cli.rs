@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{bytes, ok, sha256_hex, TestNode};
+use common::{bytes, json, ok, sha256_hex, TestNode};
 
 #[track_caller]
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(ok(output).trim()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn init_writes_a_data_dir_and_refuses_to_overwrite_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,11 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bytes, ok, TestNode};
-
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).unwrap()
-}
+use common::{bytes, eventually, json, ok, TestNode};
 
 async fn provider(capacity: &str) -> TestNode {
     let node = TestNode::start().await;
@@ -33,18 +29,6 @@ async fn provider(capacity: &str) -> TestNode {
         "1s",
     ]));
     node
-}
-
-/// Polls `check` every 100 ms for up to `limit`.
-async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    check()
 }
 
 #[tokio::test(flavor = "multi_thread")]

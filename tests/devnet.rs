@@ -116,5 +116,8 @@ fn more_replicas_than_providers_is_refused_before_anything_starts() {
         .unwrap();
     assert!(!out.status.success());
     let message = String::from_utf8_lossy(&out.stderr);
-    assert!(message.contains("--nodes (2) must be at least --replicas (3)"), "{message}");
+    assert!(
+        message.contains("--nodes (2) must be at least --replicas (3)"),
+        "{message}"
+    );
 }

@@ -10,23 +10,7 @@ use std::time::Duration;
 use cairn::market::{Amount, Signed};
 use cairn::pay::wire::{PayRequest, PayResponse};
 use cairn::pay::Receipt;
-use common::{bytes, ok, TestNode};
-
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).unwrap()
-}
-
-/// Polls `check` every 100 ms for up to `limit`.
-async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    check()
-}
+use common::{bytes, eventually, json, ok, TestNode};
 
 fn set_ask(node: &TestNode, price: &str, retrieval: &str) {
     ok(&node.cli(&[

@@ -161,3 +161,21 @@ pub fn ok(output: &std::process::Output) -> String {
     );
     String::from_utf8(output.stdout.clone()).unwrap()
 }
+
+/// A command's stdout as JSON, after checking it succeeded.
+#[track_caller]
+pub fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(ok(output).trim()).unwrap()
+}
+
+/// Polls `check` every 100 ms for up to `limit`; whether it came true.
+pub async fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    check()
+}

@@ -100,6 +100,23 @@ impl Node {
         self.open_channel(peer, deposit.max(need)).await
     }
 
+    /// A channel this node pays on, and the peer it pays.
+    async fn own_channel(&self, channel: &str) -> Result<(ChannelRow, PeerId)> {
+        let row = self
+            .db
+            .get_channel(channel)
+            .await?
+            .filter(|r| r.role == "payer")
+            .ok_or_else(|| {
+                NodeError::BadRequest(format!("unknown_channel: no channel {channel}"))
+            })?;
+        let peer = row
+            .peer
+            .parse()
+            .map_err(|_| NodeError::Other(format!("stored peer {:?}", row.peer)))?;
+        Ok((row, peer))
+    }
+
     /// Pays `increment` more on `channel`: signs the next cumulative receipt, records it, sends
     /// it. A receipt the payee never saw is not lost: the next one includes its amount.
     pub async fn pay_on(
@@ -109,18 +126,7 @@ impl Node {
         deal: Option<Cid>,
     ) -> Result<Payment> {
         let _signing = self.pay.sign_lock.lock().await;
-        let row = self
-            .db
-            .get_channel(channel)
-            .await?
-            .filter(|r| r.role == "payer")
-            .ok_or_else(|| {
-                NodeError::BadRequest(format!("unknown_channel: no channel {channel}"))
-            })?;
-        let peer: PeerId = row
-            .peer
-            .parse()
-            .map_err(|_| NodeError::Other(format!("stored peer {:?}", row.peer)))?;
+        let (row, peer) = self.own_channel(channel).await?;
         let state = channel_of(&row)?;
         let receipt = state
             .next_receipt(increment, deal, now_ms().max(0) as u64)
@@ -209,23 +215,12 @@ impl Node {
 
     /// Payer: asks the payee to settle `channel` with the highest receipt it holds.
     pub async fn close_channel(&self, channel: &str) -> Result<ChannelRow> {
-        let row = self
-            .db
-            .get_channel(channel)
-            .await?
-            .filter(|r| r.role == "payer")
-            .ok_or_else(|| {
-                NodeError::BadRequest(format!("unknown_channel: no channel {channel}"))
-            })?;
+        let (row, peer) = self.own_channel(channel).await?;
         if row.state != "open" {
             return Err(NodeError::BadRequest(format!(
                 "channel_closed: {channel} is already closed"
             )));
         }
-        let peer: PeerId = row
-            .peer
-            .parse()
-            .map_err(|_| NodeError::Other(format!("stored peer {:?}", row.peer)))?;
         let id: Cid = channel
             .parse()
             .map_err(|_| NodeError::BadRequest(format!("malformed: {channel:?} is not a CID")))?;
