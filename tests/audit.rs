@@ -162,3 +162,14 @@ async fn bad_audit_requests_are_refused_with_reasons() {
     }
     auditor.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_commitments_of_one_piece_at_once_both_succeed_and_agree() {
+    let node = TestNode::start().await;
+    let cid = cairn::content::parse_cid(&node.add_cid(bytes(2_000_000, 53), "").await).unwrap();
+    let n = &node.daemon.node;
+    let (a, b) = tokio::join!(n.piece_commit(&cid), n.piece_commit(&cid));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.root, a.size), (b.root, b.size));
+    node.stop().await;
+}

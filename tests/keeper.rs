@@ -185,6 +185,28 @@ async fn a_keep_reaches_pinned_and_a_vanished_provider_is_replaced() {
             .any(|d| d.contains(&gone) && d.contains("unreachable")),
         "{drops:?}"
     );
+    // Passed proofs were paid for, and the views say how much (per provider and in all).
+    let paid = wait_for("paid", Duration::from_secs(10), || async {
+        let r = report(&client, &cid).await;
+        (r["paid"].as_u64().unwrap_or(0) > 0, r)
+    })
+    .await;
+    let per_provider: u64 = paid["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["paid"].as_u64().unwrap())
+        .sum();
+    assert_eq!(paid["paid"].as_u64(), Some(per_provider));
+    // Warnings came before the penalty: the missed proofs, then replicas below the policy.
+    let warnings = events(&repaired, "warning");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(&gone) && w.contains("at risk")),
+        "{warnings:?}"
+    );
+    assert!(warnings.iter().any(|w| w.contains("replicas below policy")));
     assert!(events(&repaired, "deal").iter().any(|d| d.contains(&spare)));
     assert!(events(&repaired, "status")
         .iter()

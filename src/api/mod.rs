@@ -5,6 +5,9 @@
 //! `tower::ServiceExt::oneshot` and no server. Write calls need the API token as a bearer
 //! token. Every error is JSON `{"error": <machine-readable reason>, "message": <text>}` with
 //! the matching status; internal details are logged, not returned.
+//!
+//! The IPFS Pinning Service API (`pinning`) is served at `/pins`, outside `/api/v1`, where its
+//! clients expect it, with the spec's own error body `{"error": {"reason", "details"}}`.
 
 mod auth;
 mod content;

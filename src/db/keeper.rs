@@ -118,10 +118,21 @@ impl Db {
     /// Records a new keep; its `created_at` becomes unique (one ms later than the newest if
     /// two land in the same ms). Returns the row as stored.
     pub async fn insert_keep(&self, keep: &KeepRow) -> Result<KeepRow> {
+        self.write_keep(keep, None).await
+    }
+
+    /// Records `keep` in place of keep `old` in one transaction: `old`'s deals become
+    /// `keep`'s, and `old` is deleted with its events. Nobody ever sees both, or neither.
+    pub async fn replace_keep_row(&self, old: &str, keep: &KeepRow) -> Result<KeepRow> {
+        self.write_keep(keep, Some(old)).await
+    }
+
+    async fn write_keep(&self, keep: &KeepRow, replaces: Option<&str>) -> Result<KeepRow> {
         let mut last_error = None;
         for _ in 0..5 {
+            let mut tx = self.pool.begin().await?;
             let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) AS m FROM keeps")
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await?
                 .try_get("m")?;
             let created = keep.created_at.max(newest.map_or(i64::MIN, |m| m + 1));
@@ -151,20 +162,35 @@ impl Db {
             .bind(&keep.piece_root)
             .bind(keep.piece_size.map(|s| s as i64))
             .bind(created)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await;
             match done {
-                Ok(_) => {
-                    return self
-                        .get_keep(&keep.id)
-                        .await?
-                        .ok_or_else(|| corrupt("a keep vanished as it was written"))
-                }
+                Ok(_) => {}
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                     last_error = Some(sqlx::Error::Database(e));
+                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
+            if let Some(old) = replaces {
+                sqlx::query("UPDATE keep_deals SET keep = $1 WHERE keep = $2")
+                    .bind(&keep.id)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await?;
+                for table in ["keep_events", "keeps"] {
+                    let column = if table == "keeps" { "id" } else { "keep" };
+                    sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            tx.commit().await?;
+            return self
+                .get_keep(&keep.id)
+                .await?
+                .ok_or_else(|| corrupt("a keep vanished as it was written"));
         }
         Err(last_error.map_or_else(|| corrupt("no unique created_at"), DbError::from))
     }
@@ -236,11 +262,12 @@ impl Db {
         Ok(())
     }
 
-    /// Stores a keep's computed health.
+    /// Stores a keep's computed health. `failed` is final: a keep that failed is never
+    /// moved back by a pass that read it before it failed.
     pub async fn set_keep_health(&self, id: &str, h: &KeepHealthRow<'_>) -> Result<()> {
         sqlx::query(
             "UPDATE keeps SET status = $1, status_details = $2, healthy = $3, shortfall = $4, \
-             at_risk = $5, updated_at = $6 WHERE id = $7",
+             at_risk = $5, updated_at = $6 WHERE id = $7 AND status <> 'failed'",
         )
         .bind(h.status.as_str())
         .bind(h.details)
@@ -271,18 +298,20 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn add_keep_deal(&self, keep: &str, deal: &str, peer: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO keep_deals (keep, deal, peer, state, created_at) VALUES ($1, $2, $3, 'live', $4) \
+    /// Records a deal made for a keep; false if the keep is gone (removed meanwhile).
+    pub async fn add_keep_deal(&self, keep: &str, deal: &str, peer: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO keep_deals (keep, deal, peer, state, created_at) \
+             SELECT id, $1, $2, 'live', $3 FROM keeps WHERE id = $4 \
              ON CONFLICT (keep, deal) DO NOTHING",
         )
-        .bind(keep)
         .bind(deal)
         .bind(peer)
         .bind(now_ms())
+        .bind(keep)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     /// Ends a live keep deal (`dropped`, `released`, `ended`); false if it was not live.
@@ -305,16 +334,6 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
-    }
-
-    /// Hands every deal of one keep to another (a pin replaced by one for the same CID).
-    pub async fn move_keep_deals(&self, from: &str, to: &str) -> Result<()> {
-        sqlx::query("UPDATE keep_deals SET keep = $1 WHERE keep = $2")
-            .bind(to)
-            .bind(from)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// A keep's deals, oldest first.
@@ -340,14 +359,15 @@ impl Db {
             .collect()
     }
 
-    /// Records a keeper decision. The sequence number is taken in the insert itself; two
-    /// writers racing for one keep retry.
+    /// Records a keeper decision (nothing if the keep is gone). The sequence number is taken
+    /// in the insert itself; two writers racing for one keep retry.
     pub async fn add_keep_event(&self, keep: &str, kind: &str, detail: &str) -> Result<()> {
         let mut outcome = Ok(());
         for _ in 0..3 {
             outcome = sqlx::query(
                 "INSERT INTO keep_events (keep, seq, at, kind, detail) \
-                 SELECT $1, CAST(COALESCE(MAX(seq), -1) + 1 AS BIGINT), $2, $3, $4 FROM keep_events WHERE keep = $1",
+                 SELECT $1, CAST(COALESCE(MAX(seq), -1) + 1 AS BIGINT), $2, $3, $4 FROM keep_events \
+                 WHERE keep = $1 HAVING EXISTS (SELECT 1 FROM keeps WHERE id = $1)",
             )
             .bind(keep)
             .bind(now_ms())

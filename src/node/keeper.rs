@@ -36,8 +36,10 @@ pub const DEALS_AT_ONCE: usize = 8;
 pub const FETCHES_AT_ONCE: usize = 2;
 /// How long `make_deal` waits for the provider to activate.
 const DEAL_WAIT_SECS: u64 = 300;
-/// How long a provider is left alone for a keep after a deal with it failed.
-const BACKOFF: Duration = Duration::from_secs(30);
+/// How long a provider is left alone for a keep after a deal with it failed: the first
+/// pause, doubled for each failure in a row, up to the longest.
+const BACKOFF: Duration = Duration::from_secs(2);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// How long a discovery result is used before the next: the shortest, and the longest
 /// (reached by doubling while each discovery finds the same providers: a node short of
 /// providers for long must not ask every peer every few seconds forever).
@@ -89,7 +91,8 @@ struct State {
     /// Per keep, the providers a deal is being made with.
     making: HashMap<String, Vec<String>>,
     fetching: HashSet<String>,
-    backoff: HashMap<(String, String), Instant>,
+    /// Per keep and provider: until when it is left alone, and failures in a row.
+    backoff: HashMap<(String, String), (Instant, u32)>,
     discovered: Option<(Instant, Discovered)>,
     discovering: bool,
     discovery_ttl: Duration,
@@ -154,8 +157,13 @@ impl Keeper {
         Ok(())
     }
 
+    /// Records a keeper decision, and logs it (warnings and penalties as warnings).
     async fn event(&self, keep: &str, kind: &str, detail: &str) {
-        tracing::info!(keep, kind, "{detail}");
+        if matches!(kind, "warning" | "drop" | "deal_failed" | "failed") {
+            tracing::warn!(keep, kind, "{detail}");
+        } else {
+            tracing::info!(keep, kind, "{detail}");
+        }
         if let Err(e) = self.node.db.add_keep_event(keep, kind, detail).await {
             tracing::warn!(keep, error = %e, "could not record a keep event");
         }
@@ -179,6 +187,15 @@ impl Keeper {
                 .store_health(keep, &health_row(KeepStatus::Queued, details))
                 .await;
         };
+        // Deals being made are read before the keep's recorded deals: a deal that finishes
+        // in between is then counted twice for one tick (harmless), never zero times (which
+        // would make one deal too many).
+        let making = self
+            .state()
+            .making
+            .get(&keep.id)
+            .cloned()
+            .unwrap_or_default();
         let mut excluded = BTreeMap::new();
         let mut deals = Vec::new();
         for kd in self.node.db.keep_deals(&keep.id).await? {
@@ -193,12 +210,6 @@ impl Keeper {
                 }
             }
         }
-        let making = self
-            .state()
-            .making
-            .get(&keep.id)
-            .cloned()
-            .unwrap_or_default();
         for peer in &making {
             excluded.insert(peer.clone(), "a deal with it is being made".into());
         }
@@ -222,9 +233,6 @@ impl Keeper {
             (0, String::new())
         };
         let health = plan.health(&keep.policy, making.len(), started, &why_short);
-        if health.shortfall > 0 {
-            tracing::warn!(keep = %keep.id, shortfall = health.shortfall, "{}", health.details);
-        }
         let row = KeepHealthRow {
             healthy: plan.healthy as u64,
             shortfall: health.shortfall as u64,
@@ -258,7 +266,6 @@ impl Keeper {
                 .end_keep_deal(&keep.id, deal, state, why)
                 .await?;
             let kind = if state == "dropped" {
-                tracing::warn!(keep = %keep.id, %peer, "provider dropped: {why}");
                 excluded.insert(peer.clone(), format!("dropped from this keep: {why}"));
                 "drop"
             } else {
@@ -284,12 +291,11 @@ impl Keeper {
             return Ok((0, "looking for providers".into()));
         };
         let now = Instant::now();
-        for ((k, peer), until) in &self.state().backoff {
+        for ((k, peer), (until, _)) in &self.state().backoff {
             if k == &keep.id && *until > now {
-                let wait = (*until - now).as_secs();
                 need.excluded
                     .entry(peer.clone())
-                    .or_insert(format!("a deal with it just failed; retried in {wait} s"));
+                    .or_insert("a deal with it failed: tried again after a pause".into());
             }
         }
         // A provider due for renewal may take the new deal (it holds the data already).
@@ -357,7 +363,6 @@ impl Keeper {
             fresh
         };
         for warning in fresh {
-            tracing::warn!(keep, "{warning}");
             self.event(keep, "warning", &warning).await;
         }
     }
@@ -370,6 +375,9 @@ impl Keeper {
             return Ok(());
         }
         self.node.db.set_keep_health(&keep.id, h).await?;
+        if h.shortfall > 0 {
+            tracing::warn!(keep = %keep.id, shortfall = h.shortfall, "{}", h.details);
+        }
         if keep.status != h.status {
             self.event(
                 &keep.id,

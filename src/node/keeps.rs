@@ -120,50 +120,11 @@ impl Node {
 
     /// Records a new keep; the keeper picks it up on its next tick.
     pub async fn create_keep(&self, request: KeepRequest) -> Result<KeepRow> {
-        let cid = crate::content::parse_cid(&request.cid)?;
-        request
-            .policy
-            .validate()
-            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
-        if request
-            .name
-            .as_ref()
-            .is_some_and(|n| n.len() > MAX_NAME_LEN)
-        {
-            return Err(NodeError::BadRequest(format!(
-                "name: longer than {MAX_NAME_LEN} bytes"
-            )));
-        }
-        if request.origins.len() > MAX_ORIGINS {
-            return Err(NodeError::BadRequest(format!(
-                "origins: more than {MAX_ORIGINS}"
-            )));
-        }
-        for origin in &request.origins {
-            origin.parse::<Multiaddr>().map_err(|e| {
-                NodeError::BadRequest(format!("origins: {origin:?} is not a multiaddr: {e}"))
-            })?;
-        }
-        let now = now_ms();
-        let row = KeepRow {
-            id: request_id(),
-            cid: cid.to_string(),
-            name: request.name,
-            origins: request.origins,
-            meta: request.meta,
-            policy: request.policy,
-            status: KeepStatus::Queued,
-            status_details: Some("waiting for the keeper".into()),
-            healthy: 0,
-            shortfall: 0,
-            at_risk: 0,
-            local_pin: false,
-            owns_pin: false,
-            piece_root: None,
-            piece_size: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let row = new_keep(request)?;
+        self.insert_keep(row).await
+    }
+
+    async fn insert_keep(&self, row: KeepRow) -> Result<KeepRow> {
         let row = self.db.insert_keep(&row).await?;
         self.db
             .add_keep_event(&row.id, "created", &describe(&row.policy))
@@ -192,23 +153,25 @@ impl Node {
         let Some(old) = self.db.get_keep(id).await? else {
             return Ok(None);
         };
-        let new = self.create_keep(request).await?;
+        let mut new = new_keep(request)?;
         if new.cid == old.cid {
-            self.db.move_keep_deals(&old.id, &new.id).await?;
-            if let (true, Some(root), Some(size)) = (old.local_pin, &old.piece_root, old.piece_size)
-            {
-                self.db
-                    .set_keep_local(&new.id, old.owns_pin, root, size)
-                    .await?;
-            }
-            self.db.delete_keep(&old.id).await?;
-        } else {
-            self.remove_keep(&old.id).await?;
+            // The same DAG: the local copy and the deals carry over as they are.
+            (new.local_pin, new.owns_pin) = (old.local_pin, old.owns_pin);
+            (new.piece_root, new.piece_size) = (old.piece_root.clone(), old.piece_size);
+            let new = self.db.replace_keep_row(&old.id, &new).await?;
+            let created = format!("{} (carried over)", describe(&new.policy));
+            self.db.add_keep_event(&new.id, "created", &created).await?;
+            return self.replaced(&old, &new.id).await;
         }
-        self.db
-            .add_keep_event(&new.id, "replaced", &format!("replaces {}", old.id))
-            .await?;
-        Ok(self.db.get_keep(&new.id).await?)
+        let new = self.insert_keep(new).await?;
+        self.remove_keep(&old.id).await?;
+        self.replaced(&old, &new.id).await
+    }
+
+    async fn replaced(&self, old: &KeepRow, new: &str) -> Result<Option<KeepRow>> {
+        let detail = format!("replaces pin request {} (for {})", old.id, old.cid);
+        self.db.add_keep_event(new, "replaced", &detail).await?;
+        Ok(self.db.get_keep(new).await?)
     }
 
     /// Removes a keep: cancels its live deals and lets go of the local pin the keeper made.
@@ -349,7 +312,7 @@ impl Node {
                 }
             }
         }
-        let asked = peers.iter().map(|(peer, _)| async move {
+        let asked = peers.keys().map(|peer| async move {
             let started = Instant::now();
             match net.market(*peer, &MarketRequest::GetAsk, ASK_TIMEOUT).await {
                 Ok(MarketResponse::Ask(signed)) => {
@@ -396,6 +359,54 @@ impl Node {
         found.sort_by_key(|d| (d.ask.payload.price_per_gib_month, d.peer.to_string()));
         Ok(found)
     }
+}
+
+/// A new keep's row from a request, checked.
+fn new_keep(request: KeepRequest) -> Result<KeepRow> {
+    let cid = crate::content::parse_cid(&request.cid)?;
+    request
+        .policy
+        .validate()
+        .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+    if request
+        .name
+        .as_ref()
+        .is_some_and(|n| n.len() > MAX_NAME_LEN)
+    {
+        return Err(NodeError::BadRequest(format!(
+            "name: longer than {MAX_NAME_LEN} bytes"
+        )));
+    }
+    if request.origins.len() > MAX_ORIGINS {
+        return Err(NodeError::BadRequest(format!(
+            "origins: more than {MAX_ORIGINS}"
+        )));
+    }
+    for origin in &request.origins {
+        origin.parse::<Multiaddr>().map_err(|e| {
+            NodeError::BadRequest(format!("origins: {origin:?} is not a multiaddr: {e}"))
+        })?;
+    }
+    let now = now_ms();
+    Ok(KeepRow {
+        id: request_id(),
+        cid: cid.to_string(),
+        name: request.name,
+        origins: request.origins,
+        meta: request.meta,
+        policy: request.policy,
+        status: KeepStatus::Queued,
+        status_details: Some("waiting for the keeper".into()),
+        healthy: 0,
+        shortfall: 0,
+        at_risk: 0,
+        local_pin: false,
+        owns_pin: false,
+        piece_root: None,
+        piece_size: None,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 /// The peer an ask's signer key is, so an ask relayed or forged in another's name is refused.

@@ -84,7 +84,11 @@ async fn write_atomically(path: PathBuf, bytes: Vec<u8>) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("tmp");
+        // A temp name of its own per file and per writer: the outboard and the index share a
+        // stem, and two commits of one piece may run at once (a keeper making several deals).
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".{:016x}.tmp", rand::random::<u64>()));
+        let tmp = path.with_file_name(name);
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;

@@ -145,12 +145,18 @@ fn parse_time(field: &str, text: &str) -> Result<i64, PinError> {
             format!("{field}: {text:?} is not an RFC 3339 timestamp"),
         )
     };
-    let (base, offset_secs) = match text.len().checked_sub(6).map(|i| text.split_at(i)) {
-        Some((base, off)) if off.starts_with(['+', '-']) && off.as_bytes()[3] == b':' => {
-            let h: i64 = off[1..3].parse().map_err(|_| bad())?;
-            let m: i64 = off[4..].parse().map_err(|_| bad())?;
-            let sign = if off.starts_with('-') { -1 } else { 1 };
-            (format!("{base}Z"), sign * (h * 3600 + m * 60))
+    // `±HH:MM` at the end, read only as ASCII: slicing elsewhere could split a character.
+    let offset = text
+        .len()
+        .checked_sub(6)
+        .and_then(|i| Some((text.get(..i)?, text.get(i..)?.as_bytes())));
+    let (base, offset_secs) = match offset {
+        Some((base, &[sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]))
+            if [h1, h2, m1, m2].iter().all(u8::is_ascii_digit) =>
+        {
+            let number = |a: u8, b: u8| i64::from(a - b'0') * 10 + i64::from(b - b'0');
+            let secs = number(h1, h2) * 3600 + number(m1, m2) * 60;
+            (format!("{base}Z"), if sign == b'-' { -secs } else { secs })
         }
         _ => (text.to_string(), 0),
     };
@@ -190,6 +196,9 @@ mod tests {
             "2020-07-27",
             "2020-07-27T17:32:28.276+2:000",
             "",
+            "ééééééé",
+            "2020-07-27T17:32:28é+0:00",
+            "2020-07-27T17:32:28.276+0a:00",
         ] {
             assert!(parse_time("before", bad).is_err(), "{bad}");
         }

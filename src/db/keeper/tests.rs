@@ -82,8 +82,9 @@ async fn keeps_round_trip_with_unique_creation_times_and_go_with_their_records()
         assert!(a2.local_pin && a2.owns_pin);
         assert_eq!((a2.piece_size, a2.policy), (Some(99), policy));
 
-        db.add_keep_deal("a", "d1", "p1").await.unwrap();
-        db.add_keep_deal("a", "d2", "p2").await.unwrap();
+        assert!(db.add_keep_deal("a", "d1", "p1").await.unwrap());
+        assert!(!db.add_keep_deal("gone", "d9", "p1").await.unwrap());
+        assert!(db.add_keep_deal("a", "d2", "p2").await.unwrap());
         assert!(db
             .end_keep_deal("a", "d1", "dropped", "3 failed")
             .await
@@ -99,13 +100,31 @@ async fn keeps_round_trip_with_unique_creation_times_and_go_with_their_records()
         let totals = db.keeper_totals().await.unwrap();
         assert_eq!((totals.keeps, totals.pinned, totals.at_risk), (2, 1, 1));
 
-        db.move_keep_deals("a", "b").await.unwrap();
-        let moved = db.keep_deals("b").await.unwrap();
+        // Failed is final: a pass that read the keep earlier cannot move it back.
+        let failed = KeepHealthRow {
+            status: KeepStatus::Failed,
+            ..health.clone()
+        };
+        db.set_keep_health("a", &failed).await.unwrap();
+        db.set_keep_health("a", &health).await.unwrap();
+        assert_eq!(
+            db.get_keep("a").await.unwrap().unwrap().status,
+            KeepStatus::Failed
+        );
+        // A replacement takes the deals over and the old keep is gone, in one step.
+        let c = db
+            .replace_keep_row("a", &keep("c", "bafya", 1))
+            .await
+            .unwrap();
+        assert!(c.created_at > 1001, "still unique and newest");
+        assert!(db.get_keep("a").await.unwrap().is_none());
+        assert!(db.keep_events("a", 10).await.unwrap().is_empty());
+        let moved = db.keep_deals("c").await.unwrap();
         assert_eq!(moved.len(), 2);
         assert_eq!(moved[0].state, "dropped");
-        assert!(db.delete_keep("b").await.unwrap());
-        assert!(!db.delete_keep("b").await.unwrap());
-        assert!(db.keep_deals("b").await.unwrap().is_empty());
+        assert!(db.delete_keep("c").await.unwrap());
+        assert!(!db.delete_keep("c").await.unwrap());
+        assert!(db.keep_deals("c").await.unwrap().is_empty());
     });
 }
 

@@ -1,14 +1,16 @@
 //! The keeper's slow work, run in tasks its run loop owns so a tick never waits on the
-//! network: discovering providers (cached for 3 s, up to 30 s while nothing changes), fetching and pinning a keep's
-//! DAG (bounded by the config's `fetch_timeout`), and making deals (which wait for
-//! activation). Deals and fetches each hold a semaphore slot while they run.
+//! network: discovering providers (cached for 3 s, up to 30 s while nothing changes),
+//! fetching and pinning a keep's DAG (bounded by the config's `fetch_timeout`), and making
+//! deals (which wait for activation). Deals and fetches each hold a semaphore slot while they run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::{health_row, Keeper, BACKOFF, DEAL_WAIT_SECS, DISCOVERY_TTL, DISCOVERY_TTL_MAX};
+use super::{
+    health_row, Keeper, BACKOFF, BACKOFF_MAX, DEAL_WAIT_SECS, DISCOVERY_TTL, DISCOVERY_TTL_MAX,
+};
 use crate::db::KeepRow;
 use crate::keeper::{Candidate, KeepStatus};
 use crate::market::state::DealState;
@@ -16,13 +18,22 @@ use crate::node::keeps::Discovered;
 use crate::node::{DealRequest, NodeError, Result};
 
 impl Keeper {
+    /// Leaves `peer` alone for this keep a while after a failed deal: 2 s after the first
+    /// failure, doubling with each one in a row, at most 5 minutes. Short at first, because
+    /// the failure may have been on this side.
     pub(super) fn back_off(&self, keep: &str, peer: &str) {
         let mut state = self.state();
         let now = Instant::now();
-        state.backoff.retain(|_, until| *until > now);
         state
             .backoff
-            .insert((keep.to_string(), peer.to_string()), now + BACKOFF);
+            .retain(|_, (until, _)| *until + BACKOFF_MAX > now);
+        let entry = state
+            .backoff
+            .entry((keep.to_string(), peer.to_string()))
+            .or_insert((now, 0));
+        entry.1 = entry.1.saturating_add(1);
+        let pause = BACKOFF.saturating_mul(1 << entry.1.min(16).saturating_sub(1));
+        entry.0 = now + pause.min(BACKOFF_MAX);
     }
 
     /// The latest discovery, starting a new one when it is stale.
@@ -182,7 +193,11 @@ impl Keeper {
             wait_secs: DEAL_WAIT_SECS,
         };
         let row = match self.node.make_deal(&request).await {
-            Ok(row) => row,
+            Ok(row) => {
+                let key = (keep.id.clone(), peer.to_string());
+                self.state().backoff.remove(&key);
+                row
+            }
             Err(e) => {
                 self.back_off(&keep.id, peer);
                 return self
@@ -195,13 +210,12 @@ impl Keeper {
             }
         };
         let recorded = async {
-            if self.node.db.get_keep(&keep.id).await?.is_none() {
+            if !self.node.db.add_keep_deal(&keep.id, &row.id, peer).await? {
                 self.node
                     .cancel_deal(&row.id, "the keep was removed while the deal was made")
                     .await?;
                 return Ok(());
             }
-            self.node.db.add_keep_deal(&keep.id, &row.id, peer).await?;
             let detail = match row.state {
                 DealState::Active => format!("new deal {} with {peer} is active", row.id),
                 state => format!("deal {} with {peer} is {state:?} (waiting for it)", row.id),
