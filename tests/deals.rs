@@ -562,3 +562,78 @@ async fn a_provider_restarted_before_or_during_a_transfer_finishes_the_deal() {
     provider.stop().await;
     client.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_cancel_is_refused() {
+    use cairn::market::wire::{MarketRequest, MarketResponse};
+    use cairn::market::{DealCancel, Signed};
+
+    let provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(1_200_000, 67), "").await;
+    let deal = json(&client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &provider.tcp_addr(),
+        "--duration",
+        "1h",
+        "--json",
+    ]));
+    assert_eq!(deal["state"], "active", "{deal}");
+    let id = deal["id"].as_str().unwrap().to_string();
+    let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();
+    assert!(reserved > 0);
+
+    // Signed by a stranger in the client's name: refused, nothing changes.
+    let forged = Signed::sign(
+        DealCancel {
+            deal: id.parse().unwrap(),
+            reason: "forged".into(),
+            at: 1,
+        },
+        &ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap();
+    let net = client.daemon.node.net.get().unwrap();
+    let answer = net
+        .market(
+            provider.daemon.node.peer_id,
+            &MarketRequest::Cancel(Box::new(forged)),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answer, MarketResponse::Rejected { reason, .. } if reason == "wrong_signer"),
+        "{answer:?}"
+    );
+    assert_eq!(
+        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        reserved
+    );
+
+    // The client cancels: the provider is told, releases the capacity and the data.
+    assert!(client
+        .daemon
+        .node
+        .cancel_deal(&id, "no longer needed")
+        .await
+        .unwrap());
+    let released = eventually(Duration::from_secs(10), || {
+        json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"] == "cancelled"
+    })
+    .await;
+    assert!(released);
+    assert_eq!(
+        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        0
+    );
+    assert!(json(&provider.cli(&["pin", "ls", "--json"]))["pins"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    provider.stop().await;
+    client.stop().await;
+}

@@ -98,3 +98,35 @@ pub struct DealAcceptance {
 impl Signable for DealAcceptance {
     const DOMAIN: &'static str = "cairn/deal-acceptance/1";
 }
+
+/// Largest encoded signed cancellation accepted.
+pub const MAX_CANCEL_SIZE: usize = 1024;
+
+/// The client's signed word that it ends a deal early (it stops challenging and paying); the
+/// provider may then let the data go.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DealCancel {
+    pub deal: Cid,
+    pub reason: String,
+    /// Unix ms.
+    pub at: u64,
+}
+
+impl Signable for DealCancel {
+    const DOMAIN: &'static str = "cairn/deal-cancel/1";
+}
+
+impl Signed<DealCancel> {
+    /// Verifies the signature and that the deal's client signed it.
+    pub fn check_for(&self, proposal: &DealProposal) -> Result<&DealCancel, MarketError> {
+        let cancel = self.verify()?;
+        if self.signer != proposal.client {
+            return Err(MarketError::WrongSigner {
+                signer: hex::encode(self.signer),
+                expected: hex::encode(proposal.client),
+            });
+        }
+        Ok(cancel)
+    }
+}

@@ -19,7 +19,7 @@ pub mod state;
 pub mod wire;
 
 pub use ask::Ask;
-pub use deal::{DealAcceptance, DealProposal};
+pub use deal::{DealAcceptance, DealCancel, DealProposal};
 pub use policy::{Capacity, Policy};
 pub use signed::{Signable, Signed};
 pub use state::{DealEvent, DealState};

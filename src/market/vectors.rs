@@ -81,6 +81,14 @@ fn vectors() -> serde_json::Value {
     tampered.payload.price_per_gib_month = Amount(1);
     let impostor = Signed::sign(proposal(), &provider_key()).unwrap();
     let hex_of = |s: &Signed<DealProposal>| hex::encode(s.to_bytes().unwrap());
+    let cancel = |key: &SigningKey| {
+        let c = DealCancel {
+            deal,
+            reason: "replica no longer needed".into(),
+            at: NOW,
+        };
+        hex::encode(Signed::sign(c, key).unwrap().to_bytes().unwrap())
+    };
     serde_json::json!({
         "keys": {"provider_seed": hex::encode([1u8; 32]), "client_seed": hex::encode([2u8; 32])},
         "ask": {"signed": hex::encode(signed_ask.to_bytes().unwrap()), "cid": signed_ask.cid().unwrap().to_string()},
@@ -91,6 +99,7 @@ fn vectors() -> serde_json::Value {
             "price_per_period": proposal().price_per_period().unwrap().0,
         },
         "acceptance": {"signed": hex::encode(acceptance.to_bytes().unwrap())},
+        "cancel": {"signed": cancel(&client_key()), "refused_signed_by_provider": cancel(&provider_key())},
         "refused": [
             {"name": "signature with one bit flipped", "signed": hex_of(&forged), "reason": "bad_signature"},
             {"name": "price changed after signing", "signed": hex_of(&tampered), "reason": "bad_signature"},
@@ -118,6 +127,17 @@ fn golden_vectors_match_and_refused_objects_are_refused() {
         proposal.deal_id().unwrap().to_string(),
         expected["proposal"]["deal_id"]
     );
+    let cancel = |field: &str| {
+        let bytes = hex::decode(expected["cancel"][field].as_str().unwrap()).unwrap();
+        Signed::<DealCancel>::from_bytes(&bytes, super::deal::MAX_CANCEL_SIZE).unwrap()
+    };
+    assert_eq!(
+        cancel("signed").check_for(&proposal.payload).unwrap().deal,
+        proposal.deal_id().unwrap()
+    );
+    let impostor = cancel("refused_signed_by_provider");
+    let refused = impostor.check_for(&proposal.payload).unwrap_err();
+    assert_eq!(refused.reason(), "wrong_signer");
     for case in expected["refused"].as_array().unwrap() {
         let bytes = hex::decode(case["signed"].as_str().unwrap()).unwrap();
         let signed = Signed::<DealProposal>::from_bytes(&bytes, MAX_PROPOSAL_SIZE).unwrap();

@@ -4,7 +4,7 @@ use cid::Cid;
 
 use super::deal::MAX_PROPOSAL_SIZE;
 use super::state::DealState;
-use super::{Ask, DealAcceptance, DealProposal, MarketError, Signed};
+use super::{Ask, DealAcceptance, DealCancel, DealProposal, MarketError, Signed};
 
 /// Largest encoded request or response.
 pub const MAX_MESSAGE_SIZE: usize = MAX_PROPOSAL_SIZE + 1024;
@@ -17,6 +17,8 @@ pub enum MarketRequest {
     Propose(Box<Signed<DealProposal>>),
     /// Where a deal stands on the provider's side.
     Status(Cid),
+    /// The client ends a deal early; answered with the deal's status.
+    Cancel(Box<Signed<DealCancel>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -149,7 +149,11 @@ impl Node {
     /// Replaces keep `id` by a new one. For the same CID the deals and the local copy carry
     /// over (nothing is re-fetched or re-dealt); otherwise the old keep is removed. `None` if
     /// there is no keep `id`.
-    pub async fn replace_keep(&self, id: &str, request: KeepRequest) -> Result<Option<KeepRow>> {
+    pub async fn replace_keep(
+        self: &Arc<Self>,
+        id: &str,
+        request: KeepRequest,
+    ) -> Result<Option<KeepRow>> {
         let Some(old) = self.db.get_keep(id).await? else {
             return Ok(None);
         };
@@ -175,7 +179,7 @@ impl Node {
     }
 
     /// Removes a keep: cancels its live deals and lets go of the local pin the keeper made.
-    pub async fn remove_keep(&self, id: &str) -> Result<bool> {
+    pub async fn remove_keep(self: &Arc<Self>, id: &str) -> Result<bool> {
         let Some(keep) = self.db.get_keep(id).await? else {
             return Ok(false);
         };
@@ -199,7 +203,7 @@ impl Node {
 
     /// Client: moves a deal that is not final to `cancelled`, so it is no longer challenged
     /// or paid. Returns whether it moved.
-    pub async fn cancel_deal(&self, deal: &str, reason: &str) -> Result<bool> {
+    pub async fn cancel_deal(self: &Arc<Self>, deal: &str, reason: &str) -> Result<bool> {
         // Two tries: the lifecycle may move the deal (to `expired`) between read and write.
         for _ in 0..2 {
             let Some(row) = self.db.get_deal(deal).await? else {
@@ -213,10 +217,24 @@ impl Node {
                 .transition_deal(deal, row.state, DealState::Cancelled, reason, None)
                 .await?
             {
+                if row.role == "client" {
+                    self.spawn_cancel_notice(row, reason);
+                }
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// Tells the provider, in the background, that its deal was cancelled.
+    fn spawn_cancel_notice(self: &Arc<Self>, deal: crate::db::DealRow, reason: &str) {
+        let node = self.clone();
+        let reason = reason.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = node.notify_cancel(&deal, &reason).await {
+                tracing::debug!(deal = %deal.id, error = %e, "provider not told of a cancellation");
+            }
+        });
     }
 
     /// A provider's score from the challenges this node issued to it.

@@ -47,12 +47,23 @@ impl Node {
             return Ok(());
         }
         if deal.role == "provider" {
-            let pinned_for_this_deal = self.db.list_pins().await?.into_iter().any(|p| {
-                p.cid == proposal.root && p.name.as_deref() == Some(&format!("deal:{}", deal.id))
+            self.release_deal_data(&deal.id, proposal).await?;
+        }
+        Ok(())
+    }
+
+    /// Provider: unpins a deal's data if it was pinned for that deal alone.
+    pub(super) async fn release_deal_data(
+        &self,
+        deal: &str,
+        proposal: &DealProposal,
+    ) -> Result<()> {
+        let pinned_for_this_deal =
+            self.db.list_pins().await?.into_iter().any(|p| {
+                p.cid == proposal.root && p.name.as_deref() == Some(&format!("deal:{deal}"))
             });
-            if pinned_for_this_deal {
-                self.pin_rm(&proposal.root).await?;
-            }
+        if pinned_for_this_deal {
+            self.pin_rm(&proposal.root).await?;
         }
         Ok(())
     }

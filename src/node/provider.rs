@@ -162,6 +162,7 @@ impl Market for NodeMarket {
                 },
                 MarketRequest::Propose(proposal) => self.0.receive_proposal(peer, *proposal).await,
                 MarketRequest::Status(deal) => self.0.deal_status(&deal).await,
+                MarketRequest::Cancel(cancel) => self.0.receive_cancel(*cancel).await,
             }
         })
     }
