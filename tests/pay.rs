@@ -306,9 +306,56 @@ async fn each_deal_is_funded_by_deposit_not_yet_set_aside_for_another() {
     let list = json(&client.cli(&["pay", "channels", "--json"]));
     let channels = list["channels"].as_array().unwrap();
     assert_eq!(channels.len(), 2, "{list}");
-    assert!(channels
-        .iter()
-        .all(|c| c["role"] == "payer" && c["paid"] == 0));
+    assert!(channels.iter().all(|c| c["role"] == "payer"));
+    provider.stop().await;
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
+    let provider = TestNode::start().await;
+    set_ask(&provider, "1000000000000", "0");
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(2_000_000, 13), "").await;
+    let deal = json(&client.cli(&[
+        "deal",
+        "make",
+        &cid,
+        "--provider",
+        &provider.tcp_addr(),
+        "--duration",
+        "60s",
+        "--challenge-period",
+        "1s",
+        "--json",
+    ]));
+    assert_eq!(deal["state"], "active", "{deal}");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) > 0
+        })
+        .await
+    );
+    // Paying well, the deal stays; once the client closes its channel, payments fail while
+    // the provider keeps proving, and past the allowance the provider lets the deal go.
+    let id = channel(&client, "payer")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&client.cli(&["pay", "channel", "close", &id]));
+    let cancelled = eventually(Duration::from_secs(20), || {
+        json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"] == "cancelled"
+    })
+    .await;
+    let deals = json(&provider.cli(&["provider", "deals", "--json"]));
+    assert!(cancelled, "{deals}");
+    let events = deals["deals"][0]["events"].as_array().unwrap();
+    let last = events.last().unwrap()["reason"].as_str().unwrap();
+    assert!(last.starts_with("unpaid:"), "{last}");
+    assert_eq!(
+        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        0
+    );
     provider.stop().await;
     client.stop().await;
 }

@@ -1,6 +1,7 @@
 //! What happens to active deals as time passes: the client challenges its provider once per
-//! challenge period (the outcome goes into the deal's proof record), and both sides expire a
-//! deal at its end, the provider unpinning data it kept only for that deal.
+//! challenge period (the outcome goes into the deal's proof record) and pays each passed
+//! period, the provider cancels deals whose client stopped paying (`pay::enforce`), and both
+//! sides expire a deal at its end, the provider unpinning data it kept only for that deal.
 //! State lives in the database, so a restarted node picks up where it left off.
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ impl Node {
     /// One pass over the active deals.
     pub async fn tick_deals(self: &Arc<Self>) -> Result<()> {
         let now = now_ms();
+        let check_payments = self.payment_check_due();
         for role in ["client", "provider"] {
             for deal in self.db.list_deals(role, Some(DealState::Active)).await? {
                 let Some((_, signed)) = super::deals::decode_row(&deal) else {
@@ -26,6 +28,8 @@ impl Node {
                     self.expire(&deal, &proposal).await?;
                 } else if role == "client" && self.challenge_due(&deal, &proposal, now).await? {
                     self.challenge(&deal, &proposal).await?;
+                } else if role == "provider" && check_payments {
+                    self.enforce_storage_payment(&deal, &proposal).await?;
                 }
             }
         }

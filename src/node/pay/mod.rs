@@ -10,6 +10,7 @@
 //! node's own ledger ([`LedgerSettlement`]).
 
 mod balance;
+mod enforce;
 mod payee;
 mod payer;
 mod retrieval;
@@ -40,6 +41,8 @@ pub struct PayState {
     pub meter: std::sync::Arc<RetrievalMeter>,
     /// Serializes the receipts this node signs, so sequence numbers never repeat.
     sign_lock: tokio::sync::Mutex<()>,
+    /// When the provider last checked its deals for payment.
+    enforced_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// Serializes funding deals from channels, from choosing a channel to recording the deal.
     pub(crate) funding_lock: tokio::sync::Mutex<()>,
     /// Serializes retrieval invoices, so two cannot both be paid for the same bytes.
@@ -56,6 +59,7 @@ impl PayState {
             sign_lock: Default::default(),
             invoice_lock: Default::default(),
             funding_lock: Default::default(),
+            enforced_at: Default::default(),
             received_marks: Default::default(),
         }
     }

@@ -1,0 +1,127 @@
+//! Provider: storage is paid per proven period, so a client that stops paying loses its
+//! deal. A period counts as proven when this node answered the client's challenge with a
+//! proof; past [`UNPAID_PERIODS_ALLOWED`] proven periods without payment (the client pays
+//! after checking each proof, so a little lag is normal), the deal is cancelled with the
+//! reason and its data released.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use crate::db::{DealRow, ReceiptRow};
+use crate::market::state::DealState;
+use crate::market::DealProposal;
+use crate::node::{Node, NodeError, Result};
+
+/// Proven periods a client may be behind on before its deal is cancelled.
+pub const UNPAID_PERIODS_ALLOWED: u64 = 3;
+/// How often the provider's deals are checked for payment.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// What a deal's receipts added up to: the increments of receipts naming it.
+fn paid_for(deal: &str, history: &[ReceiptRow]) -> u64 {
+    let mut previous = 0;
+    let mut paid = 0u64;
+    for receipt in history {
+        let increment = receipt.amount.saturating_sub(previous);
+        previous = receipt.amount;
+        if receipt.deal.as_deref() == Some(deal) {
+            paid = paid.saturating_add(increment);
+        }
+    }
+    paid
+}
+
+impl Node {
+    /// Whether the provider's payment check is due (at most once per [`CHECK_EVERY`]).
+    pub(crate) fn payment_check_due(&self) -> bool {
+        let mut last = self
+            .pay
+            .enforced_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|at| at.elapsed() < CHECK_EVERY) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
+    }
+
+    /// Provider: cancels `deal` if its client is more than the allowed periods behind.
+    pub(crate) async fn enforce_storage_payment(
+        &self,
+        deal: &DealRow,
+        proposal: &DealProposal,
+    ) -> Result<()> {
+        let other = |e: crate::market::MarketError| NodeError::Other(e.to_string());
+        let per_period = proposal.price_per_period().map_err(other)?.0;
+        let (Some(channel), true) = (proposal.payment_channel.as_deref(), per_period > 0) else {
+            return Ok(());
+        };
+        let period_ms = (proposal.challenge_period_secs.max(1) * 1000) as i64;
+        let proven: HashSet<i64> = self
+            .db
+            .challenges_for(&deal.piece_root)
+            .await?
+            .into_iter()
+            .filter(|c| c.role == "prover" && c.peer == deal.peer && c.outcome == "answered")
+            .filter(|c| c.issued_at >= deal.created_at)
+            .map(|c| (c.issued_at - proposal.start as i64).max(0) / period_ms)
+            .collect();
+        let total = proposal.total_price().map_err(other)?.0;
+        let owed = (proven.len() as u64).saturating_mul(per_period).min(total);
+        let paid = paid_for(&deal.id, &self.db.receipts(channel).await?);
+        let allowed = UNPAID_PERIODS_ALLOWED.saturating_mul(per_period);
+        if owed <= paid.saturating_add(allowed) {
+            return Ok(());
+        }
+        let reason = format!(
+            "unpaid: {} periods proven are worth {owed}, the client paid {paid}",
+            proven.len()
+        );
+        tracing::warn!(deal = %deal.id, %reason, "cancelling a deal its client does not pay");
+        if self
+            .db
+            .transition_deal(
+                &deal.id,
+                DealState::Active,
+                DealState::Cancelled,
+                &reason,
+                None,
+            )
+            .await?
+        {
+            self.release_deal_data(&deal.id, proposal).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(seq: u64, amount: u64, deal: Option<&str>) -> ReceiptRow {
+        ReceiptRow {
+            channel: "c".into(),
+            seq,
+            amount,
+            deal: deal.map(str::to_string),
+            at: 0,
+            signed: String::new(),
+            stored_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_deals_payments_are_the_increments_of_the_receipts_naming_it() {
+        let history = [
+            receipt(1, 100, Some("a")),
+            receipt(2, 150, None),
+            receipt(3, 400, Some("b")),
+            receipt(4, 430, Some("a")),
+        ];
+        assert_eq!(paid_for("a", &history), 130);
+        assert_eq!(paid_for("b", &history), 250);
+        assert_eq!(paid_for("c", &history), 0);
+    }
+}
