@@ -8,7 +8,9 @@
 //! `net::inbound`), so this engine runs in its own tasks beside the swarm. Every message goes out on a new outbound stream, never back on the stream it
 //! answers (Helia closes its side after sending). Wants are answered at once from the block
 //! store (no standing wantlist on the server side): want-block with the block, want-have
-//! with have, and dont-have when asked for. Incoming blocks are matched to local wants by
+//! with have, and dont-have when asked for. A block the paid-retrieval gate withholds (the
+//! peer's unpaid debt passed its limit) waits up to [`PAYMENT_WAIT`] for the payment the gate
+//! asked for, then goes out, or dont-have does. Incoming blocks are matched to local wants by
 //! the CID rebuilt from their prefix and bytes; a block nobody asked for is dropped and counts
 //! against the peer. Caps: [`message::MAX_MESSAGE_SIZE`] per message, [`MAX_WANTLIST`]
 //! entries read per message, [`MAX_INBOUND_STREAMS`] streams served at once.
@@ -43,6 +45,12 @@ pub const MAX_INBOUND_STREAMS: usize = 256;
 pub const MAX_UNWANTED_BLOCKS: u64 = 16;
 /// Bytes of blocks packed into one response message.
 const RESPONSE_BUDGET: usize = 3 * 1024 * 1024;
+/// How long blocks withheld for an unpaid debt wait for the payment before dont-have.
+pub const PAYMENT_WAIT: Duration = Duration::from_secs(10);
+/// How often a waiting peer's payment is looked for.
+const PAYMENT_POLL: Duration = Duration::from_millis(200);
+/// Wantlists waiting for payment at once; past it, withheld blocks get dont-have at once.
+const MAX_DEFERRED: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BitswapError {
@@ -76,6 +84,8 @@ pub struct Bitswap<S> {
     misbehaving: tokio::sync::mpsc::Sender<PeerId>,
     /// Withholds blocks from peers past their unpaid-debt limit (paid retrieval).
     gate: Option<Arc<dyn super::pay::ServeGate>>,
+    /// Bounds the wantlists waiting for a payment.
+    deferred: Arc<Semaphore>,
 }
 
 impl<S: Blockstore + Clone> Bitswap<S> {
@@ -96,6 +106,7 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             inbound: Arc::new(Semaphore::new(MAX_INBOUND_STREAMS)),
             misbehaving,
             gate,
+            deferred: Arc::new(Semaphore::new(MAX_DEFERRED)),
         });
         let server = engine.clone();
         tokio::spawn(async move {
@@ -189,10 +200,11 @@ impl<S: Blockstore + Clone> Bitswap<S> {
         }
     }
 
-    /// Answers a wantlist from the store, in messages under the size cap.
-    async fn answer(&self, peer: PeerId, protocol: &StreamProtocol, wantlist: Wantlist) {
-        let mut out = Message::default();
-        let mut budget = 0;
+    /// Answers a wantlist from the store, in messages under the size cap. Blocks the gate
+    /// withholds (an unpaid debt) wait for payment in the background ([`Self::defer`]).
+    async fn answer(self: &Arc<Self>, peer: PeerId, protocol: &StreamProtocol, wantlist: Wantlist) {
+        let mut out = Outbox::new(peer, protocol.clone());
+        let mut withheld = Vec::new();
         for entry in wantlist.entries.into_iter().take(MAX_WANTLIST) {
             if entry.cancel {
                 continue;
@@ -200,50 +212,68 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             let Ok(cid) = Cid::try_from(entry.block.as_slice()) else {
                 continue;
             };
-            let found = match entry.want_type {
-                t if t == WantType::Have as i32 => {
-                    self.store.has(&cid).await.ok().filter(|h| *h).map(|_| None)
+            if entry.want_type == WantType::Have as i32 {
+                match self.store.has(&cid).await {
+                    Ok(true) => out.presence(&cid, PresenceType::Have),
+                    _ if entry.send_dont_have => out.presence(&cid, PresenceType::DontHave),
+                    _ => {}
                 }
-                _ => self
-                    .store
-                    .get(&cid)
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(|data| self.admit(peer, data.len()))
-                    .map(Some),
-            };
-            match found {
-                Some(Some(data)) => {
-                    if budget + data.len() > RESPONSE_BUDGET && budget > 0 {
-                        self.send(peer, protocol, std::mem::take(&mut out)).await;
-                        budget = 0;
-                    }
-                    budget += data.len();
-                    self.ledgers.sent(peer, data.len() as u64);
-                    if *protocol == PROTOCOL_1_0_0 {
-                        out.blocks.push(data.to_vec());
-                    } else {
-                        out.payload.push(Payload {
-                            prefix: message::prefix(&cid),
-                            data: data.to_vec(),
-                        });
-                    }
-                }
-                Some(None) => out.block_presences.push(presence(&cid, PresenceType::Have)),
-                None if entry.send_dont_have => out
-                    .block_presences
-                    .push(presence(&cid, PresenceType::DontHave)),
+                continue;
+            }
+            match self.store.get(&cid).await.ok().flatten() {
+                Some(data) if self.admit(peer, data.len()) => out.block(self, &cid, data).await,
+                Some(data) => withheld.push(Withheld {
+                    cid,
+                    len: data.len(),
+                    send_dont_have: entry.send_dont_have,
+                }),
+                None if entry.send_dont_have => out.presence(&cid, PresenceType::DontHave),
                 None => {}
             }
         }
-        if !out.payload.is_empty() || !out.blocks.is_empty() || !out.block_presences.is_empty() {
-            self.send(peer, protocol, out).await;
+        out.flush(self).await;
+        if !withheld.is_empty() {
+            self.defer(peer, protocol.clone(), withheld);
         }
     }
 
-    /// Whether the gate lets `bytes` more go to `peer`; a withheld block is answered like a
-    /// missing one (dont-have when asked for), so the peer looks elsewhere.
+    /// Holds withheld blocks until the peer has paid enough for the gate to admit them (the
+    /// gate has asked it to pay), for at most [`PAYMENT_WAIT`]; what is still unpaid then is
+    /// answered like a missing block. At most [`MAX_DEFERRED`] such waits run at once.
+    fn defer(self: &Arc<Self>, peer: PeerId, protocol: StreamProtocol, withheld: Vec<Withheld>) {
+        let permit = self.deferred.clone().try_acquire_owned().ok();
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut waiting = withheld;
+            let deadline = tokio::time::Instant::now() + PAYMENT_WAIT;
+            while permit.is_some() && !waiting.is_empty() && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(PAYMENT_POLL).await;
+                let mut out = Outbox::new(peer, protocol.clone());
+                let mut still = Vec::new();
+                for w in waiting {
+                    let data = if engine.admit(peer, w.len) {
+                        engine.store.get(&w.cid).await.ok().flatten()
+                    } else {
+                        None
+                    };
+                    match data {
+                        Some(data) => out.block(&engine, &w.cid, data).await,
+                        None => still.push(w),
+                    }
+                }
+                out.flush(&engine).await;
+                waiting = still;
+            }
+            let mut out = Outbox::new(peer, protocol);
+            for w in waiting.iter().filter(|w| w.send_dont_have) {
+                out.presence(&w.cid, PresenceType::DontHave);
+            }
+            out.flush(&engine).await;
+        });
+    }
+
+    /// Whether the gate lets `bytes` more go to `peer` now.
     fn admit(&self, peer: PeerId, bytes: usize) -> bool {
         self.gate
             .as_ref()
@@ -325,6 +355,62 @@ impl<S: Blockstore + Clone> Bitswap<S> {
                     return Err(BitswapError::Timeout { cid, timeout, asked: peers.len() });
                 }
             }
+        }
+    }
+}
+
+/// A block withheld until paid for.
+struct Withheld {
+    cid: Cid,
+    len: usize,
+    send_dont_have: bool,
+}
+
+/// One peer's outgoing messages, each kept under [`RESPONSE_BUDGET`] bytes of blocks.
+struct Outbox {
+    peer: PeerId,
+    protocol: StreamProtocol,
+    msg: Message,
+    budget: usize,
+}
+
+impl Outbox {
+    fn new(peer: PeerId, protocol: StreamProtocol) -> Self {
+        Outbox {
+            peer,
+            protocol,
+            msg: Message::default(),
+            budget: 0,
+        }
+    }
+
+    fn presence(&mut self, cid: &Cid, kind: PresenceType) {
+        self.msg.block_presences.push(presence(cid, kind));
+    }
+
+    async fn block<S: Blockstore + Clone>(&mut self, engine: &Bitswap<S>, cid: &Cid, data: Bytes) {
+        if self.budget + data.len() > RESPONSE_BUDGET && self.budget > 0 {
+            engine
+                .send(self.peer, &self.protocol, std::mem::take(&mut self.msg))
+                .await;
+            self.budget = 0;
+        }
+        self.budget += data.len();
+        engine.ledgers.sent(self.peer, data.len() as u64);
+        if self.protocol == PROTOCOL_1_0_0 {
+            self.msg.blocks.push(data.to_vec());
+        } else {
+            self.msg.payload.push(Payload {
+                prefix: message::prefix(cid),
+                data: data.to_vec(),
+            });
+        }
+    }
+
+    async fn flush<S: Blockstore + Clone>(self, engine: &Bitswap<S>) {
+        let m = &self.msg;
+        if !m.payload.is_empty() || !m.blocks.is_empty() || !m.block_presences.is_empty() {
+            engine.send(self.peer, &self.protocol, self.msg).await;
         }
     }
 }
