@@ -19,12 +19,10 @@ use super::{Node, NodeError, Result};
 use crate::db::{now_ms, DealRow};
 use crate::market::state::DealState;
 use crate::market::wire::{MarketRequest, MarketResponse};
-use crate::market::{
-    Capacity, DealAcceptance, DealCancel, DealProposal, MarketError, Policy, Signed,
-};
+use crate::market::{Capacity, DealAcceptance, DealProposal, MarketError, Policy, Signed};
 
 /// How long a market request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a client asks how its deal is doing while it waits for activation.
 const POLL_EVERY: Duration = Duration::from_millis(200);
 
@@ -54,7 +52,7 @@ fn default_wait() -> u64 {
     300
 }
 
-fn market_error(e: MarketError) -> NodeError {
+pub(super) fn market_error(e: MarketError) -> NodeError {
     NodeError::BadRequest(format!("{}: {e}", e.reason()))
 }
 
@@ -63,7 +61,7 @@ fn pin_name(deal: &Cid) -> String {
 }
 
 impl Node {
-    fn sign<T: crate::market::Signable>(&self, payload: T) -> Result<Signed<T>> {
+    pub(super) fn sign<T: crate::market::Signable>(&self, payload: T) -> Result<Signed<T>> {
         Signed::sign(payload, &self.key).map_err(|e| NodeError::Other(e.to_string()))
     }
 
@@ -230,73 +228,6 @@ impl Node {
             activated: true,
             at: now_ms().max(0) as u64,
         })
-    }
-
-    /// Provider: the client ends a deal early. The deal is cancelled (freeing its capacity)
-    /// and its data unpinned unless something else keeps it.
-    pub async fn receive_cancel(&self, cancel: Signed<DealCancel>) -> MarketResponse {
-        let deal = cancel.payload.deal;
-        let row = match self.db.get_deal(&deal.to_string()).await {
-            Ok(Some(row)) if row.role == "provider" => row,
-            Ok(_) => {
-                return MarketResponse::rejected("unknown_deal", format!("no deal {deal} here"))
-            }
-            Err(e) => return MarketResponse::rejected("internal", e.to_string()),
-        };
-        let Some((_, proposal)) = decode_row(&row) else {
-            return MarketResponse::rejected("internal", "stored proposal unreadable");
-        };
-        if let Err(e) = cancel.check_for(&proposal.payload) {
-            return MarketResponse::rejected(e.reason(), e.to_string());
-        }
-        if !row.state.is_final() {
-            let reason = format!("cancelled by the client: {}", cancel.payload.reason);
-            let moved = self
-                .db
-                .transition_deal(&row.id, row.state, DealState::Cancelled, &reason, None)
-                .await;
-            if matches!(moved, Ok(true)) {
-                if let Err(e) = self.release_deal_data(&row.id, &proposal.payload).await {
-                    tracing::warn!(deal = %row.id, error = %e, "could not unpin a cancelled deal");
-                }
-            }
-        }
-        self.deal_status(&deal).await
-    }
-
-    /// Client: tells the provider a deal was cancelled, best effort (a provider that vanished
-    /// lets the deal expire instead).
-    pub async fn notify_cancel(&self, deal: &DealRow, reason: &str) -> Result<()> {
-        let net = self
-            .net
-            .get()
-            .ok_or_else(|| NodeError::Other("the network is not running".into()))?;
-        let peer: PeerId = deal
-            .peer
-            .parse()
-            .map_err(|_| NodeError::Other(format!("stored peer {:?}", deal.peer)))?;
-        let cancel = self.sign(DealCancel {
-            deal: deal
-                .id
-                .parse()
-                .map_err(|_| NodeError::Other(format!("stored deal id {:?}", deal.id)))?,
-            reason: reason.to_string(),
-            at: now_ms().max(0) as u64,
-        })?;
-        match net
-            .market(
-                peer,
-                &MarketRequest::Cancel(Box::new(cancel)),
-                REQUEST_TIMEOUT,
-            )
-            .await
-        {
-            Ok(MarketResponse::Rejected { reason, detail }) => Err(NodeError::BadRequest(format!(
-                "{reason}: the provider refused the cancellation: {detail}"
-            ))),
-            Ok(_) => Ok(()),
-            Err(e) => Err(NodeError::BadRequest(format!("unreachable: {e}"))),
-        }
     }
 
     /// Provider: where a deal stands.
@@ -511,78 +442,6 @@ impl Node {
 }
 
 impl Node {
-    /// Client: the channel that pays for a deal, opened with the deal's total price as its
-    /// deposit unless an open channel to the provider has that much left. Free deals need none.
-    /// A channel's deposit is shared by every deal it funds: what those deals may still be
-    /// paid is set aside before a new deal is put on it.
-    async fn fund_deal(&self, provider: PeerId, proposal: &DealProposal) -> Result<Option<String>> {
-        let total = proposal.total_price().map_err(market_error)?;
-        if total.0 == 0 {
-            return Ok(None);
-        }
-        let committed = self.committed_per_channel().await?;
-        for row in self
-            .db
-            .list_channels(Some("payer"), Some(&provider.to_string()))
-            .await?
-        {
-            let held = committed.get(&row.id).copied().unwrap_or(0);
-            let free = row.deposit.saturating_sub(row.paid).saturating_sub(held);
-            if row.state == "open" && free >= total.0 {
-                return Ok(Some(row.id));
-            }
-        }
-        Ok(Some(self.open_channel(provider, total.0).await?.id))
-    }
-
-    /// Per channel, what the client's unfinished deals on it may still be paid.
-    async fn committed_per_channel(&self) -> Result<std::collections::HashMap<String, u64>> {
-        let mut committed = std::collections::HashMap::new();
-        for deal in self.db.list_deals("client", None).await? {
-            if !matches!(
-                deal.state,
-                DealState::Proposed
-                    | DealState::Accepted
-                    | DealState::Transferring
-                    | DealState::Active
-            ) {
-                continue;
-            }
-            let Some((_, signed)) = decode_row(&deal) else {
-                continue;
-            };
-            let (Some(channel), Ok(total)) = (
-                signed.payload.payment_channel.clone(),
-                signed.payload.total_price(),
-            ) else {
-                continue;
-            };
-            let left = total
-                .0
-                .saturating_sub(self.db.storage_paid(&deal.id).await?);
-            *committed.entry(channel).or_default() += left;
-        }
-        Ok(committed)
-    }
-
-    /// Provider: a paid deal must name an open channel that its client opened to this node.
-    async fn check_funding(&self, proposal: &DealProposal) -> Result<()> {
-        if proposal.total_price().map_err(market_error)?.0 == 0 {
-            return Ok(());
-        }
-        let unfunded = |why: &str| Err(NodeError::BadRequest(format!("unfunded: {why}")));
-        let Some(id) = proposal.payment_channel.as_deref() else {
-            return unfunded("a paid deal needs a payment channel");
-        };
-        let Some(row) = self.db.get_channel(id).await? else {
-            return unfunded("no such channel with this provider");
-        };
-        if row.role != "payee" || row.state != "open" || row.payer != hex::encode(proposal.client) {
-            return unfunded("the channel is not an open channel from this client");
-        }
-        Ok(())
-    }
-
     /// After a restart, picks every unfinished deal up where it stopped: a provider re-pulls
     /// deals that were accepted or transferring; a client goes back to waiting for
     /// activation. Capacity needs no repair: it is summed from the deals' states.

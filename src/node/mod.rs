@@ -8,9 +8,11 @@
 
 mod add;
 mod blocks;
+mod cancel;
 mod car;
 mod daemon;
 mod deals;
+mod funding;
 mod keeper;
 mod keeps;
 mod lifecycle;

@@ -1,0 +1,81 @@
+//! Ending a deal early: the client's signed cancellation (`cairn/deal-cancel/1`), sent when
+//! the keeper drops or removes a deal, and the provider's handling of it (capacity released,
+//! data unpinned unless something else keeps it).
+
+use libp2p::PeerId;
+
+use super::deals::{decode_row, REQUEST_TIMEOUT};
+use super::{Node, NodeError, Result};
+use crate::db::{now_ms, DealRow};
+use crate::market::state::DealState;
+use crate::market::wire::{MarketRequest, MarketResponse};
+use crate::market::{DealCancel, Signed};
+
+impl Node {
+    /// Provider: the client ends a deal early. The deal is cancelled (freeing its capacity)
+    /// and its data unpinned unless something else keeps it.
+    pub async fn receive_cancel(&self, cancel: Signed<DealCancel>) -> MarketResponse {
+        let deal = cancel.payload.deal;
+        let row = match self.db.get_deal(&deal.to_string()).await {
+            Ok(Some(row)) if row.role == "provider" => row,
+            Ok(_) => {
+                return MarketResponse::rejected("unknown_deal", format!("no deal {deal} here"))
+            }
+            Err(e) => return MarketResponse::rejected("internal", e.to_string()),
+        };
+        let Some((_, proposal)) = decode_row(&row) else {
+            return MarketResponse::rejected("internal", "stored proposal unreadable");
+        };
+        if let Err(e) = cancel.check_for(&proposal.payload) {
+            return MarketResponse::rejected(e.reason(), e.to_string());
+        }
+        if !row.state.is_final() {
+            let reason = format!("cancelled by the client: {}", cancel.payload.reason);
+            let moved = self
+                .db
+                .transition_deal(&row.id, row.state, DealState::Cancelled, &reason, None)
+                .await;
+            if matches!(moved, Ok(true)) {
+                if let Err(e) = self.release_deal_data(&row.id, &proposal.payload).await {
+                    tracing::warn!(deal = %row.id, error = %e, "could not unpin a cancelled deal");
+                }
+            }
+        }
+        self.deal_status(&deal).await
+    }
+
+    /// Client: tells the provider a deal was cancelled, best effort (a provider that vanished
+    /// lets the deal expire instead).
+    pub async fn notify_cancel(&self, deal: &DealRow, reason: &str) -> Result<()> {
+        let net = self
+            .net
+            .get()
+            .ok_or_else(|| NodeError::Other("the network is not running".into()))?;
+        let peer: PeerId = deal
+            .peer
+            .parse()
+            .map_err(|_| NodeError::Other(format!("stored peer {:?}", deal.peer)))?;
+        let cancel = self.sign(DealCancel {
+            deal: deal
+                .id
+                .parse()
+                .map_err(|_| NodeError::Other(format!("stored deal id {:?}", deal.id)))?,
+            reason: reason.to_string(),
+            at: now_ms().max(0) as u64,
+        })?;
+        match net
+            .market(
+                peer,
+                &MarketRequest::Cancel(Box::new(cancel)),
+                REQUEST_TIMEOUT,
+            )
+            .await
+        {
+            Ok(MarketResponse::Rejected { reason, detail }) => Err(NodeError::BadRequest(format!(
+                "{reason}: the provider refused the cancellation: {detail}"
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(NodeError::BadRequest(format!("unreachable: {e}"))),
+        }
+    }
+}

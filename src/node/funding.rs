@@ -1,0 +1,88 @@
+//! Paying for deals: which channel funds a new deal (client), and the provider's check that a
+//! paid proposal names an open channel from its client. A channel's deposit may fund several
+//! deals, but never more than it holds: what unfinished deals may still be paid is set aside.
+
+use std::collections::HashMap;
+
+use libp2p::PeerId;
+
+use super::deals::{decode_row, market_error};
+use super::{Node, NodeError, Result};
+use crate::market::state::DealState;
+use crate::market::DealProposal;
+
+impl Node {
+    /// Client: the channel that pays for a deal; free deals need none. A channel's deposit is shared by every deal it funds: what those deals may still be
+    /// paid is set aside before a new deal is put on it.
+    pub(super) async fn fund_deal(
+        &self,
+        provider: PeerId,
+        proposal: &DealProposal,
+    ) -> Result<Option<String>> {
+        let total = proposal.total_price().map_err(market_error)?;
+        if total.0 == 0 {
+            return Ok(None);
+        }
+        let committed = self.committed_per_channel().await?;
+        for row in self
+            .db
+            .list_channels(Some("payer"), Some(&provider.to_string()))
+            .await?
+        {
+            let held = committed.get(&row.id).copied().unwrap_or(0);
+            let free = row.deposit.saturating_sub(row.paid).saturating_sub(held);
+            if row.state == "open" && free >= total.0 {
+                return Ok(Some(row.id));
+            }
+        }
+        Ok(Some(self.open_channel(provider, total.0).await?.id))
+    }
+
+    /// Per channel, what the client's unfinished deals on it may still be paid.
+    async fn committed_per_channel(&self) -> Result<HashMap<String, u64>> {
+        let mut committed = HashMap::new();
+        for deal in self.db.list_deals("client", None).await? {
+            if !matches!(
+                deal.state,
+                DealState::Proposed
+                    | DealState::Accepted
+                    | DealState::Transferring
+                    | DealState::Active
+            ) {
+                continue;
+            }
+            let Some((_, signed)) = decode_row(&deal) else {
+                continue;
+            };
+            let (Some(channel), Ok(total)) = (
+                signed.payload.payment_channel.clone(),
+                signed.payload.total_price(),
+            ) else {
+                continue;
+            };
+            let left = total
+                .0
+                .saturating_sub(self.db.storage_paid(&deal.id).await?);
+            *committed.entry(channel).or_default() += left;
+        }
+        Ok(committed)
+    }
+
+    /// Provider: a paid deal must name an open channel that its client opened to this node.
+    pub(super) async fn check_funding(&self, proposal: &DealProposal) -> Result<()> {
+        if proposal.total_price().map_err(market_error)?.0 == 0 {
+            return Ok(());
+        }
+        let unfunded = |why: &str| Err(NodeError::BadRequest(format!("unfunded: {why}")));
+        let Some(id) = proposal.payment_channel.as_deref() else {
+            return unfunded("a paid deal needs a payment channel");
+        };
+        let Some(row) = self.db.get_channel(id).await? else {
+            return unfunded("no such channel with this provider");
+        };
+        if row.role != "payee" || row.state != "open" || row.payer != hex::encode(proposal.client) {
+            return unfunded("the channel is not an open channel from this client");
+        }
+        Ok(())
+    }
+}
