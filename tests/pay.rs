@@ -87,6 +87,17 @@ async fn storage_is_paid_per_passed_period_and_the_receipts_verify_offline() {
         .unwrap()
         .to_string();
     assert_eq!(channel(&provider, "payee")["id"], id.as_str());
+    // Each side's view of the deal says what it was paid / earned so far.
+    let deal_id = deal["id"].as_str().unwrap();
+    let earned = json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["paid"]
+        .as_u64()
+        .unwrap();
+    assert!(earned >= 1600);
+    let human = ok(&provider.cli(&["provider", "deals"]));
+    assert!(
+        human.contains("EARNED") && human.contains(deal_id),
+        "{human}"
+    );
 
     // The provider's receipts, exported, verify offline and add up to what it was paid.
     let car = provider.dir.path().join("receipts.car");

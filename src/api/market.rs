@@ -163,7 +163,10 @@ async fn show_deal(
     deal_view(&state, row).await.map(Json)
 }
 
-/// A deal with its history and proof record.
+/// Challenges listed with a deal, newest last.
+const RECENT_CHALLENGES: usize = 100;
+
+/// A deal with its history, proof record and what it was paid.
 async fn deal_view(
     state: &AppState,
     row: crate::db::DealRow,
@@ -189,11 +192,19 @@ async fn deal_view(
         .iter()
         .filter(|c| c.outcome == "passed" || c.outcome == "answered")
         .count();
+    let paid = match crate::node::decode_proposal(&row) {
+        Some(proposal) => state.node.deal_paid(&row, &proposal.payload).await?,
+        None => 0,
+    };
+    // The counts cover every challenge; the list only the latest, so a long deal with a
+    // short period does not make every listing heavier.
+    let total = challenges.len();
+    let recent = &challenges[total.saturating_sub(RECENT_CHALLENGES)..];
     Ok(serde_json::json!({
         "id": row.id, "role": row.role, "peer": row.peer, "root": row.root_cid,
         "piece_root": row.piece_root, "piece_size": row.piece_size, "state": row.state,
         "created_at": row.created_at, "updated_at": row.updated_at,
-        "proofs_passed": passed, "proofs_failed": challenges.len() - passed,
-        "events": events, "challenges": challenges,
+        "proofs_passed": passed, "proofs_failed": total - passed, "paid": paid,
+        "events": events, "challenges": recent, "challenges_total": total,
     }))
 }

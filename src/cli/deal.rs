@@ -76,14 +76,19 @@ pub async fn run(ctx: &Context, command: DealCommand) -> anyhow::Result<()> {
                         .query(&[("role", "client")]),
                 )
                 .await?;
-            ctx.print(&out, || table(&out));
+            ctx.print(&out, || table(&out, "PAID"));
         }
         DealCommand::Show { id } => {
             let deal = client
                 .json(client.request(Method::GET, &format!("/deals/{id}")))
                 .await?;
             ctx.print(&deal, || {
-                let mut lines = vec![table(&serde_json::json!({"deals": [deal.clone()]}))];
+                let label = if deal["role"] == "provider" {
+                    "EARNED"
+                } else {
+                    "PAID"
+                };
+                let mut lines = vec![table(&serde_json::json!({"deals": [deal.clone()]}), label)];
                 for event in deal["events"].as_array().into_iter().flatten() {
                     lines.push(format!(
                         "  {} {} {}",
@@ -107,18 +112,21 @@ fn last_reason(deal: &serde_json::Value) -> String {
         .unwrap_or_else(|| "no reason recorded".into())
 }
 
-/// deal, peer, piece, size, state, proofs passed/failed.
-pub fn table(out: &serde_json::Value) -> String {
-    let mut lines = vec!["DEAL                                                          PEER                                                  SIZE        STATE         PROOFS".to_string()];
+/// deal, peer, size, state, proofs passed/failed, paid (client) or earned (provider).
+pub fn table(out: &serde_json::Value, paid_label: &str) -> String {
+    let mut lines = vec![format!(
+        "{:<61} {:<53} {:<11} {:<13} {:<9} {}",
+        "DEAL", "PEER", "SIZE", "STATE", "PROOFS", paid_label
+    )];
     for d in out["deals"].as_array().into_iter().flatten() {
         lines.push(format!(
-            "{:<61} {:<53} {:<11} {:<13} {}/{}",
+            "{:<61} {:<53} {:<11} {:<13} {:<9} {}",
             d["id"].as_str().unwrap_or(""),
             d["peer"].as_str().unwrap_or(""),
             bytesize::ByteSize(d["piece_size"].as_u64().unwrap_or(0)).to_string(),
             d["state"].as_str().unwrap_or(""),
-            d["proofs_passed"],
-            d["proofs_failed"],
+            format!("{}/{}", d["proofs_passed"], d["proofs_failed"]),
+            d["paid"],
         ));
     }
     lines.join("\n")

@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> 
                         .query(&[("role", "provider")]),
                 )
                 .await?;
-            ctx.print(&out, || super::deal::table(&out));
+            ctx.print(&out, || super::deal::table(&out, "EARNED"));
             return Ok(());
         }
     };

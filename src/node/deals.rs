@@ -485,6 +485,11 @@ impl Node {
     }
 }
 
+/// A stored deal's signed proposal.
+pub fn decode_proposal(deal: &DealRow) -> Option<Signed<DealProposal>> {
+    decode_row(deal).map(|(_, proposal)| proposal)
+}
+
 pub(super) fn decode_row(deal: &DealRow) -> Option<(Cid, Signed<DealProposal>)> {
     let bytes = hex::decode(&deal.proposal).ok()?;
     let proposal =

@@ -26,7 +26,7 @@ pub use add::{AddSession, AddedEntry};
 pub use blocks::NodeBlocks;
 pub use car::CarImport;
 pub use daemon::Daemon;
-pub use deals::DealRequest;
+pub use deals::{decode_proposal, DealRequest};
 pub use keeper::Keeper;
 pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, ReplicaReport};
 pub use pay::{Balance, LedgerSettlement, NodePay, PayState, RetrievalMeter};

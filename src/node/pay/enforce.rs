@@ -32,6 +32,18 @@ fn paid_for(deal: &str, history: &[ReceiptRow]) -> u64 {
 }
 
 impl Node {
+    /// What a deal has been paid so far: for a client, what it paid; for a provider, what the
+    /// receipts naming the deal add up to (its earnings).
+    pub async fn deal_paid(&self, deal: &DealRow, proposal: &DealProposal) -> Result<u64> {
+        if deal.role == "client" {
+            return Ok(self.db.storage_paid(&deal.id).await?);
+        }
+        let Some(channel) = proposal.payment_channel.as_deref() else {
+            return Ok(0);
+        };
+        Ok(paid_for(&deal.id, &self.db.receipts(channel).await?))
+    }
+
     /// Whether the provider's payment check is due (at most once per [`CHECK_EVERY`]).
     pub(crate) fn payment_check_due(&self) -> bool {
         let mut last = self
