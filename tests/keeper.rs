@@ -644,3 +644,47 @@ async fn a_pin_whose_dag_cannot_be_fetched_fails_with_the_reason() {
     assert!(details.starts_with("could not fetch the DAG"), "{details}");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cut_off_from_every_peer_drops_nobody_until_it_is_connected_again() {
+    let client = TestNode::start().await;
+    let first = provider(1000).await;
+    connect(&client, &first).await;
+    let cid = client.add_cid(common::bytes(300_000, 91), "").await;
+    keep(&client, &cid, "1", &[]);
+    pinned(&client, &cid, 1, Duration::from_secs(30)).await;
+    let held_by = active_peers(&report(&client, &cid).await);
+
+    // Its only peer gone, the client cannot tell its own network from the provider's: it
+    // warns, and keeps the deal.
+    first.stop().await;
+    let warned = wait_for("an isolation warning", Duration::from_secs(30), || async {
+        let r = report(&client, &cid).await;
+        let seen = events(&r, "warning")
+            .iter()
+            .any(|w| w.contains("no connected peer"));
+        (seen, r)
+    })
+    .await;
+    assert!(events(&warned, "drop").is_empty(), "{warned:#}");
+    let live: Vec<_> = warned["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["state"] == "live")
+        .map(|p| p["peer"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(live, held_by);
+
+    // Connected again (to a new provider), the silent one is dropped and replaced.
+    let second = provider(1000).await;
+    connect(&client, &second).await;
+    let repaired = pinned(&client, &cid, 1, Duration::from_secs(40)).await;
+    assert_eq!(
+        active_peers(&repaired),
+        vec![second.daemon.node.peer_id.to_string()]
+    );
+    assert!(!events(&repaired, "drop").is_empty());
+    second.stop().await;
+    client.stop().await;
+}

@@ -251,7 +251,21 @@ impl Keeper {
         deals: &[DealHealth],
         excluded: &mut BTreeMap<String, String>,
     ) -> Result<()> {
-        let drops = plan.drops.iter().map(|(d, w)| (d, w, "dropped"));
+        // Every provider failing at once while this node has no peer at all is more likely
+        // this node's own network than all of them: drop nobody until it is connected again.
+        let isolated = !plan.drops.is_empty()
+            && plan.drops.len() >= deals.len()
+            && self.connected_peers().await == 0;
+        if isolated {
+            let detail = "every provider looks unreachable and this node has no connected \
+                          peer: not dropping anyone until it is connected again";
+            self.event(&keep.id, "warning", detail).await;
+        }
+        let drops = plan
+            .drops
+            .iter()
+            .filter(|_| !isolated)
+            .map(|(d, w)| (d, w, "dropped"));
         let releases = plan.releases.iter().map(|(d, w)| (d, w, "released"));
         for (deal, why, state) in drops.chain(releases) {
             let peer = deals
@@ -276,6 +290,13 @@ impl Keeper {
             self.event(&keep.id, kind, &detail).await;
         }
         Ok(())
+    }
+
+    async fn connected_peers(&self) -> usize {
+        match self.node.net.get() {
+            Some(net) => net.peers().await.map(|p| p.len()).unwrap_or(0),
+            None => 0,
+        }
     }
 
     /// Chooses providers for the replicas the plan wants and starts a deal with each.
