@@ -112,6 +112,14 @@ fn main() {
         "| deals per second | {:.1} |",
         active as f64 / took.as_secs_f64()
     );
+    support::record(
+        "deals",
+        &format!("deals/s, 1 MiB pieces, 8 in flight ({active} of {deals} active)"),
+        &format!("{:.1}", active as f64 / took.as_secs_f64()),
+        "target: n/a",
+        "-",
+        "-",
+    );
     println!(
         "| CPU, provider / client | {:.1} s / {:.1} s |",
         cpu.0, cpu.1
@@ -160,4 +168,5 @@ fn main() {
     );
     drop((provider, client));
     let _ = std::fs::remove_dir_all(&work);
+    support::print_suite();
 }

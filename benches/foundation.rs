@@ -121,6 +121,7 @@ fn main() {
     println!("| daemon after add | {} MiB |", daemon_after_add >> 10);
     println!("| daemon after cat | {} MiB |", daemon_after_cat >> 10);
     let _ = std::fs::remove_dir_all(&work);
+    support::print_suite();
 }
 
 fn row(
@@ -134,6 +135,14 @@ fn row(
     let rate = |d: Duration| (size >> 20) as f64 / d.as_secs_f64();
     let ratio = rate(took) / rate(ref_took);
     let verdict = if ratio >= target { "ok" } else { "BELOW" };
+    support::record(
+        "foundation",
+        &format!("{what}, MiB/s"),
+        &format!("{:.0}", rate(took)),
+        reference,
+        &format!("{:.0}", rate(ref_took)),
+        &format!("{ratio:.2}x (target >= {target}x)"),
+    );
     format!(
         "| {what} | {:.0} | {reference} | {:.0} | {ratio:.2}x | >= {target}x {verdict} |",
         rate(took),

@@ -126,6 +126,14 @@ fn main() {
         mib(hwm_full),
         rss_full as f64 / rss_empty.max(1) as f64
     );
+    support::record(
+        "idle",
+        &format!("idle daemon RSS with {pins} pins, MiB"),
+        &format!("{:.1}", mib(rss_full)),
+        "idle daemon RSS with 0 pins",
+        &format!("{:.1}", mib(rss_empty)),
+        &format!("{:.2}x", rss_full as f64 / rss_empty.max(1) as f64),
+    );
     println!("\n| measure | value |\n|---|---|");
     println!("| adds pinned (API said pinned) | {added} of {pins} |");
     println!("| pins listed by `cairn pin ls --json` | {listed} |");
@@ -140,4 +148,5 @@ fn main() {
         mib(rss_full.saturating_sub(rss_empty)) * 1000.0 / pins.max(1) as f64
     );
     let _ = std::fs::remove_dir_all(&work);
+    support::print_suite();
 }

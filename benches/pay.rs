@@ -11,6 +11,8 @@ use cairn::market::{Amount, Signed};
 use cairn::pay::{self, Channel, ChannelOpen, Receipt, MAX_BATCH};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
 
+mod support;
+
 fn count(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
@@ -100,4 +102,21 @@ fn main() {
         raw_batch / raw_single,
         receipt_batch / receipt_single
     );
+    support::record(
+        "pay",
+        "Signed<Receipt>::verify, per second",
+        &format!("{receipt_single:.0}"),
+        "raw ed25519 verify",
+        &format!("{raw_single:.0}"),
+        &format!("{:.2}x (target >= 0.80x)", receipt_single / raw_single),
+    );
+    support::record(
+        "pay",
+        "pay::verify_batch of 64, receipts per second",
+        &format!("{receipt_batch:.0}"),
+        "raw ed25519 verify_batch of 64",
+        &format!("{raw_batch:.0}"),
+        &format!("{:.2}x (target >= 0.80x)", receipt_batch / raw_batch),
+    );
+    support::print_suite();
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use cairn::db::{ChannelRow, Db, ReceiptRow, ReceiptWriter};
 
+mod support;
+
 const CHANNELS: usize = 100;
 const TASKS: usize = 64;
 
@@ -125,6 +127,7 @@ fn main() {
         let db = fresh_db(&base.join("writer")).await;
         let writer = ReceiptWriter::spawn(db.clone());
         let elapsed = run(Via::Writer(writer), total).await;
+        let writer_rate = total as f64 / elapsed.as_secs_f64();
         assert_eq!(stored(&db).await, total);
         println!(
             "receipts via ReceiptWriter (group commit): {total} in {:.2} s = {:.0} receipts/s",
@@ -136,6 +139,15 @@ fn main() {
         let reference = 2_000;
         let db = fresh_db(&base.join("plain")).await;
         let elapsed = run(Via::OneTransactionEach(db.clone()), reference).await;
+        let plain_rate = reference as f64 / elapsed.as_secs_f64();
+        support::record(
+            "receipts",
+            &format!("ReceiptWriter (group commit), receipts/s ({total})"),
+            &format!("{writer_rate:.0}"),
+            &format!("record_receipt, one transaction each ({reference})"),
+            &format!("{plain_rate:.0}"),
+            &format!("{:.1}x", writer_rate / plain_rate),
+        );
         assert_eq!(stored(&db).await, reference);
         println!(
             "receipts via record_receipt (one transaction each): {reference} in {:.2} s = {:.0} receipts/s",
@@ -145,4 +157,5 @@ fn main() {
         db.close().await;
     });
     let _ = std::fs::remove_dir_all(&base);
+    support::print_suite();
 }

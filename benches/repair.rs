@@ -188,6 +188,17 @@ fn main() {
         "| reason recorded | {} |",
         reason.chars().take(80).collect::<String>()
     );
+    support::record(
+        "repair",
+        &format!(
+            "kill -> replica count restored, s ({} MiB, 3 replicas)",
+            size >> 20
+        ),
+        &format!("{:.2}", restored.as_secs_f64()),
+        "-",
+        "-",
+        "-",
+    );
     // What the keeper did after the kill, for the timeline.
     let kill_ms = now_ms() - killed.elapsed().as_millis() as i64;
     println!("\nkeeper events after the kill (seconds from the kill):");
@@ -209,4 +220,5 @@ fn main() {
     }
     drop((daemon, providers, client));
     let _ = std::fs::remove_dir_all(&work);
+    support::print_suite();
 }

@@ -86,6 +86,14 @@ fn main() {
     match helia {
         Some(mbps) => {
             let helia_mib = mbps * 1e6 / 1048576.0;
+            support::record(
+                "transfer",
+                "Cairn → Cairn TCP, MiB/s",
+                &format!("{:.0}", rate(tcp)),
+                "Helia → Helia TCP",
+                &format!("{helia_mib:.0}"),
+                &format!("{:.1}x (target >= 3x)", rate(tcp) / helia_mib),
+            );
             println!(
                 "| Helia → Helia, TCP | {:.2} s | {:.0} |",
                 mib as f64 / helia_mib,
@@ -96,7 +104,17 @@ fn main() {
                 rate(tcp) / helia_mib
             );
         }
-        None => println!("| Helia → Helia | not run: `npm ci` in tests/interop/helia first | |"),
+        None => {
+            support::record(
+                "transfer",
+                "Cairn → Cairn TCP, MiB/s",
+                &format!("{:.0}", rate(tcp)),
+                "Helia → Helia TCP",
+                "not run (no npm ci)",
+                "-",
+            );
+            println!("| Helia → Helia | not run: `npm ci` in tests/interop/helia first | |")
+        }
     }
     println!(
         "| 10 000 files of ~1 KiB, `get` TCP | {:.2} s | {:.0} files/s |",
@@ -105,6 +123,7 @@ fn main() {
     );
     drop((a, b, c, d));
     let _ = std::fs::remove_dir_all(&work);
+    support::print_suite();
 }
 
 /// Runs the Helia provider and fetcher on the same file; returns the fetcher's MB/s.

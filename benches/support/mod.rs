@@ -141,3 +141,87 @@ pub fn vm_rss(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// This run's suite file: one per `cargo bench` invocation, because every bench binary it
+/// starts has cargo as its parent process.
+fn suite_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("bench-suite")
+        .join(format!("run-{}.tsv", std::os::unix::process::parent_id()))
+}
+
+/// When the parent process started, if `/proc` says (a file from an earlier run whose cargo
+/// had the same pid is older than that, and is discarded).
+fn parent_started() -> Option<std::time::SystemTime> {
+    let ppid = std::os::unix::process::parent_id();
+    let stat = std::fs::read_to_string(format!("/proc/{ppid}/stat")).ok()?;
+    // Field 22 (starttime, in clock ticks since boot), counted after the `(comm)` field.
+    let ticks: u64 = stat
+        .rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    let boot: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(boot + ticks / 100))
+}
+
+/// Records one headline figure of the suite, with its reference measured in the same run, for
+/// `print_suite`: appends a tab-separated row to this run's suite file. Prints nothing.
+pub fn record(
+    bench: &str,
+    measure: &str,
+    value: &str,
+    reference: &str,
+    ref_value: &str,
+    ratio: &str,
+) {
+    use std::io::Write;
+    let path = suite_file();
+    let _ = std::fs::create_dir_all(path.parent().expect("parent"));
+    if let (Some(started), Ok(modified)) = (
+        parent_started(),
+        std::fs::metadata(&path).and_then(|m| m.modified()),
+    ) {
+        // Two seconds of slack for the tick rounding.
+        if modified + Duration::from_secs(2) < started {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let clean = |s: &str| s.replace(['\t', '\n'], " ");
+    let line = [bench, measure, value, reference, ref_value, ratio]
+        .map(clean)
+        .join("\t");
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+    if let Err(e) = appended {
+        eprintln!("bench suite: cannot record to {}: {e}", path.display());
+    }
+}
+
+/// Prints every row recorded so far in this `cargo bench` run as one table. Each bench calls
+/// it last, so the last bench to run prints the whole suite.
+pub fn print_suite() {
+    let path = suite_file();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    println!("\n== cairn bench suite (this run) ==");
+    println!("| bench | measure | value | reference | reference value | ratio |");
+    println!("|---|---|---|---|---|---|");
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let cells: Vec<String> = line.split('\t').map(|c| c.replace('|', "\\|")).collect();
+        println!("| {} |", cells.join(" | "));
+    }
+    println!("({})", path.display());
+}
