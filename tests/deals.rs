@@ -36,18 +36,7 @@ async fn a_deal_is_activated_challenged_every_period_and_expires() {
     let provider = provider("1GiB").await;
     let client = TestNode::start().await;
     let cid = client.add_cid(bytes(2_500_000, 61), "").await;
-    let deal = json(&client.cli(&[
-        "deal",
-        "make",
-        &cid,
-        "--provider",
-        &provider.tcp_addr(),
-        "--duration",
-        "5s",
-        "--challenge-period",
-        "1s",
-        "--json",
-    ]));
+    let deal = json(&client.make_deal(&cid, &provider, "5s", Some("1s")));
     assert_eq!(deal["state"], "active", "{deal}");
     let id = deal["id"].as_str().unwrap().to_string();
     let states: Vec<&str> = deal["events"]
@@ -284,18 +273,7 @@ async fn a_restarted_provider_keeps_its_deals_and_capacity_exact() {
     let provider = provider("1GiB").await;
     let client = TestNode::start().await;
     let cid = client.add_cid(bytes(1_200_000, 64), "").await;
-    let deal = json(&client.cli(&[
-        "deal",
-        "make",
-        &cid,
-        "--provider",
-        &provider.tcp_addr(),
-        "--duration",
-        "1h",
-        "--challenge-period",
-        "1s",
-        "--json",
-    ]));
+    let deal = json(&client.make_deal(&cid, &provider, "1h", Some("1s")));
     assert_eq!(deal["state"], "active");
     let id = deal["id"].as_str().unwrap().to_string();
     let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();
@@ -455,16 +433,7 @@ async fn a_provider_refuses_denied_clients_and_those_not_on_its_allow_list() {
     assert!(String::from_utf8_lossy(&not_allowed.stderr).contains("client_denied"));
 
     ok(&ask("--allow", &client.daemon.info.id));
-    let deal = json(&client.cli(&[
-        "deal",
-        "make",
-        &cid,
-        "--provider",
-        &provider.tcp_addr(),
-        "--duration",
-        "1h",
-        "--json",
-    ]));
+    let deal = json(&client.make_deal(&cid, &provider, "1h", None));
     assert_eq!(deal["state"], "active");
     for node in [provider, client, other] {
         node.stop().await;
@@ -571,16 +540,7 @@ async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_canc
     let provider = provider("1GiB").await;
     let client = TestNode::start().await;
     let cid = client.add_cid(bytes(1_200_000, 67), "").await;
-    let deal = json(&client.cli(&[
-        "deal",
-        "make",
-        &cid,
-        "--provider",
-        &provider.tcp_addr(),
-        "--duration",
-        "1h",
-        "--json",
-    ]));
+    let deal = json(&client.make_deal(&cid, &provider, "1h", None));
     assert_eq!(deal["state"], "active", "{deal}");
     let id = deal["id"].as_str().unwrap().to_string();
     let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();

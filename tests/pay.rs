@@ -62,18 +62,7 @@ async fn storage_is_paid_per_passed_period_and_the_receipts_verify_offline() {
     set_ask(&provider, "1000000000000", "0");
     let client = TestNode::start().await;
     let cid = client.add_cid(bytes(2_500_000, 7), "").await;
-    let deal = json(&client.cli(&[
-        "deal",
-        "make",
-        &cid,
-        "--provider",
-        &provider.tcp_addr(),
-        "--duration",
-        "20s",
-        "--challenge-period",
-        "1s",
-        "--json",
-    ]));
+    let deal = json(&client.make_deal(&cid, &provider, "20s", Some("1s")));
     assert_eq!(deal["state"], "active", "{deal}");
 
     // The deal opened a channel whose deposit is the deal's price; passed periods are paid.
@@ -300,18 +289,7 @@ async fn each_deal_is_funded_by_deposit_not_yet_set_aside_for_another() {
     let client = TestNode::start().await;
     for seed in [11, 12] {
         let cid = client.add_cid(bytes(1_000_000, seed), "").await;
-        let deal = json(&client.cli(&[
-            "deal",
-            "make",
-            &cid,
-            "--provider",
-            &provider.tcp_addr(),
-            "--duration",
-            "60s",
-            "--challenge-period",
-            "30s",
-            "--json",
-        ]));
+        let deal = json(&client.make_deal(&cid, &provider, "60s", Some("30s")));
         assert_eq!(deal["state"], "active", "{deal}");
     }
     // The first channel's deposit is the first deal's price, all of it still owed: the second
@@ -330,18 +308,7 @@ async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
     set_ask(&provider, "1000000000000", "0");
     let client = TestNode::start().await;
     let cid = client.add_cid(bytes(2_000_000, 13), "").await;
-    let deal = json(&client.cli(&[
-        "deal",
-        "make",
-        &cid,
-        "--provider",
-        &provider.tcp_addr(),
-        "--duration",
-        "60s",
-        "--challenge-period",
-        "1s",
-        "--json",
-    ]));
+    let deal = json(&client.make_deal(&cid, &provider, "60s", Some("1s")));
     assert_eq!(deal["state"], "active", "{deal}");
     assert!(
         eventually(Duration::from_secs(10), || {

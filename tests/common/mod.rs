@@ -92,6 +92,32 @@ impl TestNode {
             .unwrap()
     }
 
+    /// `cairn deal make <cid> --provider <provider> --duration <duration> [--challenge-period
+    /// <period>] --json` against this node.
+    pub fn make_deal(
+        &self,
+        cid: &str,
+        provider: &TestNode,
+        duration: &str,
+        period: Option<&str>,
+    ) -> std::process::Output {
+        let addr = provider.tcp_addr();
+        let mut args = vec![
+            "deal",
+            "make",
+            cid,
+            "--provider",
+            &addr,
+            "--duration",
+            duration,
+        ];
+        if let Some(period) = period {
+            args.extend(["--challenge-period", period]);
+        }
+        args.push("--json");
+        self.cli(&args)
+    }
+
     /// This node's TCP swarm address, `/p2p/<id>` included.
     pub fn tcp_addr(&self) -> String {
         let addrs = &self.daemon.info.addresses;
