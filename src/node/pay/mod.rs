@@ -29,6 +29,8 @@ use crate::pay::{Channel, PayError};
 
 use super::{NodeError, Result};
 
+/// Invoices from peers waiting to be paid at once.
+const INVOICES_WAITING: usize = 8;
 /// How long a payment request may take.
 const PAY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -45,6 +47,8 @@ pub struct PayState {
     enforced_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// Serializes funding deals from channels, from choosing a channel to recording the deal.
     pub(crate) funding_lock: tokio::sync::Mutex<()>,
+    /// Invoices waiting to be paid; past it, more are refused (`busy`) until one is done.
+    pub(crate) invoice_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Serializes retrieval invoices, so two cannot both be paid for the same bytes.
     invoice_lock: tokio::sync::Mutex<()>,
     /// Per peer, the Bitswap ledger's bytes received already written to the database.
@@ -59,6 +63,7 @@ impl PayState {
             sign_lock: Default::default(),
             invoice_lock: Default::default(),
             funding_lock: Default::default(),
+            invoice_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(INVOICES_WAITING)),
             enforced_at: Default::default(),
             received_marks: Default::default(),
         }

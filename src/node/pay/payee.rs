@@ -31,9 +31,18 @@ impl crate::net::pay::Payments for NodePay {
                 )),
                 PayRequest::Close(channel) => node.receive_close(peer, channel).await,
                 PayRequest::Invoice(invoice) => {
-                    let node = node.clone();
-                    tokio::spawn(async move { node.pay_invoice(peer, invoice).await });
-                    Ok(PayResponse::Noted)
+                    match node.pay.invoice_slots.clone().try_acquire_owned() {
+                        // Invoices are paid in the background, a bounded number waiting at once.
+                        Ok(slot) => {
+                            let node = node.clone();
+                            tokio::spawn(async move {
+                                node.pay_invoice(peer, invoice).await;
+                                drop(slot);
+                            });
+                            Ok(PayResponse::Noted)
+                        }
+                        Err(_) => Ok(PayResponse::rejected("busy", "too many invoices waiting")),
+                    }
                 }
             };
             answer.unwrap_or_else(|e| match e {
