@@ -88,13 +88,14 @@ pub async fn balance(ctx: &Context) -> anyhow::Result<()> {
             "PEER", "EARNED", "SPENT", "OWED TO US", "WE OWE"
         );
         for p in balance["peers"].as_array().into_iter().flatten() {
+            let n = |key: &str| p[key].as_u64().unwrap_or(0);
             out.push_str(&format!(
                 "\n{:<54} {:>12} {:>12} {:>12} {:>12}",
                 p["peer"].as_str().unwrap_or(""),
-                p["earned"],
-                p["spent"],
-                p["owed_to_us"],
-                p["we_owe"]
+                n("earned"),
+                n("spent"),
+                n("owed_to_us"),
+                n("we_owe")
             ));
         }
         out
