@@ -10,7 +10,7 @@ use crate::market::{Amount, Signed};
 use crate::node::provider::peer_key;
 use crate::node::{Node, NodeError, Result};
 use crate::pay::wire::{Ack, PayRequest, PayResponse};
-use crate::pay::{ChannelClose, ChannelOpen};
+use crate::pay::ChannelOpen;
 
 /// The answer of a payee to one receipt, as the payer reports it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -221,10 +221,8 @@ impl Node {
                 "channel_closed: {channel} is already closed"
             )));
         }
-        let id: Cid = channel
-            .parse()
-            .map_err(|_| NodeError::BadRequest(format!("malformed: {channel:?} is not a CID")))?;
-        let close = match self.pay_request(peer, &PayRequest::Close(id)).await? {
+        let state = channel_of(&row)?;
+        let close = match self.pay_request(peer, &PayRequest::Close(state.id)).await? {
             PayResponse::Closed(close) => close,
             other => {
                 return Err(NodeError::BadRequest(format!(
@@ -232,7 +230,7 @@ impl Node {
                 )))
             }
         };
-        check_close(&close, &row, &id)?;
+        close.check(&state).map_err(pay_error)?;
         let hex_close = close.to_bytes().map(hex::encode).ok();
         self.db
             .close_channel(channel, hex_close.as_deref(), close.payload.amount.0)
@@ -242,21 +240,6 @@ impl Node {
             .await?
             .ok_or_else(|| NodeError::Other("channel vanished".into()))
     }
-}
-
-/// A payee's close must be signed by the payee, name this channel, and settle no more than
-/// the payer paid.
-fn check_close(close: &Signed<ChannelClose>, row: &ChannelRow, id: &Cid) -> Result<()> {
-    let payload = close
-        .verify()
-        .map_err(|e| NodeError::BadRequest(e.to_string()))?;
-    if key_hex(&close.signer) != row.payee || payload.channel != *id || payload.amount.0 > row.paid
-    {
-        return Err(NodeError::BadRequest(
-            "invalid: the payee's close does not match the channel".into(),
-        ));
-    }
-    Ok(())
 }
 
 pub(super) fn channel_row(
