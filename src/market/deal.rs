@@ -59,6 +59,13 @@ impl DealProposal {
         Ok(Amount(self.total_price()?.0.div_ceil(periods.max(1))))
     }
 
+    /// The challenge period `at_ms` (Unix ms) falls in, counted from the deal's start: what
+    /// a client pays per, and what a provider counts its proofs in.
+    pub fn period_at(&self, at_ms: i64) -> i64 {
+        let period_ms = self.challenge_period_secs.max(1).saturating_mul(1000) as i64;
+        (at_ms - self.start as i64).max(0) / period_ms
+    }
+
     pub fn end(&self) -> u64 {
         self.start
             .saturating_add(self.duration_secs.saturating_mul(1000))

@@ -31,17 +31,32 @@ impl Node {
         }
         if !row.state.is_final() {
             let reason = format!("cancelled by the client: {}", cancel.payload.reason);
-            let moved = self
-                .db
-                .transition_deal(&row.id, row.state, DealState::Cancelled, &reason, None)
-                .await;
-            if matches!(moved, Ok(true)) {
-                if let Err(e) = self.release_deal_data(&row.id, &proposal.payload).await {
-                    tracing::warn!(deal = %row.id, error = %e, "could not unpin a cancelled deal");
-                }
+            if let Err(e) = self
+                .cancel_held_deal(&row, &proposal.payload, &reason)
+                .await
+            {
+                tracing::warn!(deal = %row.id, error = %e, "could not cancel a deal");
             }
         }
         self.deal_status(&deal).await
+    }
+
+    /// Provider: moves a deal it holds from the state `deal` shows to `cancelled` (releasing
+    /// its capacity) and unpins data kept only for it. Returns whether it moved.
+    pub(super) async fn cancel_held_deal(
+        &self,
+        deal: &DealRow,
+        proposal: &crate::market::DealProposal,
+        reason: &str,
+    ) -> Result<bool> {
+        let moved = self
+            .db
+            .transition_deal(&deal.id, deal.state, DealState::Cancelled, reason, None)
+            .await?;
+        if moved {
+            self.release_deal_data(&deal.id, proposal).await?;
+        }
+        Ok(moved)
     }
 
     /// Client: tells the provider a deal was cancelled, best effort (a provider that vanished

@@ -8,12 +8,12 @@ use libp2p::PeerId;
 
 use super::deals::{decode_row, market_error};
 use super::{Node, NodeError, Result};
-use crate::market::state::DealState;
 use crate::market::DealProposal;
 
 impl Node {
-    /// Client: the channel that pays for a deal; free deals need none. A channel's deposit is shared by every deal it funds: what those deals may still be
-    /// paid is set aside before a new deal is put on it.
+    /// Client: the channel that pays for a deal; free deals need none. A channel's deposit
+    /// is shared by every deal it funds: what those deals may still be paid is set aside
+    /// before a new deal is put on it.
     pub(super) async fn fund_deal(
         &self,
         provider: PeerId,
@@ -42,13 +42,7 @@ impl Node {
     async fn committed_per_channel(&self) -> Result<HashMap<String, u64>> {
         let mut committed = HashMap::new();
         for deal in self.db.list_deals("client", None).await? {
-            if !matches!(
-                deal.state,
-                DealState::Proposed
-                    | DealState::Accepted
-                    | DealState::Transferring
-                    | DealState::Active
-            ) {
+            if deal.state.is_final() {
                 continue;
             }
             let Some((_, signed)) = decode_row(&deal) else {

@@ -108,8 +108,7 @@ impl Node {
             return Ok(());
         }
         // Storage is paid per passed period; a failed or missed period is not paid.
-        let period = (now_ms() - proposal.start as i64).max(0)
-            / (proposal.challenge_period_secs.max(1) * 1000) as i64;
+        let period = proposal.period_at(now_ms());
         if let Err(e) = self.pay_storage_period(deal, proposal, period).await {
             tracing::warn!(deal = %deal.id, error = %e, "could not pay a storage period");
         }

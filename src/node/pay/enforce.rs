@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::db::{DealRow, ReceiptRow};
-use crate::market::state::DealState;
 use crate::market::DealProposal;
 use crate::node::{Node, NodeError, Result};
 
@@ -66,10 +65,9 @@ impl Node {
     ) -> Result<()> {
         let other = |e: crate::market::MarketError| NodeError::Other(e.to_string());
         let per_period = proposal.price_per_period().map_err(other)?.0;
-        let (Some(channel), true) = (proposal.payment_channel.as_deref(), per_period > 0) else {
+        if proposal.payment_channel.is_none() || per_period == 0 {
             return Ok(());
-        };
-        let period_ms = (proposal.challenge_period_secs.max(1) * 1000) as i64;
+        }
         let proven: HashSet<i64> = self
             .db
             .challenges_for(&deal.piece_root)
@@ -77,11 +75,11 @@ impl Node {
             .into_iter()
             .filter(|c| c.role == "prover" && c.peer == deal.peer && c.outcome == "answered")
             .filter(|c| c.issued_at >= deal.created_at)
-            .map(|c| (c.issued_at - proposal.start as i64).max(0) / period_ms)
+            .map(|c| proposal.period_at(c.issued_at))
             .collect();
         let total = proposal.total_price().map_err(other)?.0;
         let owed = (proven.len() as u64).saturating_mul(per_period).min(total);
-        let paid = paid_for(&deal.id, &self.db.receipts(channel).await?);
+        let paid = self.deal_paid(deal, proposal).await?;
         let allowed = UNPAID_PERIODS_ALLOWED.saturating_mul(per_period);
         if owed <= paid.saturating_add(allowed) {
             return Ok(());
@@ -91,19 +89,7 @@ impl Node {
             proven.len()
         );
         tracing::warn!(deal = %deal.id, %reason, "cancelling a deal its client does not pay");
-        if self
-            .db
-            .transition_deal(
-                &deal.id,
-                DealState::Active,
-                DealState::Cancelled,
-                &reason,
-                None,
-            )
-            .await?
-        {
-            self.release_deal_data(&deal.id, proposal).await?;
-        }
+        self.cancel_held_deal(deal, proposal, &reason).await?;
         Ok(())
     }
 }
