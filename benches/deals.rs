@@ -34,23 +34,7 @@ fn main() {
     let period_secs = 30u64;
     let work = work_dir("bench-deals");
     let provider = Daemon::start(work.join("provider"));
-    provider.cli(&[
-        "provider",
-        "ask",
-        "set",
-        "--price-per-gib-month",
-        "1",
-        "--min-duration",
-        "1s",
-        "--max-duration",
-        "365d",
-        "--max-piece",
-        "1GiB",
-        "--capacity",
-        "1TiB",
-        "--min-challenge-period",
-        "1s",
-    ]);
+    provider.set_ask("1TiB");
     let client = Daemon::start(work.join("client"));
     client.cli(&["swarm", "connect", &provider.addr("/tcp/")]);
     let mut cids = Vec::new();

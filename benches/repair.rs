@@ -77,23 +77,7 @@ fn main() {
     let mut providers = Vec::new();
     for i in 0..4 {
         let provider = Daemon::start(work.join(format!("provider-{i}")));
-        provider.cli(&[
-            "provider",
-            "ask",
-            "set",
-            "--price-per-gib-month",
-            "1",
-            "--min-duration",
-            "1s",
-            "--max-duration",
-            "365d",
-            "--max-piece",
-            "1GiB",
-            "--capacity",
-            "10GiB",
-            "--min-challenge-period",
-            "1s",
-        ]);
+        provider.set_ask("10GiB");
         let id: serde_json::Value =
             serde_json::from_str(&provider.cli(&["id", "--json"])).expect("id");
         providers.push((id["id"].as_str().expect("peer id").to_string(), provider));

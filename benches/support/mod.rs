@@ -109,6 +109,28 @@ impl Daemon {
         cairn(&self.repo, args)
     }
 
+    /// Offers storage at a nominal price (1 per GiB-month), any duration from 1 s, pieces up
+    /// to 1 GiB, challenges as often as every second.
+    pub fn set_ask(&self, capacity: &str) {
+        self.cli(&[
+            "provider",
+            "ask",
+            "set",
+            "--price-per-gib-month",
+            "1",
+            "--min-duration",
+            "1s",
+            "--max-duration",
+            "365d",
+            "--max-piece",
+            "1GiB",
+            "--capacity",
+            capacity,
+            "--min-challenge-period",
+            "1s",
+        ]);
+    }
+
     /// The daemon's peak resident memory so far, in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
         vm_hwm(self.child.id())
