@@ -42,6 +42,21 @@ async fn set_price(node: &TestNode, price: u64) {
     );
 }
 
+/// `count` providers asking `price`, each connected to `client`, by peer id.
+async fn connected_providers(
+    client: &TestNode,
+    count: usize,
+    price: u64,
+) -> HashMap<String, TestNode> {
+    let mut providers = HashMap::new();
+    for _ in 0..count {
+        let p = provider(price).await;
+        connect(client, &p).await;
+        providers.insert(p.daemon.info.id.clone(), p);
+    }
+    providers
+}
+
 async fn connect(client: &TestNode, to: &TestNode) {
     let net = client.daemon.node.net.get().unwrap();
     net.dial(to.tcp_addr().parse().unwrap()).await.unwrap();
@@ -131,12 +146,7 @@ async fn pinned(client: &TestNode, cid: &str, replicas: usize, limit: Duration) 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_keep_reaches_pinned_and_a_vanished_provider_is_replaced() {
     let client = TestNode::start().await;
-    let mut providers = HashMap::new();
-    for _ in 0..3 {
-        let p = provider(1000).await;
-        connect(&client, &p).await;
-        providers.insert(p.daemon.info.id.clone(), p);
-    }
+    let mut providers = connected_providers(&client, 3, 1000).await;
     let cid = client.add_cid(bytes(1_000_000, 71), "").await;
     let created = keep(&client, &cid, "2", &[]);
     assert_eq!(created["cid"], cid.as_str());
@@ -241,12 +251,7 @@ async fn a_keep_reaches_pinned_and_a_vanished_provider_is_replaced() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_that_deletes_the_data_is_replaced_and_one_over_the_price_cap_is_not_chosen() {
     let client = TestNode::start().await;
-    let mut providers = HashMap::new();
-    for _ in 0..3 {
-        let p = provider(1000).await;
-        connect(&client, &p).await;
-        providers.insert(p.daemon.info.id.clone(), p);
-    }
+    let providers = connected_providers(&client, 3, 1000).await;
     let cid = client.add_cid(bytes(1_000_000, 72), "").await;
     keep(&client, &cid, "2", &["--max-price-per-gib-month", "2000"]);
     let first = pinned(&client, &cid, 2, Duration::from_secs(30)).await;
