@@ -355,6 +355,25 @@ impl Db {
     }
 }
 
+impl Db {
+    /// The total paid for each deal's storage, for every deal paid anything (one query where
+    /// [`Db::storage_paid`] per deal would be one per deal).
+    pub async fn storage_paid_per_deal(&self) -> Result<std::collections::HashMap<String, u64>> {
+        let rows = sqlx::query(
+            "SELECT deal, CAST(SUM(amount) AS BIGINT) AS total FROM storage_payments \
+             GROUP BY deal",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let total = from_db("storage_payments", "total", row.try_get("total")?)?;
+                Ok((row.try_get::<String, _>("deal")?, total))
+            })
+            .collect()
+    }
+}
+
 /// The retrieval columns that only rise.
 #[derive(Debug, Clone, Copy)]
 enum Raised {

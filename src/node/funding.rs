@@ -23,7 +23,7 @@ impl Node {
         if total.0 == 0 {
             return Ok(None);
         }
-        let committed = self.committed_per_channel().await?;
+        let committed = self.committed_per_channel(provider).await?;
         for row in self
             .db
             .list_channels(Some("payer"), Some(&provider.to_string()))
@@ -38,11 +38,13 @@ impl Node {
         Ok(Some(self.open_channel(provider, total.0).await?.id))
     }
 
-    /// Per channel, what the client's unfinished deals on it may still be paid.
-    async fn committed_per_channel(&self) -> Result<HashMap<String, u64>> {
+    /// Per channel to `provider`, what the client's unfinished deals on it may still be paid.
+    async fn committed_per_channel(&self, provider: PeerId) -> Result<HashMap<String, u64>> {
         let mut committed = HashMap::new();
+        let provider = provider.to_string();
+        let paid = self.db.storage_paid_per_deal().await?;
         for deal in self.db.list_deals("client", None).await? {
-            if deal.state.is_final() {
+            if deal.state.is_final() || deal.peer != provider {
                 continue;
             }
             let Some((_, signed)) = decode_row(&deal) else {
@@ -56,7 +58,7 @@ impl Node {
             };
             let left = total
                 .0
-                .saturating_sub(self.db.storage_paid(&deal.id).await?);
+                .saturating_sub(paid.get(&deal.id).copied().unwrap_or(0));
             *committed.entry(channel).or_default() += left;
         }
         Ok(committed)

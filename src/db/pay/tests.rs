@@ -245,6 +245,14 @@ async fn a_storage_period_is_paid_once_and_payments_sum() {
         );
         assert_eq!(db.storage_paid("d1").await.unwrap(), 250);
         assert_eq!(db.storage_paid("d2").await.unwrap(), 0);
+        let other = StoragePayment {
+            deal: "d3".into(),
+            ..pay(0, 7)
+        };
+        assert!(db.record_storage_payment(&other).await.unwrap());
+        let per_deal = db.storage_paid_per_deal().await.unwrap();
+        assert_eq!(per_deal.len(), 2);
+        assert_eq!((per_deal["d1"], per_deal["d3"]), (250, 7));
     });
 }
 
