@@ -125,7 +125,8 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         let db = fresh_db(&base.join("writer")).await;
-        let writer = ReceiptWriter::spawn(db.clone());
+        let (writer, writing) = ReceiptWriter::new(db.clone());
+        tokio::spawn(writing);
         let elapsed = run(Via::Writer(writer), total).await;
         let writer_rate = total as f64 / elapsed.as_secs_f64();
         assert_eq!(stored(&db).await, total);

@@ -29,6 +29,7 @@
 pub mod api;
 pub mod blockstore;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod content;
 pub mod db;

@@ -82,10 +82,11 @@ async fn a_provider_passes_while_it_keeps_the_data_and_fails_once_it_deletes_it(
     assert!(String::from_utf8_lossy(&unknown.stdout).contains("unknown_piece"));
 
     // Delete half the blocks behind the provider's back: the next audit fails.
-    let store = provider.daemon.node.store.clone();
+    let store = provider.daemon.node().content().store().clone();
     let blocks = provider
         .daemon
-        .node
+        .node()
+        .content()
         .dag_blocks(&cairn::content::parse_cid(&cid).unwrap())
         .await
         .unwrap();
@@ -98,7 +99,13 @@ async fn a_provider_passes_while_it_keeps_the_data_and_fails_once_it_deletes_it(
     assert_eq!(report["outcome"], "failed", "{report}");
 
     // Both sides kept a record of every challenge.
-    let seen = auditor.daemon.node.db.challenges_for(&root).await.unwrap();
+    let seen = auditor
+        .daemon
+        .node()
+        .db()
+        .challenges_for(&root)
+        .await
+        .unwrap();
     let outcomes: Vec<&str> = seen.iter().map(|c| c.outcome.as_str()).collect();
     assert_eq!(outcomes.len(), 3);
     assert_eq!(outcomes[0], "passed");
@@ -106,7 +113,13 @@ async fn a_provider_passes_while_it_keeps_the_data_and_fails_once_it_deletes_it(
     assert!(seen
         .iter()
         .all(|c| c.role == "verifier" && c.latency_ms.is_some()));
-    let answered = provider.daemon.node.db.challenges_for(&root).await.unwrap();
+    let answered = provider
+        .daemon
+        .node()
+        .db()
+        .challenges_for(&root)
+        .await
+        .unwrap();
     assert!(answered.iter().all(|c| c.role == "prover"));
     assert_eq!(
         answered.iter().filter(|c| c.outcome == "answered").count(),
@@ -167,8 +180,11 @@ async fn bad_audit_requests_are_refused_with_reasons() {
 async fn two_commitments_of_one_piece_at_once_both_succeed_and_agree() {
     let node = TestNode::start().await;
     let cid = cairn::content::parse_cid(&node.add_cid(bytes(2_000_000, 53), "").await).unwrap();
-    let n = &node.daemon.node;
-    let (a, b) = tokio::join!(n.piece_commit(&cid), n.piece_commit(&cid));
+    let n = &node.daemon.node();
+    let (a, b) = tokio::join!(
+        n.content().piece_commit(&cid),
+        n.content().piece_commit(&cid)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!((a.root, a.size), (b.root, b.size));
     node.stop().await;

@@ -145,8 +145,8 @@ async fn gc_collects_unpinned_blocks_and_never_pinned_ones() {
         .unwrap();
     assert_eq!(still.bytes().await.unwrap().len(), 1_500_000);
     assert_eq!(
-        node.daemon.node.store.used_bytes(),
-        node.daemon.node.db.used_bytes().await.unwrap()
+        node.daemon.node().content().store().used_bytes(),
+        node.daemon.node().db().used_bytes().await.unwrap()
     );
     node.stop().await;
 }
@@ -255,7 +255,7 @@ async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kep
         (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch".into())
     );
     assert_eq!(node.stored_files(), 0);
-    assert_eq!(node.daemon.node.db.block_count().await.unwrap(), 0);
+    assert_eq!(node.daemon.node().db().block_count().await.unwrap(), 0);
 
     let truncated = car[..car.len() - 1000].to_vec();
     let response = node
@@ -268,7 +268,14 @@ async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kep
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(node.stored_files(), 0);
-    assert!(node.daemon.node.db.list_pins().await.unwrap().is_empty());
+    assert!(node
+        .daemon
+        .node()
+        .db()
+        .list_pins()
+        .await
+        .unwrap()
+        .is_empty());
     source.stop().await;
     node.stop().await;
 }
@@ -297,8 +304,15 @@ async fn upload_cut_mid_stream_leaves_nothing_behind() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(node.stored_files(), 0);
-    assert_eq!(node.daemon.node.store.used_bytes(), 0);
-    assert!(node.daemon.node.db.list_pins().await.unwrap().is_empty());
+    assert_eq!(node.daemon.node().content().store().used_bytes(), 0);
+    assert!(node
+        .daemon
+        .node()
+        .db()
+        .list_pins()
+        .await
+        .unwrap()
+        .is_empty());
     node.stop().await;
 }
 
@@ -318,7 +332,7 @@ async fn a_full_store_refuses_the_add_and_keeps_nothing_partial() {
         (StatusCode::INSUFFICIENT_STORAGE, "store_full".into())
     );
     assert_eq!(node.stored_files(), 0);
-    assert_eq!(node.daemon.node.store.used_bytes(), 0);
+    assert_eq!(node.daemon.node().content().store().used_bytes(), 0);
     // A small file still fits afterwards: the failed add released its reservation.
     node.add(b"small".to_vec(), "").await;
     node.stop().await;

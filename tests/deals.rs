@@ -10,7 +10,11 @@ use std::time::Duration;
 use common::{bytes, eventually, json, ok, TestNode};
 
 async fn provider(capacity: &str) -> TestNode {
-    let node = TestNode::start().await;
+    provider_on(cairn::clock::Clock::system(), capacity).await
+}
+
+async fn provider_on(clock: cairn::clock::Clock, capacity: &str) -> TestNode {
+    let node = TestNode::start_with_clock(clock, |_| {}).await;
     ok(&node.cli(&[
         "provider",
         "ask",
@@ -33,10 +37,13 @@ async fn provider(capacity: &str) -> TestNode {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deal_is_activated_challenged_every_period_and_expires() {
-    let provider = provider("1GiB").await;
-    let client = TestNode::start().await;
+    // Both nodes read one manual clock: a day-long deal with hourly challenges runs in
+    // seconds, because the test moves time instead of waiting for it.
+    let (clock, hand) = cairn::clock::Clock::manual_now();
+    let provider = provider_on(clock.clone(), "1GiB").await;
+    let client = TestNode::start_with_clock(clock, |_| {}).await;
     let cid = client.add_cid(bytes(2_500_000, 61), "").await;
-    let deal = json(&client.make_deal(&cid, &provider, "5s", Some("1s")));
+    let deal = json(&client.make_deal(&cid, &provider, "1d", Some("1h")));
     assert_eq!(deal["state"], "active", "{deal}");
     let id = deal["id"].as_str().unwrap().to_string();
     let states: Vec<&str> = deal["events"]
@@ -58,7 +65,9 @@ async fn a_deal_is_activated_challenged_every_period_and_expires() {
         .collect();
     assert_eq!(steps, ["accepted", "transferring", "active"]);
 
-    // The client's node challenges the provider each period, on its own.
+    // The client's node challenges the provider each period, on its own: the first at once,
+    // the next when the clock has moved an hour.
+    hand.advance(Duration::from_secs(3600));
     let passed = eventually(Duration::from_secs(8), || {
         json(&client.cli(&["deal", "show", &id, "--json"]))["proofs_passed"]
             .as_u64()
@@ -69,6 +78,9 @@ async fn a_deal_is_activated_challenged_every_period_and_expires() {
     assert!(passed, "a challenge passed within a few periods");
 
     // At the end of its term the deal expires on both sides and the provider lets go of it.
+    let active = json(&client.cli(&["deal", "show", &id, "--json"]));
+    assert_eq!(active["state"], "active", "not before its end: {active}");
+    hand.advance(Duration::from_secs(24 * 3600));
     let expired = eventually(Duration::from_secs(10), || {
         json(&client.cli(&["deal", "show", &id, "--json"]))["state"] == "expired"
             && json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"]
@@ -81,7 +93,13 @@ async fn a_deal_is_activated_challenged_every_period_and_expires() {
         .unwrap()
         .is_empty());
     assert_eq!(
-        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        provider
+            .daemon
+            .node()
+            .db()
+            .reserved_capacity()
+            .await
+            .unwrap(),
         0
     );
     provider.stop().await;
@@ -151,7 +169,10 @@ async fn refused_proposals_say_why_and_hold_no_capacity() {
         .as_array()
         .unwrap()
         .is_empty());
-    assert_eq!(small.daemon.node.db.reserved_capacity().await.unwrap(), 0);
+    assert_eq!(
+        small.daemon.node().db().reserved_capacity().await.unwrap(),
+        0
+    );
     assert!(json(&client.cli(&["deal", "list", "--json"]))["deals"]
         .as_array()
         .unwrap()
@@ -170,9 +191,9 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
     let client = TestNode::start().await;
     let cid = client.add_cid(bytes(1_500_000, 63), "").await;
     ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
-    let node = &client.daemon.node;
-    let net = node.net.get().unwrap();
-    let peer = provider.daemon.node.peer_id;
+    let node = &client.daemon.node();
+    let net = node.net().running().unwrap();
+    let peer = provider.daemon.node().peer_id();
     let timeout = Duration::from_secs(10);
     let MarketResponse::Ask(ask) = net
         .market(peer, &MarketRequest::GetAsk, timeout)
@@ -182,12 +203,12 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
         panic!("the provider has an ask")
     };
     let proposal = DealProposal {
-        client: node.key.verifying_key().to_bytes(),
+        client: node.key().verifying_key().to_bytes(),
         provider: ask.signer,
         root: cairn::content::parse_cid(&cid).unwrap(),
         piece_root: [7; 32],
         piece_size: 1_500_200,
-        start: cairn::db::now_ms() as u64,
+        start: cairn::clock::Clock::system().now_ms() as u64,
         duration_secs: 3600,
         price_per_gib_month: Amount(1000),
         challenge_period_secs: 60,
@@ -197,7 +218,7 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
     };
 
     // A paid deal without a payment channel to the provider: refused.
-    let unfunded = Signed::sign(proposal.clone(), &node.key).unwrap();
+    let unfunded = Signed::sign(proposal.clone(), node.key()).unwrap();
     let refused = net
         .market(peer, &MarketRequest::Propose(Box::new(unfunded)), timeout)
         .await
@@ -206,7 +227,7 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
         matches!(&refused, MarketResponse::Rejected { reason, .. } if reason == "unfunded"),
         "{refused:?}"
     );
-    let channel = node.open_channel(peer, 1000).await.unwrap();
+    let channel = node.pay().open_channel(peer, 1000).await.unwrap();
     let proposal = DealProposal {
         payment_channel: Some(channel.id),
         ..proposal
@@ -225,7 +246,7 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
     );
 
     // Honestly signed but for a piece the DAG does not make: accepted, pulled, then failed.
-    let signed = Signed::sign(proposal, &node.key).unwrap();
+    let signed = Signed::sign(proposal, node.key()).unwrap();
     let id = signed.deal_id().unwrap().to_string();
     let accepted = net
         .market(peer, &MarketRequest::Propose(Box::new(signed)), timeout)
@@ -235,7 +256,7 @@ async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
         matches!(accepted, MarketResponse::Accepted(_)),
         "{accepted:?}"
     );
-    let db = provider.daemon.node.db.clone();
+    let db = provider.daemon.node().db().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let failed = loop {
         let row = db.get_deal(&id).await.unwrap().unwrap();
@@ -276,12 +297,24 @@ async fn a_restarted_provider_keeps_its_deals_and_capacity_exact() {
     let deal = json(&client.make_deal(&cid, &provider, "1h", Some("1s")));
     assert_eq!(deal["state"], "active");
     let id = deal["id"].as_str().unwrap().to_string();
-    let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();
+    let reserved = provider
+        .daemon
+        .node()
+        .db()
+        .reserved_capacity()
+        .await
+        .unwrap();
     assert!(reserved > 1_200_000);
 
     let provider = provider.restart().await;
     assert_eq!(
-        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        provider
+            .daemon
+            .node()
+            .db()
+            .reserved_capacity()
+            .await
+            .unwrap(),
         reserved
     );
     assert_eq!(
@@ -312,13 +345,14 @@ async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reserva
     let client = TestNode::start().await;
     let cid = client.add_cid(bytes(3_000_000, 65), "").await;
     ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
-    let node = client.daemon.node.clone();
+    let node = client.daemon.node().clone();
     let piece = node
+        .content()
         .piece_commit(&cairn::content::parse_cid(&cid).unwrap())
         .await
         .unwrap();
-    let net = node.net.get().unwrap().clone();
-    let peer = provider.daemon.node.peer_id;
+    let net = node.net().running().unwrap().clone();
+    let peer = provider.daemon.node().peer_id();
     let MarketResponse::Ask(ask) = net
         .market(peer, &MarketRequest::GetAsk, Duration::from_secs(10))
         .await
@@ -327,20 +361,20 @@ async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reserva
         panic!("ask")
     };
     let proposal = cairn::market::DealProposal {
-        client: node.key.verifying_key().to_bytes(),
+        client: node.key().verifying_key().to_bytes(),
         provider: ask.signer,
         root: cairn::content::parse_cid(&cid).unwrap(),
         piece_root: piece.root,
         piece_size: piece.size,
-        start: cairn::db::now_ms() as u64,
+        start: cairn::clock::Clock::system().now_ms() as u64,
         duration_secs: 3600,
         price_per_gib_month: ask.payload.price_per_gib_month,
         challenge_period_secs: 60,
         samples_per_challenge: 20,
-        payment_channel: Some(node.open_channel(peer, 1000).await.unwrap().id),
+        payment_channel: Some(node.pay().open_channel(peer, 1000).await.unwrap().id),
         origins: vec![],
     };
-    let signed = cairn::market::Signed::sign(proposal, &node.key).unwrap();
+    let signed = cairn::market::Signed::sign(proposal, node.key()).unwrap();
     let id = signed.deal_id().unwrap().to_string();
     // Propose and vanish at once: the provider is left with nobody to pull from.
     let request = MarketRequest::Propose(Box::new(signed));
@@ -351,7 +385,7 @@ async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reserva
     assert!(matches!(answered, MarketResponse::Accepted(_)));
     client.stop().await;
 
-    let db = provider.daemon.node.db.clone();
+    let db = provider.daemon.node().db().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let row = db.get_deal(&id).await.unwrap().unwrap();
@@ -453,11 +487,11 @@ async fn a_provider_restarted_before_or_during_a_transfer_finishes_the_deal() {
     for (seed, interrupted) in [(67u64, DealState::Accepted), (68, DealState::Transferring)] {
         let cid = client.add_cid(bytes(900_000, seed), "").await;
         ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
-        let node = client.daemon.node.clone();
+        let node = client.daemon.node().clone();
         let root = cairn::content::parse_cid(&cid).unwrap();
-        let piece = node.piece_commit(&root).await.unwrap();
-        let net = node.net.get().unwrap().clone();
-        let peer = provider.daemon.node.peer_id;
+        let piece = node.content().piece_commit(&root).await.unwrap();
+        let net = node.net().running().unwrap().clone();
+        let peer = provider.daemon.node().peer_id();
         let MarketResponse::Ask(ask) = net
             .market(peer, &MarketRequest::GetAsk, Duration::from_secs(10))
             .await
@@ -466,12 +500,12 @@ async fn a_provider_restarted_before_or_during_a_transfer_finishes_the_deal() {
             panic!("ask")
         };
         let proposal = DealProposal {
-            client: node.key.verifying_key().to_bytes(),
+            client: node.key().verifying_key().to_bytes(),
             provider: ask.signer,
             root,
             piece_root: piece.root,
             piece_size: piece.size,
-            start: cairn::db::now_ms() as u64,
+            start: cairn::clock::Clock::system().now_ms() as u64,
             duration_secs: 3600,
             price_per_gib_month: ask.payload.price_per_gib_month,
             challenge_period_secs: 3600,
@@ -479,38 +513,50 @@ async fn a_provider_restarted_before_or_during_a_transfer_finishes_the_deal() {
             payment_channel: None,
             origins: vec![client.tcp_addr()],
         };
-        let signed = Signed::sign(proposal, &node.key).unwrap();
+        let signed = Signed::sign(proposal, node.key()).unwrap();
         let id = signed.deal_id().unwrap().to_string();
         // The provider's record as a crash left it: the deal taken, the transfer unfinished.
         let row = cairn::db::DealRow {
             id: id.clone(),
             role: "provider".into(),
-            peer: client.daemon.node.peer_id.to_string(),
+            peer: client.daemon.node().peer_id().to_string(),
             root_cid: cid.clone(),
             piece_root: hex::encode(piece.root),
             piece_size: piece.size,
             proposal: hex::encode(signed.to_bytes().unwrap()),
             acceptance: None,
             state: interrupted,
-            created_at: cairn::db::now_ms(),
-            updated_at: cairn::db::now_ms(),
+            created_at: cairn::clock::Clock::system().now_ms(),
+            updated_at: cairn::clock::Clock::system().now_ms(),
         };
         provider
             .daemon
-            .node
-            .db
+            .node()
+            .db()
             .insert_deal(&row, "left by a crash")
             .await
             .unwrap();
-        let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();
+        let reserved = provider
+            .daemon
+            .node()
+            .db()
+            .reserved_capacity()
+            .await
+            .unwrap();
 
         provider = provider.restart().await;
         assert_eq!(
-            provider.daemon.node.db.reserved_capacity().await.unwrap(),
+            provider
+                .daemon
+                .node()
+                .db()
+                .reserved_capacity()
+                .await
+                .unwrap(),
             reserved,
             "{interrupted:?}"
         );
-        let db = provider.daemon.node.db.clone();
+        let db = provider.daemon.node().db().clone();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         let state = loop {
             let state = db.get_deal(&id).await.unwrap().unwrap().state;
@@ -543,7 +589,13 @@ async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_canc
     let deal = json(&client.make_deal(&cid, &provider, "1h", None));
     assert_eq!(deal["state"], "active", "{deal}");
     let id = deal["id"].as_str().unwrap().to_string();
-    let reserved = provider.daemon.node.db.reserved_capacity().await.unwrap();
+    let reserved = provider
+        .daemon
+        .node()
+        .db()
+        .reserved_capacity()
+        .await
+        .unwrap();
     assert!(reserved > 0);
 
     // Signed by a stranger in the client's name: refused, nothing changes.
@@ -556,10 +608,10 @@ async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_canc
         &ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
     )
     .unwrap();
-    let net = client.daemon.node.net.get().unwrap();
+    let net = client.daemon.node().net().running().unwrap();
     let answer = net
         .market(
-            provider.daemon.node.peer_id,
+            provider.daemon.node().peer_id(),
             &MarketRequest::Cancel(Box::new(forged)),
             Duration::from_secs(5),
         )
@@ -570,14 +622,21 @@ async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_canc
         "{answer:?}"
     );
     assert_eq!(
-        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        provider
+            .daemon
+            .node()
+            .db()
+            .reserved_capacity()
+            .await
+            .unwrap(),
         reserved
     );
 
     // The client cancels: the provider is told, releases the capacity and the data.
     assert!(client
         .daemon
-        .node
+        .node()
+        .keeps()
         .cancel_deal(&id, "no longer needed")
         .await
         .unwrap());
@@ -587,7 +646,13 @@ async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_canc
     .await;
     assert!(released);
     assert_eq!(
-        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        provider
+            .daemon
+            .node()
+            .db()
+            .reserved_capacity()
+            .await
+            .unwrap(),
         0
     );
     assert!(json(&provider.cli(&["pin", "ls", "--json"]))["pins"]
@@ -596,4 +661,53 @@ async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_canc
         .is_empty());
     provider.stop().await;
     client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stopping_both_nodes_mid_transfer_leaves_no_task_of_theirs_running() {
+    let provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(16_000_000, 29), "").await;
+    let request = cairn::node::DealRequest {
+        cid,
+        provider: provider.tcp_addr(),
+        duration_secs: 3600,
+        challenge_period_secs: 60,
+        samples: 20,
+        max_price_per_gib_month: None,
+        wait_secs: 300,
+    };
+    let client_deals = client.daemon.node().deals().clone();
+    let making = tokio::spawn(async move { client_deals.make_deal(&request).await });
+    let making_failed = |making: &tokio::task::JoinHandle<_>| making.is_finished();
+    // Stop once the provider holds the deal (its transfer task and the client's follow run).
+    let held = eventually(Duration::from_secs(20), || {
+        !json(&provider.cli(&["provider", "deals", "--json"]))["deals"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    assert!(
+        held,
+        "the provider took the deal (make_deal ended early: {})",
+        making_failed(&making)
+    );
+    let provider_tasks = provider.daemon.node().parts().tasks.clone();
+    let client_tasks = client.daemon.node().parts().tasks.clone();
+    provider.stop().await;
+    client.stop().await;
+    assert!(
+        provider_tasks.is_empty(),
+        "{} provider tasks left",
+        provider_tasks.len()
+    );
+    assert!(
+        client_tasks.is_empty(),
+        "{} client tasks left",
+        client_tasks.len()
+    );
+    // The deal call ends (with the node offline), it does not hang.
+    let outcome = tokio::time::timeout(Duration::from_secs(30), making).await;
+    assert!(outcome.is_ok(), "make_deal still running after stop");
 }

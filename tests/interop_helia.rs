@@ -98,9 +98,9 @@ async fn helia_fetches_a_file_and_a_blake3_block_from_cairn() {
     assert_eq!(result["blocks"][0]["text"], "hello blake3 from cairn");
     let served = cairn
         .daemon
-        .node
-        .net
-        .get()
+        .node()
+        .net()
+        .running()
         .unwrap()
         .ledgers()
         .values()

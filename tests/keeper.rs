@@ -58,7 +58,7 @@ async fn connected_providers(
 }
 
 async fn connect(client: &TestNode, to: &TestNode) {
-    let net = client.daemon.node.net.get().unwrap();
+    let net = client.daemon.node().net().running().unwrap();
     net.dial(to.tcp_addr().parse().unwrap()).await.unwrap();
 }
 
@@ -271,8 +271,22 @@ async fn a_provider_that_deletes_the_data_is_replaced_and_one_over_the_price_cap
     // A chosen provider deletes the data behind the client's back: its proofs fail.
     let cheat = &providers[&chosen[0]];
     let root = cairn::content::parse_cid(&cid).unwrap();
-    for block in cheat.daemon.node.dag_blocks(&root).await.unwrap() {
-        cheat.daemon.node.store.delete(&block).await.unwrap();
+    for block in cheat
+        .daemon
+        .node()
+        .content()
+        .dag_blocks(&root)
+        .await
+        .unwrap()
+    {
+        cheat
+            .daemon
+            .node()
+            .content()
+            .store()
+            .delete(&block)
+            .await
+            .unwrap();
     }
     let repaired = wait_for("replaced", Duration::from_secs(40), || async {
         let r = report(&client, &cid).await;
@@ -290,8 +304,8 @@ async fn a_provider_that_deletes_the_data_is_replaced_and_one_over_the_price_cap
     assert!(!active_peers(&repaired).contains(&dear));
     let dear_deals = providers[&dear]
         .daemon
-        .node
-        .db
+        .node()
+        .db()
         .list_deals("provider", None)
         .await
         .unwrap();
@@ -358,8 +372,8 @@ async fn too_few_providers_leave_a_reported_shortfall_that_is_topped_up_when_one
     ok(&client.cli(&["keep", "rm", &cid]));
     let deals = client
         .daemon
-        .node
-        .db
+        .node()
+        .db()
         .list_deals("client", None)
         .await
         .unwrap();
@@ -513,7 +527,7 @@ async fn the_pinning_service_api_creates_lists_replaces_and_deletes_pins() {
     assert_eq!(listed["count"], 2);
     // The node pins each kept CID itself, and lets go of the deleted one only.
     let beta = made[1]["pin"]["cid"].as_str().unwrap();
-    let db = node.daemon.node.db.clone();
+    let db = node.daemon.node().db().clone();
     wait_for("local pins", Duration::from_secs(10), || async {
         let pinned: Vec<String> = db
             .list_pins()
@@ -687,7 +701,7 @@ async fn a_client_cut_off_from_every_peer_drops_nobody_until_it_is_connected_aga
     let repaired = pinned(&client, &cid, 1, Duration::from_secs(40)).await;
     assert_eq!(
         active_peers(&repaired),
-        vec![second.daemon.node.peer_id.to_string()]
+        vec![second.daemon.node().peer_id().to_string()]
     );
     assert!(!events(&repaired, "drop").is_empty());
     second.stop().await;

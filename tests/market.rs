@@ -122,8 +122,8 @@ async fn asks_arrive_over_the_gossip_topic() {
     let provider = TestNode::start().await;
     let client = TestNode::start().await;
     ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
-    let net = client.daemon.node.net.get().unwrap().clone();
-    let from = provider.daemon.node.peer_id;
+    let net = client.daemon.node().net().running().unwrap().clone();
+    let from = provider.daemon.node().peer_id();
     // Each `ask set` publishes; the first may go out before the gossip mesh has formed, so
     // publish again until it arrives (bounded).
     let mut received = None;
@@ -155,7 +155,7 @@ async fn asks_arrive_over_the_gossip_topic() {
     let (_, bytes) = received.expect("the provider's ask arrived over gossipsub");
     let ask = cairn::market::Signed::<cairn::market::Ask>::from_bytes(&bytes, 2048).unwrap();
     assert_eq!(
-        ask.check(cairn::db::now_ms() as u64)
+        ask.check(cairn::clock::Clock::system().now_ms() as u64)
             .unwrap()
             .price_per_gib_month
             .0,

@@ -165,9 +165,9 @@ async fn a_client_that_does_not_pay_is_cut_off_at_the_threshold() {
     assert!(!out.status.success(), "the whole file was served unpaid");
     let served: u64 = provider
         .daemon
-        .node
-        .pay
-        .meter
+        .node()
+        .pay()
+        .meter()
         .snapshot()
         .iter()
         .map(|(_, bytes, _)| *bytes)
@@ -183,10 +183,10 @@ async fn a_client_that_does_not_pay_is_cut_off_at_the_threshold() {
 
 /// A's node signs `receipt` (or `key` does) and sends it to B; returns B's status.
 async fn send(a: &TestNode, b: &TestNode, receipt: Signed<Receipt>) -> String {
-    let net = a.daemon.node.net.get().unwrap();
+    let net = a.daemon.node().net().running().unwrap();
     let request = PayRequest::Pay(vec![receipt]);
     match net
-        .pay(b.daemon.node.peer_id, &request, Duration::from_secs(5))
+        .pay(b.daemon.node().peer_id(), &request, Duration::from_secs(5))
         .await
         .unwrap()
     {
@@ -198,8 +198,8 @@ async fn send(a: &TestNode, b: &TestNode, receipt: Signed<Receipt>) -> String {
 fn receipt(channel: &str, a: &TestNode, b: &TestNode, amount: u64, seq: u64) -> Receipt {
     Receipt {
         channel: channel.parse().unwrap(),
-        payer: a.daemon.node.key.verifying_key().to_bytes(),
-        payee: b.daemon.node.key.verifying_key().to_bytes(),
+        payer: a.daemon.node().key().verifying_key().to_bytes(),
+        payee: b.daemon.node().key().verifying_key().to_bytes(),
         amount: Amount(amount),
         seq,
         deal: None,
@@ -211,7 +211,7 @@ fn receipt(channel: &str, a: &TestNode, b: &TestNode, amount: u64, seq: u64) -> 
 async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
     let a = TestNode::start().await;
     let b = TestNode::start().await;
-    let b_id = b.daemon.node.peer_id.to_string();
+    let b_id = b.daemon.node().peer_id().to_string();
     ok(&a.cli(&["swarm", "connect", &b.tcp_addr()]));
     let opened = json(&a.cli(&[
         "pay",
@@ -223,7 +223,7 @@ async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
         "--json",
     ]));
     let id = opened["id"].as_str().unwrap().to_string();
-    let key = &a.daemon.node.key;
+    let key = &a.daemon.node().key();
     let sign = |r: Receipt| Signed::sign(r, key).unwrap();
 
     let mut forged = sign(receipt(&id, &a, &b, 10, 1));
@@ -254,7 +254,7 @@ async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
     assert_eq!(send(&a, &b, u64_max).await, "over_deposit");
 
     // Only the good receipt was kept.
-    let history = b.daemon.node.db.receipts(&id).await.unwrap();
+    let history = b.daemon.node().db().receipts(&id).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(channel(&b, "payee")["paid"], 300);
 
@@ -264,7 +264,7 @@ async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
     ok(&a.cli(&["swarm", "connect", &b.tcp_addr()]));
     assert_eq!(channel(&b, "payee")["paid"], 300);
     assert_eq!(send(&a, &b, good).await, "duplicate");
-    assert_eq!(b.daemon.node.db.receipts(&id).await.unwrap().len(), 1);
+    assert_eq!(b.daemon.node().db().receipts(&id).await.unwrap().len(), 1);
 
     // The CLI refuses what it cannot do, with a message and a non-zero exit.
     for args in [
@@ -333,7 +333,13 @@ async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
     let last = events.last().unwrap()["reason"].as_str().unwrap();
     assert!(last.starts_with("unpaid:"), "{last}");
     assert_eq!(
-        provider.daemon.node.db.reserved_capacity().await.unwrap(),
+        provider
+            .daemon
+            .node()
+            .db()
+            .reserved_capacity()
+            .await
+            .unwrap(),
         0
     );
     provider.stop().await;

@@ -224,7 +224,7 @@ async fn the_status_page_shows_peers_pins_deals_proofs_and_capacity() {
         "/deals",
         serde_json::json!({
             "cid": cid,
-            "provider": provider.daemon.node.peer_id.to_string(),
+            "provider": provider.daemon.node().peer_id().to_string(),
             "duration_secs": 3600,
             "challenge_period_secs": 1,
             "wait_secs": 30,
@@ -260,12 +260,15 @@ async fn the_status_page_shows_peers_pins_deals_proofs_and_capacity() {
     }
     assert_eq!(
         page.value("node-id"),
-        client.daemon.node.peer_id.to_string()
+        client.daemon.node().peer_id().to_string()
     );
     assert!(page.number("address-count") >= 1);
     assert_eq!(page.number("peer-count"), 1);
     assert!(page
-        .tag_with(&format!(r#"data-peer="{}""#, provider.daemon.node.peer_id))
+        .tag_with(&format!(
+            r#"data-peer="{}""#,
+            provider.daemon.node().peer_id()
+        ))
         .is_some());
     let pins = get_json(&client, "/pins").await["pins"]
         .as_array()
@@ -320,7 +323,7 @@ async fn the_status_page_shows_peers_pins_deals_proofs_and_capacity() {
     let page = &provider_page;
     assert_eq!(
         page.value("node-id"),
-        provider.daemon.node.peer_id.to_string()
+        provider.daemon.node().peer_id().to_string()
     );
     assert_eq!(page.number("peer-count"), 1);
     let row = page

@@ -26,12 +26,19 @@ async fn b_fetches_what_a_added_after_swarm_connect() {
     ok(&b.cli(&["get", &cid, "-o", out.to_str().unwrap()]));
     assert_eq!(sha256_hex(&std::fs::read(&out).unwrap()), sha256_hex(&data));
     // Reading remote content does not fill the disk; pinning it fetches and keeps it.
-    let node = &b.daemon.node;
-    assert_eq!(node.store.used_bytes(), 0, "a read passes blocks through");
+    let node = &b.daemon.node();
+    assert_eq!(
+        node.content().store().used_bytes(),
+        0,
+        "a read passes blocks through"
+    );
     ok(&b.cli(&["pin", "add", &cid]));
-    node.flush_fetched().await.unwrap();
-    assert!(node.store.used_bytes() >= data.len() as u64);
-    assert_eq!(node.db.used_bytes().await.unwrap(), node.store.used_bytes());
+    node.content().flush_fetched().await.unwrap();
+    assert!(node.content().store().used_bytes() >= data.len() as u64);
+    assert_eq!(
+        node.db().used_bytes().await.unwrap(),
+        node.content().store().used_bytes()
+    );
     a.stop().await;
     let offline = b.cli(&["cat", &cid]);
     assert_eq!(

@@ -23,7 +23,7 @@ pub async fn require_token(
             "missing_token",
             "this call needs `Authorization: Bearer <token>` (the token is in the data dir's api.token)",
         )),
-        Some(token) if constant_time_eq(token.as_bytes(), state.node.api_token.as_bytes()) => {
+        Some(token) if constant_time_eq(token.as_bytes(), state.node.api_token().as_bytes()) => {
             Ok(next.run(request).await)
         }
         Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_token", "the API token is wrong")),

@@ -41,7 +41,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
 
 async fn id(State(state): State<AppState>) -> Json<serde_json::Value> {
     let urls = state.urls.get().cloned();
-    let addresses = match state.node.net.get() {
+    let addresses = match state.node.net().running() {
         Some(net) => net
             .listen_addrs()
             .await
@@ -52,7 +52,7 @@ async fn id(State(state): State<AppState>) -> Json<serde_json::Value> {
         None => Vec::new(),
     };
     Json(serde_json::json!({
-        "id": state.node.peer_id.to_string(),
+        "id": state.node.peer_id().to_string(),
         "agent": concat!("cairn/", env!("CARGO_PKG_VERSION")),
         "api": urls.as_ref().map(|u| u.api.clone()),
         "gateway": urls.as_ref().map(|u| u.gateway.clone()),
@@ -115,7 +115,7 @@ async fn add(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let node = state.node.clone();
-    let mut session = node.add_session(options, only_hash).await;
+    let mut session = node.content().add_session(options, only_hash).await;
     let added = if is_multipart {
         match Multipart::from_request(request, &()).await {
             Ok(multipart) => add_tree(&mut session, multipart).await,
@@ -286,7 +286,7 @@ pub(super) async fn resolve(state: &AppState, path: &str) -> Result<Cid, ApiErro
             format!("invalid path {rest:?}: `.`, `..` and empty segments are not allowed"),
         ));
     }
-    Ok(exporter::resolve_path(&state.node.blocks(), &root, rest).await?)
+    Ok(exporter::resolve_path(&state.node.content().blocks(), &root, rest).await?)
 }
 
 async fn cat(
@@ -294,11 +294,11 @@ async fn cat(
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
     let cid = resolve(&state, &path).await?;
-    let entry = exporter::stat(&state.node.blocks(), &cid).await?;
+    let entry = exporter::stat(&state.node.content().blocks(), &cid).await?;
     if entry.is_dir() {
         return Err(crate::content::ContentError::NotAFile(cid).into());
     }
-    let stream = exporter::cat(state.node.blocks(), cid).map_err(std::io::Error::other);
+    let stream = exporter::cat(state.node.content().blocks(), cid).map_err(std::io::Error::other);
     let headers = [
         (header::CONTENT_TYPE, "application/octet-stream".to_string()),
         (header::CONTENT_LENGTH, entry.size().to_string()),
@@ -311,7 +311,7 @@ async fn ls(
     Path(path): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = resolve(&state, &path).await?;
-    let entries = exporter::list_dir(&state.node.blocks(), &cid).await?;
+    let entries = exporter::list_dir(&state.node.content().blocks(), &cid).await?;
     Ok(Json(
         serde_json::json!({"cid": cid.to_string(), "entries": entries}),
     ))
@@ -322,7 +322,7 @@ async fn stat(
     Path(path): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = resolve(&state, &path).await?;
-    let entry = exporter::stat(&state.node.blocks(), &cid).await?;
+    let entry = exporter::stat(&state.node.content().blocks(), &cid).await?;
     Ok(Json(serde_json::json!({
         "cid": cid.to_string(),
         "type": if entry.is_dir() { "directory" } else { "file" },
@@ -349,7 +349,11 @@ async fn pin_add(
     Query(params): Query<PinParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
-    let blocks = state.node.pin_add(&cid, params.name.as_deref()).await?;
+    let blocks = state
+        .node
+        .content()
+        .pin_add(&cid, params.name.as_deref())
+        .await?;
     announce(&state, cid);
     Ok(Json(
         serde_json::json!({"cid": cid.to_string(), "blocks": blocks}),
@@ -361,7 +365,7 @@ async fn pin_rm(
     Path(cid): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
-    if !state.node.pin_rm(&cid).await? {
+    if !state.node.content().pin_rm(&cid).await? {
         return Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             "not_pinned",
@@ -374,12 +378,12 @@ async fn pin_rm(
 }
 
 async fn pin_ls(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let pins = state.node.db.list_pins().await.map_err(NodeError::from)?;
+    let pins = state.node.db().list_pins().await.map_err(NodeError::from)?;
     Ok(Json(serde_json::json!({"pins": pins})))
 }
 
 async fn gc(State(state): State<AppState>) -> Result<Json<crate::node::GcReport>, ApiError> {
-    Ok(Json(state.node.gc().await?))
+    Ok(Json(state.node.content().gc().await?))
 }
 
 async fn car_export(
@@ -408,6 +412,7 @@ async fn car_import(
     Ok(Json(
         state
             .node
+            .content()
             .car_import(reader, params.pin.unwrap_or(true))
             .await?,
     ))
@@ -418,7 +423,7 @@ async fn piece_commit(
     Path(cid): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
-    let piece = state.node.piece_commit(&cid).await?;
+    let piece = state.node.content().piece_commit(&cid).await?;
     Ok(Json(serde_json::json!({
         "cid": cid.to_string(),
         "piece_root": piece.root_hash().to_hex().to_string(),
@@ -429,7 +434,7 @@ async fn piece_commit(
 /// Provides a newly pinned root in the DHT, in the background: a slow or empty DHT must not
 /// hold up the add.
 fn announce(state: &AppState, cid: Cid) {
-    if let Some(net) = state.node.net.get().cloned() {
+    if let Some(net) = state.node.net().running().cloned() {
         tokio::spawn(async move {
             if let Err(e) = net.provide(cid).await {
                 tracing::debug!(%cid, error = %e, "provide failed");

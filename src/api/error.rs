@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use crate::blockstore::BlockstoreError;
 use crate::content::car::CarError;
 use crate::content::ContentError;
-use crate::node::NodeError;
+use crate::node::{NodeError, Refusal};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -68,23 +68,190 @@ impl From<ContentError> for ApiError {
     }
 }
 
+/// The one mapping from a node error to an HTTP status and reason.
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        match e {
-            NodeError::Content(e) => e.into(),
-            NodeError::Blockstore(BlockstoreError::Full { .. }) => ApiError::new(
+        use StatusCode as S;
+        let status = match &e {
+            NodeError::Content(_) => return content_error(e),
+            NodeError::Blockstore(BlockstoreError::Full { .. }) => S::INSUFFICIENT_STORAGE,
+            NodeError::Blockstore(BlockstoreError::Content(_)) => return content_error(e),
+            NodeError::Car(CarError::Content(_)) => return content_error(e),
+            NodeError::Car(CarError::BlockMismatch(cid)) => {
+                return ContentError::HashMismatch(*cid).into()
+            }
+            NodeError::Car(car) if car.is_io() => return ApiError::internal(&e),
+            NodeError::Car(_) => S::BAD_REQUEST,
+            NodeError::Market(_) | NodeError::Pay(_) | NodeError::Proof(_) => S::BAD_REQUEST,
+            NodeError::Policy(_) => S::BAD_REQUEST,
+            NodeError::Refuse { reason, .. } => refusal_status(*reason),
+            // A peer refused what was asked (its reason is in the message); a peer that could
+            // not be reached or answered out of turn is an upstream failure.
+            NodeError::Refused { .. } => S::BAD_REQUEST,
+            NodeError::Protocol { .. } | NodeError::Net(_) => S::BAD_GATEWAY,
+            NodeError::Offline => S::SERVICE_UNAVAILABLE,
+            NodeError::Interrupted(_) => S::BAD_REQUEST,
+            NodeError::Piece(_)
+            | NodeError::Blockstore(_)
+            | NodeError::Db(_)
+            | NodeError::Config(_)
+            | NodeError::Internal(_) => return ApiError::internal(&e),
+        };
+        let reason = match &e {
+            // Reasons a peer chose are not ours to name: they travel in the message.
+            NodeError::Refused { .. } => "rejected",
+            other => static_reason(other),
+        };
+        ApiError::new(status, reason, e.to_string())
+    }
+}
+
+fn content_error(e: NodeError) -> ApiError {
+    match e {
+        NodeError::Content(e)
+        | NodeError::Blockstore(BlockstoreError::Content(e))
+        | NodeError::Car(CarError::Content(e)) => e.into(),
+        other => ApiError::internal(&other),
+    }
+}
+
+fn refusal_status(reason: Refusal) -> StatusCode {
+    match reason {
+        Refusal::UnknownChannel
+        | Refusal::UnknownDeal
+        | Refusal::UnknownKeep
+        | Refusal::UnknownPiece => StatusCode::NOT_FOUND,
+        Refusal::Busy => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::Duplicate => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A node error's reason as the `&'static str` an [`ApiError`] carries.
+fn static_reason(e: &NodeError) -> &'static str {
+    match e {
+        NodeError::Market(e) => e.reason(),
+        NodeError::Pay(e) => e.reason(),
+        NodeError::Proof(e) => e.reason(),
+        NodeError::Refuse { reason, .. } => reason.as_str(),
+        NodeError::Policy(_) => "invalid_policy",
+        NodeError::Net(_) => "unreachable",
+        NodeError::Offline => "offline",
+        NodeError::Protocol { .. } => "protocol",
+        NodeError::Interrupted(_) => "upload_interrupted",
+        NodeError::Car(_) => "invalid_car",
+        NodeError::Blockstore(BlockstoreError::Full { .. }) => "store_full",
+        _ => "internal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::MarketError;
+    use crate::net::NetError;
+    use crate::pay::PayError;
+
+    fn mapped(e: NodeError) -> (StatusCode, &'static str) {
+        let api = ApiError::from(e);
+        (api.status, api.reason)
+    }
+
+    #[test]
+    fn each_node_error_has_one_status_and_reason() {
+        let peer = libp2p::PeerId::random();
+        let cases = [
+            (
+                NodeError::Offline,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "offline",
+            ),
+            (
+                NodeError::from(NetError::Stopped),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "offline",
+            ),
+            (
+                NodeError::from(NetError::Dial("x".into(), "refused".into())),
+                StatusCode::BAD_GATEWAY,
+                "unreachable",
+            ),
+            (
+                NodeError::Market(MarketError::ClientDenied),
+                StatusCode::BAD_REQUEST,
+                "client_denied",
+            ),
+            (
+                NodeError::Pay(PayError::ChannelClosed),
+                StatusCode::BAD_REQUEST,
+                "channel_closed",
+            ),
+            (
+                NodeError::refuse(Refusal::UnknownChannel, "no channel x"),
+                StatusCode::NOT_FOUND,
+                "unknown_channel",
+            ),
+            (
+                NodeError::refuse(Refusal::Duplicate, "again"),
+                StatusCode::CONFLICT,
+                "duplicate",
+            ),
+            (
+                NodeError::refuse(Refusal::Busy, "later"),
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+            ),
+            (
+                NodeError::Refused {
+                    peer,
+                    reason: "over_capacity".into(),
+                    detail: "full".into(),
+                },
+                StatusCode::BAD_REQUEST,
+                "rejected",
+            ),
+            (
+                NodeError::Protocol {
+                    peer,
+                    what: "nonsense".into(),
+                },
+                StatusCode::BAD_GATEWAY,
+                "protocol",
+            ),
+            (
+                NodeError::Blockstore(BlockstoreError::Full {
+                    needed: 2,
+                    available: 1,
+                }),
                 StatusCode::INSUFFICIENT_STORAGE,
                 "store_full",
-                e.to_string(),
             ),
-            NodeError::Blockstore(BlockstoreError::Content(e)) => e.into(),
-            NodeError::Car(CarError::Content(e)) => e.into(),
-            NodeError::Car(CarError::BlockMismatch(cid)) => ContentError::HashMismatch(cid).into(),
-            NodeError::Car(ref car) if car.is_io() => ApiError::internal(&e),
-            NodeError::Car(_) => ApiError::bad_request("invalid_car", e.to_string()),
-            NodeError::BadRequest(_) => ApiError::bad_request("bad_request", e.to_string()),
-            NodeError::Interrupted(_) => ApiError::bad_request("upload_interrupted", e.to_string()),
-            other => ApiError::internal(&other),
+            (
+                NodeError::internal("row 3 is garbage"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+            ),
+            (
+                NodeError::Interrupted("cut".into()),
+                StatusCode::BAD_REQUEST,
+                "upload_interrupted",
+            ),
+        ];
+        for (error, status, reason) in cases {
+            let text = error.to_string();
+            assert_eq!(mapped(error), (status, reason), "{text}");
         }
+    }
+
+    #[test]
+    fn a_peers_reason_stays_in_the_message_and_internals_never_do() {
+        let refused = ApiError::from(NodeError::Refused {
+            peer: libp2p::PeerId::random(),
+            reason: "price_too_low".into(),
+            detail: "offered 1".into(),
+        });
+        assert!(refused.message.contains("price_too_low: offered 1"));
+        let internal = ApiError::from(NodeError::internal("/secret/path/cairn.db is locked"));
+        assert!(!internal.message.contains("secret"), "{}", internal.message);
     }
 }

@@ -91,7 +91,7 @@ async fn ipfs(
 }
 
 pub(super) async fn raw_response(state: &AppState, cid: Cid) -> Result<Response, ApiError> {
-    let data = state.node.blocks().get_block(&cid).await?;
+    let data = state.node.content().blocks().get_block(&cid).await?;
     Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], data).into_response())
 }
 
@@ -99,10 +99,10 @@ pub(super) async fn raw_response(state: &AppState, cid: Cid) -> Result<Response,
 /// so a client never mistakes a cut-off CAR for a whole one.
 pub(super) async fn car_response(state: &AppState, cid: Cid) -> Result<Response, ApiError> {
     // Fails with a clean 404 before any byte is sent if the root cannot be had.
-    state.node.blocks().get_block(&cid).await?;
+    state.node.content().blocks().get_block(&cid).await?;
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let node = state.node.clone();
-    let export = tokio::spawn(async move { node.car_export(&cid, writer).await });
+    let export = tokio::spawn(async move { node.content().car_export(&cid, writer).await });
     let tail = futures::stream::once(async move {
         match export.await {
             Ok(Ok(())) => Ok(None),
@@ -122,7 +122,7 @@ pub(super) async fn car_response(state: &AppState, cid: Cid) -> Result<Response,
 }
 
 async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Response, ApiError> {
-    let blocks = state.node.blocks();
+    let blocks = state.node.content().blocks();
     let entry = exporter::stat(&blocks, &cid).await?;
     if !entry.is_dir() {
         return Ok(file_response(state, cid, entry.size(), path));
@@ -156,7 +156,7 @@ async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Respo
 }
 
 fn file_response(state: &AppState, cid: Cid, size: u64, path: &str) -> Response {
-    let stream = exporter::cat(state.node.blocks(), cid).map_err(std::io::Error::other);
+    let stream = exporter::cat(state.node.content().blocks(), cid).map_err(std::io::Error::other);
     let headers = [
         (header::CONTENT_TYPE, content_type(path).to_string()),
         (header::CONTENT_LENGTH, size.to_string()),

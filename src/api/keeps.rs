@@ -48,12 +48,12 @@ async fn keeps_of(state: &AppState, cid: &str) -> Result<Vec<KeepRow>, ApiError>
         cids: vec![cid.to_string()],
         ..Default::default()
     };
-    state.node.db.query_keeps(&query).await.map_err(db_error)
+    state.node.db().query_keeps(&query).await.map_err(db_error)
 }
 
 async fn report(state: &AppState, keep: KeepRow) -> Result<serde_json::Value, ApiError> {
-    let report = state.node.keep_report(keep).await?;
-    serde_json::to_value(report).map_err(|e| NodeError::Other(e.to_string()).into())
+    let report = state.node.keeps().keep_report(keep).await?;
+    serde_json::to_value(report).map_err(|e| NodeError::internal(e.to_string()).into())
 }
 
 async fn keep(
@@ -61,7 +61,7 @@ async fn keep(
     Json(body): Json<KeepBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = crate::content::parse_cid(&body.cid)?.to_string();
-    let mut policy = state.node.default_keep_policy()?;
+    let mut policy = state.node.keeps().default_keep_policy()?;
     policy.replicas = body.replicas.unwrap_or(policy.replicas);
     policy.duration_secs = body.duration_secs.unwrap_or(policy.duration_secs);
     policy.challenge_period_secs = body
@@ -77,13 +77,17 @@ async fn keep(
     let row = match existing.iter().find(|k| k.status != KeepStatus::Failed) {
         Some(keep) => {
             if keep.policy != policy {
-                state.node.set_keep_policy(&keep.id, &policy).await?;
+                state
+                    .node
+                    .keeps()
+                    .set_keep_policy(&keep.id, &policy)
+                    .await?;
             }
-            state.node.db.get_keep(&keep.id).await.map_err(db_error)?
+            state.node.db().get_keep(&keep.id).await.map_err(db_error)?
         }
         None => {
             for failed in &existing {
-                state.node.remove_keep(&failed.id).await?;
+                state.node.keeps().remove_keep(&failed.id).await?;
             }
             let request = KeepRequest {
                 cid,
@@ -92,17 +96,17 @@ async fn keep(
                 meta: Default::default(),
                 policy,
             };
-            Some(state.node.create_keep(request).await?)
+            Some(state.node.keeps().create_keep(request).await?)
         }
     };
-    let row = row.ok_or_else(|| NodeError::Other("the keep vanished".into()))?;
+    let row = row.ok_or_else(|| NodeError::internal("the keep vanished"))?;
     report(&state, row).await.map(Json)
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let keeps = state
         .node
-        .db
+        .db()
         .query_keeps(&KeepQuery::default())
         .await
         .map_err(db_error)?;
@@ -115,7 +119,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, 
 
 /// The keeps `key` names: the keep with that id, else every keep of that CID (newest first).
 async fn find(state: &AppState, key: &str) -> Result<Vec<KeepRow>, ApiError> {
-    if let Some(keep) = state.node.db.get_keep(key).await.map_err(db_error)? {
+    if let Some(keep) = state.node.db().get_keep(key).await.map_err(db_error)? {
         return Ok(vec![keep]);
     }
     let cid = crate::content::parse_cid(key)?;
@@ -144,7 +148,7 @@ async fn remove(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut removed = Vec::new();
     for keep in find(&state, &key).await? {
-        if state.node.remove_keep(&keep.id).await? {
+        if state.node.keeps().remove_keep(&keep.id).await? {
             removed.push(keep.id);
         }
     }

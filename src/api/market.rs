@@ -39,13 +39,13 @@ async fn set_ask(
     State(state): State<AppState>,
     Json(terms): Json<AskTerms>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let ask = state.node.set_ask_terms(&terms).await?;
-    Ok(Json(view(&state.node.peer_id.to_string(), &ask.payload)))
+    let ask = state.node.provider().set_ask_terms(&terms).await?;
+    Ok(Json(view(&state.node.peer_id().to_string(), &ask.payload)))
 }
 
 async fn show_ask(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    match state.node.signed_ask().await? {
-        Some(ask) => Ok(Json(view(&state.node.peer_id.to_string(), &ask.payload))),
+    match state.node.provider().signed_ask().await? {
+        Some(ask) => Ok(Json(view(&state.node.peer_id().to_string(), &ask.payload))),
         None => Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             "no_ask",
@@ -68,27 +68,32 @@ async fn providers(
     State(state): State<AppState>,
     axum::extract::Query(params): axum::extract::Query<ProvidersParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let found = state.node.discover_providers().await.map_err(|e| match e {
-        crate::net::NetError::Stopped => ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "offline",
-            "the network is not running",
-        ),
-        e => ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            "network",
-            e.to_string(),
-        ),
-    })?;
+    let found = state
+        .node
+        .keeps()
+        .discover_providers()
+        .await
+        .map_err(|e| match e {
+            crate::net::NetError::Stopped => ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "offline",
+                "the network is not running",
+            ),
+            e => ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "network",
+                e.to_string(),
+            ),
+        })?;
     let mut list = Vec::new();
     for provider in &found {
         let peer = provider.peer.to_string();
         let mut entry = view(&peer, &provider.ask.payload);
         entry["latency_ms"] = provider.latency_ms.into();
         if params.scores {
-            let score = state.node.provider_score(&peer).await?;
+            let score = state.node.keeps().provider_score(&peer).await?;
             entry["score"] = serde_json::to_value(score)
-                .map_err(|e| crate::node::NodeError::Other(e.to_string()))?;
+                .map_err(|e| crate::node::NodeError::internal(e.to_string()))?;
         }
         list.push(entry);
     }
@@ -109,7 +114,7 @@ async fn make_deal(
     State(state): State<AppState>,
     Json(request): Json<crate::node::DealRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let row = state.node.make_deal(&request).await?;
+    let row = state.node.deals().make_deal(&request).await?;
     deal_view(&state, row).await.map(Json)
 }
 
@@ -132,7 +137,7 @@ async fn list_deals(
     }
     let rows = state
         .node
-        .db
+        .db()
         .list_deals(&role, None)
         .await
         .map_err(crate::node::NodeError::from)?;
@@ -149,7 +154,7 @@ async fn show_deal(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let row = state
         .node
-        .db
+        .db()
         .get_deal(&id)
         .await
         .map_err(crate::node::NodeError::from)?;
@@ -171,7 +176,7 @@ async fn deal_view(
     state: &AppState,
     row: crate::db::DealRow,
 ) -> Result<serde_json::Value, ApiError> {
-    let db = &state.node.db;
+    let db = &state.node.db();
     let events = db
         .deal_events(&row.id)
         .await
@@ -193,7 +198,7 @@ async fn deal_view(
         .filter(|c| c.outcome == "passed" || c.outcome == "answered")
         .count();
     let paid = match crate::node::decode_proposal(&row) {
-        Some(proposal) => state.node.deal_paid(&row, &proposal.payload).await?,
+        Some(proposal) => state.node.pay().deal_paid(&row, &proposal.payload).await?,
         None => 0,
     };
     // The counts cover every challenge; the list only the latest, so a long deal with a

@@ -66,18 +66,18 @@ pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse, 
     let metrics = &state.metrics;
     metrics
         .store_used_bytes
-        .set(state.node.store.used_bytes() as i64);
+        .set(state.node.content().store().used_bytes() as i64);
     let pins = state
         .node
-        .db
+        .db()
         .list_pins()
         .await
         .map_err(crate::node::NodeError::from)?;
     metrics.pins.set(pins.len() as i64);
-    metrics.keeper.refresh(&state.node.db).await?;
+    metrics.keeper.refresh(state.node.db()).await?;
     let mut text = String::new();
     encode(&mut text, &metrics.registry)
-        .map_err(|e| ApiError::from(crate::node::NodeError::Other(e.to_string())))?;
+        .map_err(|e| ApiError::from(crate::node::NodeError::internal(e.to_string())))?;
     Ok((
         [(
             header::CONTENT_TYPE,

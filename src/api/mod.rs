@@ -34,7 +34,7 @@ use crate::node::Node;
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub node: Arc<Node>,
+    pub node: Node,
     pub metrics: Arc<Metrics>,
     /// The gateway's URL, once bound (reported by `/api/v1/id`).
     pub urls: Arc<std::sync::OnceLock<BoundUrls>>,
@@ -47,7 +47,7 @@ pub struct BoundUrls {
 }
 
 impl AppState {
-    pub fn new(node: Arc<Node>) -> Self {
+    pub fn new(node: Node) -> Self {
         AppState {
             node,
             metrics: Arc::new(Metrics::new()),

@@ -24,7 +24,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
 }
 
 fn net(state: &AppState) -> Result<&NetHandle, ApiError> {
-    state.node.net.get().ok_or_else(|| {
+    state.node.net().running().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "offline",
@@ -94,7 +94,7 @@ async fn provide(
     Path(cid): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let cid = parse_cid(&cid)?;
-    if !state.node.has_block(&cid).await? {
+    if !state.node.content().has_block(&cid).await? {
         return Err(crate::content::ContentError::NotFound(cid).into());
     }
     net(&state)?.provide(cid).await.map_err(net_error)?;
@@ -147,6 +147,7 @@ async fn audit(
     let timeout = std::time::Duration::from_millis(request.timeout_ms.unwrap_or(10_000));
     let report = state
         .node
+        .deals()
         .audit(peer, commitment, request.samples.unwrap_or(20), timeout)
         .await?;
     Ok(Json(report))

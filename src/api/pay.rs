@@ -2,7 +2,6 @@
 //! balances per peer.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,7 +9,7 @@ use libp2p::PeerId;
 
 use super::{auth::require_token, ApiError, AppState};
 use crate::db::ChannelRow;
-use crate::node::NodeError;
+use crate::node::{NodeError, Refusal};
 
 pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
@@ -25,34 +24,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(writes)
 }
 
-/// Reasons payment calls give, as the node words them (`reason: detail`).
-const REASONS: &[&str] = &[
-    "unknown_channel",
-    "channel_closed",
-    "over_deposit",
-    "overflow",
-    "invalid",
-    "unreachable",
-    "wrong_payee",
-    "wrong_signer",
-    "malformed",
-];
-
-/// A node error with the payment reason it starts with, if it names one.
+/// Payment calls map their errors like every other call (`api::error`).
 fn pay_error(e: NodeError) -> ApiError {
-    let NodeError::BadRequest(detail) = &e else {
-        return e.into();
-    };
-    let reason = REASONS
-        .iter()
-        .find(|r| detail.starts_with(&format!("{r}:")))
-        .copied();
-    match reason {
-        Some("unknown_channel") => ApiError::new(StatusCode::NOT_FOUND, "unknown_channel", detail),
-        Some("unreachable") => ApiError::new(StatusCode::BAD_GATEWAY, "unreachable", detail),
-        Some(reason) => ApiError::bad_request(reason, detail.clone()),
-        None => e.into(),
-    }
+    e.into()
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -74,6 +48,7 @@ async fn open_channel(
     })?;
     let row = state
         .node
+        .pay()
         .open_channel(peer, request.deposit)
         .await
         .map_err(pay_error)?;
@@ -84,7 +59,12 @@ async fn close_channel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let row = state.node.close_channel(&id).await.map_err(pay_error)?;
+    let row = state
+        .node
+        .pay()
+        .close_channel(&id)
+        .await
+        .map_err(pay_error)?;
     Ok(Json(view(&state, &row).await?))
 }
 
@@ -111,7 +91,7 @@ async fn list_channels(
     }
     let rows = state
         .node
-        .db
+        .db()
         .list_channels(params.role.as_deref(), params.peer.as_deref())
         .await
         .map_err(NodeError::from)?;
@@ -125,16 +105,12 @@ async fn list_channels(
 async fn channel_row(state: &AppState, id: &str) -> Result<ChannelRow, ApiError> {
     state
         .node
-        .db
+        .db()
         .get_channel(id)
         .await
         .map_err(NodeError::from)?
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_channel",
-                format!("no channel {id}"),
-            )
+            NodeError::refuse(Refusal::UnknownChannel, format!("no channel {id}")).into()
         })
 }
 
@@ -153,7 +129,12 @@ async fn receipts(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let row = channel_row(&state, &id).await?;
-    let receipts = state.node.db.receipts(&id).await.map_err(NodeError::from)?;
+    let receipts = state
+        .node
+        .db()
+        .receipts(&id)
+        .await
+        .map_err(NodeError::from)?;
     Ok(Json(serde_json::json!({
         "channel": row.id, "open": row.open_signed, "close": row.close_signed,
         "receipts": receipts,
@@ -161,7 +142,7 @@ async fn receipts(
 }
 
 async fn balance(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let balances = state.node.balances().await.map_err(pay_error)?;
+    let balances = state.node.pay().balances().await.map_err(pay_error)?;
     Ok(Json(serde_json::json!({ "peers": balances })))
 }
 
@@ -175,7 +156,7 @@ async fn view(state: &AppState, row: &ChannelRow) -> Result<serde_json::Value, A
     };
     let account = state
         .node
-        .db
+        .db()
         .retrieval_account(&row.peer, role)
         .await
         .map_err(NodeError::from)?;

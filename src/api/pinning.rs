@@ -78,6 +78,8 @@ impl From<ApiError> for PinError {
     fn from(e: ApiError) -> Self {
         let reason = match e.status {
             StatusCode::INTERNAL_SERVER_ERROR => "INTERNAL_SERVER_ERROR".to_string(),
+            // The spec's mnemonic for input it cannot take.
+            _ if e.reason == "invalid" => "BAD_REQUEST".to_string(),
             _ => e.reason.to_uppercase(),
         };
         PinError {
@@ -110,7 +112,7 @@ async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let expected = state.node.api_token.as_bytes();
+    let expected = state.node.api_token().as_bytes();
     let details = match presented {
         Some(token) if constant_time_eq(token.as_bytes(), expected) => {
             return Ok(next.run(request).await)
@@ -149,6 +151,7 @@ fn keep_request(state: &AppState, body: &[u8]) -> Result<KeepRequest, PinError> 
     let meta = string_map(pin.meta)?;
     let policy = state
         .node
+        .keeps()
         .default_keep_policy()?
         .with_meta(&meta)
         .map_err(|e| PinError::bad("INVALID_META", e.to_string()))?;
@@ -163,7 +166,7 @@ fn keep_request(state: &AppState, body: &[u8]) -> Result<KeepRequest, PinError> 
 
 async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, PinError> {
     let request = keep_request(&state, &body)?;
-    let keep = state.node.create_keep(request).await?;
+    let keep = state.node.keeps().create_keep(request).await?;
     let view = pin_status(&state, keep).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
@@ -172,7 +175,7 @@ async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, PinError> {
-    let keep = state.node.db.get_keep(&id).await?;
+    let keep = state.node.db().get_keep(&id).await?;
     let keep = keep.ok_or_else(|| PinError::not_found(&id))?;
     Ok(Json(pin_status(&state, keep).await?))
 }
@@ -182,11 +185,11 @@ async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, PinError> {
-    if state.node.db.get_keep(&id).await?.is_none() {
+    if state.node.db().get_keep(&id).await?.is_none() {
         return Err(PinError::not_found(&id));
     }
     let request = keep_request(&state, &body)?;
-    let keep = state.node.replace_keep(&id, request).await?;
+    let keep = state.node.keeps().replace_keep(&id, request).await?;
     let keep = keep.ok_or_else(|| PinError::not_found(&id))?;
     let view = pin_status(&state, keep).await?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
@@ -196,7 +199,7 @@ async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, PinError> {
-    if state.node.remove_keep(&id).await? {
+    if state.node.keeps().remove_keep(&id).await? {
         Ok(StatusCode::ACCEPTED)
     } else {
         Err(PinError::not_found(&id))
@@ -211,7 +214,7 @@ async fn list(
     let filter = list_filter(params)?;
     let keeps: Vec<KeepRow> = state
         .node
-        .db
+        .db()
         .query_keeps(&filter.query)
         .await?
         .into_iter()
@@ -229,7 +232,7 @@ async fn list(
 
 /// The spec's `PinStatus` for a keep.
 async fn pin_status(state: &AppState, keep: KeepRow) -> Result<serde_json::Value, PinError> {
-    let delegates: Vec<String> = match state.node.net.get() {
+    let delegates: Vec<String> = match state.node.net().running() {
         Some(net) => net
             .listen_addrs()
             .await
@@ -237,7 +240,7 @@ async fn pin_status(state: &AppState, keep: KeepRow) -> Result<serde_json::Value
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let report = state.node.keep_report(keep).await?;
+    let report = state.node.keeps().keep_report(keep).await?;
     let mut pin = serde_json::json!({
         "cid": report.keep.cid, "origins": report.keep.origins, "meta": report.keep.meta,
     });

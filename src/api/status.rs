@@ -89,10 +89,14 @@ struct Capacity {
 
 async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let node = &state.node;
-    let blocks = node.db.block_count().await.map_err(NodeError::from)?;
-    let provider = match node.ask_terms().await? {
+    let blocks = node.db().block_count().await.map_err(NodeError::from)?;
+    let provider = match node.provider().ask_terms().await? {
         Some(terms) => {
-            let reserved = node.db.reserved_capacity().await.map_err(NodeError::from)?;
+            let reserved = node
+                .db()
+                .reserved_capacity()
+                .await
+                .map_err(NodeError::from)?;
             Some(Capacity {
                 offered: terms.capacity,
                 reserved,
@@ -103,9 +107,9 @@ async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
     };
     Ok(Json(Status {
         storage: Storage {
-            stored_bytes: node.store.used_bytes(),
+            stored_bytes: node.content().store().used_bytes(),
             blocks,
-            quota_bytes: node.store.quota(),
+            quota_bytes: node.content().store().quota(),
         },
         provider,
     }))

@@ -5,7 +5,6 @@
 //! A summary line is printed every two seconds; Ctrl-C (or `--run-for`) stops every node.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
@@ -115,16 +114,17 @@ impl Devnet {
         for i in 0..args.nodes {
             let daemon = start_node(root.join(format!("provider-{i}"))).await?;
             daemon
-                .node
+                .node()
+                .provider()
                 .set_ask_terms(&provider_terms(args.period))
                 .await?;
             providers.push(daemon);
         }
         let client = start_node(root.join("client")).await?;
         let net = client
-            .node
-            .net
-            .get()
+            .node()
+            .net()
+            .running()
             .ok_or_else(|| anyhow!("client network not running"))?;
         for provider in &providers {
             let addr = provider
@@ -136,7 +136,8 @@ impl Devnet {
         }
         let cid = add_dataset(&client, args.dataset_mib).await?;
         let keep = client
-            .node
+            .node()
+            .keeps()
             .create_keep(KeepRequest {
                 cid,
                 name: Some("devnet sample".into()),
@@ -169,7 +170,7 @@ impl Devnet {
                 _ = &mut ctrl_c => return Ok(()),
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
-            let summary = summary(&self.client.node, &self.providers, &self.keep).await?;
+            let summary = summary(self.client.node(), &self.providers, &self.keep).await?;
             say(ctx, &summary, || human_summary(&summary));
             if !killed && started.elapsed() >= args.kill_after {
                 killed = self.kill_a_replica(ctx).await?;
@@ -184,8 +185,8 @@ impl Devnet {
     async fn kill_a_replica(&mut self, ctx: &Context) -> anyhow::Result<bool> {
         let holders: Vec<String> = self
             .client
-            .node
-            .db
+            .node()
+            .db()
             .list_deals("client", Some(DealState::Active))
             .await?
             .into_iter()
@@ -245,7 +246,7 @@ async fn add_dataset(client: &Daemon, mib: u64) -> anyhow::Result<String> {
         .collect();
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/add", client.info.api))
-        .bearer_auth(&client.node.api_token)
+        .bearer_auth(client.node().api_token())
         .body(bytes)
         .send()
         .await?
@@ -259,17 +260,17 @@ async fn add_dataset(client: &Daemon, mib: u64) -> anyhow::Result<String> {
 
 /// Deals, proofs, receipts and balances as the client sees them.
 async fn summary(
-    client: &Arc<Node>,
+    client: &Node,
     providers: &[Daemon],
     keep: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let row = client
-        .db
+        .db()
         .get_keep(keep)
         .await?
         .ok_or_else(|| anyhow!("keep vanished"))?;
-    let report = client.keep_report(row).await?;
-    let deals = client.db.list_deals("client", None).await?;
+    let report = client.keeps().keep_report(row).await?;
+    let deals = client.db().list_deals("client", None).await?;
     let count = |state: DealState| deals.iter().filter(|d| d.state == state).count();
     let (passed, failed) = report.providers.iter().fold((0, 0), |(p, f), r| {
         (
@@ -277,13 +278,14 @@ async fn summary(
             f + r.proofs_failed + r.proofs_unreachable,
         )
     });
-    let channels = client.db.list_channels(Some("payer"), None).await?;
+    let channels = client.db().list_channels(Some("payer"), None).await?;
     let receipts: u64 = channels.iter().map(|c| c.seq).sum();
     let spent: u64 = channels.iter().map(|c| c.paid).sum();
     let mut earned = serde_json::Map::new();
     for provider in providers {
         let paid: u64 = provider
-            .node
+            .node()
+            .pay()
             .balances()
             .await?
             .iter()

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Db, Result};
+use super::{Db, Result};
 
 impl Db {
     pub async fn put_ask_terms(&self, terms_json: &str) -> Result<()> {
@@ -11,7 +11,7 @@ impl Db {
              ON CONFLICT (id) DO UPDATE SET terms = excluded.terms, updated_at = excluded.updated_at",
         )
         .bind(terms_json)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await?;
         Ok(())

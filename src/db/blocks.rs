@@ -3,13 +3,13 @@
 use cid::Cid;
 use sqlx::Row;
 
-use super::{now_ms, Db, DbError, Result};
+use super::{Db, DbError, Result};
 
 impl Db {
     /// Records blocks the store now holds (already synced to disk). Idempotent.
     pub async fn record_blocks(&self, blocks: &[(Cid, u64)]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let now = now_ms();
+        let now = self.now_ms();
         for (cid, size) in blocks {
             sqlx::query(
                 "INSERT INTO blocks (cid, size, created_at) VALUES ($1, $2, $3) \

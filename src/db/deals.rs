@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Db, DbError, Result};
+use super::{Db, DbError, Result};
 use crate::market::state::DealState;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -66,7 +66,7 @@ impl Db {
         .bind(row.created_at)
         .execute(&mut *tx)
         .await?;
-        insert_event(&mut tx, &row.id, 0, row.state, reason).await?;
+        insert_event(&mut tx, &row.id, 0, row.state, reason, self.now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -86,7 +86,7 @@ impl Db {
             "UPDATE deals SET state = $1, updated_at = $2, acceptance = COALESCE($3, acceptance) WHERE id = $4 AND state = $5",
         )
         .bind(state_text(to))
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(acceptance)
         .bind(id)
         .bind(state_text(from))
@@ -100,7 +100,7 @@ impl Db {
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
-        insert_event(&mut tx, id, next, to, reason).await?;
+        insert_event(&mut tx, id, next, to, reason, self.now_ms()).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -193,13 +193,14 @@ async fn insert_event(
     seq: i64,
     state: DealState,
     reason: &str,
+    at: i64,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO deal_events (deal, seq, at, state, reason) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(deal)
     .bind(seq)
-    .bind(now_ms())
+    .bind(at)
     .bind(state_text(state))
     .bind(reason)
     .execute(&mut **tx)

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::{now_ms, Db, DbError, Result};
+use super::{Db, DbError, Result};
 use crate::keeper::{KeepStatus, Policy};
 
 /// A keep, as stored.
@@ -233,7 +233,7 @@ impl Db {
         .bind(p.duration_secs as i64)
         .bind(p.max_price_per_gib_month.map(|m| m as i64))
         .bind(p.challenge_period_secs as i64)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -255,7 +255,7 @@ impl Db {
         .bind(i64::from(owns_pin))
         .bind(piece_root)
         .bind(piece_size as i64)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -274,7 +274,7 @@ impl Db {
         .bind(h.healthy as i64)
         .bind(h.shortfall as i64)
         .bind(h.at_risk as i64)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -307,7 +307,7 @@ impl Db {
         )
         .bind(deal)
         .bind(peer)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(keep)
         .execute(&self.pool)
         .await?;
@@ -328,7 +328,7 @@ impl Db {
         )
         .bind(state)
         .bind(reason)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(keep)
         .bind(deal)
         .execute(&self.pool)
@@ -370,7 +370,7 @@ impl Db {
                  WHERE keep = $1 HAVING EXISTS (SELECT 1 FROM keeps WHERE id = $1)",
             )
             .bind(keep)
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(kind)
             .bind(detail)
             .execute(&self.pool)

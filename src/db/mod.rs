@@ -50,11 +50,18 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// The time every row's timestamp is taken from.
+    clock: crate::clock::Clock,
 }
 
 impl Db {
     /// Connects to `url` (`sqlite://path` creates the file; `postgres://...`) and migrates.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_clock(url, crate::clock::Clock::system()).await
+    }
+
+    /// Like [`Db::connect`], with the clock the rows' timestamps come from.
+    pub async fn connect_with_clock(url: &str, clock: crate::clock::Clock) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let is_sqlite = url.starts_with("sqlite:");
         if !is_sqlite && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
@@ -78,22 +85,27 @@ impl Db {
                 .await?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool })
+        Ok(Db { pool, clock })
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
+    /// The clock this database stamps rows with.
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.clock
+    }
+
+    /// Milliseconds since the Unix epoch by this database's clock, the unit of every
+    /// timestamp in the database.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// Milliseconds since the Unix epoch, the unit of every timestamp in the database.
-pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

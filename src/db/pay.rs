@@ -24,7 +24,7 @@ pub use writer::ReceiptWriter;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_ms, Db, DbError, Result};
+use super::{Db, DbError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChannelRow {
@@ -152,7 +152,7 @@ impl Db {
         }
         let mut tx = self.pool.begin().await?;
         // On false or error the transaction is dropped, which rolls it back.
-        let stored = apply_receipt(&mut tx, receipt, &checked, now_ms()).await?;
+        let stored = apply_receipt(&mut tx, receipt, &checked, self.now_ms()).await?;
         if stored {
             tx.commit().await?;
         }
@@ -196,7 +196,7 @@ impl Db {
         )
         .bind(close_signed)
         .bind(to_db("settled", settled)?)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -236,7 +236,7 @@ impl Db {
         .bind(peer)
         .bind(role)
         .bind(to_db("bytes", bytes)?)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(i64::MAX)
         .execute(&self.pool)
         .await?;
@@ -287,7 +287,7 @@ impl Db {
         .bind(peer)
         .bind(role)
         .bind(to_db(column, value)?)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -4,7 +4,7 @@ use cid::Cid;
 use sqlx::Row;
 
 use super::blocks::parse_cid;
-use super::{now_ms, Db, Result};
+use super::{Db, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PinRow {
@@ -26,7 +26,7 @@ impl Db {
         )
         .bind(&root_text)
         .bind(name)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM pin_refs WHERE pin = $1")

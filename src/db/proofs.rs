@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Db, Result};
+use super::{Db, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PieceRow {
@@ -40,7 +40,7 @@ impl Db {
         .bind(piece_root)
         .bind(piece_size as i64)
         .bind(root_cid)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -19,7 +19,18 @@ pub enum MarketRequest {
     Status(Cid),
     /// The client ends a deal early; answered with the deal's status.
     Cancel(Box<Signed<DealCancel>>),
+    /// Where a deal stands, answered once its state differs from `known` or after at most
+    /// [`MAX_WATCH_MS`] (and `wait_ms`), whichever comes first: a long-poll, so a client
+    /// following a transfer asks a few times instead of many.
+    Watch {
+        deal: Cid,
+        known: DealState,
+        wait_ms: u64,
+    },
 }
+
+/// The longest a provider holds a `watch` request before answering with the current state.
+pub const MAX_WATCH_MS: u64 = 5_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,51 +1,57 @@
 //! Starting and stopping a node's long-running tasks: the libp2p host and the API and
 //! gateway servers.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::time::Duration;
 
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-
-use super::prover::NodeProver;
-use super::provider::NodeMarket;
 use super::{Node, NodeError, Result};
 use crate::api::{self, AppState, BoundUrls};
+use crate::clock::Clock;
 use crate::config::{DaemonInfo, DataDir};
 use crate::net::{self, NetConfig, NetHandle};
 
 /// A running node. Dropping it without [`Daemon::stop`] leaves tasks running until the
 /// runtime ends; `stop` shuts them down gracefully and removes `daemon.json`.
 pub struct Daemon {
-    pub node: Arc<Node>,
+    node: Node,
     pub info: DaemonInfo,
-    shutdown: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    /// The libp2p host's own task (it owns the swarm and ends on `shutdown`).
+    net_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Daemon {
     /// Opens the data dir and starts serving. The bound addresses (real ports, even when the
     /// config says 0) are written to `daemon.json` for the CLI.
     pub async fn start(data: DataDir) -> Result<Self> {
-        let node = Node::open(data).await?;
-        let state = AppState::new(node.clone());
+        Self::start_with_clock(data, Clock::system()).await
+    }
+
+    /// Like [`Daemon::start`], with the clock the node's domain reads the time from (tests
+    /// pass a manual one).
+    pub async fn start_with_clock(data: DataDir, clock: Clock) -> Result<Self> {
+        let node = Node::open_with_clock(data, clock).await?;
         let bind = |addr| async move {
             tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| NodeError::Other(format!("cannot listen on {addr}: {e}")))
+                .map_err(|e| NodeError::internal(format!("cannot listen on {addr}: {e}")))
         };
-        let api_listener = bind(node.config.api.listen).await?;
-        let gateway_listener = bind(node.config.gateway.listen).await?;
-        let url = |l: &tokio::net::TcpListener| l.local_addr().map(|a| format!("http://{a}"));
+        let api_listener = bind(node.config().api.listen).await?;
+        let gateway_listener = bind(node.config().gateway.listen).await?;
+        let url = |l: &tokio::net::TcpListener| {
+            l.local_addr()
+                .map(|a| format!("http://{a}"))
+                .map_err(NodeError::internal)
+        };
         let urls = BoundUrls {
-            api: url(&api_listener).map_err(|e| NodeError::Other(e.to_string()))?,
-            gateway: url(&gateway_listener).map_err(|e| NodeError::Other(e.to_string()))?,
+            api: url(&api_listener)?,
+            gateway: url(&gateway_listener)?,
         };
+        let state = AppState::new(node.clone());
         let _ = state.urls.set(urls.clone());
         let (net, net_task) = start_network(&node).await?;
-        let _ = node.net.set(net.clone());
+        node.net().set(net.clone())?;
 
-        let (shutdown, watcher) = watch::channel(false);
-        let mut tasks = JoinSet::new();
+        let tasks = &node.parts().tasks;
         let servers = [
             ("api", api_listener, api::api_router(state.clone())),
             (
@@ -55,105 +61,165 @@ impl Daemon {
             ),
         ];
         for (name, listener, router) in servers {
-            let mut watcher = watcher.clone();
-            let stop = async move {
-                let _ = watcher.wait_for(|stop| *stop).await;
-            };
-            tasks.spawn(async move {
-                if let Err(e) = api::serve(listener, router, stop).await {
+            let stop = tasks.stop_token();
+            // Servers are not cancelled mid-request: they stop accepting and finish what they
+            // are answering (graceful shutdown), then the task ends.
+            tasks.spawn_graceful(async move {
+                if let Err(e) = api::serve(listener, router, stop.cancelled_owned()).await {
                     tracing::error!(server = name, error = %e, "HTTP server failed");
                 }
             });
         }
 
-        tasks.spawn(async move {
-            let _ = net_task.await;
-        });
         tasks.spawn(provide_pins(node.clone(), net.clone()));
-        tasks.spawn(flush_fetched_every_second(node.clone(), watcher.clone()));
-        tasks.spawn(tick_deals_every_second(node.clone(), watcher.clone()));
-        // Keeps: replication, scoring and repair (`node::keeper`), every half second.
-        tasks.spawn(super::keeper::Keeper::new(node.clone()).run(watcher.clone()));
-        tasks.spawn(announce_ask_every_minute(node.clone(), watcher.clone()));
-        tasks.spawn(flush_retrieval_every_second(node.clone(), watcher.clone()));
-        if let Some(orders) = node.take_invoice_orders() {
-            tasks.spawn(send_invoices(node.clone(), orders, watcher.clone()));
+        let content = node.content().clone();
+        every(
+            &node,
+            Duration::from_secs(1),
+            "record fetched blocks",
+            move || {
+                let content = content.clone();
+                async move { content.flush_fetched().await }
+            },
+        );
+        let deals = node.deals().clone();
+        every(
+            &node,
+            Duration::from_secs(1),
+            "deal lifecycle pass",
+            move || {
+                let deals = deals.clone();
+                async move { deals.tick_deals().await }
+            },
+        );
+        // Keeps: replication, scoring and repair (`node::keeps::Keeper`), every half second.
+        tasks.spawn(super::Keeper::new(node.keeps().clone()).run());
+        tasks.spawn(announce_ask_every_minute(node.clone()));
+        let pay = node.pay().clone();
+        every(
+            &node,
+            Duration::from_secs(1),
+            "retrieval accounting",
+            move || {
+                let pay = pay.clone();
+                async move {
+                    pay.flush_retrieval().await;
+                    pay.meter().sweep();
+                    Ok(())
+                }
+            },
+        );
+        if let Some(orders) = node.pay().take_invoice_orders() {
+            tasks.spawn(send_invoices(node.pay().clone(), orders));
         }
-        if let Err(e) = node.load_retrieval().await {
+        if let Err(e) = node.pay().load_retrieval().await {
             tracing::warn!(error = %e, "could not load retrieval accounts");
         }
-        if let Err(e) = node.resume_deals().await {
+        if let Err(e) = node.deals().resume_deals().await {
             tracing::warn!(error = %e, "could not resume unfinished deals");
         }
-        let addresses = net
-            .listen_addrs()
-            .await
-            .map_err(|e| NodeError::Other(e.to_string()))?;
+        let addresses = net.listen_addrs().await?;
         let info = DaemonInfo {
-            id: node.peer_id.to_string(),
+            id: node.peer_id().to_string(),
             api: urls.api,
             gateway: urls.gateway,
             addresses: addresses.iter().map(ToString::to_string).collect(),
             pid: std::process::id(),
         };
-        node.data.write_daemon_info(&info)?;
+        node.data().write_daemon_info(&info)?;
         tracing::info!(id = %info.id, api = %info.api, gateway = %info.gateway, "daemon ready");
         Ok(Daemon {
             node,
             info,
-            shutdown,
-            tasks,
+            net_task: Some(net_task),
         })
     }
 
-    /// Stops every task, waits for them, and removes `daemon.json`.
+    /// The running node's services.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Stops every task and waits for them, then the network, then writes what the periodic
+    /// tasks hold in memory, closes the database and removes `daemon.json`. No task of this
+    /// node runs after it returns.
     pub async fn stop(mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(net) = self.node.net.get() {
+        self.node.parts().tasks.stop().await;
+        if let Some(net) = self.node.net().running() {
             net.shutdown().await;
         }
-        while self.tasks.join_next().await.is_some() {}
-        self.node.data.remove_daemon_info();
-        self.node.db.close().await;
+        if let Some(task) = self.net_task.take() {
+            let _ = task.await;
+        }
+        // What the periodic tasks had not written yet.
+        if let Err(e) = self.node.content().flush_fetched().await {
+            tracing::warn!(error = %e, "could not record fetched blocks at stop");
+        }
+        self.node.pay().flush_retrieval().await;
+        self.node.data().remove_daemon_info();
+        self.node.db().close().await;
     }
+}
+
+/// Runs `step` every `period` until the node stops; a failed step is logged and the next one
+/// runs on time.
+fn every<F, Fut>(node: &Node, period: Duration, what: &'static str, step: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<()>> + Send,
+{
+    node.parts().tasks.spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            if let Err(e) = step().await {
+                tracing::warn!(error = %e, "{what} failed");
+            }
+        }
+    });
 }
 
 fn parse_addrs(field: &str, addrs: &[String]) -> Result<Vec<libp2p::Multiaddr>> {
     addrs
         .iter()
         .map(|a| {
-            a.parse().map_err(|e| {
-                NodeError::BadRequest(format!("{field}: invalid multiaddr {a:?}: {e}"))
-            })
+            a.parse()
+                .map_err(|e| NodeError::invalid(format!("{field}: invalid multiaddr {a:?}: {e}")))
         })
         .collect()
 }
 
-async fn start_network(node: &Arc<Node>) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
+async fn start_network(node: &Node) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
+    let swarm = &node.config().swarm;
     let config = NetConfig {
-        listen: parse_addrs("swarm.listen", &node.config.swarm.listen)?,
-        bootstrap: parse_addrs("swarm.bootstrap", &node.config.swarm.bootstrap)?,
+        listen: parse_addrs("swarm.listen", &swarm.listen)?,
+        bootstrap: parse_addrs("swarm.bootstrap", &swarm.bootstrap)?,
         max_connections: 512,
     };
-    let keypair =
-        crate::config::libp2p_keypair(&node.key).map_err(|e| NodeError::Other(e.to_string()))?;
-    net::spawn(config, keypair, node.store.clone(), services(node))
-        .await
-        .map_err(|e| NodeError::Other(e.to_string()))
+    let keypair = crate::config::libp2p_keypair(node.key()).map_err(NodeError::internal)?;
+    Ok(net::spawn(
+        config,
+        keypair,
+        node.content().store().clone(),
+        services(node),
+    )
+    .await?)
 }
 
-fn services(node: &Arc<Node>) -> net::Services {
+fn services(node: &Node) -> net::Services {
     net::Services {
-        prover: Some(Arc::new(NodeProver(node.clone()))),
-        market: Some(Arc::new(NodeMarket(node.clone()))),
-        pay: Some(Arc::new(crate::node::NodePay(node.clone()))),
-        serve_gate: Some(node.pay.meter.clone()),
+        prover: Some(std::sync::Arc::new(node.deals().clone())),
+        market: Some(std::sync::Arc::new(node.deals().clone())),
+        pay: Some(std::sync::Arc::new(node.pay().clone())),
+        serve_gate: Some(node.pay().meter()),
     }
 }
 
 /// Announces every pinned root in the DHT (the DHT republishes them on its own timer).
-async fn provide_pins(node: Arc<Node>, net: NetHandle) {
-    let pins = match node.db.list_pins().await {
+async fn provide_pins(node: Node, net: NetHandle) {
+    let pins = match node.content().list_pins().await {
         Ok(pins) => pins,
         Err(e) => return tracing::warn!(error = %e, "cannot list pins to provide"),
     };
@@ -164,69 +230,21 @@ async fn provide_pins(node: Arc<Node>, net: NetHandle) {
     }
 }
 
-/// Records blocks fetched from the network that have not filled a batch yet.
-async fn flush_fetched_every_second(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        if let Err(e) = node.flush_fetched().await {
-            tracing::warn!(error = %e, "could not record fetched blocks");
-        }
-    }
-    let _ = node.flush_fetched().await;
-}
-
-/// Runs the deal lifecycle: challenges due, deals ended.
-async fn tick_deals_every_second(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        if let Err(e) = node.tick_deals().await {
-            tracing::warn!(error = %e, "deal lifecycle pass failed");
-        }
-    }
-}
-
 /// Keeps this node's ask fresh on the ask topic and its DHT record alive.
-async fn announce_ask_every_minute(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+async fn announce_ask_every_minute(node: Node) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(60));
     loop {
-        node.announce_ask().await;
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
+        ticks.tick().await;
+        node.provider().announce_ask().await;
     }
-}
-
-/// Writes retrieval byte counts through to the database.
-async fn flush_retrieval_every_second(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-        node.flush_retrieval().await;
-        node.pay.meter.sweep();
-    }
-    node.flush_retrieval().await;
 }
 
 /// Sends the invoices the retrieval meter orders, one at a time.
 async fn send_invoices(
-    node: Arc<Node>,
+    pay: super::Payments,
     mut orders: tokio::sync::mpsc::Receiver<crate::node::pay::InvoiceOrder>,
-    mut stop: watch::Receiver<bool>,
 ) {
-    loop {
-        let order = tokio::select! {
-            order = orders.recv() => order,
-            _ = stop.wait_for(|s| *s) => None,
-        };
-        let Some(order) = order else { break };
-        node.send_invoice(order).await;
+    while let Some(order) = orders.recv().await {
+        pay.send_invoice(order).await;
     }
 }

@@ -1,154 +1,165 @@
-//! Wiring: a node built from its data dir and config, and the operations the API exposes
-//! on content (add, pin, GC, CAR) that span the block store and the database.
+//! Wiring: a node assembled from its data dir and config as a set of services, each built from
+//! explicit handles ([`Parts`]) and reached through a cheap clone.
 //!
-//! Invariant kept here: the database records a block only after the store has synced it,
-//! and a pin's references are written in the same transaction as the pin. Garbage collection
-//! takes the write side of `gc_lock`; every add or import holds the read side from its first
-//! block to its pin, so GC never removes blocks of an add in flight.
+//! | service | owns |
+//! |---|---|
+//! | [`Content`] | adds, pins, GC, CAR import/export, block reads (local, then the network), piece files |
+//! | [`Payments`] | channels, receipts (one writer), storage payments, the retrieval meter and invoices |
+//! | [`Provider`] | this node's storage terms and the asks signed from them |
+//! | [`Deals`] | deals on both sides, their lifecycle, funding, cancellation and audits; answers `/cairn/market/1` and `/cairn/proof/1` |
+//! | [`Keeps`] | keeps (what this node wants kept), provider scores and discovery; [`Keeper`] is its runtime |
+//!
+//! Dependencies run one way: `Keeps -> Deals -> {Provider, Payments, Content} -> Parts`.
+//! [`Node`] only assembles them; [`Daemon`] starts the network, the servers and the periodic
+//! tasks, and stops them all (every task the services spawn is in one [`Tasks`] set) before the
+//! database closes.
 
-mod add;
-mod blocks;
-mod cancel;
-mod car;
+mod content;
 mod daemon;
 mod deals;
-mod funding;
-mod keeper;
+mod error;
 mod keeps;
-mod lifecycle;
+mod parts;
 mod pay;
-mod piece;
-mod pins;
-mod prover;
 mod provider;
 
-pub use add::{AddSession, AddedEntry};
-pub use blocks::NodeBlocks;
-pub use car::CarImport;
+pub use content::{AddSession, AddedEntry, CarImport, Content, GcReport, NodeBlocks};
 pub use daemon::Daemon;
-pub use deals::{decode_proposal, DealRequest};
-pub use keeper::Keeper;
-pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, ReplicaReport};
-pub use pay::{Balance, LedgerSettlement, NodePay, PayState, RetrievalMeter};
-pub use pins::GcReport;
-pub use prover::{AuditReport, NodeProver};
-pub use provider::{AskTerms, NodeMarket};
+pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};
+pub use error::{NodeError, Refusal, Rejection, Result};
+pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, Keeper, Keeps, ReplicaReport};
+pub use parts::{NetSlot, Parts, Signer, Store, Tasks};
+pub use pay::{Balance, LedgerSettlement, Payment, Payments, RetrievalMeter};
+pub use provider::{AskTerms, Provider};
 
 use std::sync::Arc;
 
-use cid::Cid;
-use tokio::sync::RwLock;
+use crate::blockstore::FsBlockstore;
+use crate::clock::Clock;
+use crate::config::DataDir;
+use crate::db::Db;
 
-use crate::blockstore::{BlockstoreError, FsBlockstore, LocalBlocks};
-use crate::config::{Config, ConfigError, DataDir};
-use crate::content::ContentError;
-use crate::db::{Db, DbError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error(transparent)]
-    Content(#[from] ContentError),
-    #[error(transparent)]
-    Blockstore(#[from] BlockstoreError),
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Car(#[from] crate::content::car::CarError),
-    #[error("invalid request: {0}")]
-    BadRequest(String),
-    #[error("upload interrupted: {0}")]
-    Interrupted(String),
-    #[error("{0}")]
-    Other(String),
-}
-
-pub type Result<T, E = NodeError> = std::result::Result<T, E>;
-
-/// Everything a running node shares between its tasks.
-#[derive(Debug)]
+/// A node: its services, assembled once. Cheap to clone.
+#[derive(Debug, Clone)]
 pub struct Node {
-    pub data: DataDir,
-    pub config: Config,
-    pub db: Db,
-    pub store: Arc<FsBlockstore>,
-    pub key: ed25519_dalek::SigningKey,
-    pub peer_id: libp2p_identity::PeerId,
-    pub api_token: String,
-    /// The libp2p host, once the daemon has started it.
-    pub net: std::sync::OnceLock<crate::net::NetHandle>,
-    /// Blocks fetched from the network, stored but not yet recorded (see `blocks.rs`).
-    fetched: std::sync::Mutex<Vec<(Cid, u64)>>,
-    /// Blocks recently fetched for reading only.
-    recent: blocks::Recent,
-    gc_lock: RwLock<()>,
-    /// Serializes deal acceptance, so two proposals cannot both take the last free bytes.
-    deal_lock: tokio::sync::Mutex<()>,
-    /// Channels, receipts and the retrieval meter.
-    pub pay: PayState,
-    /// Invoices the retrieval meter orders, taken by the daemon's invoice task.
-    invoice_orders: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<pay::InvoiceOrder>>>,
+    parts: Parts,
+    content: Content,
+    pay: Payments,
+    provider: Provider,
+    deals: Deals,
+    keeps: Keeps,
+    api_token: Arc<str>,
 }
 
 impl Node {
     /// Opens an initialized data dir: config, identity, database (migrated), block store.
-    pub async fn open(data: DataDir) -> Result<Arc<Self>> {
+    pub async fn open(data: DataDir) -> Result<Self> {
+        Self::open_with_clock(data, Clock::system()).await
+    }
+
+    /// Like [`Node::open`], with the clock the node's domain reads the time from.
+    pub async fn open_with_clock(data: DataDir, clock: Clock) -> Result<Self> {
         let config = data.load_config()?;
-        let key = data.load_identity()?;
-        let keypair = crate::config::libp2p_keypair(&key)
-            .map_err(|e| NodeError::Other(format!("identity key: {e}")))?;
+        let signer = Signer::new(data.load_identity()?)?;
         let url = config
             .database_url
             .clone()
             .unwrap_or_else(|| data.default_database_url());
-        let db = Db::connect(&url).await?;
-        let quota = config.quota_bytes().map_err(NodeError::BadRequest)?;
+        let db = Db::connect_with_clock(&url, clock.clone()).await?;
+        let quota = config.quota_bytes().map_err(NodeError::invalid)?;
         let store = FsBlockstore::open(data.blocks_dir(), quota, db.used_bytes().await?)?;
-        let (meter, invoice_orders) = RetrievalMeter::new();
-        Ok(Arc::new(Node {
-            pay: PayState::new(db.clone(), meter),
-            invoice_orders: std::sync::Mutex::new(Some(invoice_orders)),
-            api_token: data.load_token()?,
-            peer_id: keypair.public().to_peer_id(),
-            data,
-            config,
+        let api_token = data.load_token()?;
+        let parts = Parts {
             db,
             store: Arc::new(store),
-            key,
-            net: std::sync::OnceLock::new(),
-            fetched: std::sync::Mutex::new(Vec::new()),
-            recent: Default::default(),
-            gc_lock: RwLock::new(()),
-            deal_lock: tokio::sync::Mutex::new(()),
-        }))
+            net: NetSlot::default(),
+            signer,
+            clock,
+            tasks: Tasks::default(),
+            config: Arc::new(config),
+            data: Arc::new(data),
+        };
+        Ok(Self::assemble(parts, api_token))
     }
 
-    /// Reads blocks from the local store.
-    pub fn local_blocks(&self) -> LocalBlocks<Arc<FsBlockstore>> {
-        LocalBlocks(self.store.clone())
-    }
-
-    /// Reads blocks from the local store, fetching missing ones from the network without
-    /// storing them.
-    pub fn blocks(self: &Arc<Self>) -> NodeBlocks {
-        NodeBlocks {
-            node: self.clone(),
-            keep: false,
+    /// Builds every service from `parts`.
+    pub fn assemble(parts: Parts, api_token: impl Into<Arc<str>>) -> Self {
+        let content = Content::new(parts.clone());
+        let pay = Payments::new(parts.clone());
+        let provider = Provider::new(parts.clone(), pay.clone());
+        let deals = Deals::new(
+            parts.clone(),
+            content.clone(),
+            pay.clone(),
+            provider.clone(),
+        );
+        let keeps = Keeps::new(parts.clone(), content.clone(), deals.clone());
+        Node {
+            parts,
+            content,
+            pay,
+            provider,
+            deals,
+            keeps,
+            api_token: api_token.into(),
         }
     }
 
-    /// Like [`Node::blocks`], but fetched blocks are stored (unpinned, until a pin references
-    /// them or the next GC clears them).
-    pub fn blocks_kept(self: &Arc<Self>) -> NodeBlocks {
-        NodeBlocks {
-            node: self.clone(),
-            keep: true,
-        }
+    pub fn content(&self) -> &Content {
+        &self.content
     }
 
-    pub async fn has_block(&self, cid: &Cid) -> Result<bool> {
-        use crate::blockstore::Blockstore;
-        Ok(self.store.has(cid).await?)
+    pub fn pay(&self) -> &Payments {
+        &self.pay
+    }
+
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    pub fn deals(&self) -> &Deals {
+        &self.deals
+    }
+
+    pub fn keeps(&self) -> &Keeps {
+        &self.keeps
+    }
+
+    /// The handles the services are built from.
+    pub fn parts(&self) -> &Parts {
+        &self.parts
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.parts.db
+    }
+
+    pub fn net(&self) -> &NetSlot {
+        &self.parts.net
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.parts.clock
+    }
+
+    pub fn config(&self) -> &crate::config::Config {
+        &self.parts.config
+    }
+
+    pub fn data(&self) -> &DataDir {
+        &self.parts.data
+    }
+
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        self.parts.signer.peer_id()
+    }
+
+    /// The node's signing key (its libp2p identity).
+    pub fn key(&self) -> &ed25519_dalek::SigningKey {
+        self.parts.signer.key()
+    }
+
+    pub fn api_token(&self) -> &str {
+        &self.api_token
     }
 }

@@ -1,19 +1,18 @@
-//! The provider side of the market: its terms, and the signed asks made from them.
+//! The provider service: this node's storage terms and the signed asks made from them.
 //!
 //! Terms are stored; an ask is signed fresh for every request, so its expiry and its free
-//! capacity (terms' capacity minus what deals hold) are always current.
+//! capacity (terms' capacity minus what deals hold) are always current. Setting terms also
+//! sets the retrieval price the payment service meters Bitswap bytes at.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use futures::future::BoxFuture;
 use libp2p::PeerId;
 
-use super::{Node, NodeError, Result};
-use crate::db::now_ms;
-use crate::market::wire::{MarketRequest, MarketResponse};
+use super::parts::Parts;
+use super::pay::Payments;
+use super::{NodeError, Refusal, Result};
+use crate::db::Db;
 use crate::market::{Amount, Ask, Signed};
-use crate::net::market::Market;
 
 /// What `cairn provider ask set` configures.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,7 +58,12 @@ impl AskTerms {
 
 /// The ed25519 key inside an ed25519 peer id (`12D3KooW...`): what signs that peer's proposals.
 pub(crate) fn peer_key(peer: &str) -> Result<[u8; 32]> {
-    let bad = || NodeError::BadRequest(format!("{peer:?} is not an ed25519 peer id"));
+    let bad = || {
+        NodeError::refuse(
+            Refusal::NotEd25519,
+            format!("{peer:?} is not an ed25519 peer id"),
+        )
+    };
     let id: PeerId = peer.parse().map_err(|_| bad())?;
     let multihash = multihash::Multihash::<64>::from_bytes(&id.to_bytes()).map_err(|_| bad())?;
     let key =
@@ -67,24 +71,43 @@ pub(crate) fn peer_key(peer: &str) -> Result<[u8; 32]> {
     Ok(key.try_into_ed25519().map_err(|_| bad())?.to_bytes())
 }
 
-impl Node {
+/// The stored terms, if this node offers storage.
+pub(crate) async fn stored_terms(db: &Db) -> Result<Option<AskTerms>> {
+    let Some(json) = db.ask_terms().await? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|e| NodeError::internal(format!("stored ask terms: {e}")))
+}
+
+/// The provider side of the market. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    parts: Parts,
+    pay: Payments,
+}
+
+impl Provider {
+    pub fn new(parts: Parts, pay: Payments) -> Self {
+        Provider { parts, pay }
+    }
+
     /// Validates and stores the terms; returns the ask they make now.
     pub async fn set_ask_terms(&self, terms: &AskTerms) -> Result<Signed<Ask>> {
-        let probe = self.ask_from(terms, 0, now_ms().max(0) as u64);
-        probe
-            .validate()
-            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+        let probe = self.ask_from(terms, 0, self.parts.clock.now_u64());
+        probe.validate().map_err(NodeError::Market)?;
         if terms.ttl_secs == 0 {
-            return Err(NodeError::BadRequest("ttl must be positive".into()));
+            return Err(NodeError::invalid("ttl must be positive"));
         }
         terms.client_lists()?;
-        let json = serde_json::to_string(terms).map_err(|e| NodeError::Other(e.to_string()))?;
-        self.db.put_ask_terms(&json).await?;
-        self.refresh_retrieval_terms().await?;
+        let json = serde_json::to_string(terms).map_err(NodeError::internal)?;
+        self.parts.db.put_ask_terms(&json).await?;
+        self.pay.refresh_retrieval_terms().await?;
         let ask = self
             .signed_ask()
             .await?
-            .ok_or_else(|| NodeError::Other("terms vanished".into()))?;
+            .ok_or_else(|| NodeError::internal("terms vanished"))?;
         self.announce_ask().await;
         Ok(ask)
     }
@@ -92,7 +115,9 @@ impl Node {
     /// Publishes the current ask on the ask topic and announces this node in the DHT as a
     /// provider. Best effort: an empty network is not an error.
     pub async fn announce_ask(&self) {
-        let Some(net) = self.net.get() else { return };
+        let Some(net) = self.parts.net.running() else {
+            return;
+        };
         let ask = match self.signed_ask().await {
             Ok(Some(ask)) => ask,
             Ok(None) => return,
@@ -107,12 +132,7 @@ impl Node {
     }
 
     pub async fn ask_terms(&self) -> Result<Option<AskTerms>> {
-        let Some(json) = self.db.ask_terms().await? else {
-            return Ok(None);
-        };
-        serde_json::from_str(&json)
-            .map(Some)
-            .map_err(|e| NodeError::Other(format!("stored ask terms: {e}")))
+        stored_terms(&self.parts.db).await
     }
 
     /// A freshly signed ask, or `None` if this node offers no storage.
@@ -120,12 +140,10 @@ impl Node {
         let Some(terms) = self.ask_terms().await? else {
             return Ok(None);
         };
-        let reserved = self.db.reserved_capacity().await?;
-        let now = now_ms().max(0) as u64;
+        let reserved = self.parts.db.reserved_capacity().await?;
+        let now = self.parts.clock.now_u64();
         let ask = self.ask_from(&terms, terms.capacity.saturating_sub(reserved), now);
-        Signed::sign(ask, &self.key)
-            .map(Some)
-            .map_err(|e| NodeError::Other(e.to_string()))
+        self.parts.signer.sign(ask).map(Some)
     }
 
     fn ask_from(&self, terms: &AskTerms, free_capacity: u64, now: u64) -> Ask {
@@ -142,28 +160,5 @@ impl Node {
             // Signed fresh each time: the signing time orders them.
             seq: now,
         }
-    }
-}
-
-/// Answers `/cairn/market/1` for the node.
-pub struct NodeMarket(pub Arc<Node>);
-
-impl Market for NodeMarket {
-    fn respond(&self, peer: PeerId, request: MarketRequest) -> BoxFuture<'_, MarketResponse> {
-        Box::pin(async move {
-            match request {
-                MarketRequest::GetAsk => match self.0.signed_ask().await {
-                    Ok(Some(ask)) => MarketResponse::Ask(ask),
-                    Ok(None) => MarketResponse::rejected("no_ask", "this node offers no storage"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot make an ask");
-                        MarketResponse::rejected("internal", "the provider cannot sign an ask now")
-                    }
-                },
-                MarketRequest::Propose(proposal) => self.0.receive_proposal(peer, *proposal).await,
-                MarketRequest::Status(deal) => self.0.deal_status(&deal).await,
-                MarketRequest::Cancel(cancel) => self.0.receive_cancel(*cancel).await,
-            }
-        })
     }
 }

@@ -17,6 +17,15 @@ impl TestNode {
     }
 
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(cairn::clock::Clock::system(), edit).await
+    }
+
+    /// A node whose domain reads the time from `clock` (several nodes may share one manual
+    /// clock, so a test moves time for all of them at once).
+    pub async fn start_with_clock(
+        clock: cairn::clock::Clock,
+        edit: impl FnOnce(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("repo"));
         let mut config = Config::new(true);
@@ -27,7 +36,7 @@ impl TestNode {
         ];
         edit(&mut config);
         data.init(&config).unwrap();
-        let daemon = Daemon::start(data).await.unwrap();
+        let daemon = Daemon::start_with_clock(data, clock).await.unwrap();
         TestNode {
             daemon,
             dir,
@@ -48,7 +57,7 @@ impl TestNode {
     }
 
     pub fn token(&self) -> String {
-        self.daemon.node.api_token.clone()
+        self.daemon.node().api_token().to_string()
     }
 
     /// Adds bytes as one file through the API; returns the JSON answer.
@@ -131,7 +140,7 @@ impl TestNode {
     /// Stops the daemon and starts it again on the same data dir (new ports).
     pub async fn restart(self) -> Self {
         let TestNode { daemon, dir, http } = self;
-        let data = daemon.node.data.clone();
+        let data = daemon.node().data().clone();
         daemon.stop().await;
         let daemon = Daemon::start(data).await.unwrap();
         TestNode { daemon, dir, http }

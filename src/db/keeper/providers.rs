@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use crate::db::{now_ms, Db, DbError, Result};
+use crate::db::{Db, DbError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ProviderRecord {
@@ -39,7 +39,7 @@ impl Db {
              address = COALESCE(excluded.address, keeper_providers.address)",
         )
         .bind(peer)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(address)
         .execute(&self.pool)
         .await?;

@@ -264,7 +264,8 @@ async fn the_writer_stores_500_concurrent_receipts_across_10_channels() {
                 .await
                 .unwrap();
         }
-        let writer = ReceiptWriter::spawn(db.clone());
+        let (writer, writing) = ReceiptWriter::new(db.clone());
+        tokio::spawn(writing);
         let mut tasks = Vec::new();
         for c in 0..10 {
             let writer = writer.clone();
@@ -405,7 +406,8 @@ async fn an_acknowledged_receipt_survives_reopening_the_database() {
     db.insert_channel(&channel("c1", "payee", "p1", 1))
         .await
         .unwrap();
-    let writer = ReceiptWriter::spawn(db.clone());
+    let (writer, writing) = ReceiptWriter::new(db.clone());
+    tokio::spawn(writing);
     assert!(writer.record(receipt("c1", 1, 10), 0).await.unwrap());
     drop(writer);
     db.close().await;

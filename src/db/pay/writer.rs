@@ -29,7 +29,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::{apply_receipt, check_receipt, CheckedReceipt, ReceiptRow};
-use crate::db::{now_ms, Db, DbError, Result};
+use crate::db::{Db, DbError, Result};
 
 /// Requests waiting for the writer; senders wait when it is full (back-pressure).
 const QUEUE: usize = 1024;
@@ -51,11 +51,11 @@ pub(super) struct Request {
 }
 
 impl ReceiptWriter {
-    /// Starts the writer task on the current tokio runtime.
-    pub fn spawn(db: Db) -> Self {
+    /// The writer's handle and its task, for the caller to run (the node's task set owns it;
+    /// it ends when every handle is dropped or when it is cancelled between batches).
+    pub fn new(db: Db) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (requests, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, queue));
-        ReceiptWriter { requests }
+        (ReceiptWriter { requests }, run(db, queue))
     }
 
     /// [`Db::record_receipt`] through the writer: true once the receipt is committed, false
@@ -121,7 +121,7 @@ pub(super) async fn write_batch(db: &Db, batch: &mut Vec<Request>) {
 
 /// One transaction for the whole batch, in queue order; the outcomes in the same order.
 async fn apply_batch(db: &Db, ready: &[(Request, CheckedReceipt)]) -> Result<Vec<bool>> {
-    let now = now_ms();
+    let now = db.now_ms();
     let mut tx = db.pool.begin().await?;
     let mut outcomes = Vec::with_capacity(ready.len());
     for (request, checked) in ready {

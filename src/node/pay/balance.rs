@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::node::{Node, Result};
+use super::Payments;
+use crate::node::Result;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Balance {
@@ -15,7 +16,7 @@ pub struct Balance {
     pub we_owe: u64,
 }
 
-impl Node {
+impl Payments {
     pub async fn balances(&self) -> Result<Vec<Balance>> {
         let mut peers: BTreeMap<String, Balance> = BTreeMap::new();
         let entry = |peers: &mut BTreeMap<String, Balance>, peer: &str| {
@@ -27,7 +28,7 @@ impl Node {
                 })
                 .clone()
         };
-        for row in self.db.list_channels(None, None).await? {
+        for row in self.parts.db.list_channels(None, None).await? {
             let mut balance = entry(&mut peers, &row.peer);
             if row.role == "payee" {
                 balance.earned = balance.earned.saturating_add(row.paid);
@@ -37,11 +38,11 @@ impl Node {
             peers.insert(row.peer.clone(), balance);
         }
         // Served bytes come from the meter, which is ahead of the database by up to a second.
-        if let Some(terms) = self.pay.meter.terms() {
-            for (peer, bytes, paid) in self.pay.meter.snapshot() {
+        if let Some(terms) = self.state.meter.terms() {
+            for (peer, bytes, paid) in self.state.meter.snapshot() {
                 let debt = terms
                     .debt(bytes, paid)
-                    .map_err(|e| crate::node::NodeError::Other(e.to_string()))?;
+                    .map_err(|e| crate::node::NodeError::internal(e.to_string()))?;
                 if debt.0 > 0 {
                     let mut balance = entry(&mut peers, &peer.to_string());
                     balance.owed_to_us = debt.0;
@@ -49,7 +50,7 @@ impl Node {
                 }
             }
         }
-        for account in self.db.list_retrieval_accounts().await? {
+        for account in self.parts.db.list_retrieval_accounts().await? {
             if account.role == "payer" && account.invoiced > account.paid {
                 let mut balance = entry(&mut peers, &account.peer);
                 balance.we_owe = account.invoiced - account.paid;

@@ -7,9 +7,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use super::Payments;
 use crate::db::{DealRow, ReceiptRow};
 use crate::market::DealProposal;
-use crate::node::{Node, NodeError, Result};
+use crate::node::Result;
 
 /// Proven periods a client may be behind on before its deal is cancelled.
 pub const UNPAID_PERIODS_ALLOWED: u64 = 3;
@@ -30,23 +31,23 @@ fn paid_for(deal: &str, history: &[ReceiptRow]) -> u64 {
     paid
 }
 
-impl Node {
+impl Payments {
     /// What a deal has been paid so far: for a client, what it paid; for a provider, what the
     /// receipts naming the deal add up to (its earnings).
     pub async fn deal_paid(&self, deal: &DealRow, proposal: &DealProposal) -> Result<u64> {
         if deal.role == "client" {
-            return Ok(self.db.storage_paid(&deal.id).await?);
+            return Ok(self.parts.db.storage_paid(&deal.id).await?);
         }
         let Some(channel) = proposal.payment_channel.as_deref() else {
             return Ok(0);
         };
-        Ok(paid_for(&deal.id, &self.db.receipts(channel).await?))
+        Ok(paid_for(&deal.id, &self.parts.db.receipts(channel).await?))
     }
 
     /// Whether the provider's payment check is due (at most once per [`CHECK_EVERY`]).
     pub(crate) fn payment_check_due(&self) -> bool {
         let mut last = self
-            .pay
+            .state
             .enforced_at
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -57,18 +58,19 @@ impl Node {
         true
     }
 
-    /// Provider: cancels `deal` if its client is more than the allowed periods behind.
-    pub(crate) async fn enforce_storage_payment(
+    /// Provider: why `deal` must be cancelled, if its client is more than the allowed
+    /// periods behind on payment.
+    pub(crate) async fn unpaid(
         &self,
         deal: &DealRow,
         proposal: &DealProposal,
-    ) -> Result<()> {
-        let other = |e: crate::market::MarketError| NodeError::Other(e.to_string());
-        let per_period = proposal.price_per_period().map_err(other)?.0;
+    ) -> Result<Option<String>> {
+        let per_period = proposal.price_per_period()?.0;
         if proposal.payment_channel.is_none() || per_period == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let proven: HashSet<i64> = self
+            .parts
             .db
             .challenges_for(&deal.piece_root)
             .await?
@@ -77,20 +79,17 @@ impl Node {
             .filter(|c| c.issued_at >= deal.created_at)
             .map(|c| proposal.period_at(c.issued_at))
             .collect();
-        let total = proposal.total_price().map_err(other)?.0;
+        let total = proposal.total_price()?.0;
         let owed = (proven.len() as u64).saturating_mul(per_period).min(total);
         let paid = self.deal_paid(deal, proposal).await?;
         let allowed = UNPAID_PERIODS_ALLOWED.saturating_mul(per_period);
         if owed <= paid.saturating_add(allowed) {
-            return Ok(());
+            return Ok(None);
         }
-        let reason = format!(
+        Ok(Some(format!(
             "unpaid: {} periods proven are worth {owed}, the client paid {paid}",
             proven.len()
-        );
-        tracing::warn!(deal = %deal.id, %reason, "cancelling a deal its client does not pay");
-        self.cancel_held_deal(deal, proposal, &reason).await?;
-        Ok(())
+        )))
     }
 }
 

@@ -1,4 +1,4 @@
-//! Payments, both sides: channels this node opens and pays through (payer), channels others
+//! The payment service, both sides: channels this node opens and pays through (payer), channels others
 //! opened to it and the receipts it keeps (payee), storage paid per passed challenge period,
 //! and retrieval metered per byte with a free allowance and two thresholds.
 //!
@@ -17,48 +17,61 @@ mod retrieval;
 mod settle;
 
 pub use balance::Balance;
-pub use payee::NodePay;
+pub use payer::Payment;
 pub use retrieval::{InvoiceOrder, RetrievalMeter};
 pub use settle::LedgerSettlement;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::parts::Parts;
+use super::{NodeError, Result};
 use crate::db::{ChannelRow, ReceiptWriter};
 use crate::market::Amount;
-use crate::pay::{Channel, PayError};
-
-use super::{NodeError, Result};
+use crate::pay::Channel;
 
 /// Invoices from peers waiting to be paid at once.
 const INVOICES_WAITING: usize = 8;
 /// How long a payment request may take.
 const PAY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The node's payment machinery, shared by its tasks.
+/// Channels, receipts and the retrieval meter. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Payments {
+    parts: Parts,
+    state: Arc<PayState>,
+    /// Invoices the retrieval meter orders, taken once by the daemon's invoice task.
+    invoice_orders: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<InvoiceOrder>>>>,
+}
+
+/// The payment machinery, shared by the service's clones.
 #[derive(Debug)]
-pub struct PayState {
+struct PayState {
     /// The one writer of received receipts (group commit).
-    pub writer: ReceiptWriter,
+    writer: ReceiptWriter,
     /// Bytes served to each peer and what they paid, consulted by the Bitswap server.
-    pub meter: std::sync::Arc<RetrievalMeter>,
+    meter: std::sync::Arc<RetrievalMeter>,
     /// Serializes the receipts this node signs, so sequence numbers never repeat.
     sign_lock: tokio::sync::Mutex<()>,
     /// When the provider last checked its deals for payment.
     enforced_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// Serializes funding deals from channels, from choosing a channel to recording the deal.
-    pub(crate) funding_lock: tokio::sync::Mutex<()>,
+    funding_lock: tokio::sync::Mutex<()>,
     /// Invoices waiting to be paid; past it, more are refused (`busy`) until one is done.
-    pub(crate) invoice_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    invoice_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// Serializes retrieval invoices, so two cannot both be paid for the same bytes.
     invoice_lock: tokio::sync::Mutex<()>,
     /// Per peer, the Bitswap ledger's bytes received already written to the database.
     received_marks: tokio::sync::Mutex<std::collections::HashMap<libp2p::PeerId, u64>>,
 }
 
-impl PayState {
-    pub fn new(db: crate::db::Db, meter: RetrievalMeter) -> Self {
-        PayState {
-            writer: ReceiptWriter::spawn(db),
+impl Payments {
+    pub fn new(parts: Parts) -> Self {
+        let (meter, orders) = RetrievalMeter::new();
+        let (writer, writing) = ReceiptWriter::new(parts.db.clone());
+        parts.tasks.spawn(writing);
+        let state = PayState {
+            writer,
             meter: std::sync::Arc::new(meter),
             sign_lock: Default::default(),
             invoice_lock: Default::default(),
@@ -66,12 +79,32 @@ impl PayState {
             invoice_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(INVOICES_WAITING)),
             enforced_at: Default::default(),
             received_marks: Default::default(),
+        };
+        Payments {
+            parts,
+            state: Arc::new(state),
+            invoice_orders: Arc::new(std::sync::Mutex::new(Some(orders))),
         }
     }
-}
 
-fn pay_error(e: PayError) -> NodeError {
-    NodeError::BadRequest(format!("{}: {e}", e.reason()))
+    /// The Bitswap server's gate: bytes served per peer against what they paid.
+    pub fn meter(&self) -> std::sync::Arc<RetrievalMeter> {
+        self.state.meter.clone()
+    }
+
+    /// Held from choosing a channel for a deal to recording the deal, so two deals cannot
+    /// both count the same deposit.
+    pub(crate) async fn funding_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.state.funding_lock.lock().await
+    }
+
+    /// The queue of invoices the retrieval meter orders (once: the daemon's task takes it).
+    pub(crate) fn take_invoice_orders(&self) -> Option<tokio::sync::mpsc::Receiver<InvoiceOrder>> {
+        self.invoice_orders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
 }
 
 fn key_hex(key: &[u8; 32]) -> String {
@@ -82,7 +115,7 @@ fn parse_key(text: &str) -> Result<[u8; 32]> {
     hex::decode(text)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| NodeError::Other(format!("stored key {text:?} is not 32 hex bytes")))
+        .ok_or_else(|| NodeError::internal(format!("stored key {text:?} is not 32 hex bytes")))
 }
 
 /// The domain view of a stored channel.
@@ -91,7 +124,7 @@ fn channel_of(row: &ChannelRow) -> Result<Channel> {
         id: row
             .id
             .parse()
-            .map_err(|_| NodeError::Other(format!("stored channel id {:?}", row.id)))?,
+            .map_err(|_| NodeError::internal(format!("stored channel id {:?}", row.id)))?,
         payer: parse_key(&row.payer)?,
         payee: parse_key(&row.payee)?,
         deposit: Amount(row.deposit),
@@ -99,14 +132,4 @@ fn channel_of(row: &ChannelRow) -> Result<Channel> {
         seq: row.seq,
         closed: row.state != "open",
     })
-}
-
-impl super::Node {
-    /// The queue of invoices the retrieval meter orders (once: the daemon's task takes it).
-    pub(crate) fn take_invoice_orders(&self) -> Option<tokio::sync::mpsc::Receiver<InvoiceOrder>> {
-        self.invoice_orders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-    }
 }

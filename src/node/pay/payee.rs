@@ -2,28 +2,23 @@
 //! and stored before they are acknowledged, closes settled through the ledger, and invoices
 //! received (this node as payer) handed to the retrieval payer.
 
-use std::sync::Arc;
-
 use cid::Cid;
 use futures::future::BoxFuture;
 use libp2p::PeerId;
 
 use super::payer::{channel_row, receipt_row};
-use super::{channel_of, key_hex, LedgerSettlement};
-use crate::db::now_ms;
+use super::{channel_of, key_hex, LedgerSettlement, Payments};
 use crate::market::{Amount, Signed};
 use crate::node::provider::peer_key;
-use crate::node::{Node, NodeError, Result};
+use crate::node::{NodeError, Result};
 use crate::pay::wire::{Ack, PayRequest, PayResponse};
 use crate::pay::{verify_batch, ChannelClose, ChannelOpen, PayError, Receipt, Settlement, Verdict};
 
-/// Answers `/cairn/pay/1` for the node.
-pub struct NodePay(pub Arc<Node>);
-
-impl crate::net::pay::Payments for NodePay {
+/// Answers `/cairn/pay/1`.
+impl crate::net::pay::Payments for Payments {
     fn respond(&self, peer: PeerId, request: PayRequest) -> BoxFuture<'_, PayResponse> {
         Box::pin(async move {
-            let node = &self.0;
+            let node = self;
             let answer = match request {
                 PayRequest::Open(open) => node.receive_open(peer, *open).await,
                 PayRequest::Pay(receipts) => Ok(PayResponse::Acks(
@@ -31,11 +26,11 @@ impl crate::net::pay::Payments for NodePay {
                 )),
                 PayRequest::Close(channel) => node.receive_close(peer, channel).await,
                 PayRequest::Invoice(invoice) => {
-                    match node.pay.invoice_slots.clone().try_acquire_owned() {
+                    match node.state.invoice_slots.clone().try_acquire_owned() {
                         // Invoices are paid in the background, a bounded number waiting at once.
                         Ok(slot) => {
                             let node = node.clone();
-                            tokio::spawn(async move {
+                            self.parts.tasks.spawn(async move {
                                 node.pay_invoice(peer, invoice).await;
                                 drop(slot);
                             });
@@ -45,28 +40,22 @@ impl crate::net::pay::Payments for NodePay {
                     }
                 }
             };
-            answer.unwrap_or_else(|e| match e {
-                NodeError::BadRequest(detail) => {
-                    let reason = detail.split(':').next().unwrap_or("rejected").to_string();
-                    PayResponse::rejected(&reason, detail)
-                }
-                other => {
-                    tracing::warn!(%peer, error = %other, "payment request failed");
-                    PayResponse::rejected("internal", "the payee cannot answer now")
-                }
+            answer.unwrap_or_else(|e| {
+                let told = e.rejection();
+                PayResponse::rejected(&told.reason, told.detail)
             })
         })
     }
 }
 
 fn refuse(e: PayError) -> NodeError {
-    NodeError::BadRequest(format!("{}: {e}", e.reason()))
+    NodeError::Pay(e)
 }
 
-impl Node {
+impl Payments {
     async fn receive_open(&self, peer: PeerId, open: Signed<ChannelOpen>) -> Result<PayResponse> {
         let payload = open.check().map_err(refuse)?;
-        if payload.payee != self.key.verifying_key().to_bytes() {
+        if payload.payee != self.parts.signer.public_key() {
             return Err(refuse(PayError::WrongPayee));
         }
         if peer_key(&peer.to_string()).ok() != Some(payload.payer) {
@@ -75,9 +64,9 @@ impl Node {
                 expected: peer.to_string(),
             }));
         }
-        let row = channel_row(&open, "payee", &peer)?;
+        let row = channel_row(&open, "payee", &peer, &self.parts.clock)?;
         // Opening twice is harmless: the id is the open's CID, so the row is the same.
-        self.db.insert_channel(&row).await?;
+        self.parts.db.insert_channel(&row).await?;
         Ok(PayResponse::Opened {
             channel: open.channel_id().map_err(refuse)?,
         })
@@ -122,6 +111,7 @@ impl Node {
         // A conflict means another receipt of the same channel landed in between: look again.
         for _ in 0..3 {
             let row = self
+                .parts
                 .db
                 .get_channel(&receipt.payload.channel.to_string())
                 .await
@@ -132,9 +122,9 @@ impl Node {
             if channel.check_verified(receipt)? == Verdict::Duplicate {
                 return Ok("duplicate");
             }
-            let stored = receipt_row(receipt).map_err(|e| internal(&e))?;
+            let stored = receipt_row(receipt, &self.parts.clock).map_err(|e| internal(&e))?;
             if self
-                .pay
+                .state
                 .writer
                 .record(stored, row.seq)
                 .await
@@ -156,36 +146,43 @@ impl Node {
     /// total is credited to the payer's retrieval account.
     async fn credit_retrieval(&self, peer: PeerId, row: &crate::db::ChannelRow, amount: Amount) {
         let increment = amount.0.saturating_sub(row.paid);
-        let account = match self.db.retrieval_account(&row.peer, "payee").await {
+        let account = match self.parts.db.retrieval_account(&row.peer, "payee").await {
             Ok(account) => account,
             Err(e) => return tracing::warn!(%peer, error = %e, "cannot read a retrieval account"),
         };
         let paid = account.paid.saturating_add(increment);
-        if let Err(e) = self.db.set_retrieval_paid(&row.peer, "payee", paid).await {
+        if let Err(e) = self
+            .parts
+            .db
+            .set_retrieval_paid(&row.peer, "payee", paid)
+            .await
+        {
             tracing::warn!(%peer, error = %e, "cannot credit a retrieval payment");
         }
         if let Ok(payer) = row.peer.parse() {
-            self.pay.meter.credit(payer, Amount(paid));
+            self.state.meter.credit(payer, Amount(paid));
         }
     }
 
     async fn receive_close(&self, peer: PeerId, channel: Cid) -> Result<PayResponse> {
         let row = self
+            .parts
             .db
             .get_channel(&channel.to_string())
             .await?
             .filter(|r| r.role == "payee")
             .ok_or_else(|| refuse(PayError::WrongChannel))?;
         if peer_key(&peer.to_string()).ok().map(|k| key_hex(&k)) != Some(row.payer.clone()) {
-            return Err(NodeError::BadRequest(
-                "wrong_signer: only the payer closes its channel".into(),
-            ));
+            return Err(NodeError::Pay(PayError::WrongSigner {
+                signer: peer.to_string(),
+                expected: "the channel's payer".into(),
+            }));
         }
         if let Some(close) = row.close_signed.as_deref() {
             // Closed before: the same signed close again.
-            let bytes = hex::decode(close).map_err(|e| NodeError::Other(e.to_string()))?;
-            let close = Signed::<ChannelClose>::from_bytes(&bytes, 1024)
-                .map_err(|e| NodeError::Other(e.to_string()))?;
+            let bytes = hex::decode(close).map_err(NodeError::internal)?;
+            let close =
+                Signed::<ChannelClose>::from_bytes(&bytes, 1024).map_err(NodeError::internal)?;
             return Ok(PayResponse::Closed(close));
         }
         let state = channel_of(&row)?;
@@ -193,18 +190,14 @@ impl Node {
             Some(hex_receipt) => Some(decode_receipt(hex_receipt)?),
             None => None,
         };
-        let close = Signed::sign(
-            ChannelClose {
-                channel,
-                amount: state.paid,
-                seq: state.seq,
-                at: now_ms().max(0) as u64,
-            },
-            &self.key,
-        )
-        .map_err(|e| NodeError::Other(e.to_string()))?;
+        let close = self.parts.signer.sign(ChannelClose {
+            channel,
+            amount: state.paid,
+            seq: state.seq,
+            at: self.parts.clock.now_u64(),
+        })?;
         let settlement = LedgerSettlement {
-            db: self.db.clone(),
+            db: self.parts.db.clone(),
             close_signed: close.to_bytes().map(hex::encode).ok(),
         };
         settlement
@@ -216,7 +209,6 @@ impl Node {
 }
 
 pub(crate) fn decode_receipt(hex_receipt: &str) -> Result<Signed<Receipt>> {
-    let bytes = hex::decode(hex_receipt).map_err(|e| NodeError::Other(e.to_string()))?;
-    Signed::<Receipt>::from_bytes(&bytes, crate::pay::MAX_RECEIPT_SIZE)
-        .map_err(|e| NodeError::Other(e.to_string()))
+    let bytes = hex::decode(hex_receipt).map_err(NodeError::internal)?;
+    Signed::<Receipt>::from_bytes(&bytes, crate::pay::MAX_RECEIPT_SIZE).map_err(NodeError::internal)
 }

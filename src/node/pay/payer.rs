@@ -4,11 +4,12 @@
 use cid::Cid;
 use libp2p::PeerId;
 
-use super::{channel_of, key_hex, pay_error};
-use crate::db::{now_ms, ChannelRow, ReceiptRow, StoragePayment};
+use super::{channel_of, key_hex, Payments};
+use crate::clock::Clock;
+use crate::db::{ChannelRow, ReceiptRow, StoragePayment};
 use crate::market::{Amount, Signed};
 use crate::node::provider::peer_key;
-use crate::node::{Node, NodeError, Result};
+use crate::node::{NodeError, Refusal, Result};
 use crate::pay::wire::{Ack, PayRequest, PayResponse};
 use crate::pay::ChannelOpen;
 
@@ -21,23 +22,20 @@ pub struct Payment {
     pub status: String,
 }
 
-impl Node {
-    fn net_or_offline(&self) -> Result<&crate::net::NetHandle> {
-        self.net
-            .get()
-            .ok_or_else(|| NodeError::Other("the network is not running".into()))
-    }
-
+impl Payments {
     async fn pay_request(&self, peer: PeerId, request: &PayRequest) -> Result<PayResponse> {
         let response = self
-            .net_or_offline()?
+            .parts
+            .net
+            .get()?
             .pay(peer, request, super::PAY_TIMEOUT)
-            .await
-            .map_err(|e| NodeError::BadRequest(format!("unreachable: {e}")))?;
+            .await?;
         match response {
-            PayResponse::Rejected { reason, detail } => Err(NodeError::BadRequest(format!(
-                "{reason}: refused by the payee: {detail}"
-            ))),
+            PayResponse::Rejected { reason, detail } => Err(NodeError::Refused {
+                peer,
+                reason,
+                detail,
+            }),
             other => Ok(other),
         }
     }
@@ -46,41 +44,40 @@ impl Node {
     /// both sides.
     pub async fn open_channel(&self, peer: PeerId, deposit: u64) -> Result<ChannelRow> {
         if deposit == 0 {
-            return Err(NodeError::BadRequest(
-                "invalid: the deposit must be positive".into(),
+            return Err(NodeError::refuse(
+                Refusal::Invalid,
+                "the deposit must be positive",
             ));
         }
-        if peer == self.peer_id {
-            return Err(NodeError::BadRequest(
-                "invalid: a channel to oneself pays nothing".into(),
+        if peer == self.parts.signer.peer_id() {
+            return Err(NodeError::refuse(
+                Refusal::Invalid,
+                "a channel to oneself pays nothing",
             ));
         }
         let payee = peer_key(&peer.to_string())?;
-        let open = Signed::sign(
-            ChannelOpen {
-                payer: self.key.verifying_key().to_bytes(),
-                payee,
-                deposit: Amount(deposit),
-                nonce: rand::random(),
-                at: now_ms().max(0) as u64,
-            },
-            &self.key,
-        )
-        .map_err(|e| NodeError::Other(e.to_string()))?;
-        let id = open.channel_id().map_err(pay_error)?;
+        let open = self.parts.signer.sign(ChannelOpen {
+            payer: self.parts.signer.public_key(),
+            payee,
+            deposit: Amount(deposit),
+            nonce: rand::random(),
+            at: self.parts.clock.now_u64(),
+        })?;
+        let id = open.channel_id()?;
         match self
             .pay_request(peer, &PayRequest::Open(Box::new(open.clone())))
             .await?
         {
             PayResponse::Opened { channel } if channel == id => {}
             other => {
-                return Err(NodeError::BadRequest(format!(
-                    "unexpected answer to a channel open: {other:?}"
-                )))
+                return Err(NodeError::Protocol {
+                    peer,
+                    what: format!("{other:?} to a channel open"),
+                })
             }
         }
-        let row = channel_row(&open, "payer", &peer)?;
-        self.db.insert_channel(&row).await?;
+        let row = channel_row(&open, "payer", &peer, &self.parts.clock)?;
+        self.parts.db.insert_channel(&row).await?;
         Ok(row)
     }
 
@@ -88,6 +85,7 @@ impl Node {
     /// least `need`) if there is none.
     pub async fn channel_for(&self, peer: PeerId, need: u64, deposit: u64) -> Result<ChannelRow> {
         let rows = self
+            .parts
             .db
             .list_channels(Some("payer"), Some(&peer.to_string()))
             .await?;
@@ -103,17 +101,18 @@ impl Node {
     /// A channel this node pays on, and the peer it pays.
     async fn own_channel(&self, channel: &str) -> Result<(ChannelRow, PeerId)> {
         let row = self
+            .parts
             .db
             .get_channel(channel)
             .await?
             .filter(|r| r.role == "payer")
             .ok_or_else(|| {
-                NodeError::BadRequest(format!("unknown_channel: no channel {channel}"))
+                NodeError::refuse(Refusal::UnknownChannel, format!("no channel {channel}"))
             })?;
         let peer = row
             .peer
             .parse()
-            .map_err(|_| NodeError::Other(format!("stored peer {:?}", row.peer)))?;
+            .map_err(|_| NodeError::internal(format!("stored peer {:?}", row.peer)))?;
         Ok((row, peer))
     }
 
@@ -125,17 +124,14 @@ impl Node {
         increment: Amount,
         deal: Option<Cid>,
     ) -> Result<Payment> {
-        let _signing = self.pay.sign_lock.lock().await;
+        let _signing = self.state.sign_lock.lock().await;
         let (row, peer) = self.own_channel(channel).await?;
         let state = channel_of(&row)?;
-        let receipt = state
-            .next_receipt(increment, deal, now_ms().max(0) as u64)
-            .map_err(pay_error)?;
-        let signed =
-            Signed::sign(receipt, &self.key).map_err(|e| NodeError::Other(e.to_string()))?;
-        let stored = receipt_row(&signed)?;
-        if !self.db.record_receipt(&stored, row.seq).await? {
-            return Err(NodeError::Other(format!(
+        let receipt = state.next_receipt(increment, deal, self.parts.clock.now_u64())?;
+        let signed = self.parts.signer.sign(receipt)?;
+        let stored = receipt_row(&signed, &self.parts.clock)?;
+        if !self.parts.db.record_receipt(&stored, row.seq).await? {
+            return Err(NodeError::internal(format!(
                 "channel {channel} changed while paying"
             )));
         }
@@ -146,13 +142,16 @@ impl Node {
             PayResponse::Acks(acks) => acks.into_iter().next(),
             _ => None,
         };
-        let ack: Ack = ack.ok_or_else(|| NodeError::BadRequest("no acknowledgement".into()))?;
+        let ack: Ack = ack.ok_or_else(|| NodeError::Protocol {
+            peer,
+            what: "no acknowledgement of a receipt".into(),
+        })?;
         if ack.status != "stored" && ack.status != "duplicate" {
-            return Err(NodeError::BadRequest(format!(
-                "{}: the payee refused the receipt: {}",
-                ack.status,
-                ack.detail.unwrap_or_default()
-            )));
+            return Err(NodeError::Refused {
+                peer,
+                reason: ack.status,
+                detail: ack.detail.unwrap_or_default(),
+            });
         }
         Ok(Payment {
             channel: channel.to_string(),
@@ -174,6 +173,7 @@ impl Node {
             return Ok(());
         };
         if self
+            .parts
             .db
             .storage_payments(&deal.id)
             .await?
@@ -182,15 +182,11 @@ impl Node {
         {
             return Ok(());
         }
-        let total = proposal
-            .total_price()
-            .map_err(|e| NodeError::Other(e.to_string()))?;
-        let per_period = proposal
-            .price_per_period()
-            .map_err(|e| NodeError::Other(e.to_string()))?;
+        let total = proposal.total_price()?;
+        let per_period = proposal.price_per_period()?;
         let left = total
             .0
-            .saturating_sub(self.db.storage_paid(&deal.id).await?);
+            .saturating_sub(self.parts.db.storage_paid(&deal.id).await?);
         let amount = per_period.0.min(left);
         if amount == 0 {
             return Ok(());
@@ -198,16 +194,17 @@ impl Node {
         let deal_cid: Cid = deal
             .id
             .parse()
-            .map_err(|_| NodeError::Other(format!("stored deal id {:?}", deal.id)))?;
+            .map_err(|_| NodeError::internal(format!("stored deal id {:?}", deal.id)))?;
         let paid = self.pay_on(channel, Amount(amount), Some(deal_cid)).await?;
-        self.db
+        self.parts
+            .db
             .record_storage_payment(&StoragePayment {
                 deal: deal.id.clone(),
                 period,
                 channel: channel.to_string(),
                 amount,
                 seq: paid.seq,
-                at: now_ms(),
+                at: self.parts.clock.now_ms(),
             })
             .await?;
         Ok(())
@@ -217,28 +214,32 @@ impl Node {
     pub async fn close_channel(&self, channel: &str) -> Result<ChannelRow> {
         let (row, peer) = self.own_channel(channel).await?;
         if row.state != "open" {
-            return Err(NodeError::BadRequest(format!(
-                "channel_closed: {channel} is already closed"
-            )));
+            return Err(NodeError::refuse(
+                Refusal::ChannelClosed,
+                format!("{channel} is already closed"),
+            ));
         }
         let state = channel_of(&row)?;
         let close = match self.pay_request(peer, &PayRequest::Close(state.id)).await? {
             PayResponse::Closed(close) => close,
             other => {
-                return Err(NodeError::BadRequest(format!(
-                    "unexpected answer to a close: {other:?}"
-                )))
+                return Err(NodeError::Protocol {
+                    peer,
+                    what: format!("{other:?} to a close"),
+                })
             }
         };
-        close.check(&state).map_err(pay_error)?;
+        close.check(&state)?;
         let hex_close = close.to_bytes().map(hex::encode).ok();
-        self.db
+        self.parts
+            .db
             .close_channel(channel, hex_close.as_deref(), close.payload.amount.0)
             .await?;
-        self.db
+        self.parts
+            .db
             .get_channel(channel)
             .await?
-            .ok_or_else(|| NodeError::Other("channel vanished".into()))
+            .ok_or_else(|| NodeError::internal("channel vanished"))
     }
 }
 
@@ -246,12 +247,11 @@ pub(super) fn channel_row(
     open: &Signed<ChannelOpen>,
     role: &str,
     peer: &PeerId,
+    clock: &Clock,
 ) -> Result<ChannelRow> {
-    let id = open.channel_id().map_err(pay_error)?;
-    let bytes = open
-        .to_bytes()
-        .map_err(|e| NodeError::Other(e.to_string()))?;
-    let now = now_ms();
+    let id = open.channel_id()?;
+    let bytes = open.to_bytes()?;
+    let now = clock.now_ms();
     Ok(ChannelRow {
         id: id.to_string(),
         role: role.into(),
@@ -271,10 +271,11 @@ pub(super) fn channel_row(
     })
 }
 
-pub(super) fn receipt_row(signed: &Signed<crate::pay::Receipt>) -> Result<ReceiptRow> {
-    let bytes = signed
-        .to_bytes()
-        .map_err(|e| NodeError::Other(e.to_string()))?;
+pub(super) fn receipt_row(
+    signed: &Signed<crate::pay::Receipt>,
+    clock: &Clock,
+) -> Result<ReceiptRow> {
+    let bytes = signed.to_bytes()?;
     let r = &signed.payload;
     Ok(ReceiptRow {
         channel: r.channel.to_string(),
@@ -283,6 +284,6 @@ pub(super) fn receipt_row(signed: &Signed<crate::pay::Receipt>) -> Result<Receip
         deal: r.deal.map(|d| d.to_string()),
         at: r.at as i64,
         signed: hex::encode(bytes),
-        stored_at: now_ms(),
+        stored_at: clock.now_ms(),
     })
 }

@@ -11,16 +11,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 
-use crate::db::{now_ms, Db};
+use super::Payments;
+use crate::db::Db;
 use crate::market::wire::{MarketRequest, MarketResponse};
 use crate::market::Amount;
-use crate::node::{Node, NodeError, Result};
+use crate::node::{NodeError, Refusal, Result};
 use crate::pay::wire::{Invoice, PayRequest};
 use crate::pay::{Gate, RetrievalTerms};
 
@@ -187,12 +188,12 @@ pub fn terms_from(
     })
 }
 
-impl Node {
+impl Payments {
     /// Loads persisted retrieval accounts and the current terms into the meter.
     pub(crate) async fn load_retrieval(&self) -> Result<()> {
-        for account in self.db.list_retrieval_accounts().await? {
+        for account in self.parts.db.list_retrieval_accounts().await? {
             if let (Ok(peer), "payee") = (account.peer.parse(), account.role.as_str()) {
-                self.pay
+                self.state
                     .meter
                     .load(peer, account.bytes, Amount(account.paid));
             }
@@ -201,30 +202,32 @@ impl Node {
     }
 
     pub(crate) async fn refresh_retrieval_terms(&self) -> Result<()> {
-        let ask = self.ask_terms().await?;
-        self.pay
+        let ask = crate::node::provider::stored_terms(&self.parts.db).await?;
+        self.state
             .meter
-            .set_terms(terms_from(ask.as_ref(), &self.config.pay));
+            .set_terms(terms_from(ask.as_ref(), &self.parts.config.pay));
         Ok(())
     }
 
     /// Writes the bytes served and received since the last call to the database.
     pub(crate) async fn flush_retrieval(&self) {
         // Held across the writes: two flushes at once would count the same bytes twice.
-        let mut received_marks = self.pay.received_marks.lock().await;
-        for (peer, bytes) in self.pay.meter.take_unflushed() {
-            if let Err(e) = add_bytes(&self.db, peer, "payee", bytes).await {
+        let mut received_marks = self.state.received_marks.lock().await;
+        for (peer, bytes) in self.state.meter.take_unflushed() {
+            if let Err(e) = add_bytes(&self.parts.db, peer, "payee", bytes).await {
                 tracing::warn!(%peer, error = %e, "cannot record bytes served");
             }
         }
-        let Some(net) = self.net.get() else { return };
+        let Some(net) = self.parts.net.running() else {
+            return;
+        };
         for (peer, ledger) in net.ledgers() {
             let mark = received_marks.entry(peer).or_default();
             let delta = ledger.bytes_received.saturating_sub(*mark);
             if delta == 0 {
                 continue;
             }
-            match add_bytes(&self.db, peer, "payer", delta).await {
+            match add_bytes(&self.parts.db, peer, "payer", delta).await {
                 Ok(()) => *mark = ledger.bytes_received,
                 Err(e) => tracing::warn!(%peer, error = %e, "cannot record bytes received"),
             }
@@ -233,10 +236,11 @@ impl Node {
 
     /// Sends one invoice ordered by the meter.
     pub(crate) async fn send_invoice(&self, (peer, bytes, due): InvoiceOrder) {
-        let (Some(net), Some(terms)) = (self.net.get(), self.pay.meter.terms()) else {
+        let (Some(net), Some(terms)) = (self.parts.net.running(), self.state.meter.terms()) else {
             return;
         };
         let channel = self
+            .parts
             .db
             .list_channels(Some("payee"), Some(&peer.to_string()))
             .await
@@ -248,9 +252,10 @@ impl Node {
             bytes_served: bytes,
             terms,
             due,
-            at: now_ms().max(0) as u64,
+            at: self.parts.clock.now_u64(),
         };
         let _ = self
+            .parts
             .db
             .set_retrieval_invoiced(&peer.to_string(), "payee", due.0)
             .await;
@@ -264,50 +269,53 @@ impl Node {
 
     /// Client: pays a provider's retrieval invoice, for no more bytes than this node received
     /// from it and at no more than its ask's price.
-    pub(crate) async fn pay_invoice(self: Arc<Self>, peer: PeerId, invoice: Invoice) {
+    pub(crate) async fn pay_invoice(self, peer: PeerId, invoice: Invoice) {
         if let Err(e) = self.try_pay_invoice(peer, &invoice).await {
             tracing::warn!(%peer, error = %e, "retrieval invoice not paid");
         }
     }
 
     async fn try_pay_invoice(&self, peer: PeerId, invoice: &Invoice) -> Result<()> {
-        let _one_at_a_time = self.pay.invoice_lock.lock().await;
-        invoice
-            .terms
-            .validate()
-            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+        let _one_at_a_time = self.state.invoice_lock.lock().await;
+        invoice.terms.validate()?;
         let asked = self.asked_retrieval_price(peer).await?;
         if invoice.terms.price_per_gib > asked {
-            return Err(NodeError::BadRequest(format!(
-                "price_too_high: invoiced at {} per GiB, the ask says {}",
-                invoice.terms.price_per_gib.0, asked.0
-            )));
+            return Err(NodeError::refuse(
+                Refusal::PriceTooHigh,
+                format!(
+                    "invoiced at {} per GiB, the ask says {}",
+                    invoice.terms.price_per_gib.0, asked.0
+                ),
+            ));
         }
         self.flush_retrieval().await;
         let account = self
+            .parts
             .db
             .retrieval_account(&peer.to_string(), "payer")
             .await?;
         let _ = self
+            .parts
             .db
             .set_retrieval_invoiced(&peer.to_string(), "payer", invoice.due.0)
             .await;
-        let owed = invoice
-            .terms
-            .owed_for(invoice.bytes_served, account.bytes, Amount(account.paid))
-            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+        let owed =
+            invoice
+                .terms
+                .owed_for(invoice.bytes_served, account.bytes, Amount(account.paid))?;
         if owed.0 == 0 {
             return Ok(());
         }
-        let deposit = self.config.pay.retrieval_deposit;
+        let deposit = self.parts.config.pay.retrieval_deposit;
         if deposit == 0 {
-            return Err(NodeError::BadRequest(
-                "retrieval_deposit is 0: this node does not pay retrieval on its own".into(),
+            return Err(NodeError::invalid(
+                "retrieval_deposit is 0: this node does not pay retrieval on its own",
             ));
         }
         let channel = self.channel_for(peer, owed.0, deposit).await?;
         self.pay_on(&channel.id, owed, None).await?;
-        self.db
+        self.parts
+            .db
             .set_retrieval_paid(
                 &peer.to_string(),
                 "payer",
@@ -319,22 +327,18 @@ impl Node {
 
     /// The retrieval price in the peer's current signed ask.
     async fn asked_retrieval_price(&self, peer: PeerId) -> Result<Amount> {
-        let net = self
-            .net
-            .get()
-            .ok_or_else(|| NodeError::Other("the network is not running".into()))?;
+        let net = self.parts.net.get()?;
         match net
             .market(peer, &MarketRequest::GetAsk, super::PAY_TIMEOUT)
             .await
         {
             Ok(MarketResponse::Ask(ask)) => {
-                let terms = ask
-                    .check(now_ms().max(0) as u64)
-                    .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+                let terms = ask.check(self.parts.clock.now_u64())?;
                 Ok(terms.retrieval_price_per_gib)
             }
-            _ => Err(NodeError::BadRequest(
-                "no_ask: the invoicing peer shows no ask".into(),
+            _ => Err(NodeError::refuse(
+                Refusal::NoAsk,
+                "the invoicing peer shows no ask",
             )),
         }
     }

@@ -4,23 +4,28 @@
 //! sides expire a deal at its end, the provider unpinning data it kept only for that deal.
 //! State lives in the database, so a restarted node picks up where it left off.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Node, Result};
-use crate::db::{now_ms, DealRow};
+use super::Deals;
+use crate::db::DealRow;
 use crate::market::state::DealState;
 use crate::market::DealProposal;
+use crate::node::Result;
 use crate::proof::PieceCommitment;
 
-impl Node {
+impl Deals {
     /// One pass over the active deals.
-    pub async fn tick_deals(self: &Arc<Self>) -> Result<()> {
-        let now = now_ms();
-        let check_payments = self.payment_check_due();
+    pub async fn tick_deals(&self) -> Result<()> {
+        let now = self.parts.clock.now_ms();
+        let check_payments = self.pay.payment_check_due();
         for role in ["client", "provider"] {
-            for deal in self.db.list_deals(role, Some(DealState::Active)).await? {
-                let Some((_, signed)) = super::deals::decode_row(&deal) else {
+            for deal in self
+                .parts
+                .db
+                .list_deals(role, Some(DealState::Active))
+                .await?
+            {
+                let Some((_, signed)) = super::decode_row(&deal) else {
                     continue;
                 };
                 let proposal = signed.payload;
@@ -36,8 +41,18 @@ impl Node {
         Ok(())
     }
 
+    /// Provider: cancels `deal` if its client is more than the allowed periods behind.
+    async fn enforce_storage_payment(&self, deal: &DealRow, proposal: &DealProposal) -> Result<()> {
+        if let Some(reason) = self.pay.unpaid(deal, proposal).await? {
+            tracing::warn!(deal = %deal.id, %reason, "cancelling a deal its client does not pay");
+            self.cancel_held_deal(deal, proposal, &reason).await?;
+        }
+        Ok(())
+    }
+
     async fn expire(&self, deal: &DealRow, proposal: &DealProposal) -> Result<()> {
         if !self
+            .parts
             .db
             .transition_deal(
                 &deal.id,
@@ -63,11 +78,11 @@ impl Node {
         proposal: &DealProposal,
     ) -> Result<()> {
         let pinned_for_this_deal =
-            self.db.list_pins().await?.into_iter().any(|p| {
+            self.parts.db.list_pins().await?.into_iter().any(|p| {
                 p.cid == proposal.root && p.name.as_deref() == Some(&format!("deal:{deal}"))
             });
         if pinned_for_this_deal {
-            self.pin_rm(&proposal.root).await?;
+            self.content.pin_rm(&proposal.root).await?;
         }
         Ok(())
     }
@@ -80,6 +95,7 @@ impl Node {
     ) -> Result<bool> {
         let period_ms = (proposal.challenge_period_secs.max(1) * 1000) as i64;
         let last = self
+            .parts
             .db
             .challenges_for(&deal.piece_root)
             .await?
@@ -108,8 +124,8 @@ impl Node {
             return Ok(());
         }
         // Storage is paid per passed period; a failed or missed period is not paid.
-        let period = proposal.period_at(now_ms());
-        if let Err(e) = self.pay_storage_period(deal, proposal, period).await {
+        let period = proposal.period_at(self.parts.clock.now_ms());
+        if let Err(e) = self.pay.pay_storage_period(deal, proposal, period).await {
             tracing::warn!(deal = %deal.id, error = %e, "could not pay a storage period");
         }
         Ok(())

@@ -1,13 +1,12 @@
 //! CAR export and import.
 
-use std::sync::Arc;
-
 use cid::Cid;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{AddSession, Node, Result};
+use super::{AddSession, Content};
 use crate::content::car::{export_dag, CarReader};
 use crate::content::dag::DagWalker;
+use crate::node::Result;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CarImport {
@@ -16,13 +15,9 @@ pub struct CarImport {
     pub blocks: u64,
 }
 
-impl Node {
+impl Content {
     /// Writes the DAG under `root` as a CARv1, in Cairn's one traversal order.
-    pub async fn car_export<W: AsyncWrite + Unpin + Send>(
-        self: &Arc<Self>,
-        root: &Cid,
-        out: W,
-    ) -> Result<()> {
+    pub async fn car_export<W: AsyncWrite + Unpin + Send>(&self, root: &Cid, out: W) -> Result<()> {
         export_dag(self.blocks(), *root, out).await?;
         Ok(())
     }
@@ -54,7 +49,7 @@ impl Node {
 }
 
 /// Every block of the DAG under `root`, read through `src`.
-pub(super) async fn dag_blocks_from<G: crate::content::BlockGet>(
+pub(crate) async fn dag_blocks_from<G: crate::content::BlockGet>(
     src: G,
     root: &Cid,
 ) -> Result<Vec<Cid>> {

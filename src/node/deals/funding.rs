@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use libp2p::PeerId;
 
-use super::deals::{decode_row, market_error};
-use super::{Node, NodeError, Result};
+use super::{decode_row, Deals};
 use crate::market::DealProposal;
+use crate::node::{NodeError, Refusal, Result};
 
-impl Node {
+impl Deals {
     /// Client: the channel that pays for a deal; free deals need none. A channel's deposit
     /// is shared by every deal it funds: what those deals may still be paid is set aside
     /// before a new deal is put on it.
@@ -19,12 +19,13 @@ impl Node {
         provider: PeerId,
         proposal: &DealProposal,
     ) -> Result<Option<String>> {
-        let total = proposal.total_price().map_err(market_error)?;
+        let total = proposal.total_price()?;
         if total.0 == 0 {
             return Ok(None);
         }
         let committed = self.committed_per_channel(provider).await?;
         for row in self
+            .parts
             .db
             .list_channels(Some("payer"), Some(&provider.to_string()))
             .await?
@@ -35,15 +36,15 @@ impl Node {
                 return Ok(Some(row.id));
             }
         }
-        Ok(Some(self.open_channel(provider, total.0).await?.id))
+        Ok(Some(self.pay.open_channel(provider, total.0).await?.id))
     }
 
     /// Per channel to `provider`, what the client's unfinished deals on it may still be paid.
     async fn committed_per_channel(&self, provider: PeerId) -> Result<HashMap<String, u64>> {
         let mut committed = HashMap::new();
         let provider = provider.to_string();
-        let paid = self.db.storage_paid_per_deal().await?;
-        for deal in self.db.list_deals("client", None).await? {
+        let paid = self.parts.db.storage_paid_per_deal().await?;
+        for deal in self.parts.db.list_deals("client", None).await? {
             if deal.state.is_final() || deal.peer != provider {
                 continue;
             }
@@ -66,14 +67,14 @@ impl Node {
 
     /// Provider: a paid deal must name an open channel that its client opened to this node.
     pub(super) async fn check_funding(&self, proposal: &DealProposal) -> Result<()> {
-        if proposal.total_price().map_err(market_error)?.0 == 0 {
+        if proposal.total_price()?.0 == 0 {
             return Ok(());
         }
-        let unfunded = |why: &str| Err(NodeError::BadRequest(format!("unfunded: {why}")));
+        let unfunded = |why: &str| Err(NodeError::refuse(Refusal::Unfunded, why));
         let Some(id) = proposal.payment_channel.as_deref() else {
             return unfunded("a paid deal needs a payment channel");
         };
-        let Some(row) = self.db.get_channel(id).await? else {
+        let Some(row) = self.parts.db.get_channel(id).await? else {
             return unfunded("no such channel with this provider");
         };
         if row.role != "payee" || row.state != "open" || row.payer != hex::encode(proposal.client) {

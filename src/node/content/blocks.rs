@@ -1,12 +1,11 @@
 //! The node's block source: local first, then the network.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cid::Cid;
 
-use super::Node;
+use super::Content;
 use crate::blockstore::Blockstore;
 use crate::content::{Block, BlockGet, ContentError};
 
@@ -22,7 +21,7 @@ const RECENT: usize = 64;
 /// gateway serving remote content must not fill the disk with data nobody pinned).
 #[derive(Debug, Clone)]
 pub struct NodeBlocks {
-    pub(super) node: Arc<Node>,
+    pub(super) content: Content,
     pub(super) keep: bool,
 }
 
@@ -50,15 +49,15 @@ impl Recent {
 
 impl BlockGet for NodeBlocks {
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, ContentError> {
-        let node = &self.node;
+        let content = &self.content;
         let source = |e: &dyn std::fmt::Display| ContentError::Source(e.to_string());
-        if let Some(data) = node.store.get(cid).await.map_err(|e| source(&e))? {
+        if let Some(data) = content.parts.store.get(cid).await.map_err(|e| source(&e))? {
             return Ok(data);
         }
-        if let Some(data) = node.recent.get(cid).filter(|_| !self.keep) {
+        if let Some(data) = content.inner.recent.get(cid).filter(|_| !self.keep) {
             return Ok(data);
         }
-        let Some(net) = node.net.get() else {
+        let Some(net) = content.parts.net.running() else {
             return Err(ContentError::NotFound(*cid));
         };
         let data = net
@@ -72,9 +71,9 @@ impl BlockGet for NodeBlocks {
         // the fetch rate for nothing.
         let block = Block::new_unchecked(*cid, data);
         if self.keep {
-            node.keep_fetched(&block).await.map_err(|e| source(&e))?;
+            content.keep_fetched(&block).await.map_err(|e| source(&e))?;
         } else {
-            node.recent.insert(*cid, block.data().clone());
+            content.inner.recent.insert(*cid, block.data().clone());
         }
         Ok(block.into_parts().1)
     }
@@ -83,17 +82,17 @@ impl BlockGet for NodeBlocks {
 /// Fetched blocks are recorded in batches of this many, or at the next periodic flush.
 const RECORD_BATCH: usize = 64;
 
-impl Node {
+impl Content {
     /// Keeps a block that came from the network, unpinned (a cache the next GC may clear).
     /// Its database row is written in a batch: one transaction and one fsync per batch, not
     /// per block. A crash before the batch lands leaves a file the database does not know
     /// (never a row without its file).
     async fn keep_fetched(&self, block: &Block) -> super::Result<()> {
-        if !self.store.put(block).await? {
+        if !self.parts.store.put(block).await? {
             return Ok(());
         }
         let full = {
-            let mut pending = self.fetched.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self.inner.fetched.lock().unwrap_or_else(|p| p.into_inner());
             pending.push((*block.cid(), block.data().len() as u64));
             pending.len() >= RECORD_BATCH
         };
@@ -105,12 +104,13 @@ impl Node {
 
     /// Makes fetched blocks durable and records them. The daemon calls it every second.
     pub async fn flush_fetched(&self) -> super::Result<()> {
-        let batch = std::mem::take(&mut *self.fetched.lock().unwrap_or_else(|p| p.into_inner()));
+        let batch =
+            std::mem::take(&mut *self.inner.fetched.lock().unwrap_or_else(|p| p.into_inner()));
         if batch.is_empty() {
             return Ok(());
         }
-        self.store.sync().await?;
-        self.db.record_blocks(&batch).await?;
+        self.parts.store.sync().await?;
+        self.parts.db.record_blocks(&batch).await?;
         Ok(())
     }
 }

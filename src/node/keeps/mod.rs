@@ -1,20 +1,27 @@
-//! Keeps as the interfaces see them: creating, re-policying, replacing and removing keeps,
-//! reporting on one (per provider: deal, last proof, score, amount paid; the keeper's
-//! decisions), scoring providers, and discovering providers with valid asks.
+//! The keeps service: creating, re-policying, replacing and removing keeps, reporting on one
+//! (per provider: deal, last proof, score, amount paid; the keeper's decisions), scoring
+//! providers, and discovering providers with valid asks.
 //!
-//! The runtime that acts on keeps is `keeper.rs`; this file only records intent and reads.
+//! The runtime that acts on keeps is [`Keeper`] (`keeper.rs`); this file only records intent
+//! and reads.
 //! Removing a keep stops paying for it at once: its live deals are cancelled (the deal
 //! lifecycle challenges and pays `active` deals only), and the local pin the keeper made is
 //! undone unless another keep wants the same CID.
 
+mod keeper;
+
+pub use keeper::Keeper;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 
-use super::{Node, NodeError, Result};
-use crate::db::{now_ms, KeepDealRow, KeepEventRow, KeepRow, ProofRow};
+use super::content::Content;
+use super::deals::Deals;
+use super::parts::Parts;
+use super::{NodeError, Result};
+use crate::db::{KeepDealRow, KeepEventRow, KeepRow, ProofRow};
 use crate::keeper::{KeepStatus, Outcome, Policy, Score};
 use crate::market::state::DealState;
 use crate::market::wire::{MarketRequest, MarketResponse};
@@ -112,21 +119,42 @@ fn describe(p: &Policy) -> String {
     )
 }
 
-impl Node {
+/// Keeps: what this node wants kept, and how it is doing. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Keeps {
+    parts: Parts,
+    content: Content,
+    deals: Deals,
+}
+
+impl Keeps {
+    pub fn new(parts: Parts, content: Content, deals: Deals) -> Self {
+        Keeps {
+            parts,
+            content,
+            deals,
+        }
+    }
+
     /// The policy `[keeper]` in the config makes.
     pub fn default_keep_policy(&self) -> Result<Policy> {
-        self.config.keeper.policy().map_err(NodeError::Other)
+        self.parts
+            .config
+            .keeper
+            .policy()
+            .map_err(|e| NodeError::internal(format!("[keeper] in the config: {e}")))
     }
 
     /// Records a new keep; the keeper picks it up on its next tick.
     pub async fn create_keep(&self, request: KeepRequest) -> Result<KeepRow> {
-        let row = new_keep(request)?;
+        let row = new_keep(request, self.parts.clock.now_ms())?;
         self.insert_keep(row).await
     }
 
     async fn insert_keep(&self, row: KeepRow) -> Result<KeepRow> {
-        let row = self.db.insert_keep(&row).await?;
-        self.db
+        let row = self.parts.db.insert_keep(&row).await?;
+        self.parts
+            .db
             .add_keep_event(&row.id, "created", &describe(&row.policy))
             .await?;
         Ok(row)
@@ -134,13 +162,12 @@ impl Node {
 
     /// Changes a keep's policy; the keeper adds or releases deals to match.
     pub async fn set_keep_policy(&self, id: &str, policy: &Policy) -> Result<bool> {
-        policy
-            .validate()
-            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
-        if !self.db.set_keep_policy(id, policy).await? {
+        policy.validate()?;
+        if !self.parts.db.set_keep_policy(id, policy).await? {
             return Ok(false);
         }
-        self.db
+        self.parts
+            .db
             .add_keep_event(id, "policy", &format!("policy now {}", describe(policy)))
             .await?;
         Ok(true)
@@ -149,22 +176,21 @@ impl Node {
     /// Replaces keep `id` by a new one. For the same CID the deals and the local copy carry
     /// over (nothing is re-fetched or re-dealt); otherwise the old keep is removed. `None` if
     /// there is no keep `id`.
-    pub async fn replace_keep(
-        self: &Arc<Self>,
-        id: &str,
-        request: KeepRequest,
-    ) -> Result<Option<KeepRow>> {
-        let Some(old) = self.db.get_keep(id).await? else {
+    pub async fn replace_keep(&self, id: &str, request: KeepRequest) -> Result<Option<KeepRow>> {
+        let Some(old) = self.parts.db.get_keep(id).await? else {
             return Ok(None);
         };
-        let mut new = new_keep(request)?;
+        let mut new = new_keep(request, self.parts.clock.now_ms())?;
         if new.cid == old.cid {
             // The same DAG: the local copy and the deals carry over as they are.
             (new.local_pin, new.owns_pin) = (old.local_pin, old.owns_pin);
             (new.piece_root, new.piece_size) = (old.piece_root.clone(), old.piece_size);
-            let new = self.db.replace_keep_row(&old.id, &new).await?;
+            let new = self.parts.db.replace_keep_row(&old.id, &new).await?;
             let created = format!("{} (carried over)", describe(&new.policy));
-            self.db.add_keep_event(&new.id, "created", &created).await?;
+            self.parts
+                .db
+                .add_keep_event(&new.id, "created", &created)
+                .await?;
             return self.replaced(&old, &new.id).await;
         }
         let new = self.insert_keep(new).await?;
@@ -174,45 +200,49 @@ impl Node {
 
     async fn replaced(&self, old: &KeepRow, new: &str) -> Result<Option<KeepRow>> {
         let detail = format!("replaces pin request {} (for {})", old.id, old.cid);
-        self.db.add_keep_event(new, "replaced", &detail).await?;
-        Ok(self.db.get_keep(new).await?)
+        self.parts
+            .db
+            .add_keep_event(new, "replaced", &detail)
+            .await?;
+        Ok(self.parts.db.get_keep(new).await?)
     }
 
     /// Removes a keep: cancels its live deals and lets go of the local pin the keeper made.
-    pub async fn remove_keep(self: &Arc<Self>, id: &str) -> Result<bool> {
-        let Some(keep) = self.db.get_keep(id).await? else {
+    pub async fn remove_keep(&self, id: &str) -> Result<bool> {
+        let Some(keep) = self.parts.db.get_keep(id).await? else {
             return Ok(false);
         };
-        for deal in self.db.keep_deals(id).await? {
+        for deal in self.parts.db.keep_deals(id).await? {
             if deal.state == "live" {
                 self.cancel_deal(&deal.deal, "the keep was removed: no longer paid")
                     .await?;
             }
         }
-        self.db.delete_keep(id).await?;
+        self.parts.db.delete_keep(id).await?;
         let others = crate::db::KeepQuery {
             cids: vec![keep.cid.clone()],
             ..Default::default()
         };
-        if keep.owns_pin && self.db.query_keeps(&others).await?.is_empty() {
+        if keep.owns_pin && self.parts.db.query_keeps(&others).await?.is_empty() {
             let cid = crate::content::parse_cid(&keep.cid)?;
-            self.pin_rm(&cid).await?;
+            self.content.pin_rm(&cid).await?;
         }
         Ok(true)
     }
 
     /// Client: moves a deal that is not final to `cancelled`, so it is no longer challenged
     /// or paid. Returns whether it moved.
-    pub async fn cancel_deal(self: &Arc<Self>, deal: &str, reason: &str) -> Result<bool> {
+    pub async fn cancel_deal(&self, deal: &str, reason: &str) -> Result<bool> {
         // Two tries: the lifecycle may move the deal (to `expired`) between read and write.
         for _ in 0..2 {
-            let Some(row) = self.db.get_deal(deal).await? else {
+            let Some(row) = self.parts.db.get_deal(deal).await? else {
                 return Ok(false);
             };
             if row.state.is_final() {
                 return Ok(false);
             }
             if self
+                .parts
                 .db
                 .transition_deal(deal, row.state, DealState::Cancelled, reason, None)
                 .await?
@@ -227,11 +257,11 @@ impl Node {
     }
 
     /// Tells the provider, in the background, that its deal was cancelled.
-    fn spawn_cancel_notice(self: &Arc<Self>, deal: crate::db::DealRow, reason: &str) {
-        let node = self.clone();
+    fn spawn_cancel_notice(&self, deal: crate::db::DealRow, reason: &str) {
+        let deals = self.deals.clone();
         let reason = reason.to_string();
-        tokio::spawn(async move {
-            if let Err(e) = node.notify_cancel(&deal, &reason).await {
+        self.parts.tasks.spawn(async move {
+            if let Err(e) = deals.notify_cancel(&deal, &reason).await {
                 tracing::debug!(deal = %deal.id, error = %e, "provider not told of a cancellation");
             }
         });
@@ -240,6 +270,7 @@ impl Node {
     /// A provider's score from the challenges this node issued to it.
     pub async fn provider_score(&self, peer: &str) -> Result<Score> {
         let history = self
+            .parts
             .db
             .provider_history(peer, crate::keeper::score::HISTORY as i64)
             .await?;
@@ -247,21 +278,30 @@ impl Node {
             .iter()
             .filter_map(|o| Outcome::from_record(o))
             .collect();
-        let first_seen = self.db.provider_record(peer).await?.map(|r| r.first_seen);
-        Ok(Score::from_history(&outcomes, first_seen, now_ms()))
+        let first_seen = self
+            .parts
+            .db
+            .provider_record(peer)
+            .await?
+            .map(|r| r.first_seen);
+        Ok(Score::from_history(
+            &outcomes,
+            first_seen,
+            self.parts.clock.now_ms(),
+        ))
     }
 
     /// A keep with its providers, payments and decisions.
     pub async fn keep_report(&self, keep: KeepRow) -> Result<KeepReport> {
         let mut providers = Vec::new();
         let mut paid = 0u64;
-        for deal in self.db.keep_deals(&keep.id).await? {
+        for deal in self.parts.db.keep_deals(&keep.id).await? {
             let report = self.replica_report(&keep, deal).await?;
             paid = paid.saturating_add(report.paid);
             providers.push(report);
         }
         Ok(KeepReport {
-            events: self.db.keep_events(&keep.id, EVENTS_SHOWN).await?,
+            events: self.parts.db.keep_events(&keep.id, EVENTS_SHOWN).await?,
             keep,
             providers,
             paid,
@@ -269,14 +309,15 @@ impl Node {
     }
 
     async fn replica_report(&self, keep: &KeepRow, kd: KeepDealRow) -> Result<ReplicaReport> {
-        let row = self.db.get_deal(&kd.deal).await?;
+        let row = self.parts.db.get_deal(&kd.deal).await?;
         let proposal = row
             .as_ref()
             .and_then(super::deals::decode_row)
             .map(|(_, p)| p.payload);
         let proofs = match (&row, &keep.piece_root) {
             (Some(row), Some(piece)) => {
-                self.db
+                self.parts
+                    .db
                     .deal_proofs(piece, &kd.peer, row.created_at, i64::MAX)
                     .await?
             }
@@ -290,7 +331,7 @@ impl Node {
         };
         Ok(ReplicaReport {
             score: self.provider_score(&kd.peer).await?,
-            paid: self.db.storage_paid(&kd.deal).await?,
+            paid: self.parts.db.storage_paid(&kd.deal).await?,
             deal_state: row.as_ref().map(|r| r.state),
             price_per_gib_month: proposal.as_ref().map(|p| p.price_per_gib_month.0),
             ends_at: proposal.as_ref().map(|p| p.end()),
@@ -310,7 +351,7 @@ impl Node {
     /// Each ask is kept only if its signature holds, it has not expired and its signer is the
     /// peer it came from; the newest per peer; cheapest first.
     pub async fn discover_providers(&self) -> Result<Vec<DiscoveredProvider>, NetError> {
-        let net = self.net.get().ok_or(NetError::Stopped)?;
+        let net = self.parts.net.running().ok_or(NetError::Stopped)?;
         let mut peers: HashMap<PeerId, Option<Multiaddr>> = net
             .peers()
             .await?
@@ -319,7 +360,7 @@ impl Node {
             .collect();
         if let Ok(found) = net.find_providers(crate::market::providers_key()).await {
             for (peer, addrs) in found {
-                if peer == self.peer_id || peers.contains_key(&peer) {
+                if peer == self.parts.signer.peer_id() || peers.contains_key(&peer) {
                     continue;
                 }
                 for addr in addrs {
@@ -350,10 +391,13 @@ impl Node {
                 asks.push((peer, signed, None));
             }
         }
-        let now = now_ms().max(0) as u64;
+        let now = self.parts.clock.now_u64();
         let mut newest: HashMap<PeerId, DiscoveredProvider> = HashMap::new();
         for (peer, ask, latency_ms) in asks {
-            if peer == self.peer_id || ask.check(now).is_err() || signer_peer(&ask) != Some(peer) {
+            if peer == self.parts.signer.peer_id()
+                || ask.check(now).is_err()
+                || signer_peer(&ask) != Some(peer)
+            {
                 continue;
             }
             let fresher = newest
@@ -380,32 +424,28 @@ impl Node {
 }
 
 /// A new keep's row from a request, checked.
-fn new_keep(request: KeepRequest) -> Result<KeepRow> {
+fn new_keep(request: KeepRequest, now: i64) -> Result<KeepRow> {
     let cid = crate::content::parse_cid(&request.cid)?;
-    request
-        .policy
-        .validate()
-        .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+    request.policy.validate()?;
     if request
         .name
         .as_ref()
         .is_some_and(|n| n.len() > MAX_NAME_LEN)
     {
-        return Err(NodeError::BadRequest(format!(
+        return Err(NodeError::invalid(format!(
             "name: longer than {MAX_NAME_LEN} bytes"
         )));
     }
     if request.origins.len() > MAX_ORIGINS {
-        return Err(NodeError::BadRequest(format!(
+        return Err(NodeError::invalid(format!(
             "origins: more than {MAX_ORIGINS}"
         )));
     }
     for origin in &request.origins {
         origin.parse::<Multiaddr>().map_err(|e| {
-            NodeError::BadRequest(format!("origins: {origin:?} is not a multiaddr: {e}"))
+            NodeError::invalid(format!("origins: {origin:?} is not a multiaddr: {e}"))
         })?;
     }
-    let now = now_ms();
     Ok(KeepRow {
         id: request_id(),
         cid: cid.to_string(),
@@ -434,4 +474,4 @@ fn signer_peer(ask: &Signed<Ask>) -> Option<PeerId> {
 }
 
 /// Shared with the runtime: `Arc` so the discovery task can hand its result over cheaply.
-pub(super) type Discovered = Arc<Vec<DiscoveredProvider>>;
+pub(super) type Discovered = std::sync::Arc<Vec<DiscoveredProvider>>;

@@ -1,29 +1,27 @@
 //! Storage audits from both sides: answering challenges for the pieces this node holds, and
 //! challenging a provider. Every challenge, either way, is recorded with its outcome.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use libp2p::PeerId;
 
-use super::{Node, NodeError, Result};
-use crate::db::{now_ms, ChallengeRow};
+use super::Deals;
+use crate::db::ChallengeRow;
 use crate::net::proof::Prover;
+use crate::node::{NodeError, Result};
 use crate::proof::{
-    verify, Answer, AuditRecord, Challenge, PieceCommitment, PieceError, MAX_SAMPLES,
+    verify, Answer, AuditRecord, Challenge, PieceCommitment, PieceError, ProofError, MAX_SAMPLES,
 };
 
 /// Challenges last an hour by default: a period is the hour the challenge was issued in.
 const PERIOD_MS: i64 = 3_600_000;
 
-/// Answers `/cairn/proof/1` challenges for the node.
-pub struct NodeProver(pub Arc<Node>);
-
-impl Prover for NodeProver {
+/// Answers `/cairn/proof/1` challenges for the pieces this node holds.
+impl Prover for Deals {
     fn answer(&self, peer: PeerId, challenge: Challenge) -> BoxFuture<'_, Answer> {
         Box::pin(async move {
-            let started = now_ms();
+            let started = self.parts.clock.now_ms();
             let answer = self.decide(&challenge).await;
             let (outcome, reason) = match &answer {
                 Answer::Proof(_) => ("answered", None),
@@ -31,9 +29,9 @@ impl Prover for NodeProver {
             };
             let mut row = row(&challenge, "prover", &peer, started, outcome);
             row.reason = reason;
-            row.answered_at = Some(now_ms());
-            row.latency_ms = Some(now_ms() - started);
-            if let Err(e) = self.0.db.record_challenge(&row).await {
+            row.answered_at = Some(self.parts.clock.now_ms());
+            row.latency_ms = Some(self.parts.clock.now_ms() - started);
+            if let Err(e) = self.parts.db.record_challenge(&row).await {
                 tracing::warn!(error = %e, "could not record an answered challenge");
             }
             answer
@@ -41,18 +39,26 @@ impl Prover for NodeProver {
     }
 }
 
-impl NodeProver {
+impl Deals {
     async fn decide(&self, challenge: &Challenge) -> Answer {
         if let Err(e) = challenge.validate() {
             return Answer::rejected("malformed", e.to_string());
         }
-        if now_ms().max(0) as u64 > challenge.deadline {
+        if self.parts.clock.now_u64() > challenge.deadline {
             return Answer::rejected("late", "the challenge's deadline has passed");
         }
-        match self.0.prove(challenge).await {
+        match self.content.prove(challenge).await {
             Ok(proof) => Answer::Proof(proof),
             Err(PieceError::WrongPiece(detail)) => Answer::rejected("unknown_piece", detail),
-            Err(e) => Answer::rejected("data_unavailable", e.to_string()),
+            Err(PieceError::BadChallenge(e)) => Answer::rejected(e.reason(), e.to_string()),
+            Err(e) => {
+                // Our own failure (a missing block, a read error): logged here, never sent.
+                tracing::warn!(error = %e, "cannot answer a challenge");
+                Answer::rejected(
+                    "data_unavailable",
+                    "the provider cannot read this piece now",
+                )
+            }
         }
     }
 }
@@ -99,7 +105,7 @@ pub struct AuditReport {
     pub record: Option<String>,
 }
 
-impl Node {
+impl Deals {
     /// Challenges `peer` to prove it holds the piece `commitment`; verifies the answer against
     /// the commitment alone and records the outcome.
     pub async fn audit(
@@ -110,15 +116,12 @@ impl Node {
         timeout: Duration,
     ) -> Result<AuditReport> {
         if samples == 0 || samples > MAX_SAMPLES {
-            return Err(NodeError::BadRequest(format!(
+            return Err(NodeError::invalid(format!(
                 "samples must be between 1 and {MAX_SAMPLES}"
             )));
         }
-        let net = self
-            .net
-            .get()
-            .ok_or_else(|| NodeError::Other("the network is not running".into()))?;
-        let issued = now_ms();
+        let net = self.parts.net.get()?;
+        let issued = self.parts.clock.now_ms();
         let deadline = (issued + timeout.as_millis() as i64).max(0) as u64;
         let challenge = Challenge::new(
             commitment,
@@ -143,7 +146,7 @@ impl Node {
         match net.challenge(peer, &challenge, timeout).await {
             Err(e) => report.reason = Some(e.to_string()),
             Ok(reply) => {
-                let arrived = now_ms();
+                let arrived = self.parts.clock.now_ms();
                 report.latency_ms = reply.latency.as_millis() as u64;
                 report.proof_bytes = reply.bytes as u64;
                 record_row.answered_at = Some(arrived);
@@ -160,7 +163,7 @@ impl Node {
         record_row.reason = report.reason.clone();
         record_row.latency_ms = Some(report.latency_ms as i64);
         record_row.proof_bytes = Some(report.proof_bytes as i64);
-        self.db.record_challenge(&record_row).await?;
+        self.parts.db.record_challenge(&record_row).await?;
         Ok(report)
     }
 }
@@ -187,10 +190,9 @@ fn judge(
             report.passed = true;
         }
         Err(e) => {
-            report.outcome = if e.reason() == "late" {
-                "late".into()
-            } else {
-                "failed".into()
+            report.outcome = match e {
+                ProofError::Late { .. } => "late".into(),
+                _ => "failed".into(),
             };
             report.reason = Some(format!("{}: {e}", e.reason()));
         }

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use super::super::Discovered;
 use super::{
     health_row, Keeper, BACKOFF, BACKOFF_MAX, DEAL_WAIT_SECS, DISCOVERY_TTL, DISCOVERY_TTL_MAX,
 };
 use crate::db::KeepRow;
 use crate::keeper::{Candidate, KeepStatus};
 use crate::market::state::DealState;
-use crate::node::keeps::Discovered;
 use crate::node::{DealRequest, NodeError, Result};
 
 impl Keeper {
@@ -48,7 +48,7 @@ impl Keeper {
             state.discovering = true;
             let keeper = self.clone();
             tasks.spawn(async move {
-                let found = match keeper.node.discover_providers().await {
+                let found = match keeper.keeps.discover_providers().await {
                     Ok(found) => found,
                     Err(e) => {
                         tracing::debug!(error = %e, "provider discovery failed");
@@ -58,7 +58,8 @@ impl Keeper {
                 for d in &found {
                     let addr = d.address.as_ref().map(ToString::to_string);
                     let _ = keeper
-                        .node
+                        .keeps
+                        .parts
                         .db
                         .see_provider(&d.peer.to_string(), addr.as_deref())
                         .await;
@@ -96,14 +97,15 @@ impl Keeper {
         tasks.spawn(async move {
             let _slot = keeper.fetch_slots.clone().acquire_owned().await;
             let limit = keeper
-                .node
+                .keeps
+                .parts
                 .config
                 .keeper
                 .fetch_timeout()
                 .unwrap_or(Duration::from_secs(600));
             let fetched = tokio::time::timeout(limit, keeper.pin_locally(&keep)).await;
             let outcome = fetched.unwrap_or_else(|_| {
-                Err(NodeError::Other(format!(
+                Err(NodeError::internal(format!(
                     "not found within {}",
                     humantime::format_duration(limit)
                 )))
@@ -120,31 +122,34 @@ impl Keeper {
     }
 
     pub(super) async fn pin_locally(&self, keep: &KeepRow) -> Result<()> {
-        let node = &self.node;
+        let keeps = &self.keeps;
         let cid = crate::content::parse_cid(&keep.cid)?;
-        if let Some(net) = node.net.get() {
+        if let Some(net) = keeps.parts.net.running() {
             for origin in keep.origins.iter().filter_map(|o| o.parse().ok()) {
                 if let Err(e) = net.dial(origin).await {
                     tracing::debug!(keep = %keep.id, error = %e, "could not dial an origin");
                 }
             }
         }
-        let owned = !node.db.is_pinned(&cid).await?;
-        let blocks = node
+        let owned = !keeps.parts.db.is_pinned(&cid).await?;
+        let blocks = keeps
+            .content
             .pin_add(
                 &cid,
                 owned.then_some(format!("keep:{}", keep.id)).as_deref(),
             )
             .await?;
-        let piece = node.piece_commit(&cid).await?;
-        if node.db.get_keep(&keep.id).await?.is_none() {
+        let piece = keeps.content.piece_commit(&cid).await?;
+        if keeps.parts.db.get_keep(&keep.id).await?.is_none() {
             // Removed while it was fetched: undo the pin it made.
             if owned {
-                node.pin_rm(&cid).await?;
+                keeps.content.pin_rm(&cid).await?;
             }
             return Ok(());
         }
-        node.db
+        keeps
+            .parts
+            .db
             .set_keep_local(&keep.id, owned, &hex::encode(piece.root), piece.size)
             .await?;
         let detail = format!("the DAG is pinned here ({blocks} blocks, a piece of {} bytes): the copy repairs are made from", piece.size);
@@ -192,7 +197,7 @@ impl Keeper {
             max_price_per_gib_month: keep.policy.max_price_per_gib_month,
             wait_secs: DEAL_WAIT_SECS,
         };
-        let row = match self.node.make_deal(&request).await {
+        let row = match self.keeps.deals.make_deal(&request).await {
             Ok(row) => {
                 let key = (keep.id.clone(), peer.to_string());
                 self.state().backoff.remove(&key);
@@ -210,8 +215,14 @@ impl Keeper {
             }
         };
         let recorded = async {
-            if !self.node.db.add_keep_deal(&keep.id, &row.id, peer).await? {
-                self.node
+            if !self
+                .keeps
+                .parts
+                .db
+                .add_keep_deal(&keep.id, &row.id, peer)
+                .await?
+            {
+                self.keeps
                     .cancel_deal(&row.id, "the keep was removed while the deal was made")
                     .await?;
                 return Ok(());

@@ -22,7 +22,7 @@ impl Keeper {
         piece_root: &str,
         scores: &mut HashMap<String, Score>,
     ) -> Result<Option<DealHealth>> {
-        let db = &self.node.db;
+        let db = &self.keeps.parts.db;
         let row = db.get_deal(id).await?;
         let decoded = row.as_ref().and_then(crate::node::deals::decode_row);
         let (Some(row), Some((_, proposal))) = (row, decoded) else {
@@ -94,7 +94,7 @@ impl Keeper {
         if let Some(score) = scores.get(peer) {
             return Ok(score.clone());
         }
-        let score = self.node.provider_score(peer).await?;
+        let score = self.keeps.provider_score(peer).await?;
         scores.insert(peer.to_string(), score.clone());
         Ok(score)
     }
@@ -108,7 +108,8 @@ impl Keeper {
         let score = self.score(peer, scores).await?;
         let now = (score.value * 1000.0).round() as i64;
         let before = self
-            .node
+            .keeps
+            .parts
             .db
             .provider_record(peer)
             .await?
@@ -116,8 +117,8 @@ impl Keeper {
         if before == Some(now) {
             return Ok(None);
         }
-        self.node.db.see_provider(peer, None).await?;
-        self.node.db.set_provider_score(peer, now).await?;
+        self.keeps.parts.db.see_provider(peer, None).await?;
+        self.keeps.parts.db.set_provider_score(peer, now).await?;
         Ok(before
             .filter(|b| b - now >= SCORE_FALL || (*b >= LOW_SCORE && now < LOW_SCORE))
             .map(|b| {

@@ -17,15 +17,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::keeps::Discovered;
-use super::{Node, Result};
-use crate::db::{now_ms, KeepHealthRow, KeepRow};
+use super::{Discovered, Keeps};
+use crate::db::{KeepHealthRow, KeepRow};
 use crate::keeper::repair::{self, DealHealth};
 use crate::keeper::select::{self, Candidate, Need};
 use crate::keeper::{KeepStatus, Score, Subnet};
+use crate::node::Result;
 
 mod health;
 mod tasks;
@@ -79,7 +79,7 @@ fn health_row(status: KeepStatus, details: &str) -> KeepHealthRow<'_> {
 
 /// The keeper of one node. Cheap to share; one run loop per node.
 pub struct Keeper {
-    node: Arc<Node>,
+    keeps: Keeps,
     deal_slots: Arc<Semaphore>,
     fetch_slots: Arc<Semaphore>,
     /// Never held across an await.
@@ -102,9 +102,9 @@ struct State {
 }
 
 impl Keeper {
-    pub fn new(node: Arc<Node>) -> Arc<Self> {
+    pub fn new(keeps: Keeps) -> Arc<Self> {
         Arc::new(Keeper {
-            node,
+            keeps,
             deal_slots: Arc::new(Semaphore::new(DEALS_AT_ONCE)),
             fetch_slots: Arc::new(Semaphore::new(FETCHES_AT_ONCE)),
             state: Mutex::default(),
@@ -116,13 +116,14 @@ impl Keeper {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Ticks until `stop`; the tasks it started are aborted when it returns.
-    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// Ticks until the node stops; the tasks it started are aborted when it returns.
+    pub async fn run(self: Arc<Self>) {
         let mut tasks = JoinSet::new();
+        let stop = self.keeps.parts.tasks.stop_token();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
-                _ = stop.wait_for(|s| *s) => break,
+                _ = stop.cancelled() => break,
             }
             while tasks.try_join_next().is_some() {}
             if let Err(e) = self.tick(&mut tasks).await {
@@ -134,7 +135,7 @@ impl Keeper {
 
     /// One pass over (at most [`KEEPS_PER_TICK`]) keeps.
     pub async fn tick(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> Result<()> {
-        let keeps = self.node.db.query_keeps(&Default::default()).await?;
+        let keeps = self.keeps.parts.db.query_keeps(&Default::default()).await?;
         let start = {
             let mut state = self.state();
             let start = state.cursor % keeps.len().max(1);
@@ -164,7 +165,7 @@ impl Keeper {
         } else {
             tracing::info!(keep, kind, "{detail}");
         }
-        if let Err(e) = self.node.db.add_keep_event(keep, kind, detail).await {
+        if let Err(e) = self.keeps.parts.db.add_keep_event(keep, kind, detail).await {
             tracing::warn!(keep, error = %e, "could not record a keep event");
         }
     }
@@ -198,7 +199,7 @@ impl Keeper {
             .unwrap_or_default();
         let mut excluded = BTreeMap::new();
         let mut deals = Vec::new();
-        for kd in self.node.db.keep_deals(&keep.id).await? {
+        for kd in self.keeps.parts.db.keep_deals(&keep.id).await? {
             if kd.state == "dropped" {
                 let why = kd.reason.unwrap_or_default();
                 excluded.insert(kd.peer, format!("dropped from this keep: {why}"));
@@ -213,7 +214,12 @@ impl Keeper {
         for peer in &making {
             excluded.insert(peer.clone(), "a deal with it is being made".into());
         }
-        let plan = repair::plan(&keep.policy, &deals, making.len(), now_ms());
+        let plan = repair::plan(
+            &keep.policy,
+            &deals,
+            making.len(),
+            self.keeps.parts.clock.now_ms(),
+        );
         self.apply(keep, &plan, &deals, &mut excluded).await?;
         let mut warnings: BTreeSet<String> = plan.warnings.iter().cloned().collect();
         for deal in &deals {
@@ -274,8 +280,9 @@ impl Keeper {
                 .map(|d| d.peer.clone())
                 .unwrap_or_default();
             let reason = format!("{state} by the keeper: {why}");
-            self.node.cancel_deal(deal, &reason).await?;
-            self.node
+            self.keeps.cancel_deal(deal, &reason).await?;
+            self.keeps
+                .parts
                 .db
                 .end_keep_deal(&keep.id, deal, state, why)
                 .await?;
@@ -293,7 +300,7 @@ impl Keeper {
     }
 
     async fn connected_peers(&self) -> usize {
-        match self.node.net.get() {
+        match self.keeps.parts.net.running() {
             Some(net) => net.peers().await.map(|p| p.len()).unwrap_or(0),
             None => 0,
         }
@@ -395,7 +402,7 @@ impl Keeper {
         if same {
             return Ok(());
         }
-        self.node.db.set_keep_health(&keep.id, h).await?;
+        self.keeps.parts.db.set_keep_health(&keep.id, h).await?;
         if h.shortfall > 0 {
             tracing::warn!(keep = %keep.id, shortfall = h.shortfall, "{}", h.details);
         }

@@ -7,14 +7,16 @@ use std::path::PathBuf;
 
 use cid::Cid;
 
-use super::{Node, NodeError, Result};
+use super::Content;
+use crate::node::{NodeError, Result};
 use crate::proof::{
     self, Challenge, IndexedPiece, PieceCommitment, PieceError, PieceIndex, PieceOutboard, Proof,
 };
 
-impl Node {
+impl Content {
     fn piece_path(&self, root_hex: &str, ext: &str) -> PathBuf {
-        self.data
+        self.parts
+            .data
             .root()
             .join("pieces")
             .join(format!("{root_hex}.{ext}"))
@@ -23,18 +25,17 @@ impl Node {
     /// Computes the piece commitment of the DAG under `root` (all blocks local) and keeps what
     /// proving needs. Idempotent.
     pub async fn piece_commit(&self, root: &Cid) -> Result<PieceCommitment> {
-        let piece = proof::commit_dag(self.local_blocks(), *root)
-            .await
-            .map_err(piece_error)?;
+        let piece = proof::commit_dag(self.local_blocks(), *root).await?;
         let hex = piece.commitment.root_hash().to_hex().to_string();
-        let index = piece.index.to_bytes().map_err(piece_error)?;
+        let index = piece.index.to_bytes()?;
         write_atomically(
             self.piece_path(&hex, "outboard"),
             piece.outboard.as_bytes().to_vec(),
         )
         .await?;
         write_atomically(self.piece_path(&hex, "index"), index).await?;
-        self.db
+        self.parts
+            .db
             .put_piece(&hex, piece.commitment.size, &root.to_string())
             .await?;
         Ok(piece.commitment)
@@ -44,6 +45,7 @@ impl Node {
     pub async fn prove(&self, challenge: &Challenge) -> Result<Proof, PieceError> {
         let hex = hex::encode(challenge.piece_root);
         let known = self
+            .parts
             .db
             .get_piece(&hex)
             .await
@@ -71,13 +73,6 @@ impl Node {
     }
 }
 
-fn piece_error(e: PieceError) -> NodeError {
-    match e {
-        PieceError::Content(e) => NodeError::Content(*e),
-        other => NodeError::Other(other.to_string()),
-    }
-}
-
 async fn write_atomically(path: PathBuf, bytes: Vec<u8>) -> Result<()> {
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
@@ -95,6 +90,6 @@ async fn write_atomically(path: PathBuf, bytes: Vec<u8>) -> Result<()> {
         std::fs::rename(&tmp, &path)
     })
     .await
-    .map_err(|e| NodeError::Other(e.to_string()))?
-    .map_err(|e| NodeError::Other(format!("writing piece files: {e}")))
+    .map_err(NodeError::internal)?
+    .map_err(|e| NodeError::internal(format!("writing piece files: {e}")))
 }

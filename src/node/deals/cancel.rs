@@ -4,27 +4,27 @@
 
 use libp2p::PeerId;
 
-use super::deals::{decode_row, REQUEST_TIMEOUT};
-use super::{Node, NodeError, Result};
-use crate::db::{now_ms, DealRow};
+use super::{decode_row, rejected, Deals, REQUEST_TIMEOUT};
+use crate::db::DealRow;
 use crate::market::state::DealState;
 use crate::market::wire::{MarketRequest, MarketResponse};
 use crate::market::{DealCancel, Signed};
+use crate::node::{NodeError, Result};
 
-impl Node {
+impl Deals {
     /// Provider: the client ends a deal early. The deal is cancelled (freeing its capacity)
     /// and its data unpinned unless something else keeps it.
     pub async fn receive_cancel(&self, cancel: Signed<DealCancel>) -> MarketResponse {
         let deal = cancel.payload.deal;
-        let row = match self.db.get_deal(&deal.to_string()).await {
+        let row = match self.parts.db.get_deal(&deal.to_string()).await {
             Ok(Some(row)) if row.role == "provider" => row,
             Ok(_) => {
                 return MarketResponse::rejected("unknown_deal", format!("no deal {deal} here"))
             }
-            Err(e) => return MarketResponse::rejected("internal", e.to_string()),
+            Err(e) => return rejected(&e.into()),
         };
         let Some((_, proposal)) = decode_row(&row) else {
-            return MarketResponse::rejected("internal", "stored proposal unreadable");
+            return rejected(&NodeError::internal("stored proposal unreadable"));
         };
         if let Err(e) = cancel.check_for(&proposal.payload) {
             return MarketResponse::rejected(e.reason(), e.to_string());
@@ -50,6 +50,7 @@ impl Node {
         reason: &str,
     ) -> Result<bool> {
         let moved = self
+            .parts
             .db
             .transition_deal(&deal.id, deal.state, DealState::Cancelled, reason, None)
             .await?;
@@ -62,21 +63,18 @@ impl Node {
     /// Client: tells the provider a deal was cancelled, best effort (a provider that vanished
     /// lets the deal expire instead).
     pub async fn notify_cancel(&self, deal: &DealRow, reason: &str) -> Result<()> {
-        let net = self
-            .net
-            .get()
-            .ok_or_else(|| NodeError::Other("the network is not running".into()))?;
+        let net = self.parts.net.get()?;
         let peer: PeerId = deal
             .peer
             .parse()
-            .map_err(|_| NodeError::Other(format!("stored peer {:?}", deal.peer)))?;
-        let cancel = self.sign(DealCancel {
+            .map_err(|_| NodeError::internal(format!("stored peer {:?}", deal.peer)))?;
+        let cancel = self.parts.signer.sign(DealCancel {
             deal: deal
                 .id
                 .parse()
-                .map_err(|_| NodeError::Other(format!("stored deal id {:?}", deal.id)))?,
+                .map_err(|_| NodeError::internal(format!("stored deal id {:?}", deal.id)))?,
             reason: reason.to_string(),
-            at: now_ms().max(0) as u64,
+            at: self.parts.clock.now_u64(),
         })?;
         match net
             .market(
@@ -86,11 +84,13 @@ impl Node {
             )
             .await
         {
-            Ok(MarketResponse::Rejected { reason, detail }) => Err(NodeError::BadRequest(format!(
-                "{reason}: the provider refused the cancellation: {detail}"
-            ))),
+            Ok(MarketResponse::Rejected { reason, detail }) => Err(NodeError::Refused {
+                peer,
+                reason,
+                detail,
+            }),
             Ok(_) => Ok(()),
-            Err(e) => Err(NodeError::BadRequest(format!("unreachable: {e}"))),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -1,11 +1,10 @@
 //! Pins and garbage collection.
 
-use std::sync::Arc;
-
 use cid::Cid;
 
-use super::{Node, Result};
+use super::Content;
 use crate::blockstore::Blockstore;
+use crate::node::Result;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
@@ -13,26 +12,26 @@ pub struct GcReport {
     pub freed_bytes: u64,
 }
 
-impl Node {
+impl Content {
     /// Pins a DAG, fetching any block that is not local; records every block it references.
-    pub async fn pin_add(self: &Arc<Self>, root: &Cid, name: Option<&str>) -> Result<usize> {
-        let _guard = self.gc_lock.read().await;
+    pub async fn pin_add(&self, root: &Cid, name: Option<&str>) -> Result<usize> {
+        let _guard = self.inner.gc_lock.read().await;
         let refs = super::car::dag_blocks_from(self.blocks_kept(), root).await?;
-        self.db.add_pin(root, name, &refs).await?;
+        self.parts.db.add_pin(root, name, &refs).await?;
         Ok(refs.len())
     }
 
     pub async fn pin_rm(&self, root: &Cid) -> Result<bool> {
-        Ok(self.db.remove_pin(root).await?)
+        Ok(self.parts.db.remove_pin(root).await?)
     }
 
     /// Removes every stored block that no pin references.
     pub async fn gc(&self) -> Result<GcReport> {
-        let _exclusive = self.gc_lock.write().await;
+        let _exclusive = self.inner.gc_lock.write().await;
         let mut report = GcReport::default();
-        for (cid, size) in self.db.unreferenced_blocks().await? {
-            self.store.delete(&cid).await?;
-            self.db.forget_block(&cid).await?;
+        for (cid, size) in self.parts.db.unreferenced_blocks().await? {
+            self.parts.store.delete(&cid).await?;
+            self.parts.db.forget_block(&cid).await?;
             report.removed_blocks += 1;
             report.freed_bytes += size;
         }
@@ -41,11 +40,11 @@ impl Node {
 
     /// Deletes a block if no pin references it (caller holds the GC write lock).
     pub(super) async fn remove_if_unreferenced(&self, cid: &Cid) -> Result<()> {
-        if self.db.is_referenced(cid).await? {
+        if self.parts.db.is_referenced(cid).await? {
             return Ok(());
         }
-        self.store.delete(cid).await?;
-        self.db.forget_block(cid).await?;
+        self.parts.store.delete(cid).await?;
+        self.parts.db.forget_block(cid).await?;
         Ok(())
     }
 }

@@ -9,11 +9,12 @@ use cid::Cid;
 use futures::{Stream, StreamExt};
 use tokio::sync::RwLockReadGuard;
 
-use super::{Node, NodeError, Result};
+use super::Content;
 use crate::blockstore::Blockstore;
 use crate::content::importer::{DirectoryBuilder, FileImporter};
 use crate::content::profile::ImportOptions;
 use crate::content::Block;
+use crate::node::{NodeError, Refusal, Result};
 
 /// What an add produced: the root, the file bytes it covers, and the total bytes of its DAG
 /// (the `Tsize` a parent directory records for it).
@@ -26,7 +27,7 @@ pub struct AddedEntry {
 }
 
 pub struct AddSession<'a> {
-    node: &'a Node,
+    content: &'a Content,
     options: ImportOptions,
     only_hash: bool,
     /// Blocks this session wrote that were not in the store before, with their sizes.
@@ -36,12 +37,12 @@ pub struct AddSession<'a> {
     _gc_guard: RwLockReadGuard<'a, ()>,
 }
 
-impl Node {
+impl Content {
     /// Starts an add. With `only_hash` nothing is written: CIDs are computed and discarded.
     pub async fn add_session(&self, options: ImportOptions, only_hash: bool) -> AddSession<'_> {
         AddSession {
-            _gc_guard: self.gc_lock.read().await,
-            node: self,
+            _gc_guard: self.inner.gc_lock.read().await,
+            content: self,
             options,
             only_hash,
             new_blocks: Vec::new(),
@@ -60,7 +61,7 @@ impl AddSession<'_> {
                 continue;
             }
             self.refs.insert(*block.cid());
-            if self.node.store.put(&block).await? {
+            if self.content.parts.store.put(&block).await? {
                 self.new_blocks.push((*block.cid(), len));
             }
         }
@@ -130,14 +131,15 @@ impl AddSession<'_> {
     pub async fn commit_roots(self, roots: &[Cid], pin: bool) -> Result<()> {
         let mut pins = Vec::new();
         for root in roots {
-            match self.node.dag_blocks(root).await {
+            match self.content.dag_blocks(root).await {
                 Ok(refs) if pin => pins.push((*root, refs)),
                 Ok(_) => {}
                 Err(e) => {
                     self.rollback().await;
-                    return Err(NodeError::BadRequest(format!(
-                        "incomplete DAG under root {root}: {e}"
-                    )));
+                    return Err(NodeError::refuse(
+                        Refusal::IncompleteDag,
+                        format!("incomplete DAG under root {root}: {e}"),
+                    ));
                 }
             }
         }
@@ -156,10 +158,14 @@ impl AddSession<'_> {
     }
 
     async fn persist(&mut self, pins: &[(Cid, Vec<Cid>)], name: Option<&str>) -> Result<()> {
-        self.node.store.sync().await?;
-        self.node.db.record_blocks(&self.new_blocks).await?;
+        self.content.parts.store.sync().await?;
+        self.content
+            .parts
+            .db
+            .record_blocks(&self.new_blocks)
+            .await?;
         for (root, refs) in pins {
-            self.node.db.add_pin(root, name, refs).await?;
+            self.content.parts.db.add_pin(root, name, refs).await?;
         }
         Ok(())
     }
@@ -168,15 +174,15 @@ impl AddSession<'_> {
     /// add is between writing a shared block and pinning it; blocks a pin now references stay.
     pub async fn rollback(self) {
         let AddSession {
-            node,
+            content,
             new_blocks,
             _gc_guard,
             ..
         } = self;
         drop(_gc_guard);
-        let _exclusive = node.gc_lock.write().await;
+        let _exclusive = content.inner.gc_lock.write().await;
         for (cid, _) in new_blocks {
-            if let Err(e) = node.remove_if_unreferenced(&cid).await {
+            if let Err(e) = content.remove_if_unreferenced(&cid).await {
                 tracing::warn!(%cid, error = %e, "could not roll back block of a failed add");
             }
         }

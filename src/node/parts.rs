@@ -1,0 +1,230 @@
+//! The handles every service is built from: database, block store, network, signer, clock,
+//! task set, settings and data dir. Each is a cheap clone of one owner's handle; a service
+//! takes the ones it needs, and a test builds them from in-memory parts ([`Parts::in_memory`]).
+//!
+//! Invariants: the network slot is filled once, by the daemon, after the host starts, and a
+//! service that needs the network and finds it empty answers [`NodeError::Offline`]; every
+//! task a service spawns goes through [`Tasks`], so [`Tasks::stop`] ends all of them before
+//! the database closes.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use ed25519_dalek::SigningKey;
+use libp2p::PeerId;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{NodeError, Result};
+use crate::blockstore::FsBlockstore;
+use crate::clock::Clock;
+use crate::config::{Config, DataDir};
+use crate::db::Db;
+use crate::market::{Signable, Signed};
+use crate::net::NetHandle;
+
+/// The block store the node runs on.
+pub type Store = Arc<FsBlockstore>;
+
+/// What every service is built from.
+#[derive(Debug, Clone)]
+pub struct Parts {
+    pub db: Db,
+    pub store: Store,
+    pub net: NetSlot,
+    pub signer: Signer,
+    pub clock: Clock,
+    pub tasks: Tasks,
+    pub config: Arc<Config>,
+    pub data: Arc<DataDir>,
+}
+
+/// The libp2p host, once the daemon has started it.
+#[derive(Debug, Clone, Default)]
+pub struct NetSlot(Arc<OnceLock<NetHandle>>);
+
+impl NetSlot {
+    /// The running host, or [`NodeError::Offline`].
+    pub fn get(&self) -> Result<&NetHandle> {
+        self.0.get().ok_or(NodeError::Offline)
+    }
+
+    /// The running host, if there is one.
+    pub fn running(&self) -> Option<&NetHandle> {
+        self.0.get()
+    }
+
+    /// Fills the slot; a second call is refused.
+    pub(crate) fn set(&self, net: NetHandle) -> Result<()> {
+        self.0
+            .set(net)
+            .map_err(|_| NodeError::internal("the network was started twice"))
+    }
+}
+
+/// The node's ed25519 identity: its libp2p peer id and the key it signs deals and receipts
+/// with.
+#[derive(Clone)]
+pub struct Signer {
+    key: Arc<SigningKey>,
+    peer_id: PeerId,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    pub fn new(key: SigningKey) -> Result<Self> {
+        let keypair = crate::config::libp2p_keypair(&key)
+            .map_err(|e| NodeError::internal(format!("identity key: {e}")))?;
+        Ok(Signer {
+            peer_id: keypair.public().to_peer_id(),
+            key: Arc::new(key),
+        })
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    pub fn sign<T: Signable>(&self, payload: T) -> Result<Signed<T>> {
+        Ok(Signed::sign(payload, &self.key)?)
+    }
+}
+
+/// Every task the node's services spawn: tracked, and cancelled together at stop.
+#[derive(Debug, Clone, Default)]
+pub struct Tasks {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl Tasks {
+    /// Spawns `task`; at [`Tasks::stop`] it is dropped at its next await point unless it has
+    /// finished.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stop.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = task => {}
+            }
+        });
+    }
+
+    /// Spawns `task` without cancelling it: it watches [`Tasks::stop_token`] itself and ends
+    /// on its own (an HTTP server finishing the requests it is answering). Stop still waits
+    /// for it.
+    pub fn spawn_graceful<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
+    /// Resolves when the node is stopping; long-running loops select on it to finish their
+    /// current step cleanly instead of being dropped mid-step.
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.stop.cancelled()
+    }
+
+    /// A token that is cancelled when the node stops.
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Cancels every task and waits until all have ended. Spawning after this is refused
+    /// (the task is dropped at once).
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    /// How many tasks are still running.
+    pub fn len(&self) -> usize {
+        self.tracker.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracker.is_empty()
+    }
+}
+
+impl Parts {
+    /// Parts for tests: an SQLite database in `dir`, a store under it, no network, the given
+    /// clock, default settings.
+    pub async fn in_memory(dir: &std::path::Path, clock: Clock) -> Result<Self> {
+        let data = DataDir::new(dir.to_path_buf());
+        let db = Db::connect_with_clock(
+            &format!("sqlite://{}", dir.join("cairn.db").display()),
+            clock.clone(),
+        )
+        .await?;
+        let store = Arc::new(FsBlockstore::open(data.blocks_dir(), None, 0)?);
+        Ok(Parts {
+            db,
+            store,
+            net: NetSlot::default(),
+            signer: Signer::new(SigningKey::from_bytes(&rand::random()))?,
+            clock,
+            tasks: Tasks::default(),
+            config: Arc::new(Config::new(true)),
+            data: Arc::new(data),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stop_ends_every_task_and_refuses_new_ones() {
+        let tasks = Tasks::default();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        for _ in 0..3 {
+            let tx = tx.clone();
+            tasks.spawn(async move {
+                let _tx = tx;
+                std::future::pending::<()>().await;
+            });
+        }
+        drop(tx);
+        assert_eq!(tasks.len(), 3);
+        tasks.stop().await;
+        assert!(tasks.is_empty());
+        // Every task's sender was dropped with it.
+        assert!(rx.recv().await.is_none());
+        tasks.spawn(async { std::future::pending::<()>().await });
+        tasks.stop().await;
+        assert!(tasks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_empty_net_slot_is_offline() {
+        let slot = NetSlot::default();
+        assert!(matches!(slot.get(), Err(NodeError::Offline)));
+        assert!(slot.running().is_none());
+    }
+}
