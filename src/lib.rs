@@ -13,6 +13,8 @@
 //! - [`api`]: the HTTP API, the gateway and metrics.
 //! - [`cli`]: the `cairn` command line.
 //! - [`config`]: the data dir and `config.toml`.
+//! - [`clock`]: the time the domain reads (system, or manual in tests).
+//! - [`tasks`]: owned task sets, stopped together.
 
 #![cfg_attr(
     not(test),
@@ -39,3 +41,4 @@ pub mod net;
 pub mod node;
 pub mod pay;
 pub mod proof;
+pub mod tasks;

@@ -435,7 +435,7 @@ async fn piece_commit(
 /// hold up the add.
 fn announce(state: &AppState, cid: Cid) {
     if let Some(net) = state.node.net().running().cloned() {
-        tokio::spawn(async move {
+        state.node.parts().tasks.spawn(async move {
             if let Err(e) = net.provide(cid).await {
                 tracing::debug!(%cid, error = %e, "provide failed");
             }

@@ -102,11 +102,16 @@ pub(super) async fn car_response(state: &AppState, cid: Cid) -> Result<Response,
     state.node.content().blocks().get_block(&cid).await?;
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let node = state.node.clone();
-    let export = tokio::spawn(async move { node.content().car_export(&cid, writer).await });
+    let export = state
+        .node
+        .parts()
+        .tasks
+        .spawn_joinable(async move { node.content().car_export(&cid, writer).await });
     let tail = futures::stream::once(async move {
         match export.await {
-            Ok(Ok(())) => Ok(None),
-            Ok(Err(e)) => Err(std::io::Error::other(e.to_string())),
+            Ok(Some(Ok(()))) => Ok(None),
+            Ok(Some(Err(e))) => Err(std::io::Error::other(e.to_string())),
+            Ok(None) => Err(std::io::Error::other("the node is stopping")),
             Err(e) => Err(std::io::Error::other(e.to_string())),
         }
     });

@@ -95,6 +95,8 @@ pub struct NetHandle {
     control: libp2p_stream::Control,
     /// The latest ask bytes each peer published on the ask topic (unverified; readers check).
     gossiped_asks: swarm::GossipedAsks,
+    /// The host's stream servers and their per-stream tasks, stopped at [`NetHandle::shutdown`].
+    tasks: crate::tasks::Tasks,
 }
 
 impl std::fmt::Debug for NetHandle {
@@ -159,6 +161,7 @@ pub async fn spawn<S: Blockstore + Clone>(
             .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
     }
     let ledgers = Arc::new(ledger::Ledgers::default());
+    let tasks = crate::tasks::Tasks::default();
     let (misbehaving_tx, misbehaving_rx) = mpsc::channel(64);
     let engine = Bitswap::start(
         control.clone(),
@@ -167,19 +170,23 @@ pub async fn spawn<S: Blockstore + Clone>(
         ledgers.clone(),
         misbehaving_tx,
         services.serve_gate.clone(),
+        tasks.clone(),
     );
     if let Some(prover) = services.prover {
-        rpc::serve(proofs, Arc::new(proof::ProofHandler(prover)), proof::LIMITS);
+        let handler = Arc::new(proof::ProofHandler(prover));
+        rpc::serve(proofs, handler, proof::LIMITS, &tasks);
     }
     if let Some(handler) = services.market {
         rpc::serve(
             market,
             Arc::new(market::MarketHandler(handler)),
             market::LIMITS,
+            &tasks,
         );
     }
     if let Some(handler) = services.pay {
-        rpc::serve(pay_streams, Arc::new(pay::PayHandler(handler)), pay::LIMITS);
+        let handler = Arc::new(pay::PayHandler(handler));
+        rpc::serve(pay_streams, handler, pay::LIMITS, &tasks);
     }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let gossiped_asks = swarm::GossipedAsks::default();
@@ -197,6 +204,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         ledgers,
         control,
         gossiped_asks,
+        tasks,
     };
     // Wait for the listeners so callers can read real ports at once.
     handle.wait_for_listeners(config.listen.len()).await;
@@ -325,7 +333,9 @@ impl NetHandle {
         self.gossiped_asks.snapshot()
     }
 
+    /// Stops the stream servers and every stream they are answering, then the swarm task.
     pub async fn shutdown(&self) {
+        self.tasks.stop().await;
         let _ = self.commands.send(Command::Shutdown).await;
     }
 }

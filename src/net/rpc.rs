@@ -31,15 +31,17 @@ pub(super) fn serve(
     mut incoming: mpsc::Receiver<Incoming>,
     handler: Arc<dyn Handler>,
     limits: Limits,
+    tasks: &crate::tasks::Tasks,
 ) {
     let permits = Arc::new(Semaphore::new(CONCURRENT));
-    tokio::spawn(async move {
+    let streams = tasks.clone();
+    tasks.spawn(async move {
         while let Some((peer, _, stream)) = incoming.recv().await {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
             let handler = handler.clone();
-            tokio::spawn(async move {
+            streams.spawn(async move {
                 if let Err(e) = answer(peer, stream, handler.as_ref(), limits).await {
                     tracing::debug!(%peer, error = %e, "request stream failed");
                 }

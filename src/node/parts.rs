@@ -7,13 +7,10 @@
 //! task a service spawns goes through [`Tasks`], so [`Tasks::stop`] ends all of them before
 //! the database closes.
 
-use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::SigningKey;
 use libp2p::PeerId;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::{NodeError, Result};
 use crate::blockstore::FsBlockstore;
@@ -22,6 +19,7 @@ use crate::config::{Config, DataDir};
 use crate::db::Db;
 use crate::market::{Signable, Signed};
 use crate::net::NetHandle;
+pub use crate::tasks::Tasks;
 
 /// The block store the node runs on.
 pub type Store = Arc<FsBlockstore>;
@@ -105,72 +103,6 @@ impl Signer {
     }
 }
 
-/// Every task the node's services spawn: tracked, and cancelled together at stop.
-#[derive(Debug, Clone, Default)]
-pub struct Tasks {
-    tracker: TaskTracker,
-    stop: CancellationToken,
-}
-
-impl Tasks {
-    /// Spawns `task`; at [`Tasks::stop`] it is dropped at its next await point unless it has
-    /// finished.
-    pub fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let stop = self.stop.clone();
-        self.tracker.spawn(async move {
-            tokio::select! {
-                _ = stop.cancelled() => {}
-                _ = task => {}
-            }
-        });
-    }
-
-    /// Spawns `task` without cancelling it: it watches [`Tasks::stop_token`] itself and ends
-    /// on its own (an HTTP server finishing the requests it is answering). Stop still waits
-    /// for it.
-    pub fn spawn_graceful<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.tracker.spawn(task);
-    }
-
-    /// Resolves when the node is stopping; long-running loops select on it to finish their
-    /// current step cleanly instead of being dropped mid-step.
-    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
-        self.stop.cancelled()
-    }
-
-    /// A token that is cancelled when the node stops.
-    pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
-    }
-
-    pub fn is_stopping(&self) -> bool {
-        self.stop.is_cancelled()
-    }
-
-    /// Cancels every task and waits until all have ended. Spawning after this is refused
-    /// (the task is dropped at once).
-    pub async fn stop(&self) {
-        self.stop.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
-
-    /// How many tasks are still running.
-    pub fn len(&self) -> usize {
-        self.tracker.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tracker.is_empty()
-    }
-}
-
 impl Parts {
     /// Parts for tests: an SQLite database in `dir`, a store under it, no network, the given
     /// clock, default settings.
@@ -198,28 +130,6 @@ impl Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn stop_ends_every_task_and_refuses_new_ones() {
-        let tasks = Tasks::default();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        for _ in 0..3 {
-            let tx = tx.clone();
-            tasks.spawn(async move {
-                let _tx = tx;
-                std::future::pending::<()>().await;
-            });
-        }
-        drop(tx);
-        assert_eq!(tasks.len(), 3);
-        tasks.stop().await;
-        assert!(tasks.is_empty());
-        // Every task's sender was dropped with it.
-        assert!(rx.recv().await.is_none());
-        tasks.spawn(async { std::future::pending::<()>().await });
-        tasks.stop().await;
-        assert!(tasks.is_empty());
-    }
 
     #[tokio::test]
     async fn an_empty_net_slot_is_offline() {

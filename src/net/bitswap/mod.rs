@@ -86,6 +86,8 @@ pub struct Bitswap<S> {
     gate: Option<Arc<dyn super::pay::ServeGate>>,
     /// Bounds the wantlists waiting for a payment.
     deferred: Arc<Semaphore>,
+    /// The server loop, its per-stream tasks and payment waits; stopped with the host.
+    tasks: crate::tasks::Tasks,
 }
 
 impl<S: Blockstore + Clone> Bitswap<S> {
@@ -97,8 +99,10 @@ impl<S: Blockstore + Clone> Bitswap<S> {
         ledgers: Arc<Ledgers>,
         misbehaving: tokio::sync::mpsc::Sender<PeerId>,
         gate: Option<Arc<dyn super::pay::ServeGate>>,
+        tasks: crate::tasks::Tasks,
     ) -> Arc<Self> {
         let engine = Arc::new(Bitswap {
+            tasks: tasks.clone(),
             control,
             store,
             wants: Mutex::new(HashMap::new()),
@@ -109,13 +113,13 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             deferred: Arc::new(Semaphore::new(MAX_DEFERRED)),
         });
         let server = engine.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             while let Some((peer, protocol, stream)) = incoming.recv().await {
                 let Ok(permit) = server.inbound.clone().acquire_owned().await else {
                     break;
                 };
                 let engine = server.clone();
-                tokio::spawn(async move {
+                server.tasks.spawn(async move {
                     if let Err(e) = engine.serve_stream(peer, protocol, stream).await {
                         tracing::debug!(%peer, error = %e, "bitswap stream ended with an error");
                     }
@@ -243,7 +247,7 @@ impl<S: Blockstore + Clone> Bitswap<S> {
     fn defer(self: &Arc<Self>, peer: PeerId, protocol: StreamProtocol, withheld: Vec<Withheld>) {
         let permit = self.deferred.clone().try_acquire_owned().ok();
         let engine = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let mut waiting = withheld;
             let deadline = tokio::time::Instant::now() + PAYMENT_WAIT;
             while permit.is_some() && !waiting.is_empty() && tokio::time::Instant::now() < deadline
