@@ -39,7 +39,7 @@ use std::sync::Arc;
 use cid::Cid;
 use tokio::sync::RwLock;
 
-use crate::blockstore::{BlockstoreError, FsBlockstore, LocalBlocks};
+use crate::blockstore::{BlockstoreError, LocalBlocks, Store};
 use crate::config::{Config, ConfigError, DataDir};
 use crate::content::ContentError;
 use crate::db::{Db, DbError};
@@ -72,7 +72,7 @@ pub struct Node {
     pub data: DataDir,
     pub config: Config,
     pub db: Db,
-    pub store: Arc<FsBlockstore>,
+    pub store: Store,
     pub key: ed25519_dalek::SigningKey,
     pub peer_id: libp2p_identity::PeerId,
     pub api_token: String,
@@ -104,7 +104,7 @@ impl Node {
             .unwrap_or_else(|| data.default_database_url());
         let db = Db::connect(&url).await?;
         let quota = config.quota_bytes().map_err(NodeError::BadRequest)?;
-        let store = FsBlockstore::open(data.blocks_dir(), quota, db.used_bytes().await?)?;
+        let store = Store::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
         let (meter, invoice_orders) = RetrievalMeter::new();
         Ok(Arc::new(Node {
             pay: PayState::new(db.clone(), meter),
@@ -114,7 +114,7 @@ impl Node {
             data,
             config,
             db,
-            store: Arc::new(store),
+            store,
             key,
             net: std::sync::OnceLock::new(),
             fetched: std::sync::Mutex::new(Vec::new()),
@@ -125,7 +125,7 @@ impl Node {
     }
 
     /// Reads blocks from the local store.
-    pub fn local_blocks(&self) -> LocalBlocks<Arc<FsBlockstore>> {
+    pub fn local_blocks(&self) -> LocalBlocks<Store> {
         LocalBlocks(self.store.clone())
     }
 
