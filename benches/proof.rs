@@ -137,12 +137,12 @@ fn main() {
 /// Imports the bytes as a file into an on-disk store, commits its piece, and proves through
 /// the offset index: what a provider does.
 async fn prove_from_store(data: &[u8]) -> (Duration, Duration) {
-    use cairn::blockstore::{Blockstore, FsBlockstore, LocalBlocks};
+    use cairn::blockstore::{BackendConfig, Blockstore, LocalBlocks, Store};
     use cairn::content::importer::FileImporter;
-    use std::sync::Arc;
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-proof-store");
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Arc::new(FsBlockstore::open(&dir, None, 0).expect("store"));
+    let root = dir.clone();
+    let store = Store::open(&BackendConfig::Fs { root }, None, 0).expect("store");
     let mut importer = FileImporter::new(Default::default()).expect("importer");
     for chunk in data.chunks(1 << 20) {
         for block in importer.write(chunk) {

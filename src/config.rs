@@ -74,6 +74,19 @@ pub struct StorageConfig {
     /// Cap on block bytes, e.g. "500GiB". Unlimited if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota: Option<String>,
+    /// Where blocks are kept. `fs` (the default, also when `[storage]` is absent): files in
+    /// the data dir's `blocks/`. `memory`: in RAM and lost at exit, for tests only (the
+    /// database keeps its records of blocks across restarts; the blocks do not survive).
+    #[serde(default)]
+    pub backend: StorageBackend,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    #[default]
+    Fs,
+    Memory,
 }
 
 /// Payments: what this node charges for serving blocks and how it pays others.
@@ -179,6 +192,17 @@ impl Config {
             pay: PayConfig::default(),
             keeper: KeeperConfig::default(),
             database_url: None,
+        }
+    }
+
+    /// The block store backend to open for this config in `data`.
+    pub fn block_store(&self, data: &DataDir) -> crate::blockstore::BackendConfig {
+        use crate::blockstore::BackendConfig;
+        match self.storage.backend {
+            StorageBackend::Fs => BackendConfig::Fs {
+                root: data.blocks_dir(),
+            },
+            StorageBackend::Memory => BackendConfig::Memory,
         }
     }
 
@@ -399,6 +423,35 @@ mod tests {
     }
 
     #[test]
+    fn the_block_store_is_the_fs_store_in_the_data_dir_unless_configured() {
+        let data = DataDir::new("/srv/cairn");
+        let mut config = Config::new(true);
+        let text = toml::to_string(&config).unwrap();
+        let without_storage: String = text
+            .lines()
+            .filter(|line| !line.starts_with("[storage]") && !line.starts_with("backend"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!without_storage.contains("storage"), "{without_storage}");
+        let parsed: Config = toml::from_str(&without_storage).unwrap();
+        assert_eq!(
+            parsed.block_store(&data),
+            crate::blockstore::BackendConfig::Fs {
+                root: PathBuf::from("/srv/cairn/blocks")
+            }
+        );
+
+        config.storage.backend = StorageBackend::Memory;
+        let parsed: Config = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+        assert_eq!(
+            parsed.block_store(&data),
+            crate::blockstore::BackendConfig::Memory
+        );
+        let memory = toml::to_string(&config).unwrap();
+        assert!(memory.contains("backend = \"memory\""), "{memory}");
+    }
+
+    #[test]
     fn bad_config_and_missing_dir_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
@@ -421,6 +474,15 @@ mod tests {
         assert!(matches!(
             data.load_config(),
             Err(ConfigError::Invalid { .. })
+        ));
+        config.storage.quota = None;
+        let unknown = toml::to_string(&config)
+            .unwrap()
+            .replace("backend = \"fs\"", "backend = \"tape\"");
+        std::fs::write(dir.path().join(CONFIG_FILE), unknown).unwrap();
+        assert!(matches!(
+            data.load_config(),
+            Err(ConfigError::Invalid { reason, .. }) if reason.contains("tape")
         ));
     }
 }

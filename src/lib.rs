@@ -2,7 +2,8 @@
 //!
 //! Module map, bottom to top:
 //! - [`content`]: CIDs, blocks, UnixFS import/export, CARv1.
-//! - [`blockstore`]: the `Blockstore` trait and the on-disk store.
+//! - [`blockstore`]: the `Blockstore` trait, its backends (on disk, in memory), and the `Store`
+//!   a node runs on: the configured backend behind the one quota.
 //! - [`db`]: the database (SQLite by default, PostgreSQL by URL) and its migrations.
 //! - [`proof`]: piece commitments, challenges, proofs and their verification.
 //! - [`market`]: asks, deal proposals and acceptances, acceptance policy, deal states.

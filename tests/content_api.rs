@@ -152,6 +152,60 @@ async fn gc_collects_unpinned_blocks_and_never_pinned_ones() {
 }
 
 #[tokio::test]
+async fn a_node_on_the_memory_backend_serves_and_collects_without_touching_disk() {
+    let node = TestNode::start_with(|c| {
+        c.storage.backend = cairn::config::StorageBackend::Memory;
+        c.storage.quota = Some("4MiB".into());
+    })
+    .await;
+    assert_eq!(
+        node.daemon.node().content().store().backend().name(),
+        "memory"
+    );
+    let data = bytes(1_500_000, 41);
+    let cid = node.add_cid(data.clone(), "?pin=false").await;
+    let back = node
+        .http
+        .get(node.api(&format!("/cat/{cid}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&back), sha256_hex(&data));
+    assert_eq!(node.stored_files(), 0, "no block file on disk");
+    let used = node.daemon.node().content().store().used_bytes();
+    assert!(used >= data.len() as u64);
+    assert_eq!(used, node.daemon.node().db().used_bytes().await.unwrap());
+
+    // The same quota as on disk: a file that does not fit is refused.
+    let response = node
+        .http
+        .post(node.api("/add"))
+        .bearer_auth(node.token())
+        .body(bytes(3 * 1024 * 1024, 42))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_reason(response).await,
+        (StatusCode::INSUFFICIENT_STORAGE, "store_full".into())
+    );
+    assert_eq!(node.daemon.node().content().store().used_bytes(), used);
+
+    node.http
+        .post(node.api("/gc"))
+        .bearer_auth(node.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(node.daemon.node().content().store().used_bytes(), 0);
+    assert_eq!(node.daemon.node().db().used_bytes().await.unwrap(), 0);
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn malformed_and_unsupported_cids_are_refused_with_reasons() {
     let node = TestNode::start().await;
     let bad = node

@@ -1,10 +1,9 @@
 //! Cairn hosts talking to each other on 127.0.0.1: Bitswap over TCP and QUIC, provider
 //! lookup through the DHT, and peers that misbehave.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::blockstore::{Blockstore, MemoryBlockstore};
+use cairn::blockstore::{Blockstore, Store};
 use cairn::content::{Block, HashAlg, RAW};
 use cairn::net::{self, NetConfig, NetHandle};
 use libp2p::Multiaddr;
@@ -13,11 +12,11 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Host {
     net: NetHandle,
-    store: Arc<MemoryBlockstore>,
+    store: Store,
 }
 
 async fn host(listen: &str, bootstrap: Vec<Multiaddr>) -> Host {
-    let store = Arc::new(MemoryBlockstore::new());
+    let store = Store::memory();
     let config = NetConfig {
         listen: vec![listen.parse().unwrap()],
         bootstrap,
@@ -38,7 +37,7 @@ async fn addr(host: &Host) -> Multiaddr {
     host.net.listen_addrs().await.unwrap().remove(0)
 }
 
-async fn blocks(store: &MemoryBlockstore, count: usize, size: usize) -> Vec<Block> {
+async fn blocks(store: &Store, count: usize, size: usize) -> Vec<Block> {
     let mut out = Vec::new();
     for i in 0..count {
         let mut data = vec![0u8; size];

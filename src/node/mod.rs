@@ -34,7 +34,7 @@ pub use provider::{AskTerms, Provider};
 
 use std::sync::Arc;
 
-use crate::blockstore::FsBlockstore;
+use crate::blockstore::Store as BlockStore;
 use crate::clock::Clock;
 use crate::config::DataDir;
 use crate::db::Db;
@@ -67,11 +67,11 @@ impl Node {
             .unwrap_or_else(|| data.default_database_url());
         let db = Db::connect_with_clock(&url, clock.clone()).await?;
         let quota = config.quota_bytes().map_err(NodeError::invalid)?;
-        let store = FsBlockstore::open(data.blocks_dir(), quota, db.used_bytes().await?)?;
+        let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
         let api_token = data.load_token()?;
         let parts = Parts {
             db,
-            store: Arc::new(store),
+            store,
             net: NetSlot::default(),
             signer,
             clock,

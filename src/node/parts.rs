@@ -13,7 +13,6 @@ use ed25519_dalek::SigningKey;
 use libp2p::PeerId;
 
 use super::{NodeError, Result};
-use crate::blockstore::FsBlockstore;
 use crate::clock::Clock;
 use crate::config::{Config, DataDir};
 use crate::db::Db;
@@ -21,8 +20,8 @@ use crate::market::{Signable, Signed};
 use crate::net::NetHandle;
 pub use crate::tasks::Tasks;
 
-/// The block store the node runs on.
-pub type Store = Arc<FsBlockstore>;
+/// The block store the node runs on: the backend chosen in config, behind the quota wrapper.
+pub type Store = crate::blockstore::Store;
 
 /// What every service is built from.
 #[derive(Debug, Clone)]
@@ -113,7 +112,7 @@ impl Parts {
             clock.clone(),
         )
         .await?;
-        let store = Arc::new(FsBlockstore::open(data.blocks_dir(), None, 0)?);
+        let store = Store::open(&Config::new(true).block_store(&data), None, 0)?;
         Ok(Parts {
             db,
             store,
