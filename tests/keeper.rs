@@ -11,12 +11,18 @@ use std::future::Future;
 use std::time::Duration;
 
 use cairn::blockstore::Blockstore;
+use cairn::clock::Clock;
 use common::{bytes, ok, TestNode};
 use serde_json::Value;
 
 /// A provider asking `price` per GiB-month, challenge periods from 1 s.
 async fn provider(price: u64) -> TestNode {
-    let node = TestNode::start().await;
+    provider_on(Clock::system(), price).await
+}
+
+/// Like [`provider`], reading the time from `clock`.
+async fn provider_on(clock: Clock, price: u64) -> TestNode {
+    let node = TestNode::start_with_clock(clock, |_| {}).await;
     set_price(&node, price).await;
     node
 }
@@ -48,9 +54,18 @@ async fn connected_providers(
     count: usize,
     price: u64,
 ) -> HashMap<String, TestNode> {
+    connected_providers_on(Clock::system(), client, count, price).await
+}
+
+async fn connected_providers_on(
+    clock: Clock,
+    client: &TestNode,
+    count: usize,
+    price: u64,
+) -> HashMap<String, TestNode> {
     let mut providers = HashMap::new();
     for _ in 0..count {
-        let p = provider(price).await;
+        let p = provider_on(clock.clone(), price).await;
         connect(client, &p).await;
         providers.insert(p.daemon.info.id.clone(), p);
     }
@@ -120,17 +135,13 @@ fn events(report: &Value, kind: &str) -> Vec<String> {
 
 /// Starts keeping `cid` with `replicas` and a 1-second challenge period.
 fn keep(client: &TestNode, cid: &str, replicas: &str, extra: &[&str]) -> Value {
-    let mut args = vec![
-        "keep",
-        cid,
-        "--replicas",
-        replicas,
-        "--challenge-period",
-        "1s",
-        "--duration",
-        "1h",
-        "--json",
-    ];
+    let mut args = vec!["--challenge-period", "1s", "--duration", "1h"];
+    args.extend(extra);
+    keep_with(client, cid, replicas, &args)
+}
+
+fn keep_with(client: &TestNode, cid: &str, replicas: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["keep", cid, "--replicas", replicas, "--json"];
     args.extend(extra);
     serde_json::from_str(&ok(&client.cli(&args))).unwrap()
 }
@@ -145,10 +156,18 @@ async fn pinned(client: &TestNode, cid: &str, replicas: usize, limit: Duration) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_keep_reaches_pinned_and_a_vanished_provider_is_replaced() {
-    let client = TestNode::start().await;
-    let mut providers = connected_providers(&client, 3, 1000).await;
+    // Every node reads one manual clock: hourly challenges over a month-long keep, with the
+    // test moving time an hour per look instead of waiting for it.
+    let (clock, hand) = Clock::manual_now();
+    let client = TestNode::start_with_clock(clock.clone(), |_| {}).await;
+    let mut providers = connected_providers_on(clock, &client, 3, 1000).await;
     let cid = client.add_cid(bytes(1_000_000, 71), "").await;
-    let created = keep(&client, &cid, "2", &[]);
+    let created = keep_with(
+        &client,
+        &cid,
+        "2",
+        &["--challenge-period", "1h", "--duration", "30d"],
+    );
     assert_eq!(created["cid"], cid.as_str());
     assert_eq!(created["policy"]["replicas"], 2);
 
@@ -166,6 +185,7 @@ async fn a_keep_reaches_pinned_and_a_vanished_provider_is_replaced() {
     let gone = chosen[0].clone();
     providers.remove(&gone).unwrap().stop().await;
     let repaired = wait_for("repaired", Duration::from_secs(40), || async {
+        hand.advance(Duration::from_secs(3600));
         let r = report(&client, &cid).await;
         let peers = active_peers(&r);
         let done = pinned_with(&r, 2) && peers.contains(&spare) && !peers.contains(&gone);
@@ -197,6 +217,7 @@ async fn a_keep_reaches_pinned_and_a_vanished_provider_is_replaced() {
     );
     // Passed proofs were paid for, and the views say how much (per provider and in all).
     let paid = wait_for("paid", Duration::from_secs(10), || async {
+        hand.advance(Duration::from_secs(3600));
         let r = report(&client, &cid).await;
         (r["paid"].as_u64().unwrap_or(0) > 0, r)
     })

@@ -304,11 +304,14 @@ async fn each_deal_is_funded_by_deposit_not_yet_set_aside_for_another() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
-    let provider = TestNode::start().await;
+    // Both nodes read one manual clock: hourly periods, with the test moving time an hour per
+    // look instead of waiting for it.
+    let (clock, hand) = cairn::clock::Clock::manual_now();
+    let provider = TestNode::start_with_clock(clock.clone(), |_| {}).await;
     set_ask(&provider, "1000000000000", "0");
-    let client = TestNode::start().await;
+    let client = TestNode::start_with_clock(clock, |_| {}).await;
     let cid = client.add_cid(bytes(2_000_000, 13), "").await;
-    let deal = json(&client.make_deal(&cid, &provider, "60s", Some("1s")));
+    let deal = json(&client.make_deal(&cid, &provider, "30d", Some("1h")));
     assert_eq!(deal["state"], "active", "{deal}");
     assert!(
         eventually(Duration::from_secs(10), || {
@@ -323,7 +326,8 @@ async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
         .unwrap()
         .to_string();
     ok(&client.cli(&["pay", "channel", "close", &id]));
-    let cancelled = eventually(Duration::from_secs(20), || {
+    let cancelled = eventually(Duration::from_secs(30), || {
+        hand.advance(Duration::from_secs(3600));
         json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"] == "cancelled"
     })
     .await;

@@ -20,6 +20,8 @@ mod net;
 mod pay;
 mod pinning;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
