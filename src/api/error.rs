@@ -40,7 +40,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.reason, "message": self.message});
+        let body = super::types::ErrorBody {
+            error: self.reason.to_string(),
+            message: self.message,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -6,6 +6,9 @@
 //! token. Every error is JSON `{"error": <machine-readable reason>, "message": <text>}` with
 //! the matching status; internal details are logged, not returned.
 //!
+//! The JSON bodies of the node API are the structs of [`types`], which the CLI reads back;
+//! `views` maps the node's records onto them.
+//!
 //! The IPFS Pinning Service API (`pinning`) is served at `/pins`, outside `/api/v1`, where its
 //! clients expect it, with the spec's own error body `{"error": {"reason", "details"}}`.
 
@@ -20,6 +23,8 @@ mod net;
 mod pay;
 mod pinning;
 mod status;
+pub mod types;
+mod views;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -71,7 +76,11 @@ pub fn api_router(state: AppState) -> Router {
         )
         .route(
             "/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+            get(|| async {
+                axum::Json(types::Health {
+                    status: "ok".into(),
+                })
+            }),
         )
         .route("/metrics", get(metrics::render))
         // The IPFS Pinning Service API at the server's root, where its clients expect it.

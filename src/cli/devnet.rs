@@ -13,6 +13,7 @@ use clap::Args;
 
 use super::provider::parse_duration;
 use super::Context;
+use crate::api::types::Added;
 use crate::config::{Config, DataDir};
 use crate::keeper::Policy;
 use crate::market::state::DealState;
@@ -77,7 +78,7 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
             root.display(),
             pages.join(" ")
         )
-    });
+    })?;
     let outcome = net.watch(ctx, &args).await;
     net.stop().await;
     if temporary {
@@ -86,8 +87,12 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
     outcome
 }
 
-fn say(ctx: &Context, value: &serde_json::Value, human: impl FnOnce() -> String) {
-    ctx.print(value, human);
+fn say(
+    ctx: &Context,
+    value: &serde_json::Value,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    ctx.print(value, human)
 }
 
 struct Devnet {
@@ -170,7 +175,7 @@ impl Devnet {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
             let summary = summary(&self.client.node, &self.providers, &self.keep).await?;
-            say(ctx, &summary, || human_summary(&summary));
+            say(ctx, &summary, || human_summary(&summary))?;
             if !killed && started.elapsed() >= args.kill_after {
                 killed = self.kill_a_replica(ctx).await?;
             }
@@ -205,7 +210,7 @@ impl Devnet {
             ctx,
             &serde_json::json!({"event": "provider_stopped", "peer": id}),
             || format!("devnet: stopped provider {id}; the keeper should repair"),
-        );
+        )?;
         Ok(true)
     }
 
@@ -250,11 +255,8 @@ async fn add_dataset(client: &Daemon, mib: u64) -> anyhow::Result<String> {
         .send()
         .await?
         .error_for_status()?;
-    let added: serde_json::Value = response.json().await?;
-    added["cid"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("the client's add answered without a CID: {added}"))
+    let added: Added = response.json().await?;
+    Ok(added.cid)
 }
 
 /// Deals, proofs, receipts and balances as the client sees them.
