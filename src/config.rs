@@ -137,7 +137,7 @@ impl KeeperConfig {
     /// The default policy these settings make.
     pub fn policy(&self) -> Result<crate::keeper::Policy, String> {
         let secs = |field: &str, text: &str| {
-            crate::keeper::policy::parse_secs(text).map_err(|e| format!("keeper.{field}: {e}"))
+            crate::units::parse_secs(text).map_err(|e| format!("keeper.{field}: {e}"))
         };
         let policy = crate::keeper::Policy {
             replicas: self.replicas,
@@ -150,7 +150,7 @@ impl KeeperConfig {
     }
 
     pub fn fetch_timeout(&self) -> Result<std::time::Duration, String> {
-        crate::keeper::policy::parse_secs(&self.fetch_timeout)
+        crate::units::parse_secs(&self.fetch_timeout)
             .map(std::time::Duration::from_secs)
             .map_err(|e| format!("keeper.fetch_timeout: {e}"))
     }
@@ -186,7 +186,7 @@ impl Config {
         self.storage
             .quota
             .as_deref()
-            .map(|q| q.parse::<bytesize::ByteSize>().map(|b| b.as_u64()))
+            .map(crate::units::parse_size)
             .transpose()
             .map_err(|e| format!("storage.quota: {e}"))
     }

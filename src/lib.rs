@@ -13,6 +13,7 @@
 //! - [`api`]: the HTTP API, the gateway and metrics.
 //! - [`cli`]: the `cairn` command line.
 //! - [`config`]: the data dir and `config.toml`.
+//! - [`units`]: durations and sizes as people write them, parsed and shown one way.
 
 #![cfg_attr(
     not(test),
@@ -38,3 +39,4 @@ pub mod net;
 pub mod node;
 pub mod pay;
 pub mod proof;
+pub mod units;

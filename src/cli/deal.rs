@@ -6,10 +6,10 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 
-use super::provider::parse_duration;
 use super::Context;
 use crate::api::types::{Deal, DealRequest, Deals};
 use crate::market::DealState;
+use crate::units::{format_size, parse_duration};
 
 #[derive(Debug, Subcommand)]
 pub enum DealCommand {
@@ -118,7 +118,7 @@ pub fn table(deals: &[Deal], paid_label: &str) -> String {
             "{:<61} {:<53} {:<11} {:<13} {:<9} {}",
             d.id,
             d.peer,
-            bytesize::ByteSize(d.piece_size).to_string(),
+            format_size(d.piece_size),
             d.state.as_str(),
             format!("{}/{}", d.proofs_passed, d.proofs_failed),
             d.paid,

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 use clap::Args;
 
-use super::provider::parse_duration;
 use super::Context;
 use crate::api::types::Added;
 use crate::config::{Config, DataDir};
 use crate::keeper::Policy;
 use crate::market::state::DealState;
 use crate::node::{AskTerms, Daemon, KeepRequest, Node};
+use crate::units::parse_duration;
 
 #[derive(Debug, Args)]
 pub struct DevnetArgs {

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use super::provider::parse_duration;
 use super::Context;
 use crate::api::types::{Keep, KeepRequest, Keeps, KeepsRemoved};
 use crate::market::DealState;
+use crate::units::{format_secs, format_unix_ms, parse_duration};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]
@@ -103,26 +103,20 @@ fn table(keeps: &[Keep]) -> String {
     lines.join("\n")
 }
 
-fn time(ms: i64) -> String {
-    let ms = ms.max(0) as u64;
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
 fn show(k: &Keep) -> String {
     let p = &k.policy;
     let cap = match p.max_price_per_gib_month {
         Some(c) => format!("at most {c} per GiB-month"),
         None => "no price cap".into(),
     };
-    let secs = |s: u64| humantime::format_duration(Duration::from_secs(s));
     let mut lines = vec![
         format!("{}  {}", k.cid, status(k)),
         format!(
             "request {}; {} replicas for {}, {cap}, a proof every {}; paid {}",
             k.id,
             p.replicas,
-            secs(p.duration_secs),
-            secs(p.challenge_period_secs),
+            format_secs(p.duration_secs),
+            format_secs(p.challenge_period_secs),
             k.paid
         ),
         String::new(),
@@ -134,7 +128,7 @@ fn show(k: &Keep) -> String {
     for r in &k.providers {
         let proof = match &r.last_proof {
             None => "none yet".to_string(),
-            Some(last) => format!("{} {}", last.outcome, time(last.issued_at)),
+            Some(last) => format!("{} {}", last.outcome, format_unix_ms(last.issued_at)),
         };
         lines.push(format!(
             "{:<53} {:<9} {:<10} {:<28} {:>6.2} {:>8}",
@@ -154,7 +148,12 @@ fn show(k: &Keep) -> String {
     lines.push(String::new());
     lines.push("what the keeper did:".into());
     for e in &k.events {
-        lines.push(format!("  {} {:<14} {}", time(e.at), e.kind, e.detail));
+        lines.push(format!(
+            "  {} {:<14} {}",
+            format_unix_ms(e.at),
+            e.kind,
+            e.detail
+        ));
     }
     lines.join("\n")
 }

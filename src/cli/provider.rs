@@ -7,6 +7,7 @@ use reqwest::Method;
 
 use super::Context;
 use crate::api::types::{Ask, AskTerms, Deals, Providers};
+use crate::units::{format_size, parse_duration, parse_size};
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
@@ -59,16 +60,6 @@ pub struct AskSetArgs {
     pub deny: Vec<String>,
 }
 
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 90s, 1h, 30d)"))
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
-    text.parse::<bytesize::ByteSize>()
-        .map(|b| b.as_u64())
-        .map_err(|e| format!("{e} (use e.g. 32GiB)"))
-}
-
 pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let command = match command {
@@ -107,7 +98,7 @@ pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> 
 
 /// One line per ask, as `cairn providers` prints them too.
 pub fn describe(ask: &Ask) -> String {
-    let size = |n: u64| bytesize::ByteSize(n).to_string();
+    let size = format_size;
     let days = |secs: u64| format!("{}d", secs / 86_400);
     format!(
         "{}  {} per GiB-month  {}..{}  max piece {}  free {}",
