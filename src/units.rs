@@ -6,6 +6,8 @@
 //!
 //! Invariants: surrounding whitespace is ignored; a value too large for its type is an
 //! error, never clamped; every error quotes the text it refused and shows a valid example.
+//! [`duration_text`] and [`size_text`] write a value in the shortest form that reads back
+//! exactly (`30d`, `500GiB`), so a config written and read again is the same config.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -65,6 +67,80 @@ pub fn format_secs(secs: u64) -> String {
 /// A size in binary units: `1.5 GiB`, `512 B`.
 pub fn format_size(bytes: u64) -> String {
     bytesize::ByteSize(bytes).to_string()
+}
+
+/// The shortest text [`parse_duration`] reads back to exactly `duration`: `30d`, `90m`,
+/// `45s`, `1500ms`.
+pub fn exact_duration(duration: Duration) -> String {
+    if duration.subsec_nanos() != 0 {
+        return match duration.subsec_nanos() % 1_000_000 {
+            0 => format!("{}ms", duration.as_millis()),
+            _ => format_duration(duration),
+        };
+    }
+    let secs = duration.as_secs();
+    let units = [("d", 86_400), ("h", 3_600), ("m", 60)];
+    match units.iter().find(|(_, n)| secs != 0 && secs % n == 0) {
+        Some((unit, n)) => format!("{}{unit}", secs / n),
+        None => format!("{secs}s"),
+    }
+}
+
+/// The shortest text [`parse_size`] reads back to exactly `bytes`: `500GiB`, `2TB`, `1234`.
+pub fn exact_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 12] = [
+        ("EiB", 1 << 60),
+        ("EB", 1_000_000_000_000_000_000),
+        ("PiB", 1 << 50),
+        ("PB", 1_000_000_000_000_000),
+        ("TiB", 1 << 40),
+        ("TB", 1_000_000_000_000),
+        ("GiB", 1 << 30),
+        ("GB", 1_000_000_000),
+        ("MiB", 1 << 20),
+        ("MB", 1_000_000),
+        ("KiB", 1 << 10),
+        ("kB", 1_000),
+    ];
+    match UNITS.iter().find(|(_, n)| bytes != 0 && bytes % n == 0) {
+        Some((unit, n)) => format!("{}{unit}", bytes / n),
+        None => bytes.to_string(),
+    }
+}
+
+/// Serde for a `Duration` written as text (`"30d"`), as `config.toml` holds durations.
+pub mod duration_text {
+    use std::time::Duration;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::exact_duration(*duration))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_duration(&text).map_err(D::Error::custom)
+    }
+}
+
+/// Serde for an optional size in bytes written as text (`"500GiB"`).
+pub mod size_text {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => s.serialize_str(&super::exact_size(*bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => super::parse_size(&text).map(Some).map_err(D::Error::custom),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A Unix time in ms as RFC 3339 to the second (UTC); times before 1970 show as 1970.
@@ -141,6 +217,37 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("too large"));
+    }
+
+    #[test]
+    fn exact_forms_read_back_to_the_same_value() {
+        let durations = [
+            (Duration::from_secs(30 * 86_400), "30d"),
+            (Duration::from_secs(3_600), "1h"),
+            (Duration::from_secs(600), "10m"),
+            (Duration::from_secs(90 * 60), "90m"),
+            (Duration::from_secs(61), "61s"),
+            (Duration::ZERO, "0s"),
+            (Duration::from_millis(1_500), "1500ms"),
+        ];
+        for (duration, text) in durations {
+            assert_eq!(exact_duration(duration), text);
+            assert_eq!(parse_duration(text).unwrap(), duration);
+        }
+        let odd = Duration::new(2, 5);
+        assert_eq!(parse_duration(&exact_duration(odd)).unwrap(), odd);
+        for (bytes, text) in [
+            (500u64 << 30, "500GiB"),
+            (2_000_000_000_000, "2TB"),
+            (3 << 9, "1536"),
+            (3 << 10, "3KiB"),
+            (1_234, "1234"),
+            (0, "0"),
+            (u64::MAX - 1, "18446744073709551614"),
+        ] {
+            assert_eq!(exact_size(bytes), text);
+            assert_eq!(parse_size(text).unwrap(), bytes);
+        }
     }
 
     #[test]

@@ -304,7 +304,7 @@ async fn upload_cut_mid_stream_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn a_full_store_refuses_the_add_and_keeps_nothing_partial() {
-    let node = TestNode::start_with(|c| c.storage.quota = Some("1MiB".into())).await;
+    let node = TestNode::start_with(|c| c.storage.quota = Some(1 << 20)).await;
     let response = node
         .http
         .post(node.api("/add"))

@@ -4,12 +4,15 @@
 //! after `--kill-after` one provider holding a replica is stopped and the keeper repairs.
 //! A summary line is printed every two seconds; Ctrl-C (or `--run-for`) stops every node.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use clap::Args;
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
 
 use super::Context;
 use crate::api::types::Added;
@@ -106,7 +109,7 @@ async fn start_node(dir: PathBuf) -> anyhow::Result<Daemon> {
     if !data.is_initialized() {
         let mut config = Config::new(true);
         // Loopback only: the demo network never listens on, or dials, anything else.
-        config.swarm.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        config.swarm.listen = vec![Multiaddr::from(Ipv4Addr::LOCALHOST).with(Protocol::Tcp(0))];
         data.init(&config)?;
     }
     Ok(Daemon::start(data).await?)

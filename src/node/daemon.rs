@@ -118,21 +118,10 @@ impl Daemon {
     }
 }
 
-fn parse_addrs(field: &str, addrs: &[String]) -> Result<Vec<libp2p::Multiaddr>> {
-    addrs
-        .iter()
-        .map(|a| {
-            a.parse().map_err(|e| {
-                NodeError::BadRequest(format!("{field}: invalid multiaddr {a:?}: {e}"))
-            })
-        })
-        .collect()
-}
-
 async fn start_network(node: &Arc<Node>) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
     let config = NetConfig {
-        listen: parse_addrs("swarm.listen", &node.config.swarm.listen)?,
-        bootstrap: parse_addrs("swarm.bootstrap", &node.config.swarm.bootstrap)?,
+        listen: node.config.swarm.listen.clone(),
+        bootstrap: node.config.swarm.bootstrap.clone(),
         max_connections: 512,
     };
     let keypair =

@@ -115,7 +115,8 @@ fn describe(p: &Policy) -> String {
 impl Node {
     /// The policy `[keeper]` in the config makes.
     pub fn default_keep_policy(&self) -> Result<Policy> {
-        self.config.keeper.policy().map_err(NodeError::Other)
+        let policy = self.config.keeper.policy();
+        policy.map_err(|e| NodeError::Other(format!("keeper: {e}")))
     }
 
     /// Records a new keep; the keeper picks it up on its next tick.

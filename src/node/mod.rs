@@ -103,7 +103,7 @@ impl Node {
             .clone()
             .unwrap_or_else(|| data.default_database_url());
         let db = Db::connect(&url).await?;
-        let quota = config.quota_bytes().map_err(NodeError::BadRequest)?;
+        let quota = config.storage.quota;
         let store = FsBlockstore::open(data.blocks_dir(), quota, db.used_bytes().await?)?;
         let (meter, invoice_orders) = RetrievalMeter::new();
         Ok(Arc::new(Node {
