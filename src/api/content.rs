@@ -25,7 +25,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/gc", post(gc))
         .route("/car", post(car_import))
         .route("/piece/{cid}", post(piece_commit))
-        .layer(from_fn_with_state(state, require_token))
+        .layer(from_fn_with_state(state, require_token::<ApiError>))
         // Uploads stream into the store; the quota, not a request size cap, bounds them.
         .layer(axum::extract::DefaultBodyLimit::disable());
     Router::new()

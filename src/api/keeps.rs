@@ -22,7 +22,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/keeps", post(keep))
         .route("/keeps/{key}", delete(remove))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/keeps", get(list))
         .route("/keeps/{key}", get(show))

@@ -11,7 +11,7 @@ use super::{auth::require_token, types, views, ApiError, AppState};
 pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/provider/ask", post(set_ask))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/provider/ask", get(show_ask))
         .route("/providers", get(providers))
@@ -88,7 +88,7 @@ async fn providers(
 pub fn deal_routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/deals", post(make_deal))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/deals", get(list_deals))
         .route("/deals/{id}", get(show_deal))

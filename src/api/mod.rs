@@ -21,7 +21,7 @@ mod market;
 mod metrics;
 mod net;
 mod pay;
-mod pinning;
+pub(crate) mod pinning;
 mod status;
 pub mod types;
 mod views;
@@ -41,6 +41,8 @@ use crate::node::Node;
 pub struct AppState {
     pub node: Arc<Node>,
     pub metrics: Arc<Metrics>,
+    /// What write calls must present (the node's `api.token`).
+    pub token: auth::ApiToken,
     /// The gateway's URL, once bound (reported by `/api/v1/id`).
     pub urls: Arc<std::sync::OnceLock<BoundUrls>>,
 }
@@ -54,6 +56,7 @@ pub struct BoundUrls {
 impl AppState {
     pub fn new(node: Arc<Node>) -> Self {
         AppState {
+            token: auth::ApiToken::new(&node.api_token),
             node,
             metrics: Arc::new(Metrics::new()),
             urls: Arc::default(),

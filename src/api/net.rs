@@ -16,7 +16,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/swarm/connect", post(connect))
         .route("/routing/provide/{cid}", post(provide))
         .route("/audit", post(audit))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/swarm/peers", get(peers))
         .route("/routing/findprovs/{cid}", get(find_providers))

@@ -16,7 +16,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/pay/channels", post(open_channel))
         .route("/pay/channels/{id}/close", post(close_channel))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/pay/channels", get(list_channels))
         .route("/pay/channels/{id}", get(show_channel))
