@@ -4,11 +4,22 @@
 //! identity (`identity.key`, mode 0600: its libp2p identity and its signing key), the API
 //! token (`api.token`, 0600), the SQLite database, the block store, and while a daemon runs,
 //! `daemon.json` with the addresses it actually bound (so the CLI finds it, as Kubo's `api`).
+//!
+//! Invariant: a loaded [`Config`] is valid. `config.toml` keeps the forms people write
+//! (`"500GiB"`, `"30d"`, multiaddr strings), and loading turns them into typed values
+//! (sizes in bytes, `Duration`s, `Multiaddr`s, `SocketAddr`s) and checks the keeper's policy,
+//! so a bad value fails at load with an error naming its key and line, and no user of the
+//! config parses anything again.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
+
+use crate::keeper::{Policy, PolicyError};
+use crate::units::duration_text;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -23,11 +34,30 @@ pub enum ConfigError {
     NotInitialized(PathBuf),
     #[error("invalid config {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    /// A value of `config.toml` that cannot be read, or that contradicts another.
+    #[error("invalid config {path}: {}{reason}", place(.key, .line))]
+    BadValue {
+        path: PathBuf,
+        /// The key, dotted (`keeper.duration`), if the error is about one.
+        key: Option<String>,
+        line: Option<usize>,
+        reason: String,
+    },
     #[error("no home directory: set CAIRN_PATH")]
     NoHome,
 }
 
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// `keeper.duration (line 12): ` for an error's message.
+fn place(key: &Option<String>, line: &Option<usize>) -> String {
+    match (key, line) {
+        (Some(key), Some(line)) => format!("{key} (line {line}): "),
+        (Some(key), None) => format!("{key}: "),
+        (None, Some(line)) => format!("line {line}: "),
+        (None, None) => String::new(),
+    }
+}
 
 const CONFIG_FILE: &str = "config.toml";
 const IDENTITY_FILE: &str = "identity.key";
@@ -62,22 +92,54 @@ pub struct ListenConfig {
 #[serde(deny_unknown_fields)]
 pub struct SwarmConfig {
     /// Multiaddrs to listen on (TCP and QUIC).
-    pub listen: Vec<String>,
+    #[serde(with = "multiaddrs")]
+    pub listen: Vec<Multiaddr>,
     /// Peers to join the DHT through. None by default: a node never dials out on its own.
-    #[serde(default)]
-    pub bootstrap: Vec<String>,
+    #[serde(default, with = "multiaddrs")]
+    pub bootstrap: Vec<Multiaddr>,
+}
+
+/// Serde for multiaddrs written as strings.
+mod multiaddrs {
+    use libp2p::Multiaddr;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(addrs: &[Multiaddr], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(addrs.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Multiaddr>, D::Error> {
+        let addrs = Vec::<Text>::deserialize(d)?;
+        Ok(addrs.into_iter().map(|Text(addr)| addr).collect())
+    }
+
+    /// One address, read on its own so an error points at it (`swarm.listen[1]`).
+    struct Text(Multiaddr);
+
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(d)?;
+            text.parse()
+                .map(Text)
+                .map_err(|e| D::Error::custom(format!("invalid multiaddr {text:?}: {e}")))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Cap on block bytes, e.g. "500GiB". Unlimited if unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quota: Option<String>,
+    /// Cap on block bytes, written e.g. "500GiB". Unlimited if unset.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::size_text"
+    )]
+    pub quota: Option<u64>,
     /// Where blocks are kept. `fs` (the default, also when `[storage]` is absent): files in
     /// the data dir's `blocks/`. `memory`: in RAM and lost at exit, for tests only (the
     /// database keeps its records of blocks across restarts; the blocks do not survive).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "StorageBackend::is_default")]
     pub backend: StorageBackend,
 }
 
@@ -87,6 +149,12 @@ pub enum StorageBackend {
     #[default]
     Fs,
     Memory,
+}
+
+impl StorageBackend {
+    fn is_default(&self) -> bool {
+        *self == StorageBackend::default()
+    }
 }
 
 /// Payments: what this node charges for serving blocks and how it pays others.
@@ -122,50 +190,60 @@ impl Default for PayConfig {
 pub struct KeeperConfig {
     /// Deals with distinct providers per kept CID.
     pub replicas: u32,
-    /// Each deal's term, e.g. "30d".
-    pub duration: String,
+    /// Each deal's term, written e.g. "30d".
+    #[serde(with = "duration_text")]
+    pub duration: Duration,
     /// Highest price accepted, base units per GiB-month; no cap if unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_price_per_gib_month: Option<u64>,
-    /// How often each provider is challenged, e.g. "1h".
-    pub challenge_period: String,
+    /// How often each provider is challenged, written e.g. "1h".
+    #[serde(with = "duration_text")]
+    pub challenge_period: Duration,
     /// How long fetching a kept DAG from its origins and the network may take before the
-    /// keep fails, e.g. "10m".
-    pub fetch_timeout: String,
+    /// keep fails, written e.g. "10m".
+    #[serde(with = "duration_text")]
+    pub fetch_timeout: Duration,
 }
 
 impl Default for KeeperConfig {
     fn default() -> Self {
         KeeperConfig {
             replicas: 3,
-            duration: "30d".into(),
+            duration: Duration::from_secs(30 * 86_400),
             max_price_per_gib_month: None,
-            challenge_period: "1h".into(),
-            fetch_timeout: "10m".into(),
+            challenge_period: Duration::from_secs(3_600),
+            fetch_timeout: Duration::from_secs(600),
         }
     }
 }
 
 impl KeeperConfig {
-    /// The default policy these settings make.
-    pub fn policy(&self) -> Result<crate::keeper::Policy, String> {
-        let secs = |field: &str, text: &str| {
-            crate::keeper::policy::parse_secs(text).map_err(|e| format!("keeper.{field}: {e}"))
-        };
-        let policy = crate::keeper::Policy {
+    /// The default policy these settings make (whole seconds), validated.
+    pub fn policy(&self) -> Result<Policy, PolicyError> {
+        let policy = Policy {
             replicas: self.replicas,
-            duration_secs: secs("duration", &self.duration)?,
+            duration_secs: self.duration.as_secs(),
             max_price_per_gib_month: self.max_price_per_gib_month,
-            challenge_period_secs: secs("challenge_period", &self.challenge_period)?,
+            challenge_period_secs: self.challenge_period.as_secs(),
         };
-        policy.validate().map_err(|e| format!("keeper: {e}"))?;
+        policy.validate()?;
         Ok(policy)
     }
 
-    pub fn fetch_timeout(&self) -> Result<std::time::Duration, String> {
-        crate::keeper::policy::parse_secs(&self.fetch_timeout)
-            .map(std::time::Duration::from_secs)
-            .map_err(|e| format!("keeper.fetch_timeout: {e}"))
+    /// Checks what the types alone do not: the policy, and a fetch timeout that is not 0.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.policy().map_err(|e| {
+            let key = match e {
+                PolicyError::Replicas(_) => "keeper.replicas",
+                PolicyError::ChallengePeriod => "keeper.challenge_period",
+                PolicyError::Duration { .. } | PolicyError::Meta { .. } => "keeper.duration",
+            };
+            (key, e.to_string())
+        })?;
+        if self.fetch_timeout.is_zero() {
+            return Err(("keeper.fetch_timeout", "must be more than 0".into()));
+        }
+        Ok(())
     }
 }
 
@@ -183,8 +261,11 @@ impl Config {
             },
             swarm: SwarmConfig {
                 listen: vec![
-                    format!("/ip4/0.0.0.0/tcp/{}", port(4701)),
-                    format!("/ip4/0.0.0.0/udp/{}/quic-v1", port(4701)),
+                    Multiaddr::from(std::net::Ipv4Addr::UNSPECIFIED)
+                        .with(libp2p::multiaddr::Protocol::Tcp(port(4701))),
+                    Multiaddr::from(std::net::Ipv4Addr::UNSPECIFIED)
+                        .with(libp2p::multiaddr::Protocol::Udp(port(4701)))
+                        .with(libp2p::multiaddr::Protocol::QuicV1),
                 ],
                 bootstrap: Vec::new(),
             },
@@ -206,13 +287,31 @@ impl Config {
         }
     }
 
-    pub fn quota_bytes(&self) -> Result<Option<u64>, String> {
-        self.storage
-            .quota
-            .as_deref()
-            .map(|q| q.parse::<bytesize::ByteSize>().map(|b| b.as_u64()))
-            .transpose()
-            .map_err(|e| format!("storage.quota: {e}"))
+    /// Reads `config.toml`'s text into typed, checked values; an error names the key and
+    /// line it is about. `path` is only for the error.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config> {
+        let bad =
+            |key: Option<String>, line: Option<usize>, reason: String| ConfigError::BadValue {
+                path: path.to_path_buf(),
+                key,
+                line,
+                reason,
+            };
+        let config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| {
+                let key = e.path().to_string();
+                let e = e.into_inner();
+                let line = e
+                    .span()
+                    .and_then(|span| text.get(..span.start))
+                    .map(|before| before.matches('\n').count() + 1);
+                bad((key != ".").then_some(key), line, e.message().to_string())
+            })?;
+        config
+            .keeper
+            .validate()
+            .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        Ok(config)
     }
 }
 
@@ -296,19 +395,7 @@ impl DataDir {
             return Err(ConfigError::NotInitialized(self.root.clone()));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| self.io(&path, e))?;
-        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let keeper = config.keeper.policy().and(config.keeper.fetch_timeout());
-        keeper.map_err(|reason| ConfigError::Invalid {
-            path: path.clone(),
-            reason,
-        })?;
-        config
-            .quota_bytes()
-            .map_err(|reason| ConfigError::Invalid { path, reason })?;
-        Ok(config)
+        Config::from_toml(&path, &text)
     }
 
     /// The node's ed25519 signing key (also its libp2p identity).
@@ -460,29 +547,205 @@ mod tests {
             Err(ConfigError::NotInitialized(_))
         ));
         std::fs::write(dir.path().join(CONFIG_FILE), "api = 3").unwrap();
-        assert!(matches!(
-            data.load_config(),
-            Err(ConfigError::Invalid { .. })
-        ));
-        let mut config = Config::new(true);
-        config.storage.quota = Some("lots".into());
-        std::fs::write(
-            dir.path().join(CONFIG_FILE),
-            toml::to_string(&config).unwrap(),
-        )
-        .unwrap();
-        assert!(matches!(
-            data.load_config(),
-            Err(ConfigError::Invalid { .. })
-        ));
-        config.storage.quota = None;
-        let unknown = toml::to_string(&config)
-            .unwrap()
-            .replace("backend = \"fs\"", "backend = \"tape\"");
-        std::fs::write(dir.path().join(CONFIG_FILE), unknown).unwrap();
-        assert!(matches!(
-            data.load_config(),
-            Err(ConfigError::Invalid { reason, .. }) if reason.contains("tape")
-        ));
+        let e = data.load_config().unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::BadValue { key: Some(k), line: Some(1), .. } if k == "api"),
+            "{e:?}"
+        );
+        std::fs::write(dir.path().join(CONFIG_FILE), "[api\nlisten = 1").unwrap();
+        let e = data.load_config().unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                ConfigError::BadValue {
+                    key: None,
+                    line: Some(1),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// What `cairn init` writes: the format users edit, unchanged by typed loading.
+    const INIT_TOML: &str = r#"[api]
+listen = "127.0.0.1:5701"
+
+[gateway]
+listen = "127.0.0.1:8701"
+
+[swarm]
+listen = [
+    "/ip4/0.0.0.0/tcp/4701",
+    "/ip4/0.0.0.0/udp/4701/quic-v1",
+]
+bootstrap = []
+
+[storage]
+
+[pay]
+free_bytes = 16777216
+payment_threshold = 1000
+disconnect_threshold = 5000
+retrieval_deposit = 100000
+
+[keeper]
+replicas = 3
+duration = "30d"
+challenge_period = "1h"
+fetch_timeout = "10m"
+"#;
+
+    fn load(text: &str) -> Result<Config> {
+        Config::from_toml(Path::new("config.toml"), text)
+    }
+
+    #[test]
+    fn the_written_format_is_unchanged_and_loads_into_typed_values() {
+        assert_eq!(
+            toml::to_string_pretty(&Config::new(false)).unwrap(),
+            INIT_TOML
+        );
+        let config = load(INIT_TOML).unwrap();
+        assert_eq!(config, Config::new(false));
+        assert_eq!(config.keeper.duration, Duration::from_secs(30 * 86_400));
+        assert_eq!(config.keeper.fetch_timeout, Duration::from_secs(600));
+        assert_eq!(
+            config.swarm.listen[1].to_string(),
+            "/ip4/0.0.0.0/udp/4701/quic-v1"
+        );
+        let written = INIT_TOML
+            .replace("[storage]\n", "[storage]\nquota = \"500GiB\"\n")
+            .replace("bootstrap = []", "bootstrap = [\"/ip4/10.0.0.1/tcp/4701\"]")
+            .replace("\"1h\"", "\"1h 30m\"")
+            .replace("\"10m\"", "\"45\"");
+        let config = load(&written).unwrap();
+        assert_eq!(config.storage.quota, Some(500 << 30));
+        assert_eq!(
+            config.swarm.bootstrap[0].to_string(),
+            "/ip4/10.0.0.1/tcp/4701"
+        );
+        assert_eq!(config.keeper.challenge_period, Duration::from_secs(5_400));
+        assert_eq!(config.keeper.fetch_timeout, Duration::from_secs(45));
+        assert_eq!(config.keeper.policy().unwrap().challenge_period_secs, 5_400);
+        // Written back in the shortest exact form, and read back to the same config.
+        let again = toml::to_string_pretty(&config).unwrap();
+        assert!(again.contains("quota = \"500GiB\""), "{again}");
+        assert!(again.contains("challenge_period = \"90m\""), "{again}");
+        assert_eq!(load(&again).unwrap(), config);
+    }
+
+    #[test]
+    fn a_bad_value_fails_at_load_naming_its_key_and_line() {
+        let cases = [
+            (
+                "[storage]\n",
+                "[storage]\nquota = \"lots\"\n",
+                "storage.quota",
+                "is not a size",
+            ),
+            (
+                "[storage]\n",
+                "[storage]\nbackend = \"tape\"\n",
+                "storage.backend",
+                "tape",
+            ),
+            (
+                "[storage]\n",
+                "[storage]\nquota = 5\n",
+                "storage.quota",
+                "invalid type",
+            ),
+            (
+                "\"30d\"",
+                "\"soon\"",
+                "keeper.duration",
+                "is not a duration",
+            ),
+            (
+                "\"10m\"",
+                "\"forever\"",
+                "keeper.fetch_timeout",
+                "is not a duration",
+            ),
+            (
+                "replicas = 3",
+                "replicas = -1",
+                "keeper.replicas",
+                "invalid value",
+            ),
+            (
+                "\"/ip4/0.0.0.0/tcp/4701\"",
+                "\"ip4/0.0.0.0/tcp/4701\"",
+                "swarm.listen[0]",
+                "invalid multiaddr \"ip4/0.0.0.0/tcp/4701\"",
+            ),
+            (
+                "bootstrap = []",
+                "bootstrap = [\"/ip4/10.0.0.1/tcp/port\"]",
+                "swarm.bootstrap[0]",
+                "invalid multiaddr",
+            ),
+            (
+                "\"127.0.0.1:5701\"",
+                "\"localhost:5701\"",
+                "api.listen",
+                "invalid socket address",
+            ),
+            (
+                "replicas = 3",
+                "replica = 3",
+                "keeper.replica",
+                "unknown field `replica`",
+            ),
+        ];
+        for (from, to, key, reason) in cases {
+            let text = INIT_TOML.replacen(from, to, 1);
+            let e = load(&text).unwrap_err();
+            let ConfigError::BadValue {
+                key: Some(k),
+                line: Some(line),
+                reason: r,
+                ..
+            } = &e
+            else {
+                panic!("{to}: {e:?}");
+            };
+            assert_eq!(k, key, "{to}");
+            assert!(r.contains(reason), "{to}: {r}");
+            let shown = text.lines().nth(line - 1).unwrap();
+            // An array's element errors point at the array's first line.
+            let changed = match key {
+                "swarm.listen[0]" => "listen = [",
+                _ => to.trim().lines().last().unwrap(),
+            };
+            assert!(shown.contains(changed), "{to}: line {line} is {shown:?}");
+            let message = e.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "invalid config config.toml: {key} (line {line}): "
+                )),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_policy_the_keeper_refuses_fails_at_load_naming_its_key() {
+        let cases = [
+            ("replicas = 3", "replicas = 0", "keeper.replicas"),
+            ("replicas = 3", "replicas = 17", "keeper.replicas"),
+            ("\"1h\"", "\"500ms\"", "keeper.challenge_period"),
+            ("\"30d\"", "\"30m\"", "keeper.duration"),
+            ("\"10m\"", "\"0s\"", "keeper.fetch_timeout"),
+        ];
+        for (from, to, key) in cases {
+            let e = load(&INIT_TOML.replacen(from, to, 1)).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::BadValue { key: Some(k), .. } if k == key),
+                "{to}: {e:?}"
+            );
+            assert!(e.to_string().contains(&format!("{key}: ")), "{e}");
+        }
     }
 }

@@ -16,6 +16,7 @@
 //! - [`config`]: the data dir and `config.toml`.
 //! - [`clock`]: the time the domain reads (system, or manual in tests).
 //! - [`tasks`]: owned task sets, stopped together.
+//! - [`units`]: durations and sizes as people write them, parsed and shown one way.
 
 #![cfg_attr(
     not(test),
@@ -43,3 +44,4 @@ pub mod node;
 pub mod pay;
 pub mod proof;
 pub mod tasks;
+pub mod units;

@@ -155,7 +155,7 @@ async fn gc_collects_unpinned_blocks_and_never_pinned_ones() {
 async fn a_node_on_the_memory_backend_serves_and_collects_without_touching_disk() {
     let node = TestNode::start_with(|c| {
         c.storage.backend = cairn::config::StorageBackend::Memory;
-        c.storage.quota = Some("4MiB".into());
+        c.storage.quota = Some(4 << 20);
     })
     .await;
     assert_eq!(
@@ -372,7 +372,7 @@ async fn upload_cut_mid_stream_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn a_full_store_refuses_the_add_and_keeps_nothing_partial() {
-    let node = TestNode::start_with(|c| c.storage.quota = Some("1MiB".into())).await;
+    let node = TestNode::start_with(|c| c.storage.quota = Some(1 << 20)).await;
     let response = node
         .http
         .post(node.api("/add"))

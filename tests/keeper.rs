@@ -664,7 +664,8 @@ async fn the_pinning_service_api_refuses_bad_input_with_the_specs_error_bodies()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pin_whose_dag_cannot_be_fetched_fails_with_the_reason() {
     use reqwest::Method;
-    let node = TestNode::start_with(|c| c.keeper.fetch_timeout = "2s".into()).await;
+    let node =
+        TestNode::start_with(|c| c.keeper.fetch_timeout = std::time::Duration::from_secs(2)).await;
     // A CID nobody has: the hash of bytes never added anywhere.
     let missing = cairn::content::Block::encode(
         cairn::content::RAW,

@@ -91,8 +91,10 @@ async fn contradictory_or_unreadable_terms_are_refused() {
 async fn a_provider_known_only_through_a_shared_bootstrap_peer_is_listed() {
     let boot = TestNode::start().await;
     let boot_addr = boot.tcp_addr();
-    let provider = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
-    let client = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
+    let provider =
+        TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.parse().unwrap()]).await;
+    let client =
+        TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.parse().unwrap()]).await;
     ok(&provider.cli(&[
         "provider",
         "ask",

@@ -55,8 +55,8 @@ async fn b_fetches_what_a_added_after_swarm_connect() {
 async fn b_finds_a_through_the_dht_with_a_shared_bootstrap_peer() {
     let boot = TestNode::start().await;
     let boot_addr = boot.tcp_addr();
-    let a = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
-    let b = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.clone()]).await;
+    let a = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.parse().unwrap()]).await;
+    let b = TestNode::start_with(|c| c.swarm.bootstrap = vec![boot_addr.parse().unwrap()]).await;
     let data = bytes(1_500_000, 32);
     let cid = a.add_cid(data.clone(), "").await;
     ok(&a.cli(&["routing", "provide", &cid]));

@@ -13,7 +13,7 @@ use cid::Cid;
 use futures::TryStreamExt;
 use serde::Deserialize;
 
-use super::{auth::require_token, ApiError, AppState};
+use super::{auth::require_token, types, ApiError, AppState};
 use crate::content::profile::{ImportOptions, Profile};
 use crate::content::{exporter, parse_cid, HashAlg};
 use crate::node::{AddSession, AddedEntry, NodeError};
@@ -25,7 +25,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/gc", post(gc))
         .route("/car", post(car_import))
         .route("/piece/{cid}", post(piece_commit))
-        .layer(from_fn_with_state(state, require_token))
+        .layer(from_fn_with_state(state, require_token::<ApiError>))
         // Uploads stream into the store; the quota, not a request size cap, bounds them.
         .layer(axum::extract::DefaultBodyLimit::disable());
     Router::new()
@@ -39,7 +39,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(writes)
 }
 
-async fn id(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn id(State(state): State<AppState>) -> Json<types::Id> {
     let urls = state.urls.get().cloned();
     let addresses = match state.node.net().running() {
         Some(net) => net
@@ -51,13 +51,13 @@ async fn id(State(state): State<AppState>) -> Json<serde_json::Value> {
             .collect(),
         None => Vec::new(),
     };
-    Json(serde_json::json!({
-        "id": state.node.peer_id().to_string(),
-        "agent": concat!("cairn/", env!("CARGO_PKG_VERSION")),
-        "api": urls.as_ref().map(|u| u.api.clone()),
-        "gateway": urls.as_ref().map(|u| u.gateway.clone()),
-        "addresses": addresses,
-    }))
+    Json(types::Id {
+        id: state.node.peer_id().to_string(),
+        agent: concat!("cairn/", env!("CARGO_PKG_VERSION")).to_string(),
+        api: urls.as_ref().map(|u| u.api.clone()),
+        gateway: urls.as_ref().map(|u| u.gateway.clone()),
+        addresses,
+    })
 }
 
 /// Query options of `/add`, named as Kubo's flags.
@@ -90,14 +90,6 @@ impl AddParams {
     }
 }
 
-#[derive(Debug, serde::Serialize)]
-struct AddResponse {
-    cid: String,
-    size: u64,
-    dag_size: u64,
-    pinned: bool,
-}
-
 /// `POST /add`: a raw body is one file; `multipart/form-data` is a tree of files whose part
 /// file names are relative paths (`site/css/a.css`), and parts typed
 /// `application/x-directory` are (possibly empty) directories, as Kubo's add takes them.
@@ -105,7 +97,7 @@ async fn add(
     State(state): State<AppState>,
     Query(params): Query<AddParams>,
     request: Request,
-) -> Result<Json<AddResponse>, ApiError> {
+) -> Result<Json<types::Added>, ApiError> {
     let options = params.import_options()?;
     let only_hash = params.only_hash.unwrap_or(false);
     let pin = params.pin.unwrap_or(true) && !only_hash;
@@ -139,7 +131,7 @@ async fn add(
         announce(&state, added.cid);
     }
     state.metrics.added_bytes.inc_by(added.size);
-    Ok(Json(AddResponse {
+    Ok(Json(types::Added {
         cid: added.cid.to_string(),
         size: added.size,
         dag_size: added.dag_size,
@@ -309,25 +301,30 @@ async fn cat(
 async fn ls(
     State(state): State<AppState>,
     Path(path): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Listing>, ApiError> {
     let cid = resolve(&state, &path).await?;
     let entries = exporter::list_dir(&state.node.content().blocks(), &cid).await?;
-    Ok(Json(
-        serde_json::json!({"cid": cid.to_string(), "entries": entries}),
-    ))
+    Ok(Json(types::Listing {
+        cid: cid.to_string(),
+        entries: entries.into_iter().map(Into::into).collect(),
+    }))
 }
 
 async fn stat(
     State(state): State<AppState>,
     Path(path): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Stat>, ApiError> {
     let cid = resolve(&state, &path).await?;
     let entry = exporter::stat(&state.node.content().blocks(), &cid).await?;
-    Ok(Json(serde_json::json!({
-        "cid": cid.to_string(),
-        "type": if entry.is_dir() { "directory" } else { "file" },
-        "size": entry.size(),
-    })))
+    Ok(Json(types::Stat {
+        cid: cid.to_string(),
+        kind: if entry.is_dir() {
+            types::EntryKind::Directory
+        } else {
+            types::EntryKind::File
+        },
+        size: entry.size(),
+    }))
 }
 
 async fn block(
@@ -347,7 +344,7 @@ async fn pin_add(
     State(state): State<AppState>,
     Path(cid): Path<String>,
     Query(params): Query<PinParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Pinned>, ApiError> {
     let cid = parse_cid(&cid)?;
     let blocks = state
         .node
@@ -355,15 +352,16 @@ async fn pin_add(
         .pin_add(&cid, params.name.as_deref())
         .await?;
     announce(&state, cid);
-    Ok(Json(
-        serde_json::json!({"cid": cid.to_string(), "blocks": blocks}),
-    ))
+    Ok(Json(types::Pinned {
+        cid: cid.to_string(),
+        blocks: blocks as u64,
+    }))
 }
 
 async fn pin_rm(
     State(state): State<AppState>,
     Path(cid): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Unpinned>, ApiError> {
     let cid = parse_cid(&cid)?;
     if !state.node.content().pin_rm(&cid).await? {
         return Err(ApiError::new(
@@ -372,18 +370,21 @@ async fn pin_rm(
             format!("{cid} is not pinned"),
         ));
     }
-    Ok(Json(
-        serde_json::json!({"cid": cid.to_string(), "removed": true}),
-    ))
+    Ok(Json(types::Unpinned {
+        cid: cid.to_string(),
+        removed: true,
+    }))
 }
 
-async fn pin_ls(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn pin_ls(State(state): State<AppState>) -> Result<Json<types::Pins>, ApiError> {
     let pins = state.node.db().list_pins().await.map_err(NodeError::from)?;
-    Ok(Json(serde_json::json!({"pins": pins})))
+    Ok(Json(types::Pins {
+        pins: pins.into_iter().map(Into::into).collect(),
+    }))
 }
 
-async fn gc(State(state): State<AppState>) -> Result<Json<crate::node::GcReport>, ApiError> {
-    Ok(Json(state.node.content().gc().await?))
+async fn gc(State(state): State<AppState>) -> Result<Json<types::Collected>, ApiError> {
+    Ok(Json(state.node.content().gc().await?.into()))
 }
 
 async fn car_export(
@@ -405,30 +406,29 @@ async fn car_import(
     Query(params): Query<CarImportParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Json<crate::node::CarImport>, ApiError> {
+) -> Result<Json<types::CarImported>, ApiError> {
     let _ = headers;
     let reader =
         tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    Ok(Json(
-        state
-            .node
-            .content()
-            .car_import(reader, params.pin.unwrap_or(true))
-            .await?,
-    ))
+    let import = state
+        .node
+        .content()
+        .car_import(reader, params.pin.unwrap_or(true))
+        .await?;
+    Ok(Json(import.into()))
 }
 
 async fn piece_commit(
     State(state): State<AppState>,
     Path(cid): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Piece>, ApiError> {
     let cid = parse_cid(&cid)?;
     let piece = state.node.content().piece_commit(&cid).await?;
-    Ok(Json(serde_json::json!({
-        "cid": cid.to_string(),
-        "piece_root": piece.root_hash().to_hex().to_string(),
-        "piece_size": piece.size,
-    })))
+    Ok(Json(types::Piece {
+        cid: cid.to_string(),
+        piece_root: piece.root_hash().to_hex().to_string(),
+        piece_size: piece.size,
+    }))
 }
 
 /// Provides a newly pinned root in the DHT, in the background: a slow or empty DHT must not

@@ -38,9 +38,25 @@ impl ApiError {
     }
 }
 
+impl super::auth::Refuse for ApiError {
+    fn refuse(why: super::auth::Refusal) -> Self {
+        let (reason, message) = match why {
+            super::auth::Refusal::Missing => (
+                "missing_token",
+                "this call needs `Authorization: Bearer <token>` (the token is in the data dir's api.token)",
+            ),
+            super::auth::Refusal::Wrong => ("bad_token", "the API token is wrong"),
+        };
+        ApiError::new(StatusCode::UNAUTHORIZED, reason, message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.reason, "message": self.message});
+        let body = super::types::ErrorBody {
+            error: self.reason.to_string(),
+            message: self.message,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::{auth::require_token, ApiError, AppState};
+use super::{auth::require_token, types, ApiError, AppState};
 use crate::db::{KeepQuery, KeepRow};
 use crate::keeper::KeepStatus;
 use crate::node::{KeepRequest, NodeError};
@@ -22,21 +22,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/keeps", post(keep))
         .route("/keeps/{key}", delete(remove))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/keeps", get(list))
         .route("/keeps/{key}", get(show))
         .merge(writes)
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeepBody {
-    cid: String,
-    replicas: Option<u32>,
-    duration_secs: Option<u64>,
-    max_price_per_gib_month: Option<u64>,
-    challenge_period_secs: Option<u64>,
 }
 
 fn db_error(e: crate::db::DbError) -> ApiError {
@@ -51,15 +41,14 @@ async fn keeps_of(state: &AppState, cid: &str) -> Result<Vec<KeepRow>, ApiError>
     state.node.db().query_keeps(&query).await.map_err(db_error)
 }
 
-async fn report(state: &AppState, keep: KeepRow) -> Result<serde_json::Value, ApiError> {
-    let report = state.node.keeps().keep_report(keep).await?;
-    serde_json::to_value(report).map_err(|e| NodeError::internal(e.to_string()).into())
+async fn report(state: &AppState, keep: KeepRow) -> Result<types::Keep, ApiError> {
+    Ok(state.node.keeps().keep_report(keep).await?.into())
 }
 
 async fn keep(
     State(state): State<AppState>,
-    Json(body): Json<KeepBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    Json(body): Json<types::KeepRequest>,
+) -> Result<Json<types::Keep>, ApiError> {
     let cid = crate::content::parse_cid(&body.cid)?.to_string();
     let mut policy = state.node.keeps().default_keep_policy()?;
     policy.replicas = body.replicas.unwrap_or(policy.replicas);
@@ -103,7 +92,7 @@ async fn keep(
     report(&state, row).await.map(Json)
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list(State(state): State<AppState>) -> Result<Json<types::Keeps>, ApiError> {
     let keeps = state
         .node
         .db()
@@ -114,7 +103,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, 
     for keep in keeps {
         out.push(report(&state, keep).await?);
     }
-    Ok(Json(serde_json::json!({"keeps": out})))
+    Ok(Json(types::Keeps { keeps: out }))
 }
 
 /// The keeps `key` names: the keep with that id, else every keep of that CID (newest first).
@@ -137,7 +126,7 @@ async fn find(state: &AppState, key: &str) -> Result<Vec<KeepRow>, ApiError> {
 async fn show(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Keep>, ApiError> {
     let keep = find(&state, &key).await?.remove(0);
     report(&state, keep).await.map(Json)
 }
@@ -145,14 +134,14 @@ async fn show(
 async fn remove(
     State(state): State<AppState>,
     Path(key): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::KeepsRemoved>, ApiError> {
     let mut removed = Vec::new();
     for keep in find(&state, &key).await? {
         if state.node.keeps().remove_keep(&keep.id).await? {
             removed.push(keep.id);
         }
     }
-    Ok(Json(serde_json::json!({"removed": removed})))
+    Ok(Json(types::KeepsRemoved { removed }))
 }
 
 /// The keeper's gauges, read from the keeps' stored health at every scrape.

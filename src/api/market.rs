@@ -6,46 +6,35 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::{auth::require_token, ApiError, AppState};
-use crate::market::Ask;
-use crate::node::AskTerms;
+use super::{auth::require_token, types, views, ApiError, AppState};
 
 pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/provider/ask", post(set_ask))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/provider/ask", get(show_ask))
         .route("/providers", get(providers))
         .merge(writes)
 }
 
-/// An ask as the API shows it.
-fn view(peer: &str, ask: &Ask) -> serde_json::Value {
-    serde_json::json!({
-        "peer": peer,
-        "price_per_gib_month": ask.price_per_gib_month.0,
-        "retrieval_price_per_gib": ask.retrieval_price_per_gib.0,
-        "min_duration_secs": ask.min_duration_secs,
-        "max_duration_secs": ask.max_duration_secs,
-        "max_piece_size": ask.max_piece_size,
-        "free_capacity": ask.free_capacity,
-        "min_challenge_period_secs": ask.min_challenge_period_secs,
-        "expires_at": ask.expires_at,
-    })
-}
-
 async fn set_ask(
     State(state): State<AppState>,
-    Json(terms): Json<AskTerms>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let ask = state.node.provider().set_ask_terms(&terms).await?;
-    Ok(Json(view(&state.node.peer_id().to_string(), &ask.payload)))
+    Json(terms): Json<types::AskTerms>,
+) -> Result<Json<types::Ask>, ApiError> {
+    let ask = state.node.provider().set_ask_terms(&terms.into()).await?;
+    Ok(Json(views::ask(
+        state.node.peer_id().to_string(),
+        &ask.payload,
+    )))
 }
 
-async fn show_ask(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn show_ask(State(state): State<AppState>) -> Result<Json<types::Ask>, ApiError> {
     match state.node.provider().signed_ask().await? {
-        Some(ask) => Ok(Json(view(&state.node.peer_id().to_string(), &ask.payload))),
+        Some(ask) => Ok(Json(views::ask(
+            state.node.peer_id().to_string(),
+            &ask.payload,
+        ))),
         None => Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             "no_ask",
@@ -67,7 +56,7 @@ struct ProvidersParams {
 async fn providers(
     State(state): State<AppState>,
     axum::extract::Query(params): axum::extract::Query<ProvidersParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Providers>, ApiError> {
     let found = state
         .node
         .keeps()
@@ -85,25 +74,26 @@ async fn providers(
                 e.to_string(),
             ),
         })?;
-    let mut list = Vec::new();
+    let mut providers = Vec::new();
     for provider in &found {
         let peer = provider.peer.to_string();
-        let mut entry = view(&peer, &provider.ask.payload);
-        entry["latency_ms"] = provider.latency_ms.into();
-        if params.scores {
-            let score = state.node.keeps().provider_score(&peer).await?;
-            entry["score"] = serde_json::to_value(score)
-                .map_err(|e| crate::node::NodeError::internal(e.to_string()))?;
-        }
-        list.push(entry);
+        let score = match params.scores {
+            true => Some(state.node.keeps().provider_score(&peer).await?.into()),
+            false => None,
+        };
+        providers.push(types::ProviderAsk {
+            ask: views::ask(peer, &provider.ask.payload),
+            latency_ms: provider.latency_ms,
+            score,
+        });
     }
-    Ok(Json(serde_json::json!({"providers": list})))
+    Ok(Json(types::Providers { providers }))
 }
 
 pub fn deal_routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/deals", post(make_deal))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/deals", get(list_deals))
         .route("/deals/{id}", get(show_deal))
@@ -112,9 +102,9 @@ pub fn deal_routes(state: AppState) -> Router<AppState> {
 
 async fn make_deal(
     State(state): State<AppState>,
-    Json(request): Json<crate::node::DealRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let row = state.node.deals().make_deal(&request).await?;
+    Json(request): Json<types::DealRequest>,
+) -> Result<Json<types::Deal>, ApiError> {
+    let row = state.node.deals().make_deal(&request.into()).await?;
     deal_view(&state, row).await.map(Json)
 }
 
@@ -127,7 +117,7 @@ struct ListParams {
 async fn list_deals(
     State(state): State<AppState>,
     axum::extract::Query(params): axum::extract::Query<ListParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Deals>, ApiError> {
     let role = params.role.unwrap_or_else(|| "client".into());
     if role != "client" && role != "provider" {
         return Err(ApiError::bad_request(
@@ -145,13 +135,13 @@ async fn list_deals(
     for row in rows {
         deals.push(deal_view(&state, row).await?);
     }
-    Ok(Json(serde_json::json!({"deals": deals})))
+    Ok(Json(types::Deals { deals }))
 }
 
 async fn show_deal(
     State(state): State<AppState>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Deal>, ApiError> {
     let row = state
         .node
         .db()
@@ -172,10 +162,7 @@ async fn show_deal(
 const RECENT_CHALLENGES: usize = 100;
 
 /// A deal with its history, proof record and what it was paid.
-async fn deal_view(
-    state: &AppState,
-    row: crate::db::DealRow,
-) -> Result<serde_json::Value, ApiError> {
+async fn deal_view(state: &AppState, row: crate::db::DealRow) -> Result<types::Deal, ApiError> {
     let db = &state.node.db();
     let events = db
         .deal_events(&row.id)
@@ -186,7 +173,7 @@ async fn deal_view(
     } else {
         "prover"
     };
-    let challenges: Vec<_> = db
+    let mut challenges: Vec<_> = db
         .challenges_for(&row.piece_root)
         .await
         .map_err(crate::node::NodeError::from)?
@@ -204,12 +191,22 @@ async fn deal_view(
     // The counts cover every challenge; the list only the latest, so a long deal with a
     // short period does not make every listing heavier.
     let total = challenges.len();
-    let recent = &challenges[total.saturating_sub(RECENT_CHALLENGES)..];
-    Ok(serde_json::json!({
-        "id": row.id, "role": row.role, "peer": row.peer, "root": row.root_cid,
-        "piece_root": row.piece_root, "piece_size": row.piece_size, "state": row.state,
-        "created_at": row.created_at, "updated_at": row.updated_at,
-        "proofs_passed": passed, "proofs_failed": total - passed, "paid": paid,
-        "events": events, "challenges": recent, "challenges_total": total,
-    }))
+    let recent = challenges.split_off(total.saturating_sub(RECENT_CHALLENGES));
+    Ok(types::Deal {
+        id: row.id,
+        role: row.role,
+        peer: row.peer,
+        root: row.root_cid,
+        piece_root: row.piece_root,
+        piece_size: row.piece_size,
+        state: row.state,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        proofs_passed: passed as u64,
+        proofs_failed: (total - passed) as u64,
+        paid,
+        events: events.into_iter().map(Into::into).collect(),
+        challenges: recent.into_iter().map(Into::into).collect(),
+        challenges_total: total as u64,
+    })
 }

@@ -6,6 +6,9 @@
 //! token. Every error is JSON `{"error": <machine-readable reason>, "message": <text>}` with
 //! the matching status; internal details are logged, not returned.
 //!
+//! The JSON bodies of the node API are the structs of [`types`], which the CLI reads back;
+//! `views` maps the node's records onto them.
+//!
 //! The IPFS Pinning Service API (`pinning`) is served at `/pins`, outside `/api/v1`, where its
 //! clients expect it, with the spec's own error body `{"error": {"reason", "details"}}`.
 
@@ -18,10 +21,12 @@ mod market;
 mod metrics;
 mod net;
 mod pay;
-mod pinning;
+pub(crate) mod pinning;
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod types;
+mod views;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
@@ -38,6 +43,8 @@ use crate::node::Node;
 pub struct AppState {
     pub node: Node,
     pub metrics: Arc<Metrics>,
+    /// What write calls must present (the node's `api.token`).
+    pub token: auth::ApiToken,
     /// The gateway's URL, once bound (reported by `/api/v1/id`).
     pub urls: Arc<std::sync::OnceLock<BoundUrls>>,
 }
@@ -51,6 +58,7 @@ pub struct BoundUrls {
 impl AppState {
     pub fn new(node: Node) -> Self {
         AppState {
+            token: auth::ApiToken::new(node.api_token()),
             node,
             metrics: Arc::new(Metrics::new()),
             urls: Arc::default(),
@@ -73,7 +81,11 @@ pub fn api_router(state: AppState) -> Router {
         )
         .route(
             "/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+            get(|| async {
+                axum::Json(types::Health {
+                    status: "ok".into(),
+                })
+            }),
         )
         .route("/metrics", get(metrics::render))
         // The IPFS Pinning Service API at the server's root, where its clients expect it.

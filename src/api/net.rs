@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{auth::require_token, ApiError, AppState};
+use super::{auth::require_token, types, ApiError, AppState};
 use crate::content::parse_cid;
 use crate::net::NetHandle;
 
@@ -16,7 +16,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/swarm/connect", post(connect))
         .route("/routing/provide/{cid}", post(provide))
         .route("/audit", post(audit))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/swarm/peers", get(peers))
         .route("/routing/findprovs/{cid}", get(find_providers))
@@ -46,7 +46,7 @@ struct ConnectParams {
 async fn connect(
     State(state): State<AppState>,
     Query(params): Query<ConnectParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Connected>, ApiError> {
     let addr: libp2p::Multiaddr = params.addr.parse().map_err(|e| {
         ApiError::bad_request(
             "bad_multiaddr",
@@ -57,68 +57,62 @@ async fn connect(
         crate::net::NetError::Dial(..) => ApiError::bad_request("dial_failed", e.to_string()),
         other => net_error(other),
     })?;
-    Ok(Json(
-        serde_json::json!({"id": peer.to_string(), "connected": true}),
-    ))
+    Ok(Json(types::Connected {
+        id: peer.to_string(),
+        connected: true,
+    }))
 }
 
-async fn peers(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn peers(State(state): State<AppState>) -> Result<Json<types::Peers>, ApiError> {
     let peers = net(&state)?.peers().await.map_err(net_error)?;
-    let list: Vec<_> = peers
+    let peers = peers
         .iter()
-        .map(|(p, a)| serde_json::json!({"id": p.to_string(), "addr": a.to_string()}))
+        .map(|(p, a)| types::Peer {
+            id: p.to_string(),
+            addr: a.to_string(),
+        })
         .collect();
-    Ok(Json(serde_json::json!({"peers": list})))
+    Ok(Json(types::Peers { peers }))
 }
 
 async fn find_providers(
     State(state): State<AppState>,
     Path(cid): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::FoundProviders>, ApiError> {
     let cid = parse_cid(&cid)?;
     let found = net(&state)?.find_providers(cid).await.map_err(net_error)?;
-    let list: Vec<crate::net::Provider> = found
+    let providers = found
         .into_iter()
-        .map(|(p, addrs)| crate::net::Provider {
+        .map(|(p, addrs)| types::DhtProvider {
             id: p.to_string(),
             addresses: addrs.iter().map(ToString::to_string).collect(),
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({"cid": cid.to_string(), "providers": list}),
-    ))
+    Ok(Json(types::FoundProviders {
+        cid: cid.to_string(),
+        providers,
+    }))
 }
 
 async fn provide(
     State(state): State<AppState>,
     Path(cid): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Provided>, ApiError> {
     let cid = parse_cid(&cid)?;
     if !state.node.content().has_block(&cid).await? {
         return Err(crate::content::ContentError::NotFound(cid).into());
     }
     net(&state)?.provide(cid).await.map_err(net_error)?;
-    Ok(Json(
-        serde_json::json!({"cid": cid.to_string(), "provided": true}),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditRequest {
-    /// A peer id of a connected peer, or a multiaddr ending in `/p2p/<peer id>`.
-    peer: String,
-    /// The piece root, 64 hex characters.
-    root: String,
-    size: u64,
-    samples: Option<u32>,
-    timeout_ms: Option<u64>,
+    Ok(Json(types::Provided {
+        cid: cid.to_string(),
+        provided: true,
+    }))
 }
 
 async fn audit(
     State(state): State<AppState>,
-    Json(request): Json<AuditRequest>,
-) -> Result<Json<crate::node::AuditReport>, ApiError> {
+    Json(request): Json<types::AuditRequest>,
+) -> Result<Json<types::AuditReport>, ApiError> {
     let root: [u8; 32] = hex::decode(&request.root)
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -150,5 +144,5 @@ async fn audit(
         .deals()
         .audit(peer, commitment, request.samples.unwrap_or(20), timeout)
         .await?;
-    Ok(Json(report))
+    Ok(Json(report.into()))
 }

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use libp2p::PeerId;
 
-use super::{auth::require_token, ApiError, AppState};
+use super::{auth::require_token, types, ApiError, AppState};
 use crate::db::ChannelRow;
 use crate::node::{NodeError, Refusal};
 
@@ -15,7 +15,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/pay/channels", post(open_channel))
         .route("/pay/channels/{id}/close", post(close_channel))
-        .layer(from_fn_with_state(state, require_token));
+        .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/pay/channels", get(list_channels))
         .route("/pay/channels/{id}", get(show_channel))
@@ -29,17 +29,10 @@ fn pay_error(e: NodeError) -> ApiError {
     e.into()
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OpenRequest {
-    peer: String,
-    deposit: u64,
-}
-
 async fn open_channel(
     State(state): State<AppState>,
-    Json(request): Json<OpenRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    Json(request): Json<types::OpenChannel>,
+) -> Result<Json<types::Channel>, ApiError> {
     let peer: PeerId = request.peer.parse().map_err(|_| {
         ApiError::bad_request(
             "malformed_peer",
@@ -58,7 +51,7 @@ async fn open_channel(
 async fn close_channel(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Channel>, ApiError> {
     let row = state
         .node
         .pay()
@@ -78,7 +71,7 @@ struct ListParams {
 async fn list_channels(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Channels>, ApiError> {
     if let Some(role) = params
         .role
         .as_deref()
@@ -99,7 +92,7 @@ async fn list_channels(
     for row in &rows {
         channels.push(view(&state, row).await?);
     }
-    Ok(Json(serde_json::json!({ "channels": channels })))
+    Ok(Json(types::Channels { channels }))
 }
 
 async fn channel_row(state: &AppState, id: &str) -> Result<ChannelRow, ApiError> {
@@ -117,7 +110,7 @@ async fn channel_row(state: &AppState, id: &str) -> Result<ChannelRow, ApiError>
 async fn show_channel(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Channel>, ApiError> {
     let row = channel_row(&state, &id).await?;
     Ok(Json(view(&state, &row).await?))
 }
@@ -127,7 +120,7 @@ async fn show_channel(
 async fn receipts(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<types::Receipts>, ApiError> {
     let row = channel_row(&state, &id).await?;
     let receipts = state
         .node
@@ -135,20 +128,24 @@ async fn receipts(
         .receipts(&id)
         .await
         .map_err(NodeError::from)?;
-    Ok(Json(serde_json::json!({
-        "channel": row.id, "open": row.open_signed, "close": row.close_signed,
-        "receipts": receipts,
-    })))
+    Ok(Json(types::Receipts {
+        channel: row.id,
+        open: row.open_signed,
+        close: row.close_signed,
+        receipts: receipts.into_iter().map(Into::into).collect(),
+    }))
 }
 
-async fn balance(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn balance(State(state): State<AppState>) -> Result<Json<types::Balances>, ApiError> {
     let balances = state.node.pay().balances().await.map_err(pay_error)?;
-    Ok(Json(serde_json::json!({ "peers": balances })))
+    Ok(Json(types::Balances {
+        peers: balances.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// A channel as the API shows it: `pending` is what is owed on it and not yet covered by a
 /// receipt (retrieval invoiced beyond what was paid).
-async fn view(state: &AppState, row: &ChannelRow) -> Result<serde_json::Value, ApiError> {
+async fn view(state: &AppState, row: &ChannelRow) -> Result<types::Channel, ApiError> {
     let role = if row.role == "payer" {
         "payer"
     } else {
@@ -165,10 +162,18 @@ async fn view(state: &AppState, row: &ChannelRow) -> Result<serde_json::Value, A
     } else {
         0
     };
-    Ok(serde_json::json!({
-        "id": row.id, "role": row.role, "peer": row.peer, "deposit": row.deposit,
-        "paid": row.paid, "remaining": row.deposit.saturating_sub(row.paid), "pending": pending,
-        "seq": row.seq, "state": row.state, "settled": row.settled,
-        "created_at": row.created_at, "updated_at": row.updated_at,
-    }))
+    Ok(types::Channel {
+        id: row.id.clone(),
+        role: row.role.clone(),
+        peer: row.peer.clone(),
+        deposit: row.deposit,
+        paid: row.paid,
+        remaining: row.deposit.saturating_sub(row.paid),
+        pending,
+        seq: row.seq,
+        state: row.state.clone(),
+        settled: row.settled,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
 }

@@ -19,13 +19,14 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{from_fn_with_state, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use super::auth::{require_token, Refusal, Refuse};
 use super::{ApiError, AppState};
 use crate::db::KeepRow;
 use crate::node::{KeepReport, KeepRequest, NodeError};
@@ -38,7 +39,7 @@ pub fn routes(state: AppState) -> axum::Router<AppState> {
     Router::new()
         .route("/pins", get(list).post(create))
         .route("/pins/{requestid}", get(show).post(replace).delete(remove))
-        .layer(from_fn_with_state(state, require_token))
+        .layer(from_fn_with_state(state, require_token::<PinError>))
 }
 
 /// The spec's `Failure` response.
@@ -102,33 +103,20 @@ impl From<crate::db::DbError> for PinError {
     }
 }
 
-async fn require_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, PinError> {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let expected = state.node.api_token().as_bytes();
-    let details = match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), expected) => {
-            return Ok(next.run(request).await)
+impl Refuse for PinError {
+    fn refuse(why: Refusal) -> Self {
+        let details = match why {
+            Refusal::Wrong => "the access token is invalid",
+            Refusal::Missing => {
+                "the access token is missing: send `Authorization: Bearer <api.token>`"
+            }
+        };
+        PinError {
+            status: StatusCode::UNAUTHORIZED,
+            reason: "UNAUTHORIZED".into(),
+            details: details.into(),
         }
-        Some(_) => "the access token is invalid",
-        None => "the access token is missing: send `Authorization: Bearer <api.token>`",
-    };
-    Err(PinError {
-        status: StatusCode::UNAUTHORIZED,
-        reason: "UNAUTHORIZED".into(),
-        details: details.into(),
-    })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
 }
 
 /// The spec's `Pin` object, as sent.

@@ -12,15 +12,14 @@
 //! the old one at once, and a content security policy that allows this origin only, so the
 //! page cannot load or send anything elsewhere.
 
+use super::types::{Capacity, Status, Storage};
+use super::{ApiError, AppState};
+use crate::node::NodeError;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
-
-use super::{ApiError, AppState};
-use crate::node::NodeError;
 
 const INDEX_HTML: &str = include_str!("status/status.html");
 const STATUS_JS: &str = include_str!("status/status.js");
@@ -57,34 +56,6 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
         ],
         body,
     )
-}
-
-/// What `GET /api/v1/status` answers.
-#[derive(Debug, Serialize)]
-struct Status {
-    storage: Storage,
-    /// `None` when this node offers no storage (no ask set).
-    provider: Option<Capacity>,
-}
-
-/// The block store.
-#[derive(Debug, Serialize)]
-struct Storage {
-    /// Bytes of block data stored (the figure `/metrics` calls `store_used_bytes`).
-    stored_bytes: u64,
-    /// Blocks recorded in the database.
-    blocks: u64,
-    /// The configured quota, if any.
-    quota_bytes: Option<u64>,
-}
-
-/// Capacity offered to deals, as the ask computes it: `free = offered - reserved`.
-#[derive(Debug, Serialize)]
-struct Capacity {
-    offered: u64,
-    /// Held by accepted and active deals.
-    reserved: u64,
-    free: u64,
 }
 
 async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {

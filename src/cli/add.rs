@@ -10,6 +10,7 @@ use reqwest::{Body, Method};
 use tokio_util::io::ReaderStream;
 
 use super::{progress, Context};
+use crate::api::types::Added;
 use crate::content::importer::{FileImporter, ImportedFile};
 use crate::content::profile::{parse_chunker, ImportOptions, Profile};
 use crate::content::HashAlg;
@@ -98,18 +99,33 @@ pub async fn run(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
         bail!("{} is a directory: use -r to add it", args.path.display());
     }
     let quiet = args.quiet || ctx.json;
-    let out = if args.only_hash && !meta.is_dir() {
-        hash_locally(&args.path, options, meta.len(), quiet).await?
-    } else {
-        upload(ctx, &args, &meta, quiet).await?
-    };
-    let cid = out["cid"].as_str().unwrap_or_default().to_string();
+    if args.only_hash && !meta.is_dir() {
+        let hashed = hash_locally(&args.path, options, meta.len(), quiet).await?;
+        return report(ctx, &args, &hashed.cid, &hashed);
+    }
+    let added = upload(ctx, &args, &meta, quiet).await?;
+    report(ctx, &args, &added.cid, &added)
+}
+
+/// What `add --only-hash` of one file prints: computed here, so no DAG size and no pin.
+#[derive(Debug, serde::Serialize)]
+struct Hashed {
+    cid: String,
+    size: u64,
+    pinned: bool,
+}
+
+fn report(
+    ctx: &Context,
+    args: &AddArgs,
+    cid: &str,
+    out: &impl serde::Serialize,
+) -> anyhow::Result<()> {
     if args.quiet && !ctx.json {
         println!("{cid}");
-    } else {
-        ctx.print(&out, || format!("added {cid} {}", args.path.display()));
+        return Ok(());
     }
-    Ok(())
+    ctx.print(out, || format!("added {cid} {}", args.path.display()))
 }
 
 /// `--only-hash` for a file: the importer runs here, nothing is sent or stored. One thread
@@ -119,7 +135,7 @@ async fn hash_locally(
     options: ImportOptions,
     len: u64,
     quiet: bool,
-) -> anyhow::Result<serde_json::Value> {
+) -> anyhow::Result<Hashed> {
     let bar = progress::bytes(Some(len), quiet);
     let path = path.to_path_buf();
     let counter = bar.clone();
@@ -136,7 +152,11 @@ async fn hash_locally(
     })
     .await??;
     bar.finish_and_clear();
-    Ok(serde_json::json!({"cid": file.cid.to_string(), "size": file.size, "pinned": false}))
+    Ok(Hashed {
+        cid: file.cid.to_string(),
+        size: file.size,
+        pinned: false,
+    })
 }
 
 type Chunks = std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>;
@@ -174,7 +194,7 @@ async fn upload(
     args: &AddArgs,
     meta: &std::fs::Metadata,
     quiet: bool,
-) -> anyhow::Result<serde_json::Value> {
+) -> anyhow::Result<Added> {
     let client = ctx.client()?;
     let request = client.request(Method::POST, "/add").query(&args.query());
     if !meta.is_dir() {

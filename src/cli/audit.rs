@@ -2,11 +2,10 @@
 
 use std::path::PathBuf;
 
+use super::Context;
+use crate::api::types::{AuditReport, AuditRequest};
 use anyhow::{bail, Context as _};
 use clap::Args;
-use reqwest::Method;
-
-use super::Context;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
@@ -31,35 +30,37 @@ pub struct AuditArgs {
 
 pub async fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let body = serde_json::json!({
-        "peer": args.peer, "root": args.root, "size": args.size,
-        "samples": args.samples, "timeout_ms": args.timeout_ms,
-    });
-    let report = client
-        .json(client.request(Method::POST, "/audit").json(&body))
-        .await?;
-    if let (Some(path), Some(record)) = (&args.save, report["record"].as_str()) {
+    let request = AuditRequest {
+        peer: args.peer,
+        root: args.root,
+        size: args.size,
+        samples: Some(args.samples),
+        timeout_ms: Some(args.timeout_ms),
+    };
+    let report: AuditReport = client.post_json("/audit", &request).await?;
+    if let (Some(path), Some(record)) = (&args.save, &report.record) {
         std::fs::write(path, hex::decode(record)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     ctx.print(&report, || {
         format!(
             "{} {} ({} samples, {} ms, proof {} bytes){}",
-            report["outcome"].as_str().unwrap_or("?"),
-            report["peer"].as_str().unwrap_or(""),
-            report["samples"],
-            report["latency_ms"],
-            report["proof_bytes"],
-            report["reason"]
-                .as_str()
+            report.outcome,
+            report.peer,
+            report.samples,
+            report.latency_ms,
+            report.proof_bytes,
+            report
+                .reason
+                .as_ref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
         )
-    });
-    if report["passed"] != true {
+    })?;
+    if !report.passed {
         bail!(
             "audit failed: {}",
-            report["reason"].as_str().unwrap_or("no valid proof")
+            report.reason.as_deref().unwrap_or("no valid proof")
         );
     }
     Ok(())

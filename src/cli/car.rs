@@ -10,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
 use super::{progress, Context};
+use crate::api::types::CarImported;
 
 #[derive(Debug, Subcommand)]
 pub enum CarCommand {
@@ -69,22 +70,16 @@ pub async fn run(ctx: &Context, command: CarCommand) -> anyhow::Result<()> {
                 .request(Method::POST, "/car")
                 .query(&[("pin", pin)])
                 .body(Body::wrap_stream(stream));
-            let out = client.json(request).await;
+            let out = client.json::<CarImported>(request).await;
             bar.finish_and_clear();
             let out = out?;
             ctx.print(&out, || {
-                let roots: Vec<&str> = out["roots"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r.as_str())
-                    .collect();
                 format!(
                     "imported {} blocks, roots: {}",
-                    out["blocks"],
-                    roots.join(" ")
+                    out.blocks,
+                    out.roots.join(" ")
                 )
-            });
+            })?;
         }
     }
     Ok(())

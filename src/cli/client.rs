@@ -1,9 +1,14 @@
-//! The CLI's HTTP client for the daemon's API.
+//! The CLI's HTTP client for the daemon's API. Answers are read into the API's own types
+//! (`api::types`), so a daemon answering in a shape this CLI does not know is an error that
+//! names the call, never a blank field.
 
 use anyhow::{anyhow, bail, Context as _};
 use reqwest::{Method, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::Context;
+use crate::api::types::ErrorBody;
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -57,13 +62,53 @@ impl Client {
             return Ok(response);
         }
         let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        let message = body["message"].as_str().unwrap_or("no details");
-        let reason = body["error"].as_str().unwrap_or("error");
-        bail!("{message} ({reason}, HTTP {})", status.as_u16())
+        let body = response.bytes().await.unwrap_or_default();
+        if let Ok(e) = serde_json::from_slice::<ErrorBody>(&body) {
+            bail!("{} ({}, HTTP {})", e.message, e.error, status.as_u16());
+        }
+        // Not the API's error body (a rejection by the HTTP layer, say): its text, if short.
+        let text = String::from_utf8_lossy(&body);
+        let text = text.trim();
+        let details = match text.is_empty() || text.len() > 500 {
+            true => "no details",
+            false => text,
+        };
+        bail!("{details} (error, HTTP {})", status.as_u16())
     }
 
-    pub async fn json(&self, builder: RequestBuilder) -> anyhow::Result<serde_json::Value> {
-        Ok(self.send(builder).await?.json().await?)
+    /// Sends a request and reads its JSON answer as a `T`.
+    pub async fn json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> anyhow::Result<T> {
+        let response = self.send(builder).await?;
+        let url = response.url().path().to_string();
+        let body = response
+            .bytes()
+            .await
+            .with_context(|| format!("reading the daemon's answer to {url}"))?;
+        serde_json::from_slice(&body)
+            .with_context(|| format!("the daemon's answer to {url} is not what this CLI expects"))
+    }
+
+    /// `GET /api/v1{path}`, read as a `T`.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    /// `POST /api/v1{path}` with `body` as JSON, the answer read as a `T`.
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.json(self.request(Method::POST, path).json(body)).await
+    }
+
+    /// `POST /api/v1{path}` with no body, the answer read as a `T`.
+    pub async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.json(self.request(Method::POST, path)).await
+    }
+
+    /// `DELETE /api/v1{path}`, the answer read as a `T`.
+    pub async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.json(self.request(Method::DELETE, path)).await
     }
 }

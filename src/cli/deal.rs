@@ -6,8 +6,10 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 
-use super::provider::parse_duration;
 use super::Context;
+use crate::api::types::{Deal, DealRequest, Deals};
+use crate::market::DealState;
+use crate::units::{format_size, parse_duration};
 
 #[derive(Debug, Subcommand)]
 pub enum DealCommand {
@@ -43,90 +45,83 @@ pub async fn run(ctx: &Context, command: DealCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     match command {
         DealCommand::Make(args) => {
-            let body = serde_json::json!({
-                "cid": args.cid, "provider": args.provider,
-                "duration_secs": args.duration.as_secs(),
-                "challenge_period_secs": args.challenge_period.as_secs(),
-                "max_price_per_gib_month": args.max_price, "samples": args.samples,
-                "wait_secs": args.wait.as_secs(),
-            });
-            let deal = client
-                .json(client.request(Method::POST, "/deals").json(&body))
-                .await?;
+            let request = DealRequest {
+                cid: args.cid,
+                provider: args.provider,
+                duration_secs: args.duration.as_secs(),
+                challenge_period_secs: args.challenge_period.as_secs(),
+                samples: args.samples,
+                max_price_per_gib_month: args.max_price,
+                wait_secs: args.wait.as_secs(),
+            };
+            let deal: Deal = client.post_json("/deals", &request).await?;
             ctx.print(&deal, || {
-                format!(
-                    "deal {}\nstate {}",
-                    deal["id"].as_str().unwrap_or(""),
-                    deal["state"].as_str().unwrap_or("")
-                )
-            });
-            if deal["state"] != "active" {
+                format!("deal {}\nstate {}", deal.id, deal.state.as_str())
+            })?;
+            if deal.state != DealState::Active {
                 bail!(
                     "the deal is {}, not active: {}",
-                    deal["state"].as_str().unwrap_or("?"),
+                    deal.state.as_str(),
                     last_reason(&deal)
                 );
             }
         }
         DealCommand::List => {
-            let out = client
+            let out: Deals = client
                 .json(
                     client
                         .request(Method::GET, "/deals")
                         .query(&[("role", "client")]),
                 )
                 .await?;
-            ctx.print(&out, || table(&out, "PAID"));
+            ctx.print(&out, || table(&out.deals, "PAID"))?;
         }
         DealCommand::Show { id } => {
-            let deal = client
-                .json(client.request(Method::GET, &format!("/deals/{id}")))
-                .await?;
+            let deal: Deal = client.get_json(&format!("/deals/{id}")).await?;
             ctx.print(&deal, || {
-                let label = if deal["role"] == "provider" {
+                let label = if deal.role == "provider" {
                     "EARNED"
                 } else {
                     "PAID"
                 };
-                let mut lines = vec![table(&serde_json::json!({"deals": [deal.clone()]}), label)];
-                for event in deal["events"].as_array().into_iter().flatten() {
+                let mut lines = vec![table(std::slice::from_ref(&deal), label)];
+                for event in &deal.events {
                     lines.push(format!(
                         "  {} {} {}",
-                        event["at"],
-                        event["state"].as_str().unwrap_or(""),
-                        event["reason"].as_str().unwrap_or("")
+                        event.at,
+                        event.state.as_str(),
+                        event.reason.as_deref().unwrap_or("")
                     ));
                 }
                 lines.join("\n")
-            });
+            })?;
         }
     }
     Ok(())
 }
 
-fn last_reason(deal: &serde_json::Value) -> String {
-    let events = deal["events"].as_array().cloned().unwrap_or_default();
-    events
+fn last_reason(deal: &Deal) -> String {
+    deal.events
         .last()
-        .and_then(|e| e["reason"].as_str().map(str::to_string))
+        .and_then(|e| e.reason.clone())
         .unwrap_or_else(|| "no reason recorded".into())
 }
 
 /// deal, peer, size, state, proofs passed/failed, paid (client) or earned (provider).
-pub fn table(out: &serde_json::Value, paid_label: &str) -> String {
+pub fn table(deals: &[Deal], paid_label: &str) -> String {
     let mut lines = vec![format!(
         "{:<61} {:<53} {:<11} {:<13} {:<9} {}",
         "DEAL", "PEER", "SIZE", "STATE", "PROOFS", paid_label
     )];
-    for d in out["deals"].as_array().into_iter().flatten() {
+    for d in deals {
         lines.push(format!(
             "{:<61} {:<53} {:<11} {:<13} {:<9} {}",
-            d["id"].as_str().unwrap_or(""),
-            d["peer"].as_str().unwrap_or(""),
-            bytesize::ByteSize(d["piece_size"].as_u64().unwrap_or(0)).to_string(),
-            d["state"].as_str().unwrap_or(""),
-            format!("{}/{}", d["proofs_passed"], d["proofs_failed"]),
-            d["paid"],
+            d.id,
+            d.peer,
+            format_size(d.piece_size),
+            d.state.as_str(),
+            format!("{}/{}", d.proofs_passed, d.proofs_failed),
+            d.paid,
         ));
     }
     lines.join("\n")

@@ -4,18 +4,22 @@
 //! after `--kill-after` one provider holding a replica is stopped and the keeper repairs.
 //! A summary line is printed every two seconds; Ctrl-C (or `--run-for`) stops every node.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use clap::Args;
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
 
-use super::provider::parse_duration;
 use super::Context;
+use crate::api::types::Added;
 use crate::config::{Config, DataDir};
 use crate::keeper::Policy;
 use crate::market::state::DealState;
 use crate::node::{AskTerms, Daemon, KeepRequest, Node};
+use crate::units::parse_duration;
 
 #[derive(Debug, Args)]
 pub struct DevnetArgs {
@@ -76,7 +80,7 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
             root.display(),
             pages.join(" ")
         )
-    });
+    })?;
     let outcome = net.watch(ctx, &args).await;
     net.stop().await;
     if temporary {
@@ -85,8 +89,12 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
     outcome
 }
 
-fn say(ctx: &Context, value: &serde_json::Value, human: impl FnOnce() -> String) {
-    ctx.print(value, human);
+fn say(
+    ctx: &Context,
+    value: &serde_json::Value,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    ctx.print(value, human)
 }
 
 struct Devnet {
@@ -100,7 +108,7 @@ async fn start_node(dir: PathBuf) -> anyhow::Result<Daemon> {
     if !data.is_initialized() {
         let mut config = Config::new(true);
         // Loopback only: the demo network never listens on, or dials, anything else.
-        config.swarm.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
+        config.swarm.listen = vec![Multiaddr::from(Ipv4Addr::LOCALHOST).with(Protocol::Tcp(0))];
         data.init(&config)?;
     }
     Ok(Daemon::start(data).await?)
@@ -171,7 +179,7 @@ impl Devnet {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
             let summary = summary(self.client.node(), &self.providers, &self.keep).await?;
-            say(ctx, &summary, || human_summary(&summary));
+            say(ctx, &summary, || human_summary(&summary))?;
             if !killed && started.elapsed() >= args.kill_after {
                 killed = self.kill_a_replica(ctx).await?;
             }
@@ -206,7 +214,7 @@ impl Devnet {
             ctx,
             &serde_json::json!({"event": "provider_stopped", "peer": id}),
             || format!("devnet: stopped provider {id}; the keeper should repair"),
-        );
+        )?;
         Ok(true)
     }
 
@@ -251,11 +259,8 @@ async fn add_dataset(client: &Daemon, mib: u64) -> anyhow::Result<String> {
         .send()
         .await?
         .error_for_status()?;
-    let added: serde_json::Value = response.json().await?;
-    added["cid"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("the client's add answered without a CID: {added}"))
+    let added: Added = response.json().await?;
+    Ok(added.cid)
 }
 
 /// Deals, proofs, receipts and balances as the client sees them.

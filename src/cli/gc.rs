@@ -1,17 +1,15 @@
 //! `cairn gc`.
 
-use reqwest::Method;
-
 use super::Context;
+use crate::api::types::Collected;
 
 pub async fn gc(ctx: &Context) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let out = client.json(client.request(Method::POST, "/gc")).await?;
+    let out: Collected = client.post_empty("/gc").await?;
     ctx.print(&out, || {
         format!(
             "removed {} blocks, freed {} bytes",
-            out["removed_blocks"], out["freed_bytes"]
+            out.removed_blocks, out.freed_bytes
         )
-    });
-    Ok(())
+    })
 }

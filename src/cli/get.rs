@@ -9,6 +9,7 @@ use reqwest::Method;
 use tokio::io::AsyncWriteExt;
 
 use super::{progress, Client, Context};
+use crate::api::types::{EntryKind, Listing, Stat};
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
@@ -32,26 +33,31 @@ pub async fn get(ctx: &Context, args: GetArgs) -> anyhow::Result<()> {
         Some(output) => output,
         None => PathBuf::from(safe_name(&default_name)?),
     };
-    let stat = client
-        .json(client.request(Method::GET, &format!("/stat/{}", args.path)))
-        .await?;
-    let bar = progress::bytes(stat["size"].as_u64(), ctx.json);
+    let stat: Stat = client.get_json(&format!("/stat/{}", args.path)).await?;
+    let bar = progress::bytes(Some(stat.size), ctx.json);
     let fetch = Fetch {
         client: &client,
         bar: &bar,
     };
-    if stat["type"] == "directory" {
-        fetch.directory(&args.path, &output).await?;
-    } else {
-        fetch.file(&args.path, &output).await?;
+    match stat.kind {
+        EntryKind::Directory => fetch.directory(&args.path, &output).await?,
+        EntryKind::File => fetch.file(&args.path, &output).await?,
     }
     bar.finish_and_clear();
-    let shown = output.display().to_string();
-    ctx.print(
-        &serde_json::json!({"path": shown, "cid": stat["cid"], "size": stat["size"]}),
-        || format!("saved {} to {shown}", args.path),
-    );
-    Ok(())
+    let saved = Saved {
+        path: output.display().to_string(),
+        cid: stat.cid,
+        size: stat.size,
+    };
+    ctx.print(&saved, || format!("saved {} to {}", args.path, saved.path))
+}
+
+/// What `cairn get --json` prints.
+#[derive(Debug, serde::Serialize)]
+struct Saved {
+    path: String,
+    cid: String,
+    size: u64,
 }
 
 /// A name taken from a DAG must stay one plain path component under the output directory.
@@ -106,21 +112,16 @@ impl Fetch<'_> {
             tokio::fs::create_dir_all(&dir)
                 .await
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            let listing = self
-                .client
-                .json(self.client.request(Method::GET, &format!("/ls/{path}")))
-                .await?;
-            for entry in listing["entries"].as_array().into_iter().flatten() {
-                let name = safe_name(entry["name"].as_str().unwrap_or(""))?;
-                let cid = entry["cid"].as_str().unwrap_or_default();
-                let stat = self
+            let listing: Listing = self.client.get_json(&format!("/ls/{path}")).await?;
+            for entry in listing.entries {
+                let name = safe_name(&entry.name)?;
+                let stat: Stat = self
                     .client
-                    .json(self.client.request(Method::GET, &format!("/stat/{cid}")))
+                    .get_json(&format!("/stat/{}", entry.cid))
                     .await?;
-                if stat["type"] == "directory" {
-                    pending.push((cid.to_string(), dir.join(name)));
-                } else {
-                    self.file(cid, &dir.join(name)).await?;
+                match stat.kind {
+                    EntryKind::Directory => pending.push((entry.cid, dir.join(name))),
+                    EntryKind::File => self.file(&entry.cid, &dir.join(name)).await?,
                 }
             }
         }

@@ -21,6 +21,5 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     ctx.print(
         &serde_json::json!({"path": root, "id": peer.to_string()}),
         || format!("initialized {root}\npeer id: {peer}"),
-    );
-    Ok(())
+    )
 }

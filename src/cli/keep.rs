@@ -6,12 +6,11 @@
 
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
-use reqwest::Method;
-use serde_json::Value;
-
-use super::provider::parse_duration;
 use super::Context;
+use crate::api::types::{Keep, KeepRequest, Keeps, KeepsRemoved};
+use crate::market::DealState;
+use crate::units::{format_secs, format_unix_ms, parse_duration};
+use clap::{Args, Subcommand};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -50,97 +49,75 @@ pub async fn run(ctx: &Context, args: KeepArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     match (args.command, args.cid) {
         (Some(KeepCommand::Ls), _) => {
-            let out = client.json(client.request(Method::GET, "/keeps")).await?;
-            ctx.print(&out, || table(&out));
+            let out: Keeps = client.get_json("/keeps").await?;
+            ctx.print(&out, || table(&out.keeps))
         }
         (Some(KeepCommand::Show { cid }), _) => {
-            let out = client
-                .json(client.request(Method::GET, &format!("/keeps/{cid}")))
-                .await?;
-            ctx.print(&out, || show(&out));
+            let out: Keep = client.get_json(&format!("/keeps/{cid}")).await?;
+            ctx.print(&out, || show(&out))
         }
         (Some(KeepCommand::Rm { cid }), _) => {
-            let out = client
-                .json(client.request(Method::DELETE, &format!("/keeps/{cid}")))
-                .await?;
-            ctx.print(&out, || format!("no longer keeping {cid}"));
+            let out: KeepsRemoved = client.delete_json(&format!("/keeps/{cid}")).await?;
+            ctx.print(&out, || format!("no longer keeping {cid}"))
         }
         (None, cid) => {
-            let body = serde_json::json!({
-                "cid": cid.unwrap_or_default(),
-                "replicas": args.replicas,
-                "duration_secs": args.duration.map(|d| d.as_secs()),
-                "max_price_per_gib_month": args.max_price_per_gib_month,
-                "challenge_period_secs": args.challenge_period.map(|d| d.as_secs()),
-            });
-            let out = client
-                .json(client.request(Method::POST, "/keeps").json(&body))
-                .await?;
+            let request = KeepRequest {
+                cid: cid.unwrap_or_default(),
+                replicas: args.replicas,
+                duration_secs: args.duration.map(|d| d.as_secs()),
+                max_price_per_gib_month: args.max_price_per_gib_month,
+                challenge_period_secs: args.challenge_period.map(|d| d.as_secs()),
+            };
+            let out: Keep = client.post_json("/keeps", &request).await?;
             ctx.print(&out, || {
-                format!(
-                    "keeping {} (request {}): {}",
-                    text(&out["cid"]),
-                    text(&out["id"]),
-                    status(&out)
-                )
-            });
+                format!("keeping {} (request {}): {}", out.cid, out.id, status(&out))
+            })
         }
     }
-    Ok(())
 }
 
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
-}
-
-fn status(keep: &Value) -> String {
+fn status(keep: &Keep) -> String {
     format!(
         "{} ({})",
-        text(&keep["status"]),
-        text(&keep["status_details"])
+        keep.status.as_str(),
+        keep.status_details.as_deref().unwrap_or("")
     )
 }
 
-fn table(out: &Value) -> String {
+fn table(keeps: &[Keep]) -> String {
     let mut lines = vec![format!(
         "{:<62} {:<8} {:>9} {:>9} {:>10}  REQUEST",
         "CID", "STATUS", "REPLICAS", "SHORTFALL", "PAID"
     )];
-    for k in out["keeps"].as_array().into_iter().flatten() {
+    for k in keeps {
         lines.push(format!(
             "{:<62} {:<8} {:>9} {:>9} {:>10}  {}",
-            text(&k["cid"]),
-            text(&k["status"]),
-            format!("{}/{}", k["healthy"], k["policy"]["replicas"]),
-            k["shortfall"].to_string(),
-            k["paid"].to_string(),
-            text(&k["id"]),
+            k.cid,
+            k.status.as_str(),
+            format!("{}/{}", k.healthy, k.policy.replicas),
+            k.shortfall,
+            k.paid,
+            k.id,
         ));
     }
     lines.join("\n")
 }
 
-fn time(ms: &Value) -> String {
-    let ms = ms.as_i64().unwrap_or(0).max(0) as u64;
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-fn show(k: &Value) -> String {
-    let p = &k["policy"];
-    let cap = match p["max_price_per_gib_month"].as_u64() {
+fn show(k: &Keep) -> String {
+    let p = &k.policy;
+    let cap = match p.max_price_per_gib_month {
         Some(c) => format!("at most {c} per GiB-month"),
         None => "no price cap".into(),
     };
-    let secs = |v: &Value| humantime::format_duration(Duration::from_secs(v.as_u64().unwrap_or(0)));
     let mut lines = vec![
-        format!("{}  {}", text(&k["cid"]), status(k)),
+        format!("{}  {}", k.cid, status(k)),
         format!(
             "request {}; {} replicas for {}, {cap}, a proof every {}; paid {}",
-            text(&k["id"]),
-            p["replicas"],
-            secs(&p["duration_secs"]),
-            secs(&p["challenge_period_secs"]),
-            k["paid"]
+            k.id,
+            p.replicas,
+            format_secs(p.duration_secs),
+            format_secs(p.challenge_period_secs),
+            k.paid
         ),
         String::new(),
         format!(
@@ -148,36 +125,34 @@ fn show(k: &Value) -> String {
             "PROVIDER", "KEEP", "DEAL", "LAST PROOF", "SCORE", "PAID"
         ),
     ];
-    for r in k["providers"].as_array().into_iter().flatten() {
-        let last = &r["last_proof"];
-        let proof = if last.is_null() {
-            "none yet".to_string()
-        } else {
-            format!("{} {}", text(&last["outcome"]), time(&last["issued_at"]))
+    for r in &k.providers {
+        let proof = match &r.last_proof {
+            None => "none yet".to_string(),
+            Some(last) => format!("{} {}", last.outcome, format_unix_ms(last.issued_at)),
         };
         lines.push(format!(
             "{:<53} {:<9} {:<10} {:<28} {:>6.2} {:>8}",
-            text(&r["peer"]),
-            text(&r["state"]),
-            text(&r["deal_state"]),
+            r.peer,
+            r.state,
+            r.deal_state.map(DealState::as_str).unwrap_or(""),
             proof,
-            r["score"]["value"].as_f64().unwrap_or(0.0),
-            r["paid"].to_string(),
+            r.score.value,
+            r.paid,
         ));
-        lines.push(format!("  deal {}", text(&r["deal"])));
-        if let Some(reason) = r["reason"].as_str() {
+        lines.push(format!("  deal {}", r.deal));
+        if let Some(reason) = &r.reason {
             lines.push(format!("  ended: {reason}"));
         }
-        lines.push(format!("  {}", text(&r["score"]["explanation"])));
+        lines.push(format!("  {}", r.score.explanation));
     }
     lines.push(String::new());
     lines.push("what the keeper did:".into());
-    for e in k["events"].as_array().into_iter().flatten() {
+    for e in &k.events {
         lines.push(format!(
             "  {} {:<14} {}",
-            time(&e["at"]),
-            text(&e["kind"]),
-            text(&e["detail"])
+            format_unix_ms(e.at),
+            e.kind,
+            e.detail
         ));
     }
     lines.join("\n")

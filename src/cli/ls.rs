@@ -1,9 +1,8 @@
 //! `cairn ls`.
 
-use clap::Args;
-use reqwest::Method;
-
 use super::Context;
+use crate::api::types::Listing;
+use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -13,23 +12,13 @@ pub struct LsArgs {
 
 pub async fn ls(ctx: &Context, args: LsArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let out = client
-        .json(client.request(Method::GET, &format!("/ls/{}", args.path)))
-        .await?;
+    let out: Listing = client.get_json(&format!("/ls/{}", args.path)).await?;
     ctx.print(&out, || {
-        let entries = out["entries"].as_array().cloned().unwrap_or_default();
-        let lines: Vec<String> = entries
+        let lines: Vec<String> = out
+            .entries
             .iter()
-            .map(|e| {
-                format!(
-                    "{} {} {}",
-                    e["cid"].as_str().unwrap_or(""),
-                    e["size"],
-                    e["name"].as_str().unwrap_or("")
-                )
-            })
+            .map(|e| format!("{} {} {}", e.cid, e.size, e.name))
             .collect();
         lines.join("\n")
-    });
-    Ok(())
+    })
 }

@@ -163,12 +163,18 @@ impl Context {
         Client::connect(self)
     }
 
-    /// Prints `value` as JSON with `--json`, otherwise the human line.
-    pub fn print(&self, value: &serde_json::Value, human: impl FnOnce() -> String) {
+    /// Prints `value` as JSON with `--json`, otherwise the human line. The JSON is one line
+    /// with its keys sorted, whatever order the type declares them in.
+    pub fn print<T: serde::Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
         if self.json {
-            println!("{value}");
+            println!("{}", serde_json::to_value(value)?);
         } else {
             println!("{}", human());
         }
+        Ok(())
     }
 }

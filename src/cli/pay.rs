@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
-use reqwest::Method;
 
 use super::Context;
+use crate::api::types::{Balances, Channel, Channels, OpenChannel, Receipts};
 use crate::content::car::{CarReader, CarWriter};
 use crate::market::Signed;
 use crate::pay::history::verify_history;
@@ -50,80 +50,61 @@ pub async fn run(ctx: &Context, command: PayCommand) -> anyhow::Result<()> {
     match command {
         PayCommand::Channel(ChannelCommand::Open { peer, deposit }) => {
             let client = ctx.client()?;
-            let body = serde_json::json!({ "peer": peer, "deposit": deposit });
-            let channel = client
-                .json(client.request(Method::POST, "/pay/channels").json(&body))
-                .await?;
-            ctx.print(&channel, || channel_line(&channel));
+            let request = OpenChannel { peer, deposit };
+            let channel: Channel = client.post_json("/pay/channels", &request).await?;
+            ctx.print(&channel, || channel_line(&channel))
         }
         PayCommand::Channel(ChannelCommand::Close { channel }) => {
             let client = ctx.client()?;
             let path = format!("/pay/channels/{channel}/close");
-            let closed = client.json(client.request(Method::POST, &path)).await?;
+            let closed: Channel = client.post_empty(&path).await?;
             ctx.print(&closed, || {
-                format!("closed {channel}: settled {}", closed["settled"])
-            });
+                let settled = closed.settled.map_or("null".to_string(), |s| s.to_string());
+                format!("closed {channel}: settled {settled}")
+            })
         }
         PayCommand::Channels => {
             let client = ctx.client()?;
-            let list = client
-                .json(client.request(Method::GET, "/pay/channels"))
-                .await?;
-            ctx.print(&list, || channels_table(&list));
+            let list: Channels = client.get_json("/pay/channels").await?;
+            ctx.print(&list, || channels_table(&list.channels))
         }
-        PayCommand::Receipts(args) => receipts(ctx, args).await?,
-        PayCommand::Verify { file } => verify(ctx, &file).await?,
+        PayCommand::Receipts(args) => receipts(ctx, args).await,
+        PayCommand::Verify { file } => verify(ctx, &file).await,
     }
-    Ok(())
 }
 
 pub async fn balance(ctx: &Context) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    let balance = client
-        .json(client.request(Method::GET, "/pay/balance"))
-        .await?;
+    let balance: Balances = client.get_json("/pay/balance").await?;
     ctx.print(&balance, || {
         let mut out = format!(
             "{:<54} {:>12} {:>12} {:>12} {:>12}",
             "PEER", "EARNED", "SPENT", "OWED TO US", "WE OWE"
         );
-        for p in balance["peers"].as_array().into_iter().flatten() {
-            let n = |key: &str| p[key].as_u64().unwrap_or(0);
+        for p in &balance.peers {
             out.push_str(&format!(
                 "\n{:<54} {:>12} {:>12} {:>12} {:>12}",
-                p["peer"].as_str().unwrap_or(""),
-                n("earned"),
-                n("spent"),
-                n("owed_to_us"),
-                n("we_owe")
+                p.peer, p.earned, p.spent, p.owed_to_us, p.we_owe
             ));
         }
         out
-    });
-    Ok(())
+    })
 }
 
-fn channel_line(c: &serde_json::Value) -> String {
+fn channel_line(c: &Channel) -> String {
     format!(
         "{} {} {} deposit {} paid {} pending {} {}",
-        c["id"].as_str().unwrap_or(""),
-        c["role"].as_str().unwrap_or(""),
-        c["peer"].as_str().unwrap_or(""),
-        c["deposit"],
-        c["paid"],
-        c["pending"],
-        c["state"].as_str().unwrap_or("")
+        c.id, c.role, c.peer, c.deposit, c.paid, c.pending, c.state
     )
 }
 
-fn channels_table(list: &serde_json::Value) -> String {
-    let channels: Vec<_> = list["channels"].as_array().into_iter().flatten().collect();
+fn channels_table(channels: &[Channel]) -> String {
     if channels.is_empty() {
         return "no channels".into();
     }
     channels
         .iter()
-        .map(|c| channel_line(c))
+        .map(channel_line)
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -131,39 +112,35 @@ fn channels_table(list: &serde_json::Value) -> String {
 async fn receipts(ctx: &Context, args: ReceiptsArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let path = format!("/pay/channels/{}/receipts", args.channel);
-    let history = client.json(client.request(Method::GET, &path)).await?;
+    let history: Receipts = client.get_json(&path).await?;
     if let Some(file) = &args.export {
         export(&history, file).await?;
     }
     ctx.print(&history, || {
         let mut out = String::new();
-        for r in history["receipts"].as_array().into_iter().flatten() {
+        for r in &history.receipts {
             out.push_str(&format!(
                 "seq {} amount {} deal {}\n",
-                r["seq"],
-                r["amount"],
-                r["deal"].as_str().unwrap_or("-")
+                r.seq,
+                r.amount,
+                r.deal.as_deref().unwrap_or("-")
             ));
         }
         if let Some(file) = &args.export {
             out.push_str(&format!("exported to {}", file.display()));
         }
         out.trim_end().to_string()
-    });
-    Ok(())
+    })
 }
 
-fn hex_field(value: &serde_json::Value, what: &str) -> anyhow::Result<Vec<u8>> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| anyhow!("the daemon's answer has no {what}"))?;
+fn hex_field(text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     hex::decode(text).with_context(|| format!("the daemon's {what} is not hex"))
 }
 
 /// Writes the signed open (the root: its CID is the channel id) and every receipt as
 /// DAG-CBOR blocks.
-async fn export(history: &serde_json::Value, file: &Path) -> anyhow::Result<()> {
-    let open_bytes = hex_field(&history["open"], "channel open")?;
+async fn export(history: &Receipts, file: &Path) -> anyhow::Result<()> {
+    let open_bytes = hex_field(&history.open, "channel open")?;
     let open = Signed::<ChannelOpen>::from_bytes(&open_bytes, crate::pay::MAX_OPEN_SIZE)?;
     let root = open.channel_id()?;
     let out = tokio::fs::File::create(file)
@@ -171,8 +148,8 @@ async fn export(history: &serde_json::Value, file: &Path) -> anyhow::Result<()> 
         .with_context(|| format!("cannot create {}", file.display()))?;
     let mut car = CarWriter::new(out, &[root]).await?;
     car.write_block(&root, &open_bytes).await?;
-    for r in history["receipts"].as_array().into_iter().flatten() {
-        let bytes = hex_field(&r["signed"], "receipt")?;
+    for r in &history.receipts {
+        let bytes = hex_field(&r.signed, "receipt")?;
         let receipt = Signed::<Receipt>::from_bytes(&bytes, crate::pay::MAX_RECEIPT_SIZE)?;
         car.write_block(&receipt.cid()?, &bytes).await?;
     }
@@ -221,6 +198,5 @@ async fn verify(ctx: &Context, file: &Path) -> anyhow::Result<()> {
             "valid: {} receipts on {}, total {} of deposit {}",
             report.receipts, report.channel, report.total.0, report.deposit.0
         )
-    });
-    Ok(())
+    })
 }

@@ -1,9 +1,8 @@
 //! `cairn piece commit`.
 
-use clap::Subcommand;
-use reqwest::Method;
-
 use super::Context;
+use crate::api::types::Piece;
+use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum PieceCommand {
@@ -16,17 +15,13 @@ pub async fn run(ctx: &Context, command: PieceCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     match command {
         PieceCommand::Commit { cid } => {
-            let out = client
-                .json(client.request(Method::POST, &format!("/piece/{cid}")))
-                .await?;
+            let out: Piece = client.post_empty(&format!("/piece/{cid}")).await?;
             ctx.print(&out, || {
                 format!(
                     "piece root: {}\npiece size: {}",
-                    out["piece_root"].as_str().unwrap_or(""),
-                    out["piece_size"]
+                    out.piece_root, out.piece_size
                 )
-            });
+            })
         }
     }
-    Ok(())
 }

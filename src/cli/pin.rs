@@ -4,6 +4,7 @@ use clap::Subcommand;
 use reqwest::Method;
 
 use super::Context;
+use crate::api::types::{Pinned, Pins, Unpinned};
 
 #[derive(Debug, Subcommand)]
 pub enum PinCommand {
@@ -28,38 +29,27 @@ pub async fn run(ctx: &Context, command: PinCommand) -> anyhow::Result<()> {
             if let Some(name) = name {
                 request = request.query(&[("name", name)]);
             }
-            let out = client.json(request).await?;
-            ctx.print(&out, || {
-                format!("pinned {}", out["cid"].as_str().unwrap_or(""))
-            });
+            let out: Pinned = client.json(request).await?;
+            ctx.print(&out, || format!("pinned {}", out.cid))
         }
         PinCommand::Ls => {
-            let out = client.json(client.request(Method::GET, "/pins")).await?;
+            let out: Pins = client.get_json("/pins").await?;
             ctx.print(&out, || {
-                let pins = out["pins"].as_array().cloned().unwrap_or_default();
-                let lines: Vec<String> = pins
+                let lines: Vec<String> = out
+                    .pins
                     .iter()
                     .map(|p| {
-                        format!(
-                            "{} {}",
-                            p["cid"].as_str().unwrap_or(""),
-                            p["name"].as_str().unwrap_or("")
-                        )
-                        .trim_end()
-                        .to_string()
+                        format!("{} {}", p.cid, p.name.as_deref().unwrap_or(""))
+                            .trim_end()
+                            .to_string()
                     })
                     .collect();
                 lines.join("\n")
-            });
+            })
         }
         PinCommand::Rm { cid } => {
-            let out = client
-                .json(client.request(Method::DELETE, &format!("/pins/{cid}")))
-                .await?;
-            ctx.print(&out, || {
-                format!("unpinned {}", out["cid"].as_str().unwrap_or(""))
-            });
+            let out: Unpinned = client.delete_json(&format!("/pins/{cid}")).await?;
+            ctx.print(&out, || format!("unpinned {}", out.cid))
         }
     }
-    Ok(())
 }

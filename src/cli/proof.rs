@@ -43,17 +43,14 @@ pub fn proof(ctx: &Context, command: ProofCommand) -> anyhow::Result<()> {
         "period": record.challenge.period,
     });
     match verdict {
-        Ok(()) => {
-            ctx.print(&value, || {
-                format!(
-                    "valid: {} samples of period {}",
-                    record.challenge.samples, record.challenge.period
-                )
-            });
-            Ok(())
-        }
+        Ok(()) => ctx.print(&value, || {
+            format!(
+                "valid: {} samples of period {}",
+                record.challenge.samples, record.challenge.period
+            )
+        }),
         Err(e) => {
-            ctx.print(&value, || format!("invalid: {e}"));
+            ctx.print(&value, || format!("invalid: {e}"))?;
             bail!("proof does not verify: {} ({e})", e.reason())
         }
     }

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use anyhow::anyhow;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 
 use super::Context;
+use crate::api::types::{Ask, AskTerms, Deals, Providers};
+use crate::units::{format_size, parse_duration, parse_size};
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
@@ -59,72 +60,54 @@ pub struct AskSetArgs {
     pub deny: Vec<String>,
 }
 
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 90s, 1h, 30d)"))
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
-    text.parse::<bytesize::ByteSize>()
-        .map(|b| b.as_u64())
-        .map_err(|e| format!("{e} (use e.g. 32GiB)"))
-}
-
 pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let command = match command {
         ProviderCommand::Ask(command) => command,
         ProviderCommand::Deals => {
-            let out = client
+            let out: Deals = client
                 .json(
                     client
                         .request(Method::GET, "/deals")
                         .query(&[("role", "provider")]),
                 )
                 .await?;
-            ctx.print(&out, || super::deal::table(&out, "EARNED"));
-            return Ok(());
+            return ctx.print(&out, || super::deal::table(&out.deals, "EARNED"));
         }
     };
-    let out = match command {
+    let out: Ask = match command {
         AskCommand::Set(args) => {
-            let terms = serde_json::json!({
-                "price_per_gib_month": args.price_per_gib_month,
-                "retrieval_price_per_gib": args.retrieval_price_per_gib,
-                "min_duration_secs": args.min_duration.as_secs(),
-                "max_duration_secs": args.max_duration.as_secs(),
-                "max_piece_size": args.max_piece,
-                "capacity": args.capacity,
-                "min_challenge_period_secs": args.min_challenge_period.as_secs(),
-                "ttl_secs": args.ttl.as_secs(),
-                "allow": (!args.allow.is_empty()).then_some(&args.allow),
-                "deny": args.deny,
-            });
-            client
-                .json(client.request(Method::POST, "/provider/ask").json(&terms))
-                .await?
+            let terms = AskTerms {
+                price_per_gib_month: args.price_per_gib_month,
+                retrieval_price_per_gib: args.retrieval_price_per_gib,
+                min_duration_secs: args.min_duration.as_secs(),
+                max_duration_secs: args.max_duration.as_secs(),
+                max_piece_size: args.max_piece,
+                capacity: args.capacity,
+                min_challenge_period_secs: args.min_challenge_period.as_secs(),
+                ttl_secs: args.ttl.as_secs(),
+                allow: (!args.allow.is_empty()).then_some(args.allow),
+                deny: args.deny,
+            };
+            client.post_json("/provider/ask", &terms).await?
         }
-        AskCommand::Show => {
-            client
-                .json(client.request(Method::GET, "/provider/ask"))
-                .await?
-        }
+        AskCommand::Show => client.get_json("/provider/ask").await?,
     };
-    ctx.print(&out, || describe(&out));
-    Ok(())
+    ctx.print(&out, || describe(&out))
 }
 
 /// One line per ask, as `cairn providers` prints them too.
-pub fn describe(ask: &serde_json::Value) -> String {
-    let size = |v: &serde_json::Value| bytesize::ByteSize(v.as_u64().unwrap_or(0)).to_string();
-    let days = |v: &serde_json::Value| format!("{}d", v.as_u64().unwrap_or(0) / 86_400);
+pub fn describe(ask: &Ask) -> String {
+    let size = format_size;
+    let days = |secs: u64| format!("{}d", secs / 86_400);
     format!(
         "{}  {} per GiB-month  {}..{}  max piece {}  free {}",
-        ask["peer"].as_str().unwrap_or(""),
-        ask["price_per_gib_month"],
-        days(&ask["min_duration_secs"]),
-        days(&ask["max_duration_secs"]),
-        size(&ask["max_piece_size"]),
-        size(&ask["free_capacity"]),
+        ask.peer,
+        ask.price_per_gib_month,
+        days(ask.min_duration_secs),
+        days(ask.max_duration_secs),
+        size(ask.max_piece_size),
+        size(ask.free_capacity),
     )
 }
 
@@ -141,27 +124,23 @@ pub async fn providers(ctx: &Context, args: ProvidersArgs) -> anyhow::Result<()>
     if args.scores {
         request = request.query(&[("scores", "true")]);
     }
-    let out = client.json(request).await?;
-    let list = out["providers"]
-        .as_array()
-        .cloned()
-        .ok_or_else(|| anyhow!("unexpected answer"))?;
+    let out: Providers = client.json(request).await?;
     ctx.print(&out, || {
-        if list.is_empty() {
-            "no connected peer offers storage".to_string()
-        } else {
-            list.iter()
-                .map(|p| match p["score"]["value"].as_f64() {
-                    Some(score) => format!(
-                        "{}\n  score {score:.2}: {}",
-                        describe(p),
-                        p["score"]["explanation"].as_str().unwrap_or("")
-                    ),
-                    None => describe(p),
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
+        if out.providers.is_empty() {
+            return "no connected peer offers storage".to_string();
         }
-    });
-    Ok(())
+        out.providers
+            .iter()
+            .map(|p| match &p.score {
+                Some(score) => format!(
+                    "{}\n  score {:.2}: {}",
+                    describe(&p.ask),
+                    score.value,
+                    score.explanation
+                ),
+                None => describe(&p.ask),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }

@@ -1,9 +1,8 @@
 //! `cairn routing findprovs|provide`.
 
-use clap::Subcommand;
-use reqwest::Method;
-
 use super::Context;
+use crate::api::types::{FoundProviders, Provided};
+use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum RoutingCommand {
@@ -17,26 +16,19 @@ pub async fn run(ctx: &Context, command: RoutingCommand) -> anyhow::Result<()> {
     let client = ctx.client()?;
     match command {
         RoutingCommand::Findprovs { cid } => {
-            let out = client
-                .json(client.request(Method::GET, &format!("/routing/findprovs/{cid}")))
+            let out: FoundProviders = client
+                .get_json(&format!("/routing/findprovs/{cid}"))
                 .await?;
             ctx.print(&out, || {
-                let providers = out["providers"].as_array().cloned().unwrap_or_default();
-                let lines: Vec<String> = providers
-                    .iter()
-                    .map(|p| p["id"].as_str().unwrap_or("").to_string())
-                    .collect();
+                let lines: Vec<&str> = out.providers.iter().map(|p| p.id.as_str()).collect();
                 lines.join("\n")
-            });
+            })
         }
         RoutingCommand::Provide { cid } => {
-            let out = client
-                .json(client.request(Method::POST, &format!("/routing/provide/{cid}")))
+            let out: Provided = client
+                .post_empty(&format!("/routing/provide/{cid}"))
                 .await?;
-            ctx.print(&out, || {
-                format!("providing {}", out["cid"].as_str().unwrap_or(""))
-            });
+            ctx.print(&out, || format!("providing {}", out.cid))
         }
     }
-    Ok(())
 }

@@ -4,6 +4,7 @@ use clap::Subcommand;
 use reqwest::Method;
 
 use super::Context;
+use crate::api::types::{Connected, Peers};
 
 #[derive(Debug, Subcommand)]
 pub enum SwarmCommand {
@@ -20,30 +21,19 @@ pub async fn run(ctx: &Context, command: SwarmCommand) -> anyhow::Result<()> {
             let request = client
                 .request(Method::POST, "/swarm/connect")
                 .query(&[("addr", &addr)]);
-            let out = client.json(request).await?;
-            ctx.print(&out, || {
-                format!("connected to {}", out["id"].as_str().unwrap_or(""))
-            });
+            let out: Connected = client.json(request).await?;
+            ctx.print(&out, || format!("connected to {}", out.id))
         }
         SwarmCommand::Peers => {
-            let out = client
-                .json(client.request(Method::GET, "/swarm/peers"))
-                .await?;
+            let out: Peers = client.get_json("/swarm/peers").await?;
             ctx.print(&out, || {
-                let peers = out["peers"].as_array().cloned().unwrap_or_default();
-                let lines: Vec<String> = peers
+                let lines: Vec<String> = out
+                    .peers
                     .iter()
-                    .map(|p| {
-                        format!(
-                            "{}/p2p/{}",
-                            p["addr"].as_str().unwrap_or(""),
-                            p["id"].as_str().unwrap_or("")
-                        )
-                    })
+                    .map(|p| format!("{}/p2p/{}", p.addr, p.id))
                     .collect();
                 lines.join("\n")
-            });
+            })
         }
     }
-    Ok(())
 }

@@ -15,7 +15,8 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::Duration;
+
+use crate::units::parse_secs;
 
 /// Most replicas one keep may ask for.
 pub const MAX_REPLICAS: u32 = 16;
@@ -82,11 +83,11 @@ impl Policy {
             policy.replicas = u32::try_from(n).unwrap_or(u32::MAX);
         }
         if let Some(text) = meta.get("duration") {
-            policy.duration_secs = parse_secs(text).map_err(|r| bad("duration", r))?;
+            policy.duration_secs = parse_secs(text).map_err(|e| bad("duration", e.to_string()))?;
         }
         if let Some(text) = meta.get("challenge_period") {
             policy.challenge_period_secs =
-                parse_secs(text).map_err(|r| bad("challenge_period", r))?;
+                parse_secs(text).map_err(|e| bad("challenge_period", e.to_string()))?;
         }
         if let Some(text) = meta.get("max_price_per_gib_month") {
             policy.max_price_per_gib_month = match text.trim() {
@@ -126,17 +127,6 @@ impl Policy {
     pub fn period_ms(&self) -> i64 {
         (self.challenge_period_secs.max(1).saturating_mul(1000)).min(i64::MAX as u64) as i64
     }
-}
-
-/// `90d`, `1h 30m` (humantime) or a whole number of seconds.
-pub fn parse_secs(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(secs);
-    }
-    humantime::parse_duration(text)
-        .map(|d: Duration| d.as_secs())
-        .map_err(|e| format!("{text:?} is not a duration ({e}; use e.g. 90d, 1h or seconds)"))
 }
 
 /// A failure domain: providers in one subnet hold at most one replica of a keep.

@@ -33,6 +33,29 @@ pub struct InvalidTransition {
 }
 
 impl DealState {
+    pub const ALL: [DealState; 7] = [
+        DealState::Proposed,
+        DealState::Accepted,
+        DealState::Transferring,
+        DealState::Active,
+        DealState::Expired,
+        DealState::Failed,
+        DealState::Cancelled,
+    ];
+
+    /// The state's name, as its JSON form and the database spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DealState::Proposed => "proposed",
+            DealState::Accepted => "accepted",
+            DealState::Transferring => "transferring",
+            DealState::Active => "active",
+            DealState::Expired => "expired",
+            DealState::Failed => "failed",
+            DealState::Cancelled => "cancelled",
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -73,6 +96,14 @@ impl DealState {
 mod tests {
     use super::DealEvent::*;
     use super::DealState::*;
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for state in super::DealState::ALL {
+            let json = serde_json::to_value(state).unwrap();
+            assert_eq!(json, state.as_str(), "{state:?}");
+        }
+    }
 
     #[test]
     fn the_happy_path_and_every_final_state_is_final() {

@@ -64,13 +64,6 @@ pub enum NetError {
 
 pub type Result<T, E = NetError> = std::result::Result<T, E>;
 
-/// A provider found through the DHT.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Provider {
-    pub id: String,
-    pub addresses: Vec<String>,
-}
-
 /// Providers found for a CID, each with the addresses known for it.
 pub type Providers = Vec<(PeerId, Vec<Multiaddr>)>;
 

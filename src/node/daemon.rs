@@ -181,21 +181,11 @@ where
     });
 }
 
-fn parse_addrs(field: &str, addrs: &[String]) -> Result<Vec<libp2p::Multiaddr>> {
-    addrs
-        .iter()
-        .map(|a| {
-            a.parse()
-                .map_err(|e| NodeError::invalid(format!("{field}: invalid multiaddr {a:?}: {e}")))
-        })
-        .collect()
-}
-
 async fn start_network(node: &Node) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
     let swarm = &node.config().swarm;
     let config = NetConfig {
-        listen: parse_addrs("swarm.listen", &swarm.listen)?,
-        bootstrap: parse_addrs("swarm.bootstrap", &swarm.bootstrap)?,
+        listen: swarm.listen.clone(),
+        bootstrap: swarm.bootstrap.clone(),
         max_connections: 512,
     };
     let keypair = crate::config::libp2p_keypair(node.key()).map_err(NodeError::internal)?;

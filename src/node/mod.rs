@@ -66,7 +66,7 @@ impl Node {
             .clone()
             .unwrap_or_else(|| data.default_database_url());
         let db = Db::connect_with_clock(&url, clock.clone()).await?;
-        let quota = config.quota_bytes().map_err(NodeError::invalid)?;
+        let quota = config.storage.quota;
         let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
         let api_token = data.load_token()?;
         let parts = Parts {

@@ -31,8 +31,8 @@ impl TestNode {
         let mut config = Config::new(true);
         // Loopback only: tests never listen on, or advertise, another address.
         config.swarm.listen = vec![
-            "/ip4/127.0.0.1/tcp/0".into(),
-            "/ip4/127.0.0.1/udp/0/quic-v1".into(),
+            "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
+            "/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap(),
         ];
         edit(&mut config);
         data.init(&config).unwrap();

@@ -4,7 +4,7 @@
 //! deals (which wait for activation). Deals and fetches each hold a semaphore slot while they run.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::task::JoinSet;
 
@@ -96,13 +96,7 @@ impl Keeper {
         let (keeper, keep) = (self.clone(), keep.clone());
         tasks.spawn(async move {
             let _slot = keeper.fetch_slots.clone().acquire_owned().await;
-            let limit = keeper
-                .keeps
-                .parts
-                .config
-                .keeper
-                .fetch_timeout()
-                .unwrap_or(Duration::from_secs(600));
+            let limit = keeper.keeps.parts.config.keeper.fetch_timeout;
             let fetched = tokio::time::timeout(limit, keeper.pin_locally(&keep)).await;
             let outcome = fetched.unwrap_or_else(|_| {
                 Err(NodeError::internal(format!(
