@@ -8,10 +8,17 @@
 //! the contract's events in the receipt (a transaction's return value is not on chain).
 //! Errors are mapped once, in [`rpc_error`]: a revert by its decoded custom error, an
 //! unreachable RPC apart from everything else.
+//!
+//! Nonces: each transaction takes the account's pending nonce from the node when it is
+//! sent (never a locally cached counter, which a send refused at gas estimation would leave
+//! one ahead, stranding every later transaction), and a client sends one transaction at a
+//! time (`send_lock`, held until the node has accepted it), so clones of one client sharing a
+//! wallet never race for a nonce. Two processes with the same wallet would: a node has one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::contract::Error as ContractError;
+use alloy::contract::{CallBuilder, CallDecoder, Error as ContractError};
 use alloy::network::{Ethereum, EthereumWallet, ReceiptResponse};
 use alloy::primitives::{Address, Bytes, B256, U256};
 use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
@@ -144,13 +151,15 @@ pub struct CooperativelyClosed {
     pub tx: TxOutcome,
 }
 
-/// One wallet on one chain.
+/// One wallet on one chain. Cheap to clone; clones share the provider and the send lock.
 #[derive(Clone)]
 pub struct ChainClient {
     provider: DynProvider,
     url: String,
     wallet: Wallet,
     chain_id: u64,
+    /// Held from filling a transaction (its nonce) until the node accepted it.
+    send_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for ChainClient {
@@ -180,6 +189,10 @@ impl ChainClient {
             .build()
             .map_err(|e| ChainError::Invalid(format!("HTTP client: {e}")))?;
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(wallet.signer().clone()))
             .connect_reqwest(http, url)
             .erased();
@@ -188,6 +201,7 @@ impl ChainClient {
             url: rpc_url.to_string(),
             wallet,
             chain_id: 0,
+            send_lock: Arc::new(tokio::sync::Mutex::new(())),
         };
         client.chain_id = client
             .provider
@@ -240,8 +254,9 @@ impl ChainClient {
 
     /// Deploys a `TestToken` (anyone may mint it: devnets and tests only).
     pub async fn deploy_test_token(&self) -> Result<(Address, TxOutcome), ChainError> {
-        let builder = TestToken::deploy_builder(&self.provider);
-        let pending = builder.send().await.map_err(|e| self.error(e))?;
+        let pending = self
+            .send(&TestToken::deploy_builder(&self.provider))
+            .await?;
         self.deployed(pending).await
     }
 
@@ -250,8 +265,9 @@ impl ChainClient {
         &self,
         token: Address,
     ) -> Result<(Address, TxOutcome), ChainError> {
-        let builder = CairnChannels::deploy_builder(&self.provider, token);
-        let pending = builder.send().await.map_err(|e| self.error(e))?;
+        let pending = self
+            .send(&CairnChannels::deploy_builder(&self.provider, token))
+            .await?;
         self.deployed(pending).await
     }
 
@@ -313,6 +329,16 @@ impl ChainClient {
             ))
         })?;
         Ok((address, outcome))
+    }
+
+    /// Sends one transaction (see the module docs on nonces); a revert at gas estimation
+    /// comes back here, decoded.
+    async fn send<P: Provider, D: CallDecoder>(
+        &self,
+        call: &CallBuilder<P, D>,
+    ) -> Result<PendingTransactionBuilder<Ethereum>, ChainError> {
+        let _one_at_a_time = self.send_lock.lock().await;
+        call.send().await.map_err(|e| self.error(e))
     }
 
     /// Waits for a sent transaction's receipt; a mined failure is [`ChainError::Failed`].
@@ -442,7 +468,7 @@ impl Channels {
     ) -> Result<Opened, ChainError> {
         self.ensure_allowance(deposit).await?;
         let call = self.contract.open(payee, deposit, challenge_window);
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         let opened: CairnChannels::ChannelOpened = event(&receipt, self.address())?;
         Ok(Opened {
             channel_id: opened.channelId,
@@ -455,7 +481,7 @@ impl Channels {
     pub async fn top_up(&self, channel_id: U256, amount: u128) -> Result<ToppedUp, ChainError> {
         self.ensure_allowance(amount).await?;
         let call = self.contract.topUp(channel_id, amount);
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         let topped: CairnChannels::ToppedUp = event(&receipt, self.address())?;
         Ok(ToppedUp {
             deposit: topped.deposit,
@@ -475,7 +501,7 @@ impl Channels {
             U256::from(cumulative),
             Bytes::copy_from_slice(signature),
         );
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         let claimed: CairnChannels::Claimed = event(&receipt, self.address())?;
         Ok(Claimed {
             amount: claimed.amount,
@@ -490,7 +516,7 @@ impl Channels {
         channel_id: U256,
     ) -> Result<(CloseStarted, TxOutcome), ChainError> {
         let call = self.contract.startClose(channel_id);
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         let started: CairnChannels::CloseStarted = event(&receipt, self.address())?;
         let tx = outcome(&receipt)?;
         Ok((
@@ -506,7 +532,7 @@ impl Channels {
     /// The payer takes back the rest after the challenge window.
     pub async fn withdraw(&self, channel_id: U256) -> Result<Withdrawn, ChainError> {
         let call = self.contract.withdraw(channel_id);
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         let withdrawn: CairnChannels::Withdrawn = event(&receipt, self.address())?;
         Ok(Withdrawn {
             refund: withdrawn.refund,
@@ -526,7 +552,7 @@ impl Channels {
             U256::from(cumulative),
             Bytes::copy_from_slice(payee_signature),
         );
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         let closed: CairnChannels::ClosedCooperatively = event(&receipt, self.address())?;
         let paid = receipt
             .inner
@@ -620,14 +646,14 @@ impl Channels {
     /// Mints `amount` test tokens to `to`: only a `TestToken` has `mint`, another token reverts.
     pub async fn mint(&self, to: Address, amount: U256) -> Result<TxOutcome, ChainError> {
         let call = self.token.mint(to, amount);
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         outcome(&receipt)
     }
 
     /// Sends `amount` tokens from the wallet to `to`.
     pub async fn transfer_token(&self, to: Address, amount: U256) -> Result<TxOutcome, ChainError> {
         let call = self.token.transfer(to, amount);
-        let receipt = self.send(call.send().await).await?;
+        let receipt = self.send(call).await?;
         outcome(&receipt)
     }
 
@@ -643,14 +669,14 @@ impl Channels {
         }
         // Exactly what this call needs: the contract is never left a standing allowance.
         let call = self.token.approve(self.address(), U256::from(amount));
-        self.send(call.send().await).await.map(|_| ())
+        self.send(call).await.map(|_| ())
     }
 
-    async fn send(
+    async fn send<P: Provider, D: CallDecoder>(
         &self,
-        sent: Result<PendingTransactionBuilder<Ethereum>, ContractError>,
+        call: CallBuilder<P, D>,
     ) -> Result<Receipt, ChainError> {
-        let pending = sent.map_err(|e| self.client.error(e))?;
+        let pending = self.client.send(&call).await?;
         self.client.confirm(pending).await
     }
 }
