@@ -209,6 +209,15 @@ async fn open_claim_close_withdraw_moves_exact_balances() {
     s.payer.mint(payer, U256::from(50_000u64)).await.unwrap();
 
     let mut gas = Vec::new();
+    let (_, deployed) = s
+        .payer
+        .client()
+        .deploy_channels(s.payer.token())
+        .await
+        .unwrap();
+    gas.push(("deploy CairnChannels", deployed.gas_used));
+    let approved = s.payer.approve(10_000).await.unwrap();
+    gas.push(("approve (the token, before open)", approved.gas_used));
     let opened = s.payer.open(payee, 10_000, 600).await.unwrap();
     gas.push(("open (first channel of the contract)", opened.tx.gas_used));
     let id = opened.channel_id;
@@ -683,4 +692,70 @@ fn the_golden_vouchers_agree_with_cast() {
             "{what}: cast's EIP-712 signature"
         );
     }
+}
+
+/// A claim sent whose receipt never came (the payee crashed, or its RPC went away, right
+/// after sending): the client says so with the transaction's hash, the chain's state says
+/// what happened, and sending the same voucher again can never pay twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unconfirmed_claim_is_reconciled_from_the_chain_and_never_pays_twice() {
+    let s = Setup::fresh().await;
+    let (payer, payee) = (s.payer.client().address(), s.payee.client().address());
+    s.payer.mint(payer, U256::from(1_000u64)).await.unwrap();
+    let id = s.payer.open(payee, 1_000, 600).await.unwrap().channel_id;
+
+    // The chain stops mining: the claim is accepted into the pool but never confirmed.
+    let _: serde_json::Value = s
+        .payer
+        .client()
+        .provider()
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .unwrap();
+    let impatient = s
+        .payee
+        .client()
+        .clone()
+        .with_receipt_timeout(Duration::from_secs(2))
+        .channels(s.payee.address())
+        .await
+        .unwrap();
+    let voucher = s.sign(id, 400);
+    let err = impatient.claim(id, 400, &voucher).await.unwrap_err();
+    assert_eq!(err.reason(), "unconfirmed");
+    let ChainError::Unconfirmed { tx, .. } = err else {
+        panic!("expected an unconfirmed claim, got {err:?}");
+    };
+    assert_eq!(s.payee.channel(id).await.unwrap().paid_out, 0);
+
+    // The chain mines again; the payee reconciles from the channel's state, not its memory.
+    let _: serde_json::Value = s
+        .payer
+        .client()
+        .provider()
+        .raw_request("evm_mine".into(), ())
+        .await
+        .unwrap();
+    let _: serde_json::Value = s
+        .payer
+        .client()
+        .provider()
+        .raw_request("evm_setAutomine".into(), (true,))
+        .await
+        .unwrap();
+    let receipt = s
+        .payee
+        .client()
+        .provider()
+        .get_transaction_receipt(tx)
+        .await
+        .unwrap()
+        .expect("the claim was mined");
+    assert!(receipt.status());
+    let state = s.payee.channel(id).await.unwrap();
+    assert_eq!(state.paid_out, 400);
+    assert_eq!(state.claimable(400), 0);
+    let err = s.payee.claim(id, 400, &voucher).await.unwrap_err();
+    assert_eq!(revert_name(&err), "VoucherNotAbove");
+    assert_eq!(s.balance(payee).await, 400);
 }

@@ -160,6 +160,8 @@ pub struct ChainClient {
     chain_id: u64,
     /// Held from filling a transaction (its nonce) until the node accepted it.
     send_lock: Arc<tokio::sync::Mutex<()>>,
+    /// How long [`Self::confirm`] waits for a receipt.
+    receipt_timeout: Duration,
 }
 
 impl std::fmt::Debug for ChainClient {
@@ -202,6 +204,7 @@ impl ChainClient {
             wallet,
             chain_id: 0,
             send_lock: Arc::new(tokio::sync::Mutex::new(())),
+            receipt_timeout: RECEIPT_TIMEOUT,
         };
         client.chain_id = client
             .provider
@@ -209,6 +212,13 @@ impl ChainClient {
             .await
             .map_err(|e| client.transport(e))?;
         Ok(client)
+    }
+
+    /// Waits at most `timeout` for each transaction's receipt (default [`RECEIPT_TIMEOUT`]);
+    /// past it a call returns [`ChainError::Unconfirmed`].
+    pub fn with_receipt_timeout(mut self, timeout: Duration) -> Self {
+        self.receipt_timeout = timeout;
+        self
     }
 
     /// This client's wallet address.
@@ -348,7 +358,7 @@ impl ChainClient {
     ) -> Result<Receipt, ChainError> {
         let tx = *pending.tx_hash();
         let receipt = pending
-            .with_timeout(Some(RECEIPT_TIMEOUT))
+            .with_timeout(Some(self.receipt_timeout))
             .get_receipt()
             .await
             .map_err(|e| ChainError::Unconfirmed {
@@ -657,6 +667,14 @@ impl Channels {
         outcome(&receipt)
     }
 
+    /// Allows the contract to take `amount` of the wallet's tokens (what `open` and `top_up`
+    /// do by themselves when the allowance is short).
+    pub async fn approve(&self, amount: u128) -> Result<TxOutcome, ChainError> {
+        let call = self.token.approve(self.address(), U256::from(amount));
+        let receipt = self.send(call).await?;
+        outcome(&receipt)
+    }
+
     async fn ensure_allowance(&self, amount: u128) -> Result<(), ChainError> {
         let allowance = self
             .token
@@ -668,8 +686,7 @@ impl Channels {
             return Ok(());
         }
         // Exactly what this call needs: the contract is never left a standing allowance.
-        let call = self.token.approve(self.address(), U256::from(amount));
-        self.send(call).await.map(|_| ())
+        self.approve(amount).await.map(|_| ())
     }
 
     async fn send<P: Provider, D: CallDecoder>(
