@@ -305,6 +305,15 @@ async fn open_claim_close_withdraw_moves_exact_balances() {
     assert_eq!(s.balance(s.payer.address()).await, 0);
     assert_eq!(s.balance(payee).await, 5_400);
 
+    // Gas is paid in the native coin: the stranger sent nothing and still has what it got.
+    let funded = U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64));
+    let stranger = s.stranger.client().address();
+    assert_eq!(
+        s.payee.client().native_balance(stranger).await.unwrap(),
+        funded
+    );
+    assert!(s.payee.client().native_balance(payee).await.unwrap() < funded);
+
     eprintln!("gas used (anvil, solc 0.8.37, optimizer 10000 runs):");
     for (call, used) in &gas {
         eprintln!("  {call:<40} {used}");
@@ -519,6 +528,17 @@ async fn bad_calls_are_refused_with_the_contracts_named_errors() {
     assert_eq!(s.balance(payer).await, 4_000);
     assert_eq!(s.balance(s.payer.address()).await, 1_000);
     assert_eq!(s.balance(payee).await, 0);
+    // A wallet with no gas money: the node refuses the transaction, which is not a revert.
+    let broke = s
+        .anvil
+        .client(&Wallet::generate())
+        .await
+        .channels(s.payer.address())
+        .await
+        .unwrap();
+    let err = broke.approve(10).await.unwrap_err();
+    assert!(matches!(err, ChainError::Rpc { .. }), "{err:?}");
+    assert_eq!(err.reason(), "chain_refused");
     // A contract address that holds no code is refused before any call.
     let err = s.payer.client().channels(payee).await.unwrap_err();
     assert!(matches!(err, ChainError::Unexpected(_)), "{err:?}");
