@@ -411,6 +411,16 @@ async fn the_golden_vouchers_meet_their_fate_on_a_real_contract() {
             "{what}"
         );
     }
+    // The idempotent claim refuses the forged ones before sending anything.
+    for e in &v["refused"].as_array().unwrap()[..4] {
+        let err = s
+            .payee
+            .claim_owed(one, amount(&e["cumulative"]), &signature(&e["signature"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ChainError::Voucher(_)), "{err:?}");
+        assert_eq!(err.reason(), string(&e["local"]));
+    }
     // Nothing moved for any of them.
     assert_eq!(s.payee.channel(one).await.unwrap().paid_out, paid);
     assert_eq!(s.balance(payee).await, paid);
@@ -777,5 +787,9 @@ async fn an_unconfirmed_claim_is_reconciled_from_the_chain_and_never_pays_twice(
     assert_eq!(state.claimable(400), 0);
     let err = s.payee.claim(id, 400, &voucher).await.unwrap_err();
     assert_eq!(revert_name(&err), "VoucherNotAbove");
-    assert_eq!(s.balance(payee).await, 400);
+    // The idempotent path sends nothing for what was already paid, and pays only the rest.
+    assert_eq!(s.payee.claim_owed(id, 400, &voucher).await.unwrap(), None);
+    let rest = s.payee.claim_owed(id, 650, &s.sign(id, 650)).await.unwrap();
+    assert_eq!(rest.map(|c| (c.amount, c.paid_out)), Some((250, 650)));
+    assert_eq!(s.balance(payee).await, 650);
 }

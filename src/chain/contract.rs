@@ -520,6 +520,31 @@ impl Channels {
         })
     }
 
+    /// Claims what a voucher for `cumulative` owes now, idempotently: reads the channel
+    /// first and sends nothing (`None`) when nothing new is owed (the channel is settled, or
+    /// already paid that much: a claim that was mined before a crash counts), and checks the
+    /// signature against the channel's payer locally, so a voucher the contract would refuse
+    /// is refused here ([`ChainError::Voucher`]) without spending gas.
+    pub async fn claim_owed(
+        &self,
+        channel_id: U256,
+        cumulative: u128,
+        signature: &[u8],
+    ) -> Result<Option<Claimed>, ChainError> {
+        let state = self.channel(channel_id).await?;
+        if state.claimable(cumulative) == 0 {
+            return Ok(None);
+        }
+        super::Voucher::new(channel_id, cumulative).verify(
+            &self.domain(),
+            signature,
+            state.payer,
+        )?;
+        self.claim(channel_id, cumulative, signature)
+            .await
+            .map(Some)
+    }
+
     /// The payer starts the close.
     pub async fn start_close(
         &self,
