@@ -5,15 +5,15 @@
 //! The packages are installed by `.ci/run`; if they are missing this test installs them with
 //! `npm ci`, and if anvil still cannot start the tests fail: they never skip.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::Provider;
-use cairn::chain::{ChainClient, ChainError, Channels, Close, Domain, Revert, Voucher, Wallet};
+use cairn::chain::{
+    Anvil, ChainClient, ChainError, Channels, Close, Domain, Revert, Voucher, Wallet,
+};
 
 fn evm_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contracts/evm")
@@ -43,88 +43,8 @@ fn tool(name: &str) -> PathBuf {
     path
 }
 
-/// A running anvil, killed on drop.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-/// Anvil's first development account: deploys, so the addresses match the golden vectors.
-const DEPLOYER_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-impl Anvil {
-    fn start() -> Anvil {
-        let mut child = Command::new(tool("anvil"))
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("anvil must start");
-        let stdout = child.stdout.take().expect("anvil's stdout");
-        let (tx, rx) = mpsc::sync_channel(1);
-        // Anvil prints `Listening on 127.0.0.1:PORT` once bound; the thread then keeps
-        // draining its log so a full pipe never blocks it.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("Listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.trim().to_string());
-                    }
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("anvil did not report its address within 30 s ({e})");
-            }
-        };
-        Anvil {
-            child,
-            url: format!("http://{addr}"),
-        }
-    }
-
-    async fn client(&self, wallet: &Wallet) -> ChainClient {
-        ChainClient::connect(&self.url, wallet.clone())
-            .await
-            .unwrap()
-    }
-
-    /// Gives `who` 100 ether for gas.
-    async fn fund(&self, client: &ChainClient, who: Address) {
-        let wei = U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64));
-        let _: serde_json::Value = client
-            .provider()
-            .raw_request("anvil_setBalance".into(), (who, wei))
-            .await
-            .unwrap();
-    }
-
-    /// Moves the chain's clock forward and mines a block at the new time.
-    async fn advance(&self, client: &ChainClient, seconds: u64) {
-        let _: serde_json::Value = client
-            .provider()
-            .raw_request("evm_increaseTime".into(), (seconds,))
-            .await
-            .unwrap();
-        let _: serde_json::Value = client
-            .provider()
-            .raw_request("evm_mine".into(), ())
-            .await
-            .unwrap();
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn hundred_ether() -> U256 {
+    U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64))
 }
 
 /// A deployment and three funded parties, each with a client on it.
@@ -137,15 +57,14 @@ struct Setup {
 
 impl Setup {
     async fn new(payer: Wallet, payee: Wallet, stranger: Wallet) -> Setup {
-        let anvil = Anvil::start();
-        let deployer = anvil.client(&Wallet::from_hex(DEPLOYER_KEY).unwrap()).await;
-        let deployment = deployer.deploy(None).await.unwrap();
+        let anvil = Anvil::start(&tool("anvil")).await.unwrap();
+        let deployment = anvil.deployer().deploy(None).await.unwrap();
         assert!(deployment.test_token);
         assert_eq!(deployment.chain_id, 31337);
         let mut parties = Vec::new();
         for wallet in [payer, payee, stranger] {
-            let client = anvil.client(&wallet).await;
-            anvil.fund(&client, wallet.address()).await;
+            anvil.fund(wallet.address(), hundred_ether()).await.unwrap();
+            let client = ChainClient::connect(anvil.url(), wallet).await.unwrap();
             parties.push(client.channels(deployment.contract).await.unwrap());
         }
         let stranger = parties.pop().unwrap();
@@ -264,12 +183,12 @@ async fn open_claim_close_withdraw_moves_exact_balances() {
     assert_eq!(revert_name(&err), "WindowNotOver");
     let during = s.payee.claim(id, 5_000, &s.sign(id, 5_000)).await.unwrap();
     assert_eq!(during.amount, 1_500);
-    s.anvil.advance(s.payer.client(), 599).await;
+    s.anvil.advance(599).await.unwrap();
     assert_eq!(
         revert_name(&s.payer.withdraw(id).await.unwrap_err()),
         "WindowNotOver"
     );
-    s.anvil.advance(s.payer.client(), 1).await;
+    s.anvil.advance(1).await.unwrap();
 
     let withdrawn = s.payer.withdraw(id).await.unwrap();
     gas.push(("withdraw", withdrawn.tx.gas_used));
@@ -306,7 +225,7 @@ async fn open_claim_close_withdraw_moves_exact_balances() {
     assert_eq!(s.balance(payee).await, 5_400);
 
     // Gas is paid in the native coin: the stranger sent nothing and still has what it got.
-    let funded = U256::from(100u64) * U256::from(10u64).pow(U256::from(18u64));
+    let funded = hundred_ether();
     let stranger = s.stranger.client().address();
     assert_eq!(
         s.payee.client().native_balance(stranger).await.unwrap(),
@@ -539,10 +458,9 @@ async fn bad_calls_are_refused_with_the_contracts_named_errors() {
     assert_eq!(s.balance(s.payer.address()).await, 1_000);
     assert_eq!(s.balance(payee).await, 0);
     // A wallet with no gas money: the node refuses the transaction, which is not a revert.
-    let broke = s
-        .anvil
-        .client(&Wallet::generate())
+    let broke = ChainClient::connect(s.anvil.url(), Wallet::generate())
         .await
+        .unwrap()
         .channels(s.payer.address())
         .await
         .unwrap();
@@ -582,8 +500,7 @@ async fn an_unreachable_rpc_is_not_a_refusal() {
         s.payer.open(payee, 100, 60).await.unwrap().channel_id
     };
     assert_eq!(s.payee.channel(id).await.unwrap().deposit, 100);
-    let _ = s.anvil.child.kill();
-    let _ = s.anvil.child.wait();
+    s.anvil.stop();
     let err = s.payee.channel(id).await.unwrap_err();
     assert!(matches!(err, ChainError::Unreachable { .. }), "{err:?}");
     let err = s.payee.claim(id, 10, &s.sign(id, 10)).await.unwrap_err();
@@ -735,13 +652,7 @@ async fn an_unconfirmed_claim_is_reconciled_from_the_chain_and_never_pays_twice(
     let id = s.payer.open(payee, 1_000, 600).await.unwrap().channel_id;
 
     // The chain stops mining: the claim is accepted into the pool but never confirmed.
-    let _: serde_json::Value = s
-        .payer
-        .client()
-        .provider()
-        .raw_request("evm_setAutomine".into(), (false,))
-        .await
-        .unwrap();
+    s.anvil.set_automine(false).await.unwrap();
     let impatient = s
         .payee
         .client()
@@ -759,20 +670,8 @@ async fn an_unconfirmed_claim_is_reconciled_from_the_chain_and_never_pays_twice(
     assert_eq!(s.payee.channel(id).await.unwrap().paid_out, 0);
 
     // The chain mines again; the payee reconciles from the channel's state, not its memory.
-    let _: serde_json::Value = s
-        .payer
-        .client()
-        .provider()
-        .raw_request("evm_mine".into(), ())
-        .await
-        .unwrap();
-    let _: serde_json::Value = s
-        .payer
-        .client()
-        .provider()
-        .raw_request("evm_setAutomine".into(), (true,))
-        .await
-        .unwrap();
+    s.anvil.mine().await.unwrap();
+    s.anvil.set_automine(true).await.unwrap();
     let receipt = s
         .payee
         .client()
@@ -792,4 +691,19 @@ async fn an_unconfirmed_claim_is_reconciled_from_the_chain_and_never_pays_twice(
     let rest = s.payee.claim_owed(id, 650, &s.sign(id, 650)).await.unwrap();
     assert_eq!(rest.map(|c| (c.amount, c.paid_out)), Some((250, 650)));
     assert_eq!(s.balance(payee).await, 650);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_anvil_that_cannot_start_is_an_error() {
+    let missing = evm_dir().join("node_modules/.bin/no-such-anvil");
+    let err = Anvil::start(&missing).await.unwrap_err();
+    assert!(matches!(err, ChainError::Io { .. }), "{err:?}");
+    // A program that exits at once never listens.
+    let err = Anvil::start(std::path::Path::new("/bin/false"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChainError::Unexpected(m) if m.contains("exited")),
+        "{err:?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! Settlement on an EVM chain: the node's secp256k1 [`wallet`], the EIP-712 [`voucher`]s of
-//! the payment-channel contract, and a [`contract`] client for `CairnChannels` and its
-//! ERC-20 token (`contracts/evm.md`, `contracts/evm/`).
+//! the payment-channel contract, a [`contract`] client for `CairnChannels` and its ERC-20
+//! token (`contracts/evm.md`, `contracts/evm/`), and a local [`anvil`] chain for the devnet
+//! and tests.
 //!
 //! What this module owns: talking to one chain over JSON-RPC (HTTP) as one wallet, and the
 //! typed meaning of what the chain answers. What it does not: which channels a node opens or
@@ -16,6 +17,7 @@
 //! - Amounts are the contract's: deposits and totals are `uint128` (`u128` here), a voucher's
 //!   cumulative is signed as `uint256`.
 
+pub mod anvil;
 pub mod contract;
 pub mod voucher;
 pub mod wallet;
@@ -28,6 +30,7 @@ use std::path::PathBuf;
 use alloy::primitives::{Bytes, B256};
 use alloy::sol_types::SolInterface;
 
+pub use anvil::Anvil;
 pub use contract::{
     ChainClient, ChannelState, Channels, Claimed, CloseStarted, CooperativelyClosed, Deployment,
     Opened, ToppedUp, TxOutcome, Withdrawn,
