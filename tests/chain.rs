@@ -453,9 +453,28 @@ async fn bad_calls_are_refused_with_the_contracts_named_errors() {
     assert_eq!(named(s.payer.start_close(id).await), "ChannelClosing");
     assert_eq!(named(s.payer.top_up(id, 10).await), "ChannelClosing");
 
+    // A deposit cannot pass 2^128 - 1 (the stranger mints the test token for itself).
+    let stranger = s.stranger.client().address();
+    s.stranger
+        .mint(stranger, U256::from(u128::MAX) + U256::from(1u64))
+        .await
+        .unwrap();
+    let full = s
+        .stranger
+        .open(payee, u128::MAX, 60)
+        .await
+        .unwrap()
+        .channel_id;
+    assert_eq!(named(s.stranger.top_up(full, 1).await), "DepositOverflow");
+    assert_eq!(s.stranger.channel(full).await.unwrap().deposit, u128::MAX);
+    assert_eq!(s.balance(stranger).await, 1);
+
     // None of it moved a token.
     assert_eq!(s.balance(payer).await, 4_000);
-    assert_eq!(s.balance(s.payer.address()).await, 1_000);
+    assert_eq!(
+        s.payer.token_balance(s.payer.address()).await.unwrap(),
+        U256::from(u128::MAX) + U256::from(1_000u64)
+    );
     assert_eq!(s.balance(payee).await, 0);
     // A wallet with no gas money: the node refuses the transaction, which is not a revert.
     let broke = ChainClient::connect(s.anvil.url(), Wallet::generate())
