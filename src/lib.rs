@@ -9,6 +9,7 @@
 //! - [`market`]: asks, deal proposals and acceptances, acceptance policy, deal states.
 //! - [`net`]: the libp2p host: Bitswap, Kademlia, gossipsub and Cairn's own protocols.
 //! - [`pay`]: payment channels, cumulative receipts, retrieval pricing and settlement.
+//! - [`chain`]: settlement on an EVM chain: the wallet, EIP-712 vouchers, the channel contract's client.
 //! - [`keeper`]: persistence: replication policy, provider scoring and selection, repair.
 //! - [`node`]: a node built from its data dir; content operations spanning store and database.
 //! - [`api`]: the HTTP API, the gateway and metrics.
@@ -32,6 +33,7 @@
 #![allow(clippy::result_large_err)]
 pub mod api;
 pub mod blockstore;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod config;
