@@ -63,6 +63,13 @@ impl<S: Blockstore> Quota<S> {
         self.limit
     }
 
+    /// Sets the count to a fresh total of what the database records. Only for a moment when
+    /// nothing else writes (the start-up reconcile, before the node serves): a put or delete
+    /// running meanwhile would be lost from the count.
+    pub fn recount(&self, used_bytes: u64) {
+        self.used.store(used_bytes, Ordering::Release);
+    }
+
     async fn lock(&self, cid: &Cid) -> MutexGuard<'_, ()> {
         // The canonical form, so a CIDv0 and its v1 twin share a stripe.
         let cid = canonical(cid);

@@ -125,6 +125,11 @@ impl Store {
         self.0.used_bytes()
     }
 
+    /// See [`Quota::recount`].
+    pub fn recount(&self, used_bytes: u64) {
+        self.0.recount(used_bytes)
+    }
+
     pub fn quota(&self) -> Option<u64> {
         self.0.limit()
     }

@@ -23,7 +23,9 @@ mod parts;
 mod pay;
 mod provider;
 
-pub use content::{AddSession, AddedEntry, CarImport, Content, GcReport, NodeBlocks};
+pub use content::{
+    AddSession, AddedEntry, CarImport, Content, GcReport, NodeBlocks, ReconcileReport,
+};
 pub use daemon::Daemon;
 pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};
 pub use error::{NodeError, Refusal, Rejection, Result};

@@ -11,11 +11,13 @@ mod blocks;
 mod car;
 mod piece;
 mod pins;
+mod reconcile;
 
 pub use add::{AddSession, AddedEntry};
 pub use blocks::NodeBlocks;
 pub use car::CarImport;
 pub use pins::GcReport;
+pub use reconcile::ReconcileReport;
 
 use std::sync::Arc;
 

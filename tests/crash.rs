@@ -1,0 +1,188 @@
+//! What a crash leaves behind is put right at the next start: the block store reconciled with
+//! the database, and a second daemon on a data dir that is in use refused.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use cairn::blockstore::{BlockStatus, Blockstore, FsBlockstore};
+use cairn::content::{Block, HashAlg, RAW};
+use cairn::node::Daemon;
+use cid::Cid;
+use common::{bytes, TestNode};
+use futures::TryStreamExt;
+
+/// Every block row, as (CID, size).
+async fn rows(node: &TestNode) -> Vec<(Cid, u64)> {
+    let page = node
+        .daemon
+        .node()
+        .db()
+        .blocks_page(None, 100_000)
+        .await
+        .unwrap();
+    page.into_iter().map(|(_, cid, size)| (cid, size)).collect()
+}
+
+/// Stops the node, lets `damage` work on its block files, and starts it again.
+async fn crash_and_restart(node: TestNode, damage: impl FnOnce(&FsBlockstore)) -> TestNode {
+    let TestNode { daemon, dir, http } = node;
+    let data = daemon.node().data().clone();
+    daemon.stop().await;
+    damage(&FsBlockstore::open(data.blocks_dir()).unwrap());
+    let daemon = Daemon::start(data).await.unwrap();
+    TestNode { daemon, dir, http }
+}
+
+fn truncate(path: &Path) {
+    let data = std::fs::read(path).unwrap();
+    std::fs::write(path, &data[..data.len() / 2]).unwrap();
+}
+
+/// The file sizes under the store's root, summed (the temp dir is empty after open).
+fn bytes_on_disk(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        total += if path.is_dir() {
+            bytes_on_disk(&path)
+        } else {
+            std::fs::metadata(&path).unwrap().len()
+        };
+    }
+    total
+}
+
+/// The leaves of a pinned file, by the rows its add wrote (every row but the root's).
+async fn leaves(node: &TestNode, root: &Cid) -> Vec<Cid> {
+    let mut all: Vec<Cid> = node.daemon.node().content().dag_blocks(root).await.unwrap();
+    all.retain(|c| c != root);
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks() {
+    let node = TestNode::start().await;
+    // 1 MiB chunks: a 3.5 MiB file is 4 leaves and a root.
+    let pinned_bytes = bytes(3 * 1024 * 1024 + 512 * 1024, 1);
+    let pinned: Cid = node
+        .add_cid(pinned_bytes.clone(), "")
+        .await
+        .parse()
+        .unwrap();
+    let loose: Cid = node
+        .add_cid(bytes(2 * 1024 * 1024 + 100, 2), "?pin=false")
+        .await
+        .parse()
+        .unwrap();
+    let pinned_leaves = leaves(&node, &pinned).await;
+    let loose_leaves = leaves(&node, &loose).await;
+    assert_eq!((pinned_leaves.len(), loose_leaves.len()), (4, 3));
+    let before = rows(&node).await;
+    assert_eq!(before.len(), 4 + 1 + 3 + 1);
+
+    // What a crash (or damage at rest) leaves: files written whose rows never landed, one of
+    // them torn; recorded files lost or torn, pinned and not.
+    let orphans: Vec<Block> = (0..3u8)
+        .map(|i| Block::encode(RAW, HashAlg::Sha2_256, vec![i; 1000 + usize::from(i)]))
+        .collect();
+    let torn_orphan = Block::encode(RAW, HashAlg::Sha2_256, vec![9u8; 5000]);
+    let node = crash_and_restart(node, |fs| {
+        // A block file holds the block's bytes.
+        for b in orphans.iter().chain([&torn_orphan]) {
+            let path = fs.path_of(b.cid());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b.data()).unwrap();
+        }
+        truncate(&fs.path_of(torn_orphan.cid()));
+        std::fs::remove_file(fs.path_of(&pinned_leaves[0])).unwrap();
+        truncate(&fs.path_of(&pinned_leaves[1]));
+        std::fs::remove_file(fs.path_of(&loose_leaves[0])).unwrap();
+        truncate(&fs.path_of(&loose_leaves[1]));
+    })
+    .await;
+
+    let report = &node.daemon.reconciled;
+    assert_eq!(report.rows, 9);
+    assert_eq!(report.damaged, 2, "two pinned blocks lost or torn");
+    assert_eq!(report.rows_removed, 2, "two unpinned blocks lost or torn");
+    assert_eq!(report.adopted, 3);
+    assert_eq!(report.adopted_bytes, 1000 + 1001 + 1002);
+    assert_eq!(report.orphans_removed, 1);
+
+    // Every row has an intact file, every file has a row, the count is the sum.
+    let store = node.daemon.node().content().store().clone();
+    let after = rows(&node).await;
+    for (cid, _) in &after {
+        assert_eq!(
+            store.verify(cid).await.unwrap(),
+            BlockStatus::Intact,
+            "{cid}"
+        );
+    }
+    let recorded: BTreeSet<Cid> = after.iter().map(|(c, _)| *c).collect();
+    let listed: BTreeSet<Cid> = store.list().try_collect().await.unwrap();
+    assert_eq!(recorded, listed);
+    let sum: u64 = after.iter().map(|(_, s)| s).sum();
+    assert_eq!(store.used_bytes(), sum);
+    assert_eq!(node.daemon.node().db().used_bytes().await.unwrap(), sum);
+    assert_eq!(report.used_bytes, sum);
+    assert_eq!(bytes_on_disk(&node.repo().join("blocks")), sum);
+
+    // Exactly the expected blocks: the orphans adopted, the damaged and torn ones gone.
+    let mut expected: BTreeSet<Cid> = before.iter().map(|(c, _)| *c).collect();
+    for gone in [
+        &pinned_leaves[0],
+        &pinned_leaves[1],
+        &loose_leaves[0],
+        &loose_leaves[1],
+    ] {
+        expected.remove(gone);
+    }
+    expected.extend(orphans.iter().map(|b| *b.cid()));
+    assert_eq!(recorded, expected);
+
+    // The pin still wants its two damaged blocks: they are what a repair must fetch.
+    let wanted = node
+        .daemon
+        .node()
+        .db()
+        .pinned_without_row(None, 100)
+        .await
+        .unwrap();
+    let damaged: BTreeSet<Cid> = pinned_leaves[..2].iter().copied().collect();
+    assert_eq!(wanted.into_iter().collect::<BTreeSet<_>>(), damaged);
+
+    // An adopted orphan is an ordinary unpinned block: GC removes it and the torn-free rest
+    // of the unpinned file, and the count follows.
+    let gc: serde_json::Value = node
+        .http
+        .post(node.api("/gc"))
+        .bearer_auth(node.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gc["removed_blocks"], 3 + 2, "{gc}");
+    let left = rows(&node).await;
+    assert_eq!(left.len(), 3, "the pinned root and its two intact leaves");
+    assert_eq!(store.used_bytes(), left.iter().map(|(_, s)| s).sum::<u64>());
+
+    // A second start finds nothing more to do.
+    let node = crash_and_restart(node, |_| {}).await;
+    let again = &node.daemon.reconciled;
+    assert_eq!(
+        (
+            again.rows,
+            again.rows_removed,
+            again.damaged,
+            again.adopted,
+            again.orphans_removed
+        ),
+        (3, 0, 0, 0, 0)
+    );
+    node.stop().await;
+}
