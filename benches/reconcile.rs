@@ -198,9 +198,7 @@ fn main() {
         count as f64 / full_start.as_secs_f64(),
         mib / full_start.as_secs_f64()
     );
-    println!(
-        "| used bytes after start | {counted} (expected {intact}; again {counted_again}) | |"
-    );
+    println!("| used bytes after start | {counted} (expected {intact}; again {counted_again}) | |");
     assert_eq!(counted, intact, "the count is the sum of intact blocks");
     assert_eq!(counted_again, intact);
     assert!(

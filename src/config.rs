@@ -25,6 +25,12 @@ pub enum ConfigError {
     Invalid { path: PathBuf, reason: String },
     #[error("no home directory: set CAIRN_PATH")]
     NoHome,
+    /// Another daemon holds the data dir's lock.
+    #[error(
+        "{path} is in use by another cairn daemon{}: stop it, or give this one another data dir (CAIRN_PATH)",
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Locked { path: PathBuf, holder: Option<u32> },
 }
 
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
@@ -33,6 +39,7 @@ const CONFIG_FILE: &str = "config.toml";
 const IDENTITY_FILE: &str = "identity.key";
 const TOKEN_FILE: &str = "api.token";
 const DAEMON_FILE: &str = "daemon.json";
+const LOCK_FILE: &str = "repo.lock";
 
 /// What `config.toml` holds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -340,6 +347,41 @@ impl DataDir {
             .map_err(|e| self.io(&path, e))
     }
 
+    /// Takes the data dir's lock (`flock` on `repo.lock`), which a daemon holds for its life so
+    /// that no second daemon runs on the same files. The lock goes with the returned handle, and
+    /// with the process however it ends (a crash leaves no stale lock). Refused with
+    /// [`ConfigError::Locked`] while another holder has it; the file names the holder's pid.
+    pub fn lock(&self) -> Result<DataDirLock> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.root.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| self.io(&path, e))?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(ConfigError::Locked {
+                    path: self.root.clone(),
+                    holder: text.trim().parse().ok(),
+                });
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(self.io(&path, e)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "{}", std::process::id()))
+            .map_err(|e| self.io(&path, e))?;
+        Ok(DataDirLock { _file: file })
+    }
+
     pub fn read_daemon_info(&self) -> Option<DaemonInfo> {
         let text = std::fs::read_to_string(self.daemon_path()).ok()?;
         serde_json::from_str(&text).ok()
@@ -355,6 +397,13 @@ impl DataDir {
             source,
         }
     }
+}
+
+/// A data dir's lock, held while this value lives (see [`DataDir::lock`]).
+#[derive(Debug)]
+pub struct DataDirLock {
+    /// The locked file: closing it releases the lock.
+    _file: std::fs::File,
 }
 
 /// Writes a secret readable by its owner only.

@@ -186,3 +186,45 @@ async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks() {
     );
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_a_data_dir_in_use_is_refused_and_changes_nothing() {
+    let node = TestNode::start().await;
+    let data = node.daemon.node().data().clone();
+    let info_before = std::fs::read(data.daemon_path()).unwrap();
+    let rows_before = rows(&node).await;
+
+    // In process: the typed error, naming the holder.
+    match Daemon::start(data.clone()).await {
+        Err(cairn::node::NodeError::Config(cairn::config::ConfigError::Locked {
+            path,
+            holder,
+        })) => {
+            assert_eq!(path, data.root());
+            assert_eq!(holder, Some(std::process::id()));
+        }
+        Err(other) => panic!("expected the data dir to be locked, got {other}"),
+        Ok(_) => panic!("a second daemon started on a data dir in use"),
+    }
+
+    // The real binary: a clear message and a failing exit, before it binds or writes anything.
+    let out = node.cli(&["daemon"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is in use by another cairn daemon")
+            && stderr.contains(&format!("pid {}", std::process::id())),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(data.daemon_path()).unwrap(), info_before);
+    assert_eq!(rows(&node).await, rows_before);
+    // The first daemon still serves.
+    let id = node.http.get(node.api("/id")).send().await.unwrap();
+    assert!(id.status().is_success());
+
+    // Stopped, it leaves the lock free for the next one.
+    let node = node.restart().await;
+    assert!(data.daemon_path().exists());
+    node.stop().await;
+    assert!(!data.daemon_path().exists());
+}

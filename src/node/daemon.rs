@@ -19,6 +19,8 @@ pub struct Daemon {
     pub reconciled: super::ReconcileReport,
     /// The libp2p host's own task (it owns the swarm and ends on `shutdown`).
     net_task: Option<tokio::task::JoinHandle<()>>,
+    /// The data dir's lock, released last in [`Daemon::stop`] (or when the process ends).
+    lock: Option<crate::config::DataDirLock>,
 }
 
 impl Daemon {
@@ -31,6 +33,8 @@ impl Daemon {
     /// Like [`Daemon::start`], with the clock the node's domain reads the time from (tests
     /// pass a manual one).
     pub async fn start_with_clock(data: DataDir, clock: Clock) -> Result<Self> {
+        // First of all: a second daemon on these files must not touch them (nor daemon.json).
+        let lock = data.lock()?;
         let node = Node::open_with_clock(data, clock).await?;
         // Before anything reads or writes blocks: the store and the database agree again
         // after whatever a crash left (see `node::content::reconcile`).
@@ -149,6 +153,7 @@ impl Daemon {
             info,
             reconciled: report,
             net_task: Some(net_task),
+            lock: Some(lock),
         })
     }
 
@@ -175,6 +180,7 @@ impl Daemon {
         self.node.pay().flush_retrieval().await;
         self.node.data().remove_daemon_info();
         self.node.db().close().await;
+        drop(self.lock.take());
     }
 }
 
