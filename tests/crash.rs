@@ -228,3 +228,142 @@ async fn a_second_daemon_on_a_data_dir_in_use_is_refused_and_changes_nothing() {
     node.stop().await;
     assert!(!data.daemon_path().exists());
 }
+
+/// `cairn repo verify --json [--repair]` against `node`: (succeeded, report).
+fn repo_verify(node: &TestNode, repair: bool) -> (bool, serde_json::Value) {
+    let mut args = vec!["repo", "verify", "--json"];
+    if repair {
+        args.push("--repair");
+    }
+    let out = node.cli(&args);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "repo verify printed no report ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repo_verify_finds_torn_blocks_and_repair_fetches_them_from_a_peer() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    let data = bytes(2 * 1024 * 1024 + 300, 7);
+    let root: Cid = a.add_cid(data.clone(), "").await.parse().unwrap();
+    assert_eq!(b.add_cid(data.clone(), "").await, root.to_string());
+    let loose: Cid = a
+        .add_cid(bytes(5000, 8), "?pin=false")
+        .await
+        .parse()
+        .unwrap();
+    let (healthy, clean) = repo_verify(&a, false);
+    assert!(healthy, "{clean}");
+    assert_eq!(
+        (clean["checked"].as_u64(), clean["bad"].as_u64()),
+        (Some(5), Some(0))
+    );
+
+    // Damage at rest while the daemon runs: a pinned leaf torn, an unpinned block torn.
+    let leaf = leaves(&a, &root).await[1];
+    let store = a.daemon.node().content().store().clone();
+    let cairn::blockstore::Backend::Fs(fs) = store.backend() else {
+        panic!("the test node runs on the fs store")
+    };
+    truncate(&fs.path_of(&leaf));
+    truncate(&fs.path_of(&loose));
+
+    let (healthy, found) = repo_verify(&a, false);
+    assert!(!healthy, "a bad block fails the command: {found}");
+    assert_eq!(found["bad"], 2, "{found}");
+    let listed: BTreeSet<(String, String, bool)> = found["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            assert_eq!(b["outcome"], "found");
+            (
+                b["cid"].as_str().unwrap().to_string(),
+                b["problem"].as_str().unwrap().to_string(),
+                b["pinned"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        BTreeSet::from([
+            (leaf.to_string(), "corrupt".to_string(), true),
+            (loose.to_string(), "corrupt".to_string(), false),
+        ])
+    );
+    // Verifying alone changed nothing.
+    assert_eq!(store.verify(&leaf).await.unwrap(), BlockStatus::Corrupt);
+
+    // With a peer that holds the block, a repair fetches it again.
+    common::ok(&a.cli(&["swarm", "connect", &b.tcp_addr()]));
+    let (healthy, repaired) = repo_verify(&a, true);
+    assert!(healthy, "{repaired}");
+    assert_eq!(
+        (
+            repaired["bad"].as_u64(),
+            repaired["repaired"].as_u64(),
+            repaired["removed"].as_u64(),
+            repaired["unrepaired"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(0)),
+        "{repaired}"
+    );
+    assert_eq!(store.verify(&leaf).await.unwrap(), BlockStatus::Intact);
+    assert_eq!(store.verify(&loose).await.unwrap(), BlockStatus::Missing);
+    let cat = a
+        .http
+        .get(a.api(&format!("/cat/{root}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cat.status(), 200);
+    assert_eq!(cat.bytes().await.unwrap(), data);
+    let sum: u64 = rows(&a).await.iter().map(|(_, s)| s).sum();
+    assert_eq!(store.used_bytes(), sum);
+    let (healthy, after) = repo_verify(&a, false);
+    assert!(healthy && after["bad"] == 0, "{after}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_block_no_peer_has_is_reported_unrepaired_and_stays_wanted() {
+    let a = TestNode::start().await;
+    let data = bytes(2 * 1024 * 1024 + 300, 9);
+    let root: Cid = a.add_cid(data, "").await.parse().unwrap();
+    let leaf = leaves(&a, &root).await[0];
+    // Lost while the node was down: the start removes its row, the pin still wants it.
+    let a = crash_and_restart(a, |fs| std::fs::remove_file(fs.path_of(&leaf)).unwrap()).await;
+    assert_eq!(a.daemon.reconciled.damaged, 1);
+
+    let (healthy, report) = repo_verify(&a, true);
+    assert!(!healthy, "an unrepaired block fails the command: {report}");
+    assert_eq!(report["unrepaired"], 1, "{report}");
+    let block = &report["blocks"][0];
+    assert_eq!(block["cid"], leaf.to_string());
+    assert_eq!(
+        (
+            block["problem"].as_str(),
+            block["pinned"].as_bool(),
+            block["outcome"].as_str()
+        ),
+        (Some("missing"), Some(true), Some("unrepaired"))
+    );
+    assert!(!block["reason"].as_str().unwrap().is_empty());
+    // Nothing else was lost, and the pin still wants the block for a later repair.
+    assert_eq!(rows(&a).await.len(), 3, "the root and the two other leaves");
+    let wanted = a
+        .daemon
+        .node()
+        .db()
+        .pinned_without_row(None, 10)
+        .await
+        .unwrap();
+    assert_eq!(wanted, vec![leaf]);
+    a.stop().await;
+}

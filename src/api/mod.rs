@@ -19,6 +19,7 @@ mod metrics;
 mod net;
 mod pay;
 mod pinning;
+mod repo;
 mod status;
 
 pub use error::ApiError;
@@ -67,6 +68,7 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(market::deal_routes(state.clone()))
                 .merge(keeps::routes(state.clone()))
                 .merge(pay::routes(state.clone()))
+                .merge(repo::routes(state.clone()))
                 .merge(status::routes()),
         )
         .route(

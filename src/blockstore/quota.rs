@@ -99,6 +99,18 @@ impl<S: Blockstore> Quota<S> {
     }
 }
 
+impl<S: Blockstore> Quota<S> {
+    /// Removes a block the database records with `recorded` bytes, and takes those bytes off
+    /// the count whatever is stored: a torn copy's length is not what was counted, and a lost
+    /// copy was counted too. Returns the stored length, if anything was stored.
+    pub async fn delete_recorded(&self, cid: &Cid, recorded: u64) -> Result<Option<u64>> {
+        let _guard = self.lock(cid).await;
+        let removed = self.inner.delete(cid).await?;
+        self.release(recorded);
+        Ok(removed)
+    }
+}
+
 impl<S: Blockstore> Blockstore for Quota<S> {
     async fn get(&self, cid: &Cid) -> Result<Option<Bytes>> {
         self.inner.get(cid).await

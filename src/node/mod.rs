@@ -24,7 +24,8 @@ mod pay;
 mod provider;
 
 pub use content::{
-    AddSession, AddedEntry, CarImport, Content, GcReport, NodeBlocks, ReconcileReport,
+    AddSession, AddedEntry, BadBlock, BlockProblem, CarImport, Content, GcReport, NodeBlocks,
+    ReconcileReport, RepairOutcome, VerifyReport,
 };
 pub use daemon::Daemon;
 pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};

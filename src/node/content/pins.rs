@@ -34,7 +34,7 @@ impl Content {
             if self.referenced(&cid).await? {
                 continue;
             }
-            self.parts.store.delete(&cid).await?;
+            self.parts.store.delete_recorded(&cid, size).await?;
             self.parts.db.forget_block(&cid).await?;
             report.removed_blocks += 1;
             report.freed_bytes += size;
