@@ -367,3 +367,68 @@ async fn a_pinned_block_no_peer_has_is_reported_unrepaired_and_stays_wanted() {
     assert_eq!(wanted, vec![leaf]);
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_answer_an_error_not_a_200_for_a_torn_local_block() {
+    let a = TestNode::start().await;
+    let data = bytes(3 * 1024 * 1024 + 10, 11);
+    let root: Cid = a.add_cid(data.clone(), "").await.parse().unwrap();
+    let leaves = leaves(&a, &root).await;
+    let store = a.daemon.node().content().store().clone();
+    let cairn::blockstore::Backend::Fs(fs) = store.backend() else {
+        panic!("the test node runs on the fs store")
+    };
+    let first = fs.path_of(&leaves[0]);
+    let good_first = std::fs::read(&first).unwrap();
+    truncate(&first);
+
+    // The first block is read before the status line: an error status with its reason.
+    for url in [
+        a.api(&format!("/cat/{root}")),
+        a.gateway(&format!("/ipfs/{root}")),
+    ] {
+        let response = a.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 500, "{url}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "corrupt_block", "{url}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains(&leaves[0].to_string()),
+            "{body}"
+        );
+    }
+
+    // A torn block further in cannot be seen before the headers; the body then breaks off
+    // short of its Content-Length, so no client takes it for the whole file.
+    std::fs::write(&first, &good_first).unwrap();
+    truncate(&fs.path_of(&leaves[2]));
+    for url in [
+        a.api(&format!("/cat/{root}")),
+        a.gateway(&format!("/ipfs/{root}")),
+    ] {
+        let response = a.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        assert_eq!(response.content_length(), Some(data.len() as u64));
+        assert!(
+            response.bytes().await.is_err(),
+            "{url}: a cut body must not read as whole"
+        );
+    }
+
+    // With a peer holding the block, a read is served whole from it.
+    let b = TestNode::start().await;
+    assert_eq!(b.add_cid(data.clone(), "").await, root.to_string());
+    common::ok(&a.cli(&["swarm", "connect", &b.tcp_addr()]));
+    let response = a
+        .http
+        .get(a.api(&format!("/cat/{root}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap(), data);
+    a.stop().await;
+    b.stop().await;
+}

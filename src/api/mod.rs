@@ -10,6 +10,7 @@
 //! clients expect it, with the spec's own error body `{"error": {"reason", "details"}}`.
 
 mod auth;
+mod body;
 mod content;
 mod error;
 mod gateway;

@@ -113,9 +113,7 @@ impl Content {
             after = Some(last.to_string());
             report.checked += wanted.len() as u64;
             for cid in wanted {
-                let found = self
-                    .handle_bad(cid, Problem::Missing, None, repair)
-                    .await?;
+                let found = self.handle_bad(cid, Problem::Missing, None, repair).await?;
                 report.add(found);
             }
         }
