@@ -63,6 +63,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     pub listen: SocketAddr,
+    /// Host names (beyond loopback and the bound address) that requests may address the API
+    /// by, e.g. a reverse proxy's name. The gateway ignores it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -184,9 +188,11 @@ impl Config {
         Config {
             api: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port(5701))),
+                allowed_hosts: Vec::new(),
             },
             gateway: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port(8701))),
+                allowed_hosts: Vec::new(),
             },
             swarm: SwarmConfig {
                 listen: vec![
@@ -294,7 +300,38 @@ impl DataDir {
         })?;
         // Written last: its presence means the directory is complete.
         let path = self.root.join(CONFIG_FILE);
-        std::fs::write(&path, text).map_err(|e| self.io(&path, e))
+        write_owner_only(&path, text.as_bytes()).map_err(|e| self.io(&path, e))?;
+        self.secure()
+    }
+
+    /// Owner-only modes whatever the umask: the data dir 0700; the config, the database (and
+    /// SQLite's WAL and shared-memory files, which SQLite then creates with the database's
+    /// mode), the identity key, the API token and the lock file 0600. Run at init and at each
+    /// open, so a data dir made or copied loosely is tightened.
+    pub fn secure(&self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |path: &Path, mode: u32| match std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(mode),
+        ) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(path, e)),
+        };
+        set(&self.root, 0o700)?;
+        for name in [
+            CONFIG_FILE,
+            IDENTITY_FILE,
+            TOKEN_FILE,
+            LOCK_FILE,
+            DAEMON_FILE,
+            "cairn.db",
+            "cairn.db-wal",
+            "cairn.db-shm",
+        ] {
+            set(&self.root.join(name), 0o600)?;
+        }
+        Ok(())
     }
 
     pub fn load_config(&self) -> Result<Config> {
@@ -342,7 +379,7 @@ impl DataDir {
         let path = self.daemon_path();
         let text = serde_json::to_string_pretty(info).map_err(std::io::Error::other);
         let tmp = self.root.join(".daemon.json.tmp");
-        text.and_then(|t| std::fs::write(&tmp, t))
+        text.and_then(|t| write_owner_only(&tmp, t.as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| self.io(&path, e))
     }
@@ -404,6 +441,20 @@ impl DataDir {
 pub struct DataDirLock {
     /// The locked file: closing it releases the lock.
     _file: std::fs::File,
+}
+
+/// Writes (or replaces) a file readable by its owner only, whatever the umask.
+fn write_owner_only(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)
 }
 
 /// Writes a secret readable by its owner only.

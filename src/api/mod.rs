@@ -14,6 +14,7 @@ mod body;
 mod content;
 mod error;
 mod gateway;
+mod host;
 mod keeps;
 mod market;
 mod metrics;
@@ -80,6 +81,11 @@ pub fn api_router(state: AppState) -> Router {
         // The IPFS Pinning Service API at the server's root, where its clients expect it.
         .merge(pinning::routes(state.clone()))
         .merge(status::page_routes())
+        // Outermost: a request for another host or from another site's page gets no further.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host::local_only,
+        ))
         .with_state(state)
 }
 

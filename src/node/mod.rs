@@ -69,6 +69,8 @@ impl Node {
             .clone()
             .unwrap_or_else(|| data.default_database_url());
         let db = Db::connect_with_clock(&url, clock.clone()).await?;
+        // After the connect, which may have just created the database files.
+        data.secure()?;
         let quota = config.quota_bytes().map_err(NodeError::invalid)?;
         let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
         let api_token = data.load_token()?;
