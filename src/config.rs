@@ -45,6 +45,12 @@ pub enum ConfigError {
     },
     #[error("no home directory: set CAIRN_PATH")]
     NoHome,
+    /// Another daemon holds the data dir's lock.
+    #[error(
+        "{path} is in use by another cairn daemon{}: stop it, or give this one another data dir (CAIRN_PATH)",
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Locked { path: PathBuf, holder: Option<u32> },
 }
 
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
@@ -63,6 +69,7 @@ const CONFIG_FILE: &str = "config.toml";
 const IDENTITY_FILE: &str = "identity.key";
 const TOKEN_FILE: &str = "api.token";
 const DAEMON_FILE: &str = "daemon.json";
+const LOCK_FILE: &str = "repo.lock";
 
 /// What `config.toml` holds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,6 +93,10 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     pub listen: SocketAddr,
+    /// Host names (beyond loopback and the bound address) that requests may address the API
+    /// by, e.g. a reverse proxy's name. The gateway ignores it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -255,9 +266,11 @@ impl Config {
         Config {
             api: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port(5701))),
+                allowed_hosts: Vec::new(),
             },
             gateway: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port(8701))),
+                allowed_hosts: Vec::new(),
             },
             swarm: SwarmConfig {
                 listen: vec![
@@ -386,7 +399,38 @@ impl DataDir {
         })?;
         // Written last: its presence means the directory is complete.
         let path = self.root.join(CONFIG_FILE);
-        std::fs::write(&path, text).map_err(|e| self.io(&path, e))
+        write_owner_only(&path, text.as_bytes()).map_err(|e| self.io(&path, e))?;
+        self.secure()
+    }
+
+    /// Owner-only modes whatever the umask: the data dir 0700; the config, the database (and
+    /// SQLite's WAL and shared-memory files, which SQLite then creates with the database's
+    /// mode), the identity key, the API token and the lock file 0600. Run at init and at each
+    /// open, so a data dir made or copied loosely is tightened.
+    pub fn secure(&self) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |path: &Path, mode: u32| match std::fs::set_permissions(
+            path,
+            std::fs::Permissions::from_mode(mode),
+        ) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io(path, e)),
+        };
+        set(&self.root, 0o700)?;
+        for name in [
+            CONFIG_FILE,
+            IDENTITY_FILE,
+            TOKEN_FILE,
+            LOCK_FILE,
+            DAEMON_FILE,
+            "cairn.db",
+            "cairn.db-wal",
+            "cairn.db-shm",
+        ] {
+            set(&self.root.join(name), 0o600)?;
+        }
+        Ok(())
     }
 
     pub fn load_config(&self) -> Result<Config> {
@@ -422,9 +466,44 @@ impl DataDir {
         let path = self.daemon_path();
         let text = serde_json::to_string_pretty(info).map_err(std::io::Error::other);
         let tmp = self.root.join(".daemon.json.tmp");
-        text.and_then(|t| std::fs::write(&tmp, t))
+        text.and_then(|t| write_owner_only(&tmp, t.as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| self.io(&path, e))
+    }
+
+    /// Takes the data dir's lock (`flock` on `repo.lock`), which a daemon holds for its life so
+    /// that no second daemon runs on the same files. The lock goes with the returned handle, and
+    /// with the process however it ends (a crash leaves no stale lock). Refused with
+    /// [`ConfigError::Locked`] while another holder has it; the file names the holder's pid.
+    pub fn lock(&self) -> Result<DataDirLock> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.root.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| self.io(&path, e))?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(ConfigError::Locked {
+                    path: self.root.clone(),
+                    holder: text.trim().parse().ok(),
+                });
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(self.io(&path, e)),
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| write!(file, "{}", std::process::id()))
+            .map_err(|e| self.io(&path, e))?;
+        Ok(DataDirLock { _file: file })
     }
 
     pub fn read_daemon_info(&self) -> Option<DaemonInfo> {
@@ -442,6 +521,27 @@ impl DataDir {
             source,
         }
     }
+}
+
+/// A data dir's lock, held while this value lives (see [`DataDir::lock`]).
+#[derive(Debug)]
+pub struct DataDirLock {
+    /// The locked file: closing it releases the lock.
+    _file: std::fs::File,
+}
+
+/// Writes (or replaces) a file readable by its owner only, whatever the umask.
+fn write_owner_only(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(contents)
 }
 
 /// Writes a secret readable by its owner only.

@@ -271,12 +271,12 @@ async fn cat(
     if entry.is_dir() {
         return Err(crate::content::ContentError::NotAFile(cid).into());
     }
-    let stream = exporter::cat(state.node.content().blocks(), cid).map_err(std::io::Error::other);
+    let body = super::body::checked_file_body(exporter::cat(state.node.content().blocks(), cid));
     let headers = [
         (header::CONTENT_TYPE, "application/octet-stream".to_string()),
         (header::CONTENT_LENGTH, entry.size().to_string()),
     ];
-    Ok((headers, Body::from_stream(stream)).into_response())
+    Ok((headers, body.await?).into_response())
 }
 
 async fn ls(

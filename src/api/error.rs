@@ -76,6 +76,7 @@ impl From<ContentError> for ApiError {
             HashMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch"),
             BlockTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "block_too_large"),
             MalformedNode { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "malformed_node"),
+            Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_block"),
             Source(_) => return ApiError::internal(&e),
             #[allow(unreachable_patterns)]
             _ => (StatusCode::BAD_REQUEST, "invalid_content"),

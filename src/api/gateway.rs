@@ -5,14 +5,12 @@
 //! a file's bytes, a directory's `index.html`, or an HTML listing. Paths are resolved through
 //! the DAG, never the filesystem; `.` and `..` segments are refused.
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use cid::Cid;
-use futures::TryStreamExt;
 use serde::Deserialize;
 
 use super::dag::{car_response, raw_response, resolve};
@@ -92,12 +90,12 @@ async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Respo
     let blocks = state.node.content().blocks();
     let entry = exporter::stat(&blocks, &cid).await?;
     if !entry.is_dir() {
-        return Ok(file_response(state, cid, entry.size(), path));
+        return file_response(state, cid, entry.size(), path).await;
     }
     let entries = exporter::list_dir(&blocks, &cid).await?;
     if let Some(index) = entries.iter().find(|e| e.name == "index.html") {
         let size = exporter::stat(&blocks, &index.cid).await?.size();
-        return Ok(file_response(state, index.cid, size, "index.html"));
+        return file_response(state, index.cid, size, "index.html").await;
     }
     let base = format!("/ipfs/{}", path.trim_end_matches('/'));
     let mut html = format!(
@@ -122,13 +120,18 @@ async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Respo
         .into_response())
 }
 
-fn file_response(state: &AppState, cid: Cid, size: u64, path: &str) -> Response {
-    let stream = exporter::cat(state.node.content().blocks(), cid).map_err(std::io::Error::other);
+async fn file_response(
+    state: &AppState,
+    cid: Cid,
+    size: u64,
+    path: &str,
+) -> Result<Response, ApiError> {
+    let body = super::body::checked_file_body(exporter::cat(state.node.content().blocks(), cid));
     let headers = [
         (header::CONTENT_TYPE, content_type(path).to_string()),
         (header::CONTENT_LENGTH, size.to_string()),
     ];
-    (headers, Body::from_stream(stream)).into_response()
+    Ok((headers, body.await?).into_response())
 }
 
 /// The media type a file name's extension implies.

@@ -13,16 +13,19 @@
 //! clients expect it, with the spec's own error body `{"error": {"reason", "details"}}`.
 
 mod auth;
+mod body;
 mod content;
 mod dag;
 mod error;
 mod gateway;
+mod host;
 mod keeps;
 mod market;
 mod metrics;
 mod net;
 mod pay;
 pub(crate) mod pinning;
+mod repo;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -78,6 +81,7 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(market::deal_routes(state.clone()))
                 .merge(keeps::routes(state.clone()))
                 .merge(pay::routes(state.clone()))
+                .merge(repo::routes(state.clone()))
                 .merge(status::routes()),
         )
         .route(
@@ -92,6 +96,11 @@ pub fn api_router(state: AppState) -> Router {
         // The IPFS Pinning Service API at the server's root, where its clients expect it.
         .merge(pinning::routes(state.clone()))
         .merge(status::page_routes())
+        // Outermost: a request for another host or from another site's page gets no further.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host::local_only,
+        ))
         .with_state(state)
 }
 

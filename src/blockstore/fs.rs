@@ -63,7 +63,9 @@ impl FsBlockstore {
         &self.root
     }
 
-    pub(super) fn path_of(&self, cid: &Cid) -> PathBuf {
+    /// Where the file of `cid` is (whether or not it exists): for tools and tests that look
+    /// at the files themselves.
+    pub fn path_of(&self, cid: &Cid) -> PathBuf {
         let key = block_key(cid);
         self.root.join(shard_of(&key)).join(&key)
     }

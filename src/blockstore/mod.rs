@@ -140,6 +140,7 @@ impl<S: Blockstore> crate::content::BlockGet for LocalBlocks<S> {
         match self.0.get(cid).await {
             Ok(Some(data)) => Ok(data),
             Ok(None) => Err(ContentError::NotFound(*cid)),
+            Err(BlockstoreError::Corrupt(cid)) => Err(ContentError::Corrupt(cid)),
             Err(e) => Err(ContentError::Source(e.to_string())),
         }
     }

@@ -63,6 +63,13 @@ impl<S: Blockstore> Quota<S> {
         self.limit
     }
 
+    /// Sets the count to a fresh total of what the database records. Only for a moment when
+    /// nothing else writes (the start-up reconcile, before the node serves): a put or delete
+    /// running meanwhile would be lost from the count.
+    pub fn recount(&self, used_bytes: u64) {
+        self.used.store(used_bytes, Ordering::Release);
+    }
+
     async fn lock(&self, cid: &Cid) -> MutexGuard<'_, ()> {
         // The canonical form, so a CIDv0 and its v1 twin share a stripe.
         let cid = canonical(cid);
@@ -89,6 +96,18 @@ impl<S: Blockstore> Quota<S> {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 Some(used.saturating_sub(len))
             });
+    }
+}
+
+impl<S: Blockstore> Quota<S> {
+    /// Removes a block the database records with `recorded` bytes, and takes those bytes off
+    /// the count whatever is stored: a torn copy's length is not what was counted, and a lost
+    /// copy was counted too. Returns the stored length, if anything was stored.
+    pub async fn delete_recorded(&self, cid: &Cid, recorded: u64) -> Result<Option<u64>> {
+        let _guard = self.lock(cid).await;
+        let removed = self.inner.delete(cid).await?;
+        self.release(recorded);
+        Ok(removed)
     }
 }
 

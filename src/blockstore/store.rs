@@ -125,6 +125,16 @@ impl Store {
         self.0.used_bytes()
     }
 
+    /// See [`Quota::delete_recorded`].
+    pub async fn delete_recorded(&self, cid: &Cid, recorded: u64) -> Result<Option<u64>> {
+        self.0.delete_recorded(cid, recorded).await
+    }
+
+    /// See [`Quota::recount`].
+    pub fn recount(&self, used_bytes: u64) {
+        self.0.recount(used_bytes)
+    }
+
     pub fn quota(&self) -> Option<u64> {
         self.0.limit()
     }

@@ -22,6 +22,7 @@ mod pin;
 mod progress;
 mod proof;
 mod provider;
+mod repo;
 mod routing;
 mod swarm;
 mod table;
@@ -75,6 +76,9 @@ pub enum Command {
     Pin(pin::PinCommand),
     /// Remove every stored block that no pin references.
     Gc,
+    /// Check the block store (and repair it).
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
     /// Export and import CARv1 files.
     #[command(subcommand)]
     Car(car::CarCommand),
@@ -128,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ls(args) => ls::ls(&ctx, args).await,
         Command::Pin(command) => pin::run(&ctx, command).await,
         Command::Gc => gc::gc(&ctx).await,
+        Command::Repo(command) => repo::run(&ctx, command).await,
         Command::Car(command) => car::run(&ctx, command).await,
         Command::Id => id::run(&ctx).await,
         Command::Piece(command) => piece::run(&ctx, command).await,

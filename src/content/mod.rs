@@ -66,6 +66,11 @@ pub enum ContentError {
     InvalidOption(String),
     #[error("block source failed: {0}")]
     Source(String),
+    /// The local copy does not hash to its CID and no peer supplied a good one.
+    #[error(
+        "stored block {0} is corrupt and no peer supplied it (run `cairn repo verify --repair`)"
+    )]
+    Corrupt(Cid),
 }
 
 pub type Result<T, E = ContentError> = std::result::Result<T, E>;

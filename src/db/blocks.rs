@@ -1,5 +1,7 @@
 //! Stored blocks and their sizes: the exact record of used space.
 
+use std::collections::HashSet;
+
 use cid::Cid;
 use sqlx::Row;
 
@@ -66,6 +68,104 @@ impl Db {
     }
 }
 
+/// `$1, $2, ... $n`: the placeholders of an `IN` list of `n` values.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Db {
+    /// Up to `limit` block rows in CID-text order, after `after` (exclusive): a page of a walk
+    /// over every row that holds one page in memory however many rows there are. Rows may be
+    /// removed between pages without disturbing the walk.
+    pub async fn blocks_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Cid, u64)>> {
+        let rows = sqlx::query("SELECT cid, size FROM blocks WHERE cid > $1 ORDER BY cid LIMIT $2")
+            .bind(after.unwrap_or(""))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("cid")?;
+                let size: i64 = row.try_get("size")?;
+                let cid = parse_cid("blocks", &text)?;
+                Ok((text, cid, size.max(0) as u64))
+            })
+            .collect()
+    }
+
+    /// Removes the rows of `blocks` in one transaction.
+    pub async fn forget_blocks(&self, blocks: &[Cid]) -> Result<()> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for cid in blocks {
+            sqlx::query("DELETE FROM blocks WHERE cid = $1")
+                .bind(cid.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which of `texts` (CIDs as text) have a block row.
+    pub async fn recorded_among(&self, texts: &[String]) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        // Well under every engine's limit on bound parameters per statement.
+        for chunk in texts.chunks(500) {
+            let sql = format!(
+                "SELECT cid FROM blocks WHERE cid IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for text in chunk {
+                query = query.bind(text.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.insert(row.try_get::<String, _>("cid")?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Blocks some pin references that have no block row: what the store should hold for a
+    /// pin but does not (lost or torn and removed), in CID-text order, up to `limit` after
+    /// `after`.
+    pub async fn pinned_without_row(&self, after: Option<&str>, limit: usize) -> Result<Vec<Cid>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT block FROM pin_refs r \
+             WHERE block > $1 AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.cid = r.block) \
+             ORDER BY block LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| parse_cid("pin_refs", &row.try_get::<String, _>("block")?))
+            .collect()
+    }
+
+    /// How many distinct blocks pins reference that have no block row.
+    pub async fn pinned_without_row_count(&self) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(DISTINCT block) AS n FROM pin_refs r \
+             WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.cid = r.block)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
+    }
+}
+
 pub(super) fn parse_cid(table: &'static str, text: &str) -> Result<Cid> {
     Cid::try_from(text).map_err(|e| DbError::CorruptRow {
         table,
@@ -92,6 +192,55 @@ mod tests {
             db.forget_block(a.cid()).await.unwrap();
             assert_eq!(db.used_bytes().await.unwrap(), 2);
             assert_eq!(db.block_count().await.unwrap(), 1);
+        });
+    }
+
+    #[tokio::test]
+    async fn rows_page_in_order_and_pinned_blocks_without_rows_are_found() {
+        each_backend!(|db: Db| async move {
+            let blocks: Vec<Block> = (0..7u8)
+                .map(|i| Block::encode(RAW, HashAlg::Sha2_256, vec![i; 10]))
+                .collect();
+            let rows: Vec<_> = blocks.iter().map(|b| (*b.cid(), 10)).collect();
+            db.record_blocks(&rows).await.unwrap();
+
+            // Pages of 3 cover every row once, in order, and end empty.
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = db.blocks_page(after.as_deref(), 3).await.unwrap();
+                assert!(page.len() <= 3);
+                let Some((last, _, _)) = page.last() else {
+                    break;
+                };
+                after = Some(last.clone());
+                seen.extend(page.into_iter().map(|(text, cid, size)| {
+                    assert_eq!((text, size), (cid.to_string(), 10));
+                    cid
+                }));
+            }
+            let mut expected: Vec<_> = blocks.iter().map(|b| *b.cid()).collect();
+            expected.sort_by_key(|c| c.to_string());
+            assert_eq!(seen, expected);
+
+            let texts: Vec<String> = vec![blocks[0].cid().to_string(), "bafynotacid".into()];
+            let found = db.recorded_among(&texts).await.unwrap();
+            assert_eq!(found, [blocks[0].cid().to_string()].into());
+
+            db.add_pin(blocks[0].cid(), None, &[*blocks[0].cid(), *blocks[1].cid()])
+                .await
+                .unwrap();
+            assert!(db.pinned_without_row(None, 10).await.unwrap().is_empty());
+            db.forget_blocks(&[*blocks[1].cid(), *blocks[2].cid()])
+                .await
+                .unwrap();
+            assert_eq!(db.block_count().await.unwrap(), 5);
+            assert_eq!(db.used_bytes().await.unwrap(), 50);
+            assert_eq!(
+                db.pinned_without_row(None, 10).await.unwrap(),
+                vec![*blocks[1].cid()]
+            );
+            assert_eq!(db.pinned_without_row_count().await.unwrap(), 1);
         });
     }
 }

@@ -15,8 +15,12 @@ use crate::net::{self, NetConfig, NetHandle};
 pub struct Daemon {
     node: Node,
     pub info: DaemonInfo,
+    /// What the start-up reconcile of the block store with the database found and did.
+    pub reconciled: super::ReconcileReport,
     /// The libp2p host's own task (it owns the swarm and ends on `shutdown`).
     net_task: Option<tokio::task::JoinHandle<()>>,
+    /// The data dir's lock, released last in [`Daemon::stop`] (or when the process ends).
+    lock: Option<crate::config::DataDirLock>,
 }
 
 impl Daemon {
@@ -29,7 +33,23 @@ impl Daemon {
     /// Like [`Daemon::start`], with the clock the node's domain reads the time from (tests
     /// pass a manual one).
     pub async fn start_with_clock(data: DataDir, clock: Clock) -> Result<Self> {
+        // First of all: a second daemon on these files must not touch them (nor daemon.json).
+        let lock = data.lock()?;
         let node = Node::open_with_clock(data, clock).await?;
+        // Before anything reads or writes blocks: the store and the database agree again
+        // after whatever a crash left (see `node::content::reconcile`).
+        let started = std::time::Instant::now();
+        let report = node.content().reconcile().await?;
+        tracing::info!(
+            rows = report.rows,
+            rows_removed = report.rows_removed,
+            damaged = report.damaged,
+            adopted = report.adopted,
+            orphans_removed = report.orphans_removed,
+            used_bytes = report.used_bytes,
+            took_ms = started.elapsed().as_millis() as u64,
+            "block store reconciled with the database"
+        );
         let bind = |addr| async move {
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -131,7 +151,9 @@ impl Daemon {
         Ok(Daemon {
             node,
             info,
+            reconciled: report,
             net_task: Some(net_task),
+            lock: Some(lock),
         })
     }
 
@@ -158,6 +180,7 @@ impl Daemon {
         self.node.pay().flush_retrieval().await;
         self.node.data().remove_daemon_info();
         self.node.db().close().await;
+        drop(self.lock.take());
     }
 }
 

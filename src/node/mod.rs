@@ -23,7 +23,10 @@ mod parts;
 mod pay;
 mod provider;
 
-pub use content::{AddSession, AddedEntry, CarImport, Content, GcReport, NodeBlocks};
+pub use content::{
+    AddSession, AddedEntry, BadBlock, BlockProblem, CarImport, Content, GcReport, NodeBlocks,
+    ReconcileReport, RepairOutcome, VerifyReport,
+};
 pub use daemon::Daemon;
 pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};
 pub use error::{NodeError, Refusal, Rejection, Result};
@@ -66,6 +69,8 @@ impl Node {
             .clone()
             .unwrap_or_else(|| data.default_database_url());
         let db = Db::connect_with_clock(&url, clock.clone()).await?;
+        // After the connect, which may have just created the database files.
+        data.secure()?;
         let quota = config.storage.quota;
         let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
         let api_token = data.load_token()?;

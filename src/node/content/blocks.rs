@@ -6,7 +6,7 @@ use bytes::Bytes;
 use cid::Cid;
 
 use super::Content;
-use crate::blockstore::Blockstore;
+use crate::blockstore::{Blockstore, BlockstoreError};
 use crate::content::{Block, BlockGet, ContentError};
 
 /// How long one block may take to arrive from the network.
@@ -51,20 +51,35 @@ impl BlockGet for NodeBlocks {
     async fn get_block(&self, cid: &Cid) -> Result<Bytes, ContentError> {
         let content = &self.content;
         let source = |e: &dyn std::fmt::Display| ContentError::Source(e.to_string());
-        if let Some(data) = content.parts.store.get(cid).await.map_err(|e| source(&e))? {
-            return Ok(data);
-        }
+        // A torn or damaged local copy is as good as none: a peer may have the block (and a
+        // kept fetch rewrites the copy). If none has it, the reader is told it is corrupt.
+        let corrupt = match content.parts.store.get(cid).await {
+            Ok(Some(data)) => return Ok(data),
+            Ok(None) => false,
+            Err(BlockstoreError::Corrupt(_)) => {
+                tracing::warn!(%cid, "stored block is corrupt; asking peers for it");
+                true
+            }
+            Err(e) => return Err(source(&e)),
+        };
+        let not_found = || {
+            if corrupt {
+                ContentError::Corrupt(*cid)
+            } else {
+                ContentError::NotFound(*cid)
+            }
+        };
         if let Some(data) = content.inner.recent.get(cid).filter(|_| !self.keep) {
             return Ok(data);
         }
         let Some(net) = content.parts.net.running() else {
-            return Err(ContentError::NotFound(*cid));
+            return Err(not_found());
         };
         let data = net
             .get_block(*cid, FETCH_TIMEOUT)
             .await
             .map_err(|e| match e {
-                crate::net::NetError::Bitswap(_) => ContentError::NotFound(*cid),
+                crate::net::NetError::Bitswap(_) => not_found(),
                 other => source(&other),
             })?;
         // Bitswap matched these bytes to `cid` by hashing them; hashing again would halve

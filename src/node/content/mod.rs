@@ -11,11 +11,15 @@ mod blocks;
 mod car;
 mod piece;
 mod pins;
+mod reconcile;
+mod verify;
 
 pub use add::{AddSession, AddedEntry};
 pub use blocks::NodeBlocks;
 pub use car::CarImport;
 pub use pins::GcReport;
+pub use reconcile::ReconcileReport;
+pub use verify::{BadBlock, Outcome as RepairOutcome, Problem as BlockProblem, VerifyReport};
 
 use std::sync::Arc;
 

@@ -30,7 +30,11 @@ impl Content {
         let _exclusive = self.inner.gc_lock.write().await;
         let mut report = GcReport::default();
         for (cid, size) in self.parts.db.unreferenced_blocks().await? {
-            self.parts.store.delete(&cid).await?;
+            // A pin may name the block by its CIDv0/v1 twin, which the query cannot see.
+            if self.referenced(&cid).await? {
+                continue;
+            }
+            self.parts.store.delete_recorded(&cid, size).await?;
             self.parts.db.forget_block(&cid).await?;
             report.removed_blocks += 1;
             report.freed_bytes += size;
@@ -40,7 +44,7 @@ impl Content {
 
     /// Deletes a block if no pin references it (caller holds the GC write lock).
     pub(super) async fn remove_if_unreferenced(&self, cid: &Cid) -> Result<()> {
-        if self.parts.db.is_referenced(cid).await? {
+        if self.referenced(cid).await? {
             return Ok(());
         }
         self.parts.store.delete(cid).await?;
