@@ -24,8 +24,8 @@
 //! - **bounded memory**: a stripe is at most `(k+m) · 256 KiB` (8 MiB for 10+20 plus the
 //!   codec's work space), whatever the piece size, so a 1 GiB piece encodes and decodes in a
 //!   few MiB;
-//! - **little padding**: at most `64·k` bytes per stripe (under 0.03 % once a stripe is full,
-//!   at most `64·k - 1` bytes in all for a piece of one stripe), never a whole extra stripe;
+//! - **little padding**: under `64·k` bytes per stripe, so under 0.05 % of the piece once
+//!   there are two stripes or more (then `S > 128 KiB`), never a whole extra stripe;
 //! - **throughput**: 256 KiB shards keep the codec's per-call overhead negligible (the
 //!   benchmark `benches/erasure.rs` runs within a few percent of raw `reed-solomon-simd`);
 //! - **64-byte multiples**: the SIMD kernels work in 64-byte units (the crate requires only
@@ -46,6 +46,8 @@ pub mod slot;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;
 
 pub use codec::{decode, encode, rebuild, Encoder, Stripe, StripeCodec};
 pub use manifest::{
