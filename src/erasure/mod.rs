@@ -42,6 +42,7 @@
 
 pub mod codec;
 pub mod manifest;
+pub mod sim;
 pub mod slot;
 
 #[cfg(test)]
