@@ -276,6 +276,43 @@ fn choose<R>(layout: &Layout, sources: Vec<(u32, R)>) -> Result<Vec<(u32, R)>> {
     Ok(sources)
 }
 
+/// Reads stripe `j`'s shard of every source into its place in `stripe`.
+fn read_stripe<R: Read>(
+    layout: &Layout,
+    sources: &mut [(u32, R)],
+    stripe: &mut [u8],
+    j: u64,
+) -> Result<()> {
+    let s = layout.shard_size as usize;
+    for (index, source) in sources.iter_mut() {
+        let i = *index as usize;
+        let got = read_full(source, &mut stripe[i * s..(i + 1) * s])?;
+        if got < s {
+            return Err(ErasureError::SlotSize {
+                index: *index,
+                size: j * s as u64 + got as u64,
+                expected: layout.slot_size(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses sources with bytes past the slot size.
+fn check_ends<R: Read>(layout: &Layout, sources: &mut [(u32, R)]) -> Result<()> {
+    let expected = layout.slot_size();
+    for (index, source) in sources.iter_mut() {
+        if has_more(source)? {
+            return Err(ErasureError::SlotSize {
+                index: *index,
+                size: expected + 1,
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads every stripe from `k` of `sources`, fills the `wanted` shards, and hands each
 /// stripe buffer to `emit` with its number.
 fn reconstruct<R: Read>(
@@ -286,44 +323,24 @@ fn reconstruct<R: Read>(
 ) -> Result<Vec<(u32, R)>> {
     let mut sources = choose(layout, sources)?;
     let mut codec = StripeCodec::new(*layout)?;
-    let s = layout.shard_size as usize;
     let mut stripe = vec![0u8; codec.stripe_bytes()];
     let mut present = vec![false; layout.n() as usize];
     for (index, _) in &sources {
         present[*index as usize] = true;
     }
-    let expected = layout.slot_size();
     for j in 0..layout.stripes() {
-        for (index, source) in sources.iter_mut() {
-            let i = *index as usize;
-            let got = read_full(source, &mut stripe[i * s..(i + 1) * s])?;
-            if got < s {
-                return Err(ErasureError::SlotSize {
-                    index: *index,
-                    size: j * s as u64 + got as u64,
-                    expected,
-                });
-            }
-        }
+        read_stripe(layout, &mut sources, &mut stripe, j)?;
         codec.fill(&mut stripe, &present, wanted)?;
         emit(j, &stripe)?;
     }
-    for (index, source) in sources.iter_mut() {
-        if has_more(source)? {
-            return Err(ErasureError::SlotSize {
-                index: *index,
-                size: expected + 1,
-                expected,
-            });
-        }
-    }
+    check_ends(layout, &mut sources)?;
     Ok(sources)
 }
 
 /// Restores the piece from any `k` of `sources` (`(slot index, reader)`, each reader the
 /// whole slot), writing exactly `layout.piece_size` bytes to `out`. Reads only the `k`
 /// lowest-indexed sources; returns them (read to their end) so a caller can finish
-/// checks it layered on them.
+/// checks it layered on them. Restored shards go from the decoder straight to `out`.
 ///
 /// The bytes are not verified here: [`super::Manifest::restore`] checks them against the
 /// piece root.
@@ -332,11 +349,45 @@ pub fn decode<R: Read, W: Write>(
     sources: Vec<(u32, R)>,
     mut out: W,
 ) -> Result<Vec<(u32, R)>> {
-    let data: Vec<u32> = (0..layout.k).collect();
-    let sources = reconstruct(layout, sources, &data, |j, stripe| {
+    let mut sources = choose(layout, sources)?;
+    let (k, s) = (layout.k as usize, layout.shard_size as usize);
+    let mut decoder = ReedSolomonDecoder::new(k, layout.m as usize, s).map_err(codec_err)?;
+    let mut stripe = vec![0u8; layout.n() as usize * s];
+    // The k lowest indices are all data slots exactly when no data slot is missing.
+    let systematic = sources.iter().all(|(index, _)| (*index as usize) < k);
+    for j in 0..layout.stripes() {
+        read_stripe(layout, &mut sources, &mut stripe, j)?;
         let len = layout.stripe_len(j) as usize;
-        out.write_all(&stripe[..len]).map_err(ErasureError::io)
-    })?;
+        if systematic {
+            out.write_all(&stripe[..len]).map_err(ErasureError::io)?;
+            continue;
+        }
+        for (index, _) in &sources {
+            let i = *index as usize;
+            let shard = &stripe[i * s..(i + 1) * s];
+            if i < k {
+                decoder.add_original_shard(i, shard)
+            } else {
+                decoder.add_recovery_shard(i - k, shard)
+            }
+            .map_err(codec_err)?;
+        }
+        let restored = decoder.decode().map_err(codec_err)?;
+        let mut left = len;
+        for i in 0..k {
+            if left == 0 {
+                break;
+            }
+            let shard = match restored.restored_original(i) {
+                Some(shard) => shard,
+                None => &stripe[i * s..(i + 1) * s],
+            };
+            let take = left.min(s);
+            out.write_all(&shard[..take]).map_err(ErasureError::io)?;
+            left -= take;
+        }
+    }
+    check_ends(layout, &mut sources)?;
     out.flush().map_err(ErasureError::io)?;
     Ok(sources)
 }
