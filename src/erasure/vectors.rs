@@ -355,11 +355,11 @@ fn data_slots_follow_the_spec_text() {
     let layout = manifest.layout().unwrap();
     assert!(layout.stripes() > 1);
     let padded = [piece.clone(), vec![0; layout.padding() as usize]].concat();
-    for i in 0..3 {
+    for (i, slot) in slots.iter().enumerate().take(3) {
         for j in 0..layout.stripes() as usize {
             let from = (j * 3 + i) * s;
             assert_eq!(
-                slots[i][j * s..(j + 1) * s],
+                slot[j * s..(j + 1) * s],
                 padded[from..from + s],
                 "slot {i} stripe {j}"
             );
