@@ -26,10 +26,12 @@
 //!   few MiB;
 //! - **little padding**: under `64·k` bytes per stripe, so under 0.05 % of the piece once
 //!   there are two stripes or more (then `S > 128 KiB`), never a whole extra stripe;
-//! - **throughput**: 256 KiB shards keep the codec's per-call overhead negligible (the
-//!   benchmark `benches/erasure.rs` runs within a few percent of raw `reed-solomon-simd`);
-//! - **64-byte multiples**: the SIMD kernels work in 64-byte units (the crate requires only
-//!   an even size; 64 keeps every shard on the fast path);
+//! - **throughput**: 256 KiB shards keep the codec's per-call overhead negligible
+//!   (`benches/erasure.rs` measures encoding and decoding against raw `reed-solomon-simd` on
+//!   the same stripes; figures in `docs/benchmarks.md`);
+//! - **64-byte multiples**: the codec works in 64-byte blocks of 32 GF(2^16) elements, and
+//!   only for multiples of 64 does `reed-solomon-simd` promise the same parity bytes across
+//!   its versions (it accepts any even size), so slots stay rebuildable by later versions;
 //! - **determinism**: `S` derives from what the manifest records, so a decoder checks it and a
 //!   rebuilt slot is byte-identical to the lost one.
 //!
