@@ -6,6 +6,8 @@
 //!   a node runs on: the configured backend behind the one quota.
 //! - [`db`]: the database (SQLite by default, PostgreSQL by URL) and its migrations.
 //! - [`proof`]: piece commitments, challenges, proofs and their verification.
+//! - [`erasure`]: erasure-coded slots (k-of-n Reed-Solomon), their manifest, the availability
+//!   simulation.
 //! - [`market`]: asks, deal proposals and acceptances, acceptance policy, deal states.
 //! - [`net`]: the libp2p host: Bitswap, Kademlia, gossipsub and Cairn's own protocols.
 //! - [`pay`]: payment channels, cumulative receipts, retrieval pricing and settlement.
@@ -39,6 +41,7 @@ pub mod clock;
 pub mod config;
 pub mod content;
 pub mod db;
+pub mod erasure;
 pub mod keeper;
 pub mod market;
 pub mod net;

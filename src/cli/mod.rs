@@ -1,5 +1,5 @@
 //! The `cairn` command line: clap definitions, one file per subcommand. Every command except
-//! `init`, `daemon` and `add --only-hash` talks to a running daemon over its HTTP API; the
+//! `init`, `daemon`, `add --only-hash` and `sim` talks to a running daemon over its HTTP API; the
 //! daemon is found through the data dir's `daemon.json` unless `--api` says otherwise.
 
 mod add;
@@ -24,6 +24,7 @@ mod proof;
 mod provider;
 mod repo;
 mod routing;
+mod sim;
 mod swarm;
 mod table;
 
@@ -113,6 +114,9 @@ pub enum Command {
     /// Piece commitments (what storage proofs are checked against).
     #[command(subcommand)]
     Piece(piece::PieceCommand),
+    /// Simulations that need no daemon: `cairn sim availability`.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
 }
 
 /// Runs the parsed command line.
@@ -146,6 +150,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Routing(command) => routing::run(&ctx, command).await,
         Command::Pay(command) => pay::run(&ctx, command).await,
         Command::Balance => pay::balance(&ctx).await,
+        Command::Sim(command) => sim::run(&ctx, command).await,
     }
 }
 
