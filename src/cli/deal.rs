@@ -6,10 +6,10 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 
-use super::Context;
+use super::{table, Context};
 use crate::api::types::{Deal, DealRequest, Deals};
 use crate::market::DealState;
-use crate::units::{format_size, parse_duration};
+use crate::units::parse_duration;
 
 #[derive(Debug, Subcommand)]
 pub enum DealCommand {
@@ -74,7 +74,7 @@ pub async fn run(ctx: &Context, command: DealCommand) -> anyhow::Result<()> {
                         .query(&[("role", "client")]),
                 )
                 .await?;
-            ctx.print(&out, || table(&out.deals, "PAID"))?;
+            ctx.print(&out, || table::deals(&out.deals, "PAID").render())?;
         }
         DealCommand::Show { id } => {
             let deal: Deal = client.get_json(&format!("/deals/{id}")).await?;
@@ -84,7 +84,7 @@ pub async fn run(ctx: &Context, command: DealCommand) -> anyhow::Result<()> {
                 } else {
                     "PAID"
                 };
-                let mut lines = vec![table(std::slice::from_ref(&deal), label)];
+                let mut lines = vec![table::deals(std::slice::from_ref(&deal), label).render()];
                 for event in &deal.events {
                     lines.push(format!(
                         "  {} {} {}",
@@ -105,24 +105,4 @@ fn last_reason(deal: &Deal) -> String {
         .last()
         .and_then(|e| e.reason.clone())
         .unwrap_or_else(|| "no reason recorded".into())
-}
-
-/// deal, peer, size, state, proofs passed/failed, paid (client) or earned (provider).
-pub fn table(deals: &[Deal], paid_label: &str) -> String {
-    let mut lines = vec![format!(
-        "{:<61} {:<53} {:<11} {:<13} {:<9} {}",
-        "DEAL", "PEER", "SIZE", "STATE", "PROOFS", paid_label
-    )];
-    for d in deals {
-        lines.push(format!(
-            "{:<61} {:<53} {:<11} {:<13} {:<9} {}",
-            d.id,
-            d.peer,
-            format_size(d.piece_size),
-            d.state.as_str(),
-            format!("{}/{}", d.proofs_passed, d.proofs_failed),
-            d.paid,
-        ));
-    }
-    lines.join("\n")
 }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use super::table::Table;
 use super::Context;
 use crate::api::types::{Keep, KeepRequest, Keeps, KeepsRemoved};
 use crate::market::DealState;
@@ -85,22 +86,19 @@ fn status(keep: &Keep) -> String {
 }
 
 fn table(keeps: &[Keep]) -> String {
-    let mut lines = vec![format!(
-        "{:<62} {:<8} {:>9} {:>9} {:>10}  REQUEST",
-        "CID", "STATUS", "REPLICAS", "SHORTFALL", "PAID"
-    )];
+    let header = ["CID", "STATUS", "REPLICAS", "SHORTFALL", "PAID", "REQUEST"];
+    let mut table = Table::new(&header).right_aligned(&[2, 3, 4]);
     for k in keeps {
-        lines.push(format!(
-            "{:<62} {:<8} {:>9} {:>9} {:>10}  {}",
-            k.cid,
-            k.status.as_str(),
+        table.row(vec![
+            k.cid.clone(),
+            k.status.as_str().to_string(),
             format!("{}/{}", k.healthy, k.policy.replicas),
-            k.shortfall,
-            k.paid,
-            k.id,
-        ));
+            k.shortfall.to_string(),
+            k.paid.to_string(),
+            k.id.clone(),
+        ]);
     }
-    lines.join("\n")
+    table.render()
 }
 
 fn show(k: &Keep) -> String {
@@ -120,25 +118,31 @@ fn show(k: &Keep) -> String {
             k.paid
         ),
         String::new(),
-        format!(
-            "{:<53} {:<9} {:<10} {:<28} {:>6} {:>8}",
-            "PROVIDER", "KEEP", "DEAL", "LAST PROOF", "SCORE", "PAID"
-        ),
     ];
+    let header = ["PROVIDER", "KEEP", "DEAL", "LAST PROOF", "SCORE", "PAID"];
+    let mut table = Table::new(&header).right_aligned(&[4, 5]);
     for r in &k.providers {
         let proof = match &r.last_proof {
             None => "none yet".to_string(),
             Some(last) => format!("{} {}", last.outcome, format_unix_ms(last.issued_at)),
         };
-        lines.push(format!(
-            "{:<53} {:<9} {:<10} {:<28} {:>6.2} {:>8}",
-            r.peer,
-            r.state,
-            r.deal_state.map(DealState::as_str).unwrap_or(""),
+        table.row(vec![
+            r.peer.clone(),
+            r.state.clone(),
+            r.deal_state
+                .map(DealState::as_str)
+                .unwrap_or("")
+                .to_string(),
             proof,
-            r.score.value,
-            r.paid,
-        ));
+            format!("{:.2}", r.score.value),
+            r.paid.to_string(),
+        ]);
+    }
+    // Each provider's row, then its deal, why it ended and what its score is made of.
+    let mut rows = table.lines().into_iter();
+    lines.extend(rows.next());
+    for (r, row) in k.providers.iter().zip(rows) {
+        lines.push(row);
         lines.push(format!("  deal {}", r.deal));
         if let Some(reason) = &r.reason {
             lines.push(format!("  ended: {reason}"));
@@ -156,4 +160,105 @@ fn show(k: &Keep) -> String {
         ));
     }
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::{LastProof, Replica, Score};
+    use crate::keeper::{KeepStatus, Policy};
+
+    fn replica(peer: &str, state: &str, reason: Option<&str>) -> Replica {
+        Replica {
+            peer: peer.into(),
+            deal: format!("deal-of-{peer}"),
+            state: state.into(),
+            reason: reason.map(Into::into),
+            deal_state: Some(DealState::Active),
+            price_per_gib_month: Some(5),
+            ends_at: None,
+            proofs_passed: 3,
+            proofs_failed: 0,
+            proofs_unreachable: 0,
+            last_proof: Some(LastProof {
+                outcome: "passed".into(),
+                reason: None,
+                issued_at: 0,
+                answered_at: Some(1),
+            }),
+            score: Score {
+                value: 0.5,
+                pass_rate: 1.0,
+                uptime: 1.0,
+                age_days: 0.0,
+                challenges: 3,
+                passed: 3,
+                failed: 0,
+                unreachable: 0,
+                explanation: format!("why {peer}"),
+            },
+            paid: 30,
+        }
+    }
+
+    #[test]
+    fn show_puts_each_providers_details_under_its_row() {
+        let keep = Keep {
+            id: "req-1".into(),
+            cid: "bafy".into(),
+            name: None,
+            origins: Vec::new(),
+            meta: Default::default(),
+            policy: Policy {
+                replicas: 2,
+                duration_secs: 86_400,
+                max_price_per_gib_month: Some(9),
+                challenge_period_secs: 3_600,
+            },
+            status: KeepStatus::Pinning,
+            status_details: Some("1 of 2 healthy".into()),
+            healthy: 1,
+            shortfall: 1,
+            at_risk: 0,
+            local_pin: true,
+            owns_pin: true,
+            piece_root: None,
+            piece_size: None,
+            created_at: 0,
+            updated_at: 0,
+            providers: vec![
+                replica("peer-a", "live", None),
+                replica("peer-bb", "dropped", Some("failed proofs")),
+            ],
+            paid: 60,
+            events: Vec::new(),
+        };
+        let shown = show(&keep);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(lines[0], "bafy  pinning (1 of 2 healthy)");
+        assert_eq!(
+            lines[1],
+            "request req-1; 2 replicas for 1day, at most 9 per GiB-month, a proof every 1h; paid 60"
+        );
+        assert_eq!(
+            &lines[3..11],
+            [
+                "PROVIDER KEEP    DEAL   LAST PROOF                  SCORE PAID",
+                "peer-a   live    active passed 1970-01-01T00:00:00Z  0.50   30",
+                "  deal deal-of-peer-a",
+                "  why peer-a",
+                "peer-bb  dropped active passed 1970-01-01T00:00:00Z  0.50   30",
+                "  deal deal-of-peer-bb",
+                "  ended: failed proofs",
+                "  why peer-bb",
+            ]
+        );
+        assert_eq!(lines[12], "what the keeper did:");
+        let listed = table(std::slice::from_ref(&keep));
+        assert_eq!(
+            listed,
+            "CID  STATUS  REPLICAS SHORTFALL PAID REQUEST\n\
+             bafy pinning      1/2         1   60 req-1"
+        );
+    }
 }

@@ -24,6 +24,7 @@ mod proof;
 mod provider;
 mod routing;
 mod swarm;
+mod table;
 
 use std::path::PathBuf;
 

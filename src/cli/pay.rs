@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
 
+use super::table::Table;
 use super::Context;
 use crate::api::types::{Balances, Channel, Channels, OpenChannel, Receipts};
 use crate::content::car::{CarReader, CarWriter};
@@ -77,17 +78,18 @@ pub async fn balance(ctx: &Context) -> anyhow::Result<()> {
     let client = ctx.client()?;
     let balance: Balances = client.get_json("/pay/balance").await?;
     ctx.print(&balance, || {
-        let mut out = format!(
-            "{:<54} {:>12} {:>12} {:>12} {:>12}",
-            "PEER", "EARNED", "SPENT", "OWED TO US", "WE OWE"
-        );
+        let header = ["PEER", "EARNED", "SPENT", "OWED TO US", "WE OWE"];
+        let mut table = Table::new(&header).right_aligned(&[1, 2, 3, 4]);
         for p in &balance.peers {
-            out.push_str(&format!(
-                "\n{:<54} {:>12} {:>12} {:>12} {:>12}",
-                p.peer, p.earned, p.spent, p.owed_to_us, p.we_owe
-            ));
+            table.row(vec![
+                p.peer.clone(),
+                p.earned.to_string(),
+                p.spent.to_string(),
+                p.owed_to_us.to_string(),
+                p.we_owe.to_string(),
+            ]);
         }
-        out
+        table.render()
     })
 }
 
@@ -102,11 +104,22 @@ fn channels_table(channels: &[Channel]) -> String {
     if channels.is_empty() {
         return "no channels".into();
     }
-    channels
-        .iter()
-        .map(channel_line)
-        .collect::<Vec<_>>()
-        .join("\n")
+    let header = [
+        "CHANNEL", "ROLE", "PEER", "DEPOSIT", "PAID", "PENDING", "STATE",
+    ];
+    let mut table = Table::new(&header).right_aligned(&[3, 4, 5]);
+    for c in channels {
+        table.row(vec![
+            c.id.clone(),
+            c.role.clone(),
+            c.peer.clone(),
+            c.deposit.to_string(),
+            c.paid.to_string(),
+            c.pending.to_string(),
+            c.state.clone(),
+        ]);
+    }
+    table.render()
 }
 
 async fn receipts(ctx: &Context, args: ReceiptsArgs) -> anyhow::Result<()> {

@@ -5,8 +5,9 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 
+use super::table::{self, Table};
 use super::Context;
-use crate::api::types::{Ask, AskTerms, Deals, Providers};
+use crate::api::types::{Ask, AskTerms, Deals, ProviderAsk, Providers};
 use crate::units::{format_size, parse_duration, parse_size};
 
 #[derive(Debug, Subcommand)]
@@ -72,7 +73,7 @@ pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> 
                         .query(&[("role", "provider")]),
                 )
                 .await?;
-            return ctx.print(&out, || super::deal::table(&out.deals, "EARNED"));
+            return ctx.print(&out, || table::deals(&out.deals, "EARNED").render());
         }
     };
     let out: Ask = match command {
@@ -96,19 +97,22 @@ pub async fn run(ctx: &Context, command: ProviderCommand) -> anyhow::Result<()> 
     ctx.print(&out, || describe(&out))
 }
 
-/// One line per ask, as `cairn providers` prints them too.
-pub fn describe(ask: &Ask) -> String {
-    let size = format_size;
-    let days = |secs: u64| format!("{}d", secs / 86_400);
+/// An ask in one line.
+fn describe(ask: &Ask) -> String {
     format!(
         "{}  {} per GiB-month  {}..{}  max piece {}  free {}",
         ask.peer,
         ask.price_per_gib_month,
         days(ask.min_duration_secs),
         days(ask.max_duration_secs),
-        size(ask.max_piece_size),
-        size(ask.free_capacity),
+        format_size(ask.max_piece_size),
+        format_size(ask.free_capacity),
     )
+}
+
+/// Whole days: asks' durations are set in days.
+fn days(secs: u64) -> String {
+    format!("{}d", secs / 86_400)
 }
 
 #[derive(Debug, Args)]
@@ -125,22 +129,104 @@ pub async fn providers(ctx: &Context, args: ProvidersArgs) -> anyhow::Result<()>
         request = request.query(&[("scores", "true")]);
     }
     let out: Providers = client.json(request).await?;
-    ctx.print(&out, || {
-        if out.providers.is_empty() {
-            return "no connected peer offers storage".to_string();
+    ctx.print(&out, || providers_table(&out.providers, args.scores))
+}
+
+/// One row per provider, cheapest first; with scores, each score's explanation beneath.
+fn providers_table(providers: &[ProviderAsk], scores: bool) -> String {
+    if providers.is_empty() {
+        return "no connected peer offers storage".to_string();
+    }
+    let mut header = vec!["PEER", "PRICE/GIB-MONTH", "DURATION", "MAX PIECE", "FREE"];
+    if scores {
+        header.push("SCORE");
+    }
+    let mut table = Table::new(&header).right_aligned(&[1, 5]);
+    for p in providers {
+        let a = &p.ask;
+        let mut row = vec![
+            a.peer.clone(),
+            a.price_per_gib_month.to_string(),
+            format!(
+                "{}..{}",
+                days(a.min_duration_secs),
+                days(a.max_duration_secs)
+            ),
+            format_size(a.max_piece_size),
+            format_size(a.free_capacity),
+        ];
+        if let Some(score) = &p.score {
+            row.push(format!("{:.2}", score.value));
         }
-        out.providers
-            .iter()
-            .map(|p| match &p.score {
-                Some(score) => format!(
-                    "{}\n  score {:.2}: {}",
-                    describe(&p.ask),
-                    score.value,
-                    score.explanation
-                ),
-                None => describe(&p.ask),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    })
+        table.row(row);
+    }
+    let mut lines = table.lines().into_iter();
+    let mut out: Vec<String> = lines.next().into_iter().collect();
+    for (p, line) in providers.iter().zip(lines) {
+        out.push(line);
+        if let Some(score) = &p.score {
+            out.push(format!("  {}", score.explanation));
+        }
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::Score;
+
+    fn provider(peer: &str, price: u64, score: Option<f64>) -> ProviderAsk {
+        ProviderAsk {
+            ask: Ask {
+                peer: peer.into(),
+                price_per_gib_month: price,
+                retrieval_price_per_gib: 0,
+                min_duration_secs: 86_400,
+                max_duration_secs: 365 * 86_400,
+                max_piece_size: 32 << 30,
+                free_capacity: 500 << 30,
+                min_challenge_period_secs: 3_600,
+                expires_at: 0,
+            },
+            latency_ms: Some(3),
+            score: score.map(|value| Score {
+                value,
+                pass_rate: 1.0,
+                uptime: 1.0,
+                age_days: 1.0,
+                challenges: 1,
+                passed: 1,
+                failed: 0,
+                unreachable: 0,
+                explanation: format!("{peer}: pass rate 100%"),
+            }),
+        }
+    }
+
+    #[test]
+    fn providers_are_a_table_with_each_scores_explanation_beneath_its_row() {
+        let listed = [
+            provider("peer-a", 5, Some(0.9)),
+            provider("peer-bb", 120, Some(0.25)),
+        ];
+        assert_eq!(
+            providers_table(&listed, true),
+            "PEER    PRICE/GIB-MONTH DURATION MAX PIECE FREE      SCORE\n\
+             peer-a                5 1d..365d 32.0 GiB  500.0 GiB  0.90\n\
+             \x20 peer-a: pass rate 100%\n\
+             peer-bb             120 1d..365d 32.0 GiB  500.0 GiB  0.25\n\
+             \x20 peer-bb: pass rate 100%"
+        );
+        let unscored = [provider("peer-a", 5, None)];
+        assert_eq!(
+            providers_table(&unscored, false),
+            "PEER   PRICE/GIB-MONTH DURATION MAX PIECE FREE\n\
+             peer-a               5 1d..365d 32.0 GiB  500.0 GiB"
+        );
+        assert_eq!(
+            providers_table(&[], false),
+            "no connected peer offers storage"
+        );
+    }
 }
