@@ -13,6 +13,7 @@ use cid::Cid;
 use futures::TryStreamExt;
 use serde::Deserialize;
 
+use super::dag::{self, resolve};
 use super::{auth::require_token, types, ApiError, AppState};
 use crate::content::profile::{ImportOptions, Profile};
 use crate::content::{exporter, parse_cid, HashAlg};
@@ -261,26 +262,6 @@ impl DirTree {
     }
 }
 
-/// Splits `<cid>[/<path>]` and resolves it to the CID it names.
-pub(super) async fn resolve(state: &AppState, path: &str) -> Result<Cid, ApiError> {
-    let (root, rest) = path.split_once('/').unwrap_or((path, ""));
-    let root = parse_cid(root)?;
-    let rest = rest.trim_end_matches('/');
-    if rest.is_empty() {
-        return Ok(root);
-    }
-    if rest
-        .split('/')
-        .any(|s| s == ".." || s == "." || s.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "bad_path",
-            format!("invalid path {rest:?}: `.`, `..` and empty segments are not allowed"),
-        ));
-    }
-    Ok(exporter::resolve_path(&state.node.content().blocks(), &root, rest).await?)
-}
-
 async fn cat(
     State(state): State<AppState>,
     Path(path): Path<String>,
@@ -331,7 +312,7 @@ async fn block(
     State(state): State<AppState>,
     Path(cid): Path<String>,
 ) -> Result<Response, ApiError> {
-    super::gateway::raw_response(&state, parse_cid(&cid)?).await
+    dag::raw_response(&state, parse_cid(&cid)?).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -392,7 +373,7 @@ async fn car_export(
     Path(cid): Path<String>,
 ) -> Result<Response, ApiError> {
     let cid = parse_cid(&cid)?;
-    super::gateway::car_response(&state, cid).await
+    dag::car_response(&state, cid).await
 }
 
 #[derive(Debug, Default, Deserialize)]

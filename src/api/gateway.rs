@@ -11,15 +11,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
 use cid::Cid;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use serde::Deserialize;
 
-use super::content::resolve;
+use super::dag::{car_response, raw_response, resolve};
 use super::{ApiError, AppState};
 use crate::content::exporter;
-use crate::content::BlockGet;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/ipfs/{*path}", get(ipfs))
@@ -88,42 +86,6 @@ async fn ipfs(
         headers.insert("x-ipfs-roots", roots);
     }
     Ok(response)
-}
-
-pub(super) async fn raw_response(state: &AppState, cid: Cid) -> Result<Response, ApiError> {
-    let data = state.node.content().blocks().get_block(&cid).await?;
-    Ok(([(header::CONTENT_TYPE, "application/vnd.ipld.raw")], data).into_response())
-}
-
-/// Streams the DAG under `cid` as a CARv1. A failure after the first byte aborts the body,
-/// so a client never mistakes a cut-off CAR for a whole one.
-pub(super) async fn car_response(state: &AppState, cid: Cid) -> Result<Response, ApiError> {
-    // Fails with a clean 404 before any byte is sent if the root cannot be had.
-    state.node.content().blocks().get_block(&cid).await?;
-    let (writer, reader) = tokio::io::duplex(256 * 1024);
-    let node = state.node.clone();
-    let export = state
-        .node
-        .parts()
-        .tasks
-        .spawn_joinable(async move { node.content().car_export(&cid, writer).await });
-    let tail = futures::stream::once(async move {
-        match export.await {
-            Ok(Some(Ok(()))) => Ok(None),
-            Ok(Some(Err(e))) => Err(std::io::Error::other(e.to_string())),
-            Ok(None) => Err(std::io::Error::other("the node is stopping")),
-            Err(e) => Err(std::io::Error::other(e.to_string())),
-        }
-    });
-    let body = tokio_util::io::ReaderStream::new(reader)
-        .map_ok(Some)
-        .chain(tail)
-        .try_filter_map(|chunk: Option<Bytes>| async move { Ok(chunk) });
-    Ok((
-        [(header::CONTENT_TYPE, "application/vnd.ipld.car; version=1")],
-        Body::from_stream(body),
-    )
-        .into_response())
 }
 
 async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Response, ApiError> {

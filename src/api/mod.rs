@@ -14,6 +14,7 @@
 
 mod auth;
 mod content;
+mod dag;
 mod error;
 mod gateway;
 mod keeps;

@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use cid::Cid;
 use ipld_dagpb::PbLink;
 
-use super::importer::shard_data;
 use super::profile::Params;
-use super::unixfs::{encode_node, Link};
+use super::unixfs::{encode_node, Data, DataType, Link, HAMT_HASH_MURMUR3};
 use super::{Block, ContentError, Result};
 
 /// The 8-byte hash that addresses `name` in the trie: the first half of murmur3-x64-128,
@@ -20,6 +19,17 @@ use super::{Block, ContentError, Result};
 pub fn name_hash(name: &str) -> [u8; 8] {
     let full = fastmurmur3::murmur3_x64_128(name.as_bytes(), 0);
     (full as u64).to_be_bytes()
+}
+
+/// The `Data` of a shard node: its bitfield of occupied buckets, the hash and the fanout.
+fn shard_data(bitfield: Vec<u8>, fanout: usize) -> Data {
+    Data {
+        r#type: DataType::HamtShard as i32,
+        data: Some(bitfield),
+        hash_type: Some(HAMT_HASH_MURMUR3),
+        fanout: Some(fanout as u64),
+        ..Default::default()
+    }
 }
 
 /// The bucket of a hash at `depth` (one byte per level for fanout 256).

@@ -12,7 +12,7 @@ use cid::Cid;
 use ipld_dagpb::PbLink;
 
 use super::profile::{ImportOptions, Params, ShardEstimate};
-use super::unixfs::{encode_node, Data, DataType, Link, HAMT_HASH_MURMUR3};
+use super::unixfs::{encode_node, Data, DataType, Link};
 use super::{Block, ContentError, Result, RAW};
 
 /// The root of an imported file.
@@ -255,15 +255,4 @@ fn exceeds_shard_threshold(
         ShardEstimate::BlockBytes => block_bytes,
     };
     estimate > params.hamt_threshold
-}
-
-/// The `Data` of a HAMT shard node.
-pub(super) fn shard_data(bitfield: Vec<u8>, fanout: usize) -> Data {
-    Data {
-        r#type: DataType::HamtShard as i32,
-        data: Some(bitfield),
-        hash_type: Some(HAMT_HASH_MURMUR3),
-        fanout: Some(fanout as u64),
-        ..Default::default()
-    }
 }
