@@ -22,7 +22,7 @@ mod market;
 mod metrics;
 mod net;
 mod pay;
-pub(crate) mod pinning;
+mod pinning;
 mod status;
 #[cfg(test)]
 mod tests;
