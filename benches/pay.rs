@@ -7,8 +7,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use cairn::market::{Amount, Signed};
+use cairn::amount::Amount;
 use cairn::pay::{self, Channel, ChannelOpen, Receipt, MAX_BATCH};
+use cairn::signed::Signed;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
 
 mod support;

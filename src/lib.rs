@@ -1,6 +1,9 @@
 //! Cairn: a storage-provider node for IPFS.
 //!
 //! Module map, bottom to top:
+//! - [`units`]: durations and sizes as people write them, parsed and shown one way.
+//! - [`amount`]: amounts of money in base units, with checked arithmetic.
+//! - [`signed`]: the signed envelope of every object the market and payments exchange.
 //! - [`content`]: CIDs, blocks, UnixFS import/export, CARv1.
 //! - [`blockstore`]: the `Blockstore` trait, its backends (on disk, in memory), and the `Store`
 //!   a node runs on: the configured backend behind the one quota.
@@ -19,7 +22,6 @@
 //! - [`config`]: the data dir and `config.toml`.
 //! - [`clock`]: the time the domain reads (system, or manual in tests).
 //! - [`tasks`]: owned task sets, stopped together.
-//! - [`units`]: durations and sizes as people write them, parsed and shown one way.
 
 #![cfg_attr(
     not(test),
@@ -33,6 +35,7 @@
 // Errors carry the CID they are about (a CID is ~80 bytes); they are returned on cold paths
 // only, so boxing them would buy nothing but noise.
 #![allow(clippy::result_large_err)]
+pub mod amount;
 pub mod api;
 pub mod blockstore;
 pub mod chain;
@@ -48,5 +51,6 @@ pub mod net;
 pub mod node;
 pub mod pay;
 pub mod proof;
+pub mod signed;
 pub mod tasks;
 pub mod units;

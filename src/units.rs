@@ -11,6 +11,9 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+/// Bytes in a GiB, the unit prices are per.
+pub const GIB: u64 = 1 << 30;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnitsError {
     #[error("{text:?} is not a duration ({reason}; use e.g. 90s, 1h, 30d or a number of seconds)")]

@@ -184,8 +184,10 @@ async fn refused_proposals_say_why_and_hold_no_capacity() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_piece_root_fails_the_deal_and_a_forged_proposal_is_refused() {
+    use cairn::amount::Amount;
     use cairn::market::wire::{MarketRequest, MarketResponse};
-    use cairn::market::{Amount, DealProposal, Signed};
+    use cairn::market::DealProposal;
+    use cairn::signed::Signed;
 
     let provider = provider("1GiB").await;
     let client = TestNode::start().await;
@@ -374,7 +376,7 @@ async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reserva
         payment_channel: Some(node.pay().open_channel(peer, 1000).await.unwrap().id),
         origins: vec![],
     };
-    let signed = cairn::market::Signed::sign(proposal, node.key()).unwrap();
+    let signed = cairn::signed::Signed::sign(proposal, node.key()).unwrap();
     let id = signed.deal_id().unwrap().to_string();
     // Propose and vanish at once: the provider is left with nobody to pull from.
     let request = MarketRequest::Propose(Box::new(signed));
@@ -480,7 +482,8 @@ async fn a_provider_refuses_denied_clients_and_those_not_on_its_allow_list() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_provider_restarted_before_or_during_a_transfer_finishes_the_deal() {
     use cairn::market::wire::{MarketRequest, MarketResponse};
-    use cairn::market::{DealProposal, DealState, Signed};
+    use cairn::market::{DealProposal, DealState};
+    use cairn::signed::Signed;
 
     let mut provider = provider("1GiB").await;
     let client = TestNode::start().await;
@@ -581,7 +584,8 @@ async fn a_provider_restarted_before_or_during_a_transfer_finishes_the_deal() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deal_the_client_cancels_is_released_by_the_provider_and_a_forged_cancel_is_refused() {
     use cairn::market::wire::{MarketRequest, MarketResponse};
-    use cairn::market::{DealCancel, Signed};
+    use cairn::market::DealCancel;
+    use cairn::signed::Signed;
 
     let provider = provider("1GiB").await;
     let client = TestNode::start().await;

@@ -155,7 +155,7 @@ async fn asks_arrive_over_the_gossip_topic() {
         }
     }
     let (_, bytes) = received.expect("the provider's ask arrived over gossipsub");
-    let ask = cairn::market::Signed::<cairn::market::Ask>::from_bytes(&bytes, 2048).unwrap();
+    let ask = cairn::signed::Signed::<cairn::market::Ask>::from_bytes(&bytes, 2048).unwrap();
     assert_eq!(
         ask.check(cairn::clock::Clock::system().now_ms() as u64)
             .unwrap()

@@ -7,9 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use cairn::market::{Amount, Signed};
+use cairn::amount::Amount;
 use cairn::pay::wire::{PayRequest, PayResponse};
 use cairn::pay::Receipt;
+use cairn::signed::Signed;
 use common::{bytes, eventually, json, ok, TestNode};
 
 /// A command's raw stdout, after checking it succeeded.

@@ -24,7 +24,7 @@ mod market;
 mod metrics;
 mod net;
 mod pay;
-pub(crate) mod pinning;
+mod pinning;
 mod repo;
 mod status;
 #[cfg(test)]

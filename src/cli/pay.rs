@@ -10,9 +10,9 @@ use super::table::Table;
 use super::Context;
 use crate::api::types::{Balances, Channel, Channels, OpenChannel, Receipts};
 use crate::content::car::{CarReader, CarWriter};
-use crate::market::Signed;
 use crate::pay::history::verify_history;
 use crate::pay::{ChannelOpen, Receipt};
+use crate::signed::Signed;
 
 #[derive(Debug, Subcommand)]
 pub enum PayCommand {

@@ -137,16 +137,16 @@ fn providers_table(providers: &[ProviderAsk], scores: bool) -> String {
     if providers.is_empty() {
         return "no connected peer offers storage".to_string();
     }
-    let mut header = vec!["PEER", "PRICE/GIB-MONTH", "DURATION", "MAX PIECE", "FREE"];
+    let mut header = vec!["PEER", "PRICE", "DURATION", "MAX PIECE", "FREE"];
     if scores {
         header.push("SCORE");
     }
-    let mut table = Table::new(&header).right_aligned(&[1, 5]);
+    let mut table = Table::new(&header).right_aligned(&[5]);
     for p in providers {
         let a = &p.ask;
         let mut row = vec![
             a.peer.clone(),
-            a.price_per_gib_month.to_string(),
+            format!("{} per GiB-month", a.price_per_gib_month),
             format!(
                 "{}..{}",
                 days(a.min_duration_secs),
@@ -212,17 +212,17 @@ mod tests {
         ];
         assert_eq!(
             providers_table(&listed, true),
-            "PEER    PRICE/GIB-MONTH DURATION MAX PIECE FREE      SCORE\n\
-             peer-a                5 1d..365d 32.0 GiB  500.0 GiB  0.90\n\
+            "PEER    PRICE             DURATION MAX PIECE FREE      SCORE\n\
+             peer-a  5 per GiB-month   1d..365d 32.0 GiB  500.0 GiB  0.90\n\
              \x20 peer-a: pass rate 100%\n\
-             peer-bb             120 1d..365d 32.0 GiB  500.0 GiB  0.25\n\
+             peer-bb 120 per GiB-month 1d..365d 32.0 GiB  500.0 GiB  0.25\n\
              \x20 peer-bb: pass rate 100%"
         );
         let unscored = [provider("peer-a", 5, None)];
         assert_eq!(
             providers_table(&unscored, false),
-            "PEER   PRICE/GIB-MONTH DURATION MAX PIECE FREE\n\
-             peer-a               5 1d..365d 32.0 GiB  500.0 GiB"
+            "PEER   PRICE           DURATION MAX PIECE FREE\n\
+             peer-a 5 per GiB-month 1d..365d 32.0 GiB  500.0 GiB"
         );
         assert_eq!(
             providers_table(&[], false),

@@ -1,7 +1,8 @@
 //! A provider's ask: its prices and limits, signed, and valid until it expires.
 
-use super::signed::{Signable, Signed};
-use super::{Amount, MarketError};
+use super::MarketError;
+use crate::amount::Amount;
+use crate::signed::{Signable, Signed};
 
 /// Largest encoded signed ask accepted.
 pub const MAX_ASK_SIZE: usize = 2048;

@@ -3,8 +3,10 @@
 
 use cid::Cid;
 
-use super::signed::{Signable, Signed};
-use super::{Amount, MarketError, GIB, MONTH_SECS};
+use super::{MarketError, MONTH_SECS};
+use crate::amount::Amount;
+use crate::signed::{Signable, Signed};
+use crate::units::GIB;
 
 /// Largest encoded signed proposal accepted.
 pub const MAX_PROPOSAL_SIZE: usize = 4096;
@@ -87,7 +89,7 @@ impl Signed<DealProposal> {
 
     /// The deal id.
     pub fn deal_id(&self) -> Result<Cid, MarketError> {
-        self.cid()
+        Ok(self.cid()?)
     }
 }
 

@@ -2,9 +2,9 @@
 //! acceptance policy with capacity accounting, and the deal state machine.
 //!
 //! Plain data with their rules as methods, testable without a network or a database. Every
-//! exchanged object is signed ([`signed`]) under its own domain tag and encoded as canonical
-//! DAG-CBOR, so it has one byte form and one CID (`contracts/market.md`). Amounts are integers
-//! in base units with checked arithmetic.
+//! exchanged object is signed ([`crate::signed`]) under its own domain tag and encoded as
+//! canonical DAG-CBOR, so it has one byte form and one CID (`contracts/market.md`). Amounts
+//! are [`crate::amount::Amount`]s: integers in base units with checked arithmetic.
 //!
 //! The protocol lives in `net::market`, the flows (accept, transfer, activate, challenge,
 //! expire) in `node::deals` and `node::lifecycle`. A paid deal names the payment channel
@@ -14,42 +14,16 @@
 pub mod ask;
 pub mod deal;
 pub mod policy;
-pub mod signed;
 pub mod state;
 pub mod wire;
 
 pub use ask::Ask;
 pub use deal::{DealAcceptance, DealCancel, DealProposal};
 pub use policy::{Capacity, Policy};
-pub use signed::{Signable, Signed};
 pub use state::{DealEvent, DealState};
 
-/// An amount in base units.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct Amount(pub u64);
-
-impl Amount {
-    pub fn checked_add(self, other: Amount) -> Result<Amount, MarketError> {
-        self.0
-            .checked_add(other.0)
-            .map(Amount)
-            .ok_or(MarketError::Overflow)
-    }
-}
-
-pub const GIB: u64 = 1 << 30;
+use crate::amount::AmountOverflow;
+use crate::signed::SignedError;
 
 /// The DHT key providers announce themselves under: the raw CID of `cairn/providers/1`.
 pub fn providers_key() -> cid::Cid {
@@ -94,6 +68,23 @@ pub enum MarketError {
     Invalid(String),
 }
 
+/// The envelope's errors keep their reason.
+impl From<SignedError> for MarketError {
+    fn from(e: SignedError) -> Self {
+        match e {
+            SignedError::BadSignature => MarketError::BadSignature,
+            SignedError::Encoding(detail) => MarketError::Encoding(detail),
+            SignedError::TooLarge { size, max } => MarketError::TooLarge { size, max },
+        }
+    }
+}
+
+impl From<AmountOverflow> for MarketError {
+    fn from(AmountOverflow: AmountOverflow) -> Self {
+        MarketError::Overflow
+    }
+}
+
 impl MarketError {
     /// Stable machine-readable reason (protocol rejections, HTTP errors, vectors).
     pub fn reason(&self) -> &'static str {
@@ -117,3 +108,25 @@ impl MarketError {
 
 #[cfg(test)]
 mod vectors;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_and_amount_errors_keep_their_reason() {
+        let cases = [
+            (SignedError::BadSignature, "bad_signature"),
+            (SignedError::Encoding("x".into()), "malformed"),
+            (SignedError::TooLarge { size: 2, max: 1 }, "too_large"),
+        ];
+        for (e, reason) in cases {
+            assert_eq!(MarketError::from(e).reason(), reason);
+        }
+        assert_eq!(
+            MarketError::from(SignedError::TooLarge { size: 2, max: 1 }),
+            MarketError::TooLarge { size: 2, max: 1 }
+        );
+        assert_eq!(MarketError::from(AmountOverflow), MarketError::Overflow);
+    }
+}

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::signed::Signed;
 use super::{Ask, DealProposal, MarketError};
+use crate::signed::Signed;
 
 /// Bytes a provider offers and bytes promised to deals. Invariant: `reserved <= total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

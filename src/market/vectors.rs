@@ -6,6 +6,9 @@ use ed25519_dalek::SigningKey;
 use super::ask::MAX_ASK_SIZE;
 use super::deal::MAX_PROPOSAL_SIZE;
 use super::*;
+use crate::amount::Amount;
+use crate::signed::Signed;
+use crate::units::GIB;
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contracts/vectors/market.json");
 const NOW: u64 = 1_800_000_000_000;

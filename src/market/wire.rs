@@ -4,7 +4,8 @@ use cid::Cid;
 
 use super::deal::MAX_PROPOSAL_SIZE;
 use super::state::DealState;
-use super::{Ask, DealAcceptance, DealCancel, DealProposal, MarketError, Signed};
+use super::{Ask, DealAcceptance, DealCancel, DealProposal, MarketError};
+use crate::signed::Signed;
 
 /// Largest encoded request or response.
 pub const MAX_MESSAGE_SIZE: usize = MAX_PROPOSAL_SIZE + 1024;

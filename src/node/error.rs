@@ -18,6 +18,7 @@ use crate::market::MarketError;
 use crate::net::NetError;
 use crate::pay::PayError;
 use crate::proof::{PieceError, ProofError};
+use crate::signed::SignedError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -223,6 +224,13 @@ impl From<PieceError> for NodeError {
             PieceError::BadChallenge(e) => NodeError::Proof(e),
             other => NodeError::Piece(other),
         }
+    }
+}
+
+/// A signed object that does not verify or decode is a market refusal, with its reason.
+impl From<SignedError> for NodeError {
+    fn from(e: SignedError) -> Self {
+        NodeError::Market(e.into())
     }
 }
 

@@ -16,8 +16,8 @@ use super::{NodeError, Result};
 use crate::clock::Clock;
 use crate::config::{Config, DataDir};
 use crate::db::Db;
-use crate::market::{Signable, Signed};
 use crate::net::NetHandle;
+use crate::signed::{Signable, Signed};
 pub use crate::tasks::Tasks;
 
 /// The block store the node runs on: the backend chosen in config, behind the quota wrapper.

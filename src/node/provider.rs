@@ -11,8 +11,10 @@ use libp2p::PeerId;
 use super::parts::Parts;
 use super::pay::Payments;
 use super::{NodeError, Refusal, Result};
+use crate::amount::Amount;
 use crate::db::Db;
-use crate::market::{Amount, Ask, Signed};
+use crate::market::Ask;
+use crate::signed::Signed;
 
 /// What `cairn provider ask set` configures.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

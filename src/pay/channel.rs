@@ -7,7 +7,9 @@
 use cid::Cid;
 
 use super::receipt::Receipt;
-use super::{Amount, PayError, Signable, Signed};
+use super::PayError;
+use crate::amount::Amount;
+use crate::signed::{Signable, Signed};
 
 /// Largest encoded signed open accepted.
 pub const MAX_OPEN_SIZE: usize = 1024;

@@ -4,6 +4,8 @@
 use ed25519_dalek::SigningKey;
 
 use super::*;
+use crate::amount::Amount;
+use crate::signed::Signed;
 
 pub const NOW: u64 = 1_800_000_000_000;
 

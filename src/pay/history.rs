@@ -6,7 +6,8 @@
 use cid::Cid;
 
 use super::{verify_batch, Channel, ChannelOpen, PayError, Receipt, Verdict};
-use crate::market::{Amount, Signed};
+use crate::amount::Amount;
+use crate::signed::Signed;
 
 /// What a verified history adds up to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

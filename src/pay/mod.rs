@@ -32,14 +32,14 @@ pub mod retrieval;
 pub mod settle;
 pub mod wire;
 
-pub use crate::market::{Amount, Signable, Signed};
 pub use channel::{Channel, ChannelClose, ChannelOpen, Verdict, MAX_CLOSE_SIZE, MAX_OPEN_SIZE};
 pub use receipt::{verify_batch, Receipt, MAX_RECEIPT_SIZE};
 pub use retrieval::{Gate, RetrievalTerms};
 pub use settle::{check_settlement, Settled, Settlement};
 pub use wire::{Ack, Invoice, PayRequest, PayResponse, MAX_BATCH, MAX_MESSAGE_SIZE, PROTOCOL};
 
-use crate::market::MarketError;
+use crate::amount::AmountOverflow;
+use crate::signed::SignedError;
 
 /// Why a payment object is refused: each a reason a payer or payee can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,17 +90,20 @@ impl PayError {
     }
 }
 
-/// The signing and encoding layer is shared with the market; its errors keep their reason
-/// where payments have the same one and become `invalid` otherwise.
-impl From<MarketError> for PayError {
-    fn from(e: MarketError) -> Self {
+/// The envelope's errors keep their reason.
+impl From<SignedError> for PayError {
+    fn from(e: SignedError) -> Self {
         match e {
-            MarketError::BadSignature => PayError::BadSignature,
-            MarketError::Encoding(detail) => PayError::Encoding(detail),
-            MarketError::TooLarge { size, max } => PayError::TooLarge { size, max },
-            MarketError::Overflow => PayError::Overflow,
-            other => PayError::Invalid(other.to_string()),
+            SignedError::BadSignature => PayError::BadSignature,
+            SignedError::Encoding(detail) => PayError::Encoding(detail),
+            SignedError::TooLarge { size, max } => PayError::TooLarge { size, max },
         }
+    }
+}
+
+impl From<AmountOverflow> for PayError {
+    fn from(AmountOverflow: AmountOverflow) -> Self {
+        PayError::Overflow
     }
 }
 
@@ -114,23 +117,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn market_errors_keep_their_reason_or_become_invalid() {
+    fn envelope_and_amount_errors_keep_their_reason() {
+        let cases = [
+            (SignedError::BadSignature, "bad_signature"),
+            (SignedError::Encoding("x".into()), "malformed"),
+            (SignedError::TooLarge { size: 2, max: 1 }, "too_large"),
+        ];
+        for (e, reason) in cases {
+            assert_eq!(e.reason(), reason);
+            assert_eq!(PayError::from(e).reason(), reason);
+        }
         assert_eq!(
-            PayError::from(MarketError::BadSignature).reason(),
-            "bad_signature"
-        );
-        assert_eq!(
-            PayError::from(MarketError::Encoding("x".into())).reason(),
-            "malformed"
-        );
-        assert_eq!(
-            PayError::from(MarketError::TooLarge { size: 2, max: 1 }),
+            PayError::from(SignedError::TooLarge { size: 2, max: 1 }),
             PayError::TooLarge { size: 2, max: 1 }
         );
-        assert_eq!(PayError::from(MarketError::Overflow).reason(), "overflow");
-        assert_eq!(
-            PayError::from(MarketError::ClientDenied).reason(),
-            "invalid"
-        );
+        assert_eq!(PayError::from(AmountOverflow).reason(), "overflow");
     }
 }

@@ -7,8 +7,9 @@
 use cid::Cid;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
-use super::{Amount, PayError, Signable, Signed};
-use crate::market::signed::signing_bytes;
+use super::PayError;
+use crate::amount::Amount;
+use crate::signed::{signing_bytes, Signable, Signed};
 
 /// Largest encoded signed receipt accepted.
 pub const MAX_RECEIPT_SIZE: usize = 1024;

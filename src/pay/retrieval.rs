@@ -5,8 +5,9 @@
 //! total charged, total paid), like the receipts themselves, so a lost message never makes
 //! either side count twice.
 
-use super::{Amount, PayError};
-use crate::market::GIB;
+use super::PayError;
+use crate::amount::Amount;
+use crate::units::GIB;
 
 /// A provider's terms for serving blocks: price per GiB beyond a free allowance, and two debt
 /// thresholds.

@@ -5,7 +5,9 @@
 use cid::Cid;
 use futures::future::BoxFuture;
 
-use super::{Amount, Channel, PayError, Receipt, Signed};
+use super::{Channel, PayError, Receipt};
+use crate::amount::Amount;
+use crate::signed::Signed;
 
 /// A channel settled: the amount the payee keeps, by which backend.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -5,6 +5,8 @@
 
 use super::fixtures::*;
 use super::*;
+use crate::amount::Amount;
+use crate::signed::{Signable, Signed};
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contracts/vectors/pay.json");
 const DEPOSIT: u64 = 1_000;

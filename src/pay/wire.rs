@@ -8,7 +8,9 @@
 use cid::Cid;
 
 use super::receipt::MAX_RECEIPT_SIZE;
-use super::{Amount, ChannelClose, ChannelOpen, PayError, Receipt, RetrievalTerms, Signed};
+use super::{ChannelClose, ChannelOpen, PayError, Receipt, RetrievalTerms};
+use crate::amount::Amount;
+use crate::signed::Signed;
 
 /// The protocol id.
 pub const PROTOCOL: &str = "/cairn/pay/1";

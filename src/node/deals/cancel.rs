@@ -8,8 +8,9 @@ use super::{decode_row, rejected, Deals, REQUEST_TIMEOUT};
 use crate::db::DealRow;
 use crate::market::state::DealState;
 use crate::market::wire::{MarketRequest, MarketResponse};
-use crate::market::{DealCancel, Signed};
+use crate::market::DealCancel;
 use crate::node::{NodeError, Result};
+use crate::signed::Signed;
 
 impl Deals {
     /// Provider: the client ends a deal early. The deal is cancelled (freeing its capacity)

@@ -37,8 +37,9 @@ use super::{NodeError, Refusal, Result};
 use crate::db::DealRow;
 use crate::market::state::DealState;
 use crate::market::wire::{MarketRequest, MarketResponse, MAX_WATCH_MS};
-use crate::market::{Capacity, DealAcceptance, DealProposal, MarketError, Policy, Signed};
+use crate::market::{Capacity, DealAcceptance, DealProposal, MarketError, Policy};
 use crate::net::market::Market;
+use crate::signed::{Signed, SignedError};
 
 /// How long a market request may take.
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -616,8 +617,8 @@ fn deal_row(
     state: DealState,
     clock: &crate::clock::Clock,
 ) -> Result<DealRow> {
-    let encode = |bytes: std::result::Result<Vec<u8>, MarketError>| {
-        bytes.map(hex::encode).map_err(NodeError::Market)
+    let encode = |bytes: std::result::Result<Vec<u8>, SignedError>| {
+        bytes.map(hex::encode).map_err(NodeError::from)
     };
     let p = &proposal.payload;
     Ok(DealRow {

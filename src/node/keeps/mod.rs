@@ -25,8 +25,9 @@ use crate::db::{KeepDealRow, KeepEventRow, KeepRow, ProofRow};
 use crate::keeper::{KeepStatus, Outcome, Policy, Score};
 use crate::market::state::DealState;
 use crate::market::wire::{MarketRequest, MarketResponse};
-use crate::market::{Ask, Signed};
+use crate::market::Ask;
 use crate::net::NetError;
+use crate::signed::Signed;
 
 /// How long a provider may take to answer an ask request.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);

@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use super::parts::Parts;
 use super::{NodeError, Result};
+use crate::amount::Amount;
 use crate::db::{ChannelRow, ReceiptWriter};
-use crate::market::Amount;
 use crate::pay::Channel;
 
 /// Invoices from peers waiting to be paid at once.

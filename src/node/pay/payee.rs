@@ -8,11 +8,12 @@ use libp2p::PeerId;
 
 use super::payer::{channel_row, receipt_row};
 use super::{channel_of, key_hex, LedgerSettlement, Payments};
-use crate::market::{Amount, Signed};
+use crate::amount::Amount;
 use crate::node::provider::peer_key;
 use crate::node::{NodeError, Result};
 use crate::pay::wire::{Ack, PayRequest, PayResponse};
 use crate::pay::{verify_batch, ChannelClose, ChannelOpen, PayError, Receipt, Settlement, Verdict};
+use crate::signed::Signed;
 
 /// Answers `/cairn/pay/1`.
 impl crate::net::pay::Payments for Payments {

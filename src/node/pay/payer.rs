@@ -5,13 +5,14 @@ use cid::Cid;
 use libp2p::PeerId;
 
 use super::{channel_of, key_hex, Payments};
+use crate::amount::Amount;
 use crate::clock::Clock;
 use crate::db::{ChannelRow, ReceiptRow, StoragePayment};
-use crate::market::{Amount, Signed};
 use crate::node::provider::peer_key;
 use crate::node::{NodeError, Refusal, Result};
 use crate::pay::wire::{Ack, PayRequest, PayResponse};
 use crate::pay::ChannelOpen;
+use crate::signed::Signed;
 
 /// The answer of a payee to one receipt, as the payer reports it.
 #[derive(Debug, Clone, serde::Serialize)]

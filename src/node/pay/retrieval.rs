@@ -18,9 +18,9 @@ use libp2p::PeerId;
 use tokio::sync::mpsc;
 
 use super::Payments;
+use crate::amount::Amount;
 use crate::db::Db;
 use crate::market::wire::{MarketRequest, MarketResponse};
-use crate::market::Amount;
 use crate::node::{NodeError, Refusal, Result};
 use crate::pay::wire::{Invoice, PayRequest};
 use crate::pay::{Gate, RetrievalTerms};

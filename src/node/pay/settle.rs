@@ -5,8 +5,8 @@
 use futures::future::BoxFuture;
 
 use crate::db::Db;
-use crate::market::Signed;
 use crate::pay::{check_settlement, Channel, PayError, Receipt, Settled, Settlement};
+use crate::signed::Signed;
 
 #[derive(Debug, Clone)]
 pub struct LedgerSettlement {
