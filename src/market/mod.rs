@@ -41,6 +41,19 @@ pub use state::{DealEvent, DealState};
 pub struct Amount(pub u64);
 
 impl Amount {
+    /// The largest amount Cairn keeps. The database stores integers as signed 64-bit, so every
+    /// entry (API, config, a peer's message) refuses more with
+    /// [`MarketError::AmountTooLarge`] instead of failing, or wrapping, when it is written.
+    pub const MAX: Amount = Amount(i64::MAX as u64);
+
+    /// `value` as an amount, if it is at most [`Amount::MAX`]; `what` names it in the error.
+    pub fn recordable(value: u64, what: &'static str) -> Result<Amount, MarketError> {
+        if value > Self::MAX.0 {
+            return Err(MarketError::AmountTooLarge { what, value });
+        }
+        Ok(Amount(value))
+    }
+
     pub fn checked_add(self, other: Amount) -> Result<Amount, MarketError> {
         self.0
             .checked_add(other.0)
@@ -86,6 +99,8 @@ pub enum MarketError {
     ClientDenied,
     #[error("amount overflow")]
     Overflow,
+    #[error("{what} of {value} is over the largest amount Cairn keeps, {}", Amount::MAX.0)]
+    AmountTooLarge { what: &'static str, value: u64 },
     #[error("invalid encoding: {0}")]
     Encoding(String),
     #[error("{size} bytes is over the {max}-byte limit")]
@@ -108,6 +123,7 @@ impl MarketError {
             MarketError::PeriodTooShort { .. } => "period_too_short",
             MarketError::ClientDenied => "client_denied",
             MarketError::Overflow => "overflow",
+            MarketError::AmountTooLarge { .. } => "amount_too_large",
             MarketError::Encoding(_) => "malformed",
             MarketError::TooLarge { .. } => "too_large",
             MarketError::Invalid(_) => "invalid",
