@@ -30,7 +30,28 @@ impl AmountOverflow {
     }
 }
 
+/// An amount over [`Amount::MAX`], the largest the database keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{what} of {value} is over the largest amount kept, {}", Amount::MAX.0)]
+pub struct AmountTooLarge {
+    pub what: &'static str,
+    pub value: u64,
+}
+
 impl Amount {
+    /// The largest amount Cairn keeps. The database stores integers as signed 64-bit, so every
+    /// entry (API, config, a peer's message) refuses more instead of failing, or wrapping,
+    /// when it is written.
+    pub const MAX: Amount = Amount(i64::MAX as u64);
+
+    /// `value` as an amount, if it is at most [`Amount::MAX`]; `what` names it in the error.
+    pub fn recordable(value: u64, what: &'static str) -> Result<Amount, AmountTooLarge> {
+        if value > Self::MAX.0 {
+            return Err(AmountTooLarge { what, value });
+        }
+        Ok(Amount(value))
+    }
+
     pub fn checked_add(self, other: Amount) -> Result<Amount, AmountOverflow> {
         self.0
             .checked_add(other.0)

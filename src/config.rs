@@ -181,7 +181,15 @@ pub struct PayConfig {
     /// Deposit of a channel opened on its own to pay a provider's retrieval invoices; 0 never
     /// pays retrieval automatically.
     pub retrieval_deposit: u64,
+    /// The most this node pays per GiB-month of storage when a deal or keep names no price
+    /// cap of its own, base units: an ask above it is refused, so no deposit is committed on
+    /// terms nobody agreed to.
+    pub max_price_per_gib_month: u64,
 }
+
+/// The default price cap (`[pay] max_price_per_gib_month`): a million base units per
+/// GiB-month, far above the prices asks carry today and far below what overflows a deposit.
+pub const DEFAULT_MAX_PRICE_PER_GIB_MONTH: u64 = 1_000_000;
 
 impl Default for PayConfig {
     fn default() -> Self {
@@ -190,6 +198,7 @@ impl Default for PayConfig {
             payment_threshold: 1_000,
             disconnect_threshold: 5_000,
             retrieval_deposit: 100_000,
+            max_price_per_gib_month: DEFAULT_MAX_PRICE_PER_GIB_MONTH,
         }
     }
 }
@@ -248,6 +257,7 @@ impl KeeperConfig {
                 PolicyError::Replicas(_) => "keeper.replicas",
                 PolicyError::ChallengePeriod => "keeper.challenge_period",
                 PolicyError::Duration { .. } | PolicyError::Meta { .. } => "keeper.duration",
+                PolicyError::PriceTooLarge(_) => "keeper.max_price_per_gib_month",
             };
             (key, e.to_string())
         })?;
@@ -324,6 +334,17 @@ impl Config {
             .keeper
             .validate()
             .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        crate::amount::Amount::recordable(
+            config.pay.max_price_per_gib_month,
+            "[pay] max_price_per_gib_month",
+        )
+        .map_err(|e| {
+            bad(
+                Some("pay.max_price_per_gib_month".into()),
+                None,
+                e.to_string(),
+            )
+        })?;
         Ok(config)
     }
 }

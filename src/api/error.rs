@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use crate::blockstore::BlockstoreError;
 use crate::content::car::CarError;
 use crate::content::ContentError;
+use crate::db::DbError;
 use crate::node::{NodeError, Refusal};
 
 #[derive(Debug)]
@@ -108,6 +109,8 @@ impl From<NodeError> for ApiError {
             NodeError::Protocol { .. } | NodeError::Net(_) => S::BAD_GATEWAY,
             NodeError::Offline => S::SERVICE_UNAVAILABLE,
             NodeError::Interrupted(_) => S::BAD_REQUEST,
+            // A u64 the database cannot hold that no entry check caught: the caller's input.
+            NodeError::Db(DbError::OutOfRange(_)) => S::BAD_REQUEST,
             NodeError::Piece(_)
             | NodeError::Blockstore(_)
             | NodeError::Db(_)
@@ -158,6 +161,7 @@ fn static_reason(e: &NodeError) -> &'static str {
         NodeError::Interrupted(_) => "upload_interrupted",
         NodeError::Car(_) => "invalid_car",
         NodeError::Blockstore(BlockstoreError::Full { .. }) => "store_full",
+        NodeError::Db(DbError::OutOfRange(_)) => "amount_too_large",
         _ => "internal",
     }
 }

@@ -48,6 +48,11 @@ pub enum PolicyError {
     ChallengePeriod,
     #[error("meta {key:?}: {reason}")]
     Meta { key: String, reason: String },
+    #[error(
+        "max_price_per_gib_month {0} is over the largest amount Cairn keeps, {max}",
+        max = crate::amount::Amount::MAX.0
+    )]
+    PriceTooLarge(u64),
 }
 
 impl Policy {
@@ -57,6 +62,12 @@ impl Policy {
         }
         if self.challenge_period_secs == 0 {
             return Err(PolicyError::ChallengePeriod);
+        }
+        if let Some(max) = self
+            .max_price_per_gib_month
+            .filter(|max| *max > crate::amount::Amount::MAX.0)
+        {
+            return Err(PolicyError::PriceTooLarge(max));
         }
         if self.duration_secs < self.challenge_period_secs || self.duration_secs > MAX_DURATION_SECS
         {
@@ -105,6 +116,7 @@ impl Policy {
                 PolicyError::Replicas(_) => "replicas",
                 PolicyError::Duration { .. } => "duration",
                 PolicyError::ChallengePeriod => "challenge_period",
+                PolicyError::PriceTooLarge(_) => "max_price_per_gib_month",
                 PolicyError::Meta { .. } => return e,
             };
             bad(key, e.to_string())
@@ -307,5 +319,14 @@ mod tests {
             sub("/ip6/::ffff:203.0.113.9/tcp/1"),
             sub("/ip4/203.0.113.1/tcp/1")
         );
+    }
+
+    #[test]
+    fn a_price_cap_past_what_cairn_keeps_is_refused() {
+        let mut policy = policy();
+        policy.max_price_per_gib_month = Some(u64::MAX);
+        assert_eq!(policy.validate(), Err(PolicyError::PriceTooLarge(u64::MAX)));
+        policy.max_price_per_gib_month = Some(i64::MAX as u64);
+        assert_eq!(policy.validate(), Ok(()));
     }
 }

@@ -45,6 +45,9 @@ impl Ask {
                 "max_piece_size and min_challenge_period_secs must be positive".into(),
             ));
         }
+        Amount::recordable(self.price_per_gib_month.0, "price per GiB-month")?;
+        Amount::recordable(self.retrieval_price_per_gib.0, "retrieval price per GiB")?;
+        Amount::recordable(self.collateral.0, "collateral")?;
         Ok(())
     }
 }
@@ -61,5 +64,45 @@ impl Signed<Ask> {
             });
         }
         Ok(ask)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(price: u64) -> Ask {
+        Ask {
+            price_per_gib_month: Amount(price),
+            retrieval_price_per_gib: Amount(0),
+            min_duration_secs: 1,
+            max_duration_secs: 10,
+            max_piece_size: 1 << 20,
+            free_capacity: 1 << 20,
+            min_challenge_period_secs: 1,
+            collateral: Amount(0),
+            expires_at: 1_000,
+            seq: 1,
+        }
+    }
+
+    #[test]
+    fn a_signed_ask_priced_past_what_cairn_keeps_is_refused_by_its_reader() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        for price in [u64::MAX, Amount::MAX.0 + 1] {
+            let signed = Signed::sign(ask(price), &key).unwrap();
+            let refused = signed.check(0).unwrap_err();
+            assert_eq!(
+                refused,
+                MarketError::AmountTooLarge {
+                    what: "price per GiB-month",
+                    value: price
+                }
+            );
+            assert_eq!(refused.reason(), "amount_too_large");
+        }
+        let at_max = Signed::sign(ask(Amount::MAX.0), &key).unwrap();
+        assert_eq!(at_max.check(0).unwrap().price_per_gib_month, Amount::MAX);
+        assert!(Amount::recordable(0, "x").is_ok());
     }
 }

@@ -60,6 +60,8 @@ pub enum MarketError {
     ClientDenied,
     #[error("amount overflow")]
     Overflow,
+    #[error("{what} of {value} is over the largest amount Cairn keeps, {}", crate::amount::Amount::MAX.0)]
+    AmountTooLarge { what: &'static str, value: u64 },
     #[error("invalid encoding: {0}")]
     Encoding(String),
     #[error("{size} bytes is over the {max}-byte limit")]
@@ -99,6 +101,7 @@ impl MarketError {
             MarketError::PeriodTooShort { .. } => "period_too_short",
             MarketError::ClientDenied => "client_denied",
             MarketError::Overflow => "overflow",
+            MarketError::AmountTooLarge { .. } => "amount_too_large",
             MarketError::Encoding(_) => "malformed",
             MarketError::TooLarge { .. } => "too_large",
             MarketError::Invalid(_) => "invalid",
@@ -128,5 +131,15 @@ mod tests {
             MarketError::TooLarge { size: 2, max: 1 }
         );
         assert_eq!(MarketError::from(AmountOverflow), MarketError::Overflow);
+    }
+}
+
+/// An amount past what the database keeps, refused as the market's own reason.
+impl From<crate::amount::AmountTooLarge> for MarketError {
+    fn from(e: crate::amount::AmountTooLarge) -> Self {
+        MarketError::AmountTooLarge {
+            what: e.what,
+            value: e.value,
+        }
     }
 }

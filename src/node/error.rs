@@ -206,6 +206,13 @@ impl NodeError {
     }
 }
 
+/// An amount past what the database keeps is a market rule's refusal.
+impl From<crate::amount::AmountTooLarge> for NodeError {
+    fn from(e: crate::amount::AmountTooLarge) -> Self {
+        NodeError::Market(e.into())
+    }
+}
+
 /// A stopped network task is the node being offline, not a peer being unreachable.
 impl From<NetError> for NodeError {
     fn from(e: NetError) -> Self {

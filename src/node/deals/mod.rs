@@ -323,6 +323,9 @@ impl Deals {
 
     /// Client: propose a deal for `cid` and follow it until the provider activates it.
     pub async fn make_deal(&self, request: &DealRequest) -> Result<DealRow> {
+        if let Some(max) = request.max_price_per_gib_month {
+            crate::amount::Amount::recordable(max, "max price per GiB-month")?;
+        }
         let net = self.parts.net.get()?;
         let root = crate::content::parse_cid(&request.cid)?;
         let peer = match request.provider.parse::<PeerId>() {
@@ -358,14 +361,20 @@ impl Deals {
             }
         };
         let terms = ask.check(self.parts.clock.now_u64())?.clone();
-        if let Some(max) = request
-            .max_price_per_gib_month
-            .filter(|max| terms.price_per_gib_month.0 > *max)
-        {
+        // The request's cap, else the node's default: a client never takes an ask it did not
+        // agree to, whatever the provider asks.
+        let (max, whose) = match request.max_price_per_gib_month {
+            Some(max) => (max, "the most you accept"),
+            None => (
+                self.parts.config.pay.max_price_per_gib_month,
+                "the default cap ([pay] max_price_per_gib_month; pass a max price to go higher)",
+            ),
+        };
+        if terms.price_per_gib_month.0 > max {
             return Err(NodeError::refuse(
                 Refusal::PriceTooHigh,
                 format!(
-                    "the provider asks {} per GiB-month, the most you accept is {max}",
+                    "the provider asks {} per GiB-month, {whose} is {max}",
                     terms.price_per_gib_month.0
                 ),
             ));
@@ -390,6 +399,8 @@ impl Deals {
             origins,
         };
         // Held until the deal is recorded, so two deals cannot both count the same deposit.
+        // What funding would commit, refused before anything is if Cairn cannot keep it.
+        crate::amount::Amount::recordable(payload.total_price()?.0, "the deal's total price")?;
         let funding = self.pay.funding_lock().await;
         payload.payment_channel = self.fund_deal(peer, &payload).await?;
         let proposal = self.parts.signer.sign(payload)?;

@@ -56,6 +56,7 @@ fn refuse(e: PayError) -> NodeError {
 impl Payments {
     async fn receive_open(&self, peer: PeerId, open: Signed<ChannelOpen>) -> Result<PayResponse> {
         let payload = open.check().map_err(refuse)?;
+        crate::amount::Amount::recordable(payload.deposit.0, "deposit")?;
         if payload.payee != self.parts.signer.public_key() {
             return Err(refuse(PayError::WrongPayee));
         }

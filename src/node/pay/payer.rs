@@ -44,6 +44,7 @@ impl Payments {
     /// Opens a channel to `peer` with `deposit`: the payer's signed commitment, recorded on
     /// both sides.
     pub async fn open_channel(&self, peer: PeerId, deposit: u64) -> Result<ChannelRow> {
+        Amount::recordable(deposit, "deposit")?;
         if deposit == 0 {
             return Err(NodeError::refuse(
                 Refusal::Invalid,
