@@ -709,6 +709,7 @@ free_bytes = 16777216
 payment_threshold = 1000
 disconnect_threshold = 5000
 retrieval_deposit = 100000
+max_price_per_gib_month = 1000000
 
 [keeper]
 replicas = 3

@@ -227,7 +227,7 @@ fn a_default_cap_no_amount_can_have_is_refused_in_config() {
         assert!(
             matches!(
                 data.load_config(),
-                Err(cairn::config::ConfigError::Invalid { .. })
+                Err(cairn::config::ConfigError::BadValue { .. })
             ),
             "{value}"
         );

@@ -23,6 +23,12 @@ fn ok_bytes(output: &std::process::Output) -> Vec<u8> {
     output.stdout.clone()
 }
 
+/// A client that accepts the high prices these tests ask (above the default cap), so their
+/// payments are large enough to count.
+fn pricey_client(config: &mut cairn::config::Config) {
+    config.pay.max_price_per_gib_month = 1 << 62;
+}
+
 fn set_ask(node: &TestNode, price: &str, retrieval: &str) {
     ok(&node.cli(&[
         "provider",
@@ -61,7 +67,7 @@ async fn storage_is_paid_per_passed_period_and_the_receipts_verify_offline() {
     let provider = TestNode::start().await;
     // About 18 000 base units for a 2.5 MB piece kept 20 s.
     set_ask(&provider, "1000000000000", "0");
-    let client = TestNode::start().await;
+    let client = TestNode::start_with(pricey_client).await;
     let cid = client.add_cid(bytes(2_500_000, 7), "").await;
     let deal = json(&client.make_deal(&cid, &provider, "20s", Some("1s")));
     assert_eq!(deal["state"], "active", "{deal}");
@@ -287,7 +293,7 @@ async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
 async fn each_deal_is_funded_by_deposit_not_yet_set_aside_for_another() {
     let provider = TestNode::start().await;
     set_ask(&provider, "1000000000000", "0");
-    let client = TestNode::start().await;
+    let client = TestNode::start_with(pricey_client).await;
     for seed in [11, 12] {
         let cid = client.add_cid(bytes(1_000_000, seed), "").await;
         let deal = json(&client.make_deal(&cid, &provider, "60s", Some("30s")));
@@ -310,7 +316,7 @@ async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
     let (clock, hand) = cairn::clock::Clock::manual_now();
     let provider = TestNode::start_with_clock(clock.clone(), |_| {}).await;
     set_ask(&provider, "1000000000000", "0");
-    let client = TestNode::start_with_clock(clock, |_| {}).await;
+    let client = TestNode::start_with_clock(clock, pricey_client).await;
     let cid = client.add_cid(bytes(2_000_000, 13), "").await;
     let deal = json(&client.make_deal(&cid, &provider, "30d", Some("1h")));
     assert_eq!(deal["state"], "active", "{deal}");

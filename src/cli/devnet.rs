@@ -154,7 +154,9 @@ impl Devnet {
                 policy: Policy {
                     replicas: args.replicas,
                     duration_secs: 3600,
-                    max_price_per_gib_month: None,
+                    // The demo's providers ask more than the default cap: the client accepts
+                    // exactly their price, and no more.
+                    max_price_per_gib_month: Some(PRICE_PER_GIB_MONTH),
                     challenge_period_secs: args.period.as_secs().max(1),
                 },
             })

@@ -112,6 +112,16 @@ impl MarketError {
 #[cfg(test)]
 mod vectors;
 
+/// An amount past what the database keeps, refused as the market's own reason.
+impl From<crate::amount::AmountTooLarge> for MarketError {
+    fn from(e: crate::amount::AmountTooLarge) -> Self {
+        MarketError::AmountTooLarge {
+            what: e.what,
+            value: e.value,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,15 +141,5 @@ mod tests {
             MarketError::TooLarge { size: 2, max: 1 }
         );
         assert_eq!(MarketError::from(AmountOverflow), MarketError::Overflow);
-    }
-}
-
-/// An amount past what the database keeps, refused as the market's own reason.
-impl From<crate::amount::AmountTooLarge> for MarketError {
-    fn from(e: crate::amount::AmountTooLarge) -> Self {
-        MarketError::AmountTooLarge {
-            what: e.what,
-            value: e.value,
-        }
     }
 }
