@@ -79,6 +79,22 @@ pub(super) fn rejected(e: &NodeError) -> MarketResponse {
     MarketResponse::rejected(&told.reason, told.detail)
 }
 
+/// A market answer other than the one asked for: the peer's typed rejection, or a protocol
+/// error naming what it sent instead.
+fn unwanted(peer: PeerId, answer: MarketResponse, to: &str) -> NodeError {
+    match answer {
+        MarketResponse::Rejected { reason, detail } => NodeError::Refused {
+            peer,
+            reason,
+            detail,
+        },
+        other => NodeError::Protocol {
+            peer,
+            what: format!("{other:?} to {to}"),
+        },
+    }
+}
+
 fn pin_name(deal: &Cid) -> String {
     format!("deal:{deal}")
 }
@@ -346,19 +362,7 @@ impl Deals {
             .await?
         {
             MarketResponse::Ask(ask) => ask,
-            MarketResponse::Rejected { reason, detail } => {
-                return Err(NodeError::Refused {
-                    peer,
-                    reason,
-                    detail,
-                })
-            }
-            other => {
-                return Err(NodeError::Protocol {
-                    peer,
-                    what: format!("{other:?} to an ask request"),
-                })
-            }
+            other => return Err(unwanted(peer, other, "an ask request")),
         };
         let terms = ask.check(self.parts.clock.now_u64())?.clone();
         // The request's cap, else the node's default: a client never takes an ask it did not
@@ -418,19 +422,7 @@ impl Deals {
             .await?
         {
             MarketResponse::Accepted(acceptance) => acceptance,
-            MarketResponse::Rejected { reason, detail } => {
-                return Err(NodeError::Refused {
-                    peer,
-                    reason,
-                    detail,
-                })
-            }
-            other => {
-                return Err(NodeError::Protocol {
-                    peer,
-                    what: format!("{other:?} to a proposal"),
-                })
-            }
+            other => return Err(unwanted(peer, other, "a proposal")),
         };
         check_acceptance(&acceptance, &ask.signer, &deal, false)?;
         let row = deal_row(
