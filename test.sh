@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need, then runs them.
+#
+#   ./test.sh                 # everything (what CI runs)
+#   ./test.sh --test deals    # extra arguments go to `cargo test`
+#
+# Installs (once): Debian's PostgreSQL (started on loopback; the database tests run against it
+# as well as SQLite), Debian's Chromium (the status-page tests load pages in it), and the exact
+# npm pins of the Helia interop peer and the payment-channel contract toolchain (solc-js,
+# OpenZeppelin, Foundry's anvil and cast). Debian packages need root; as another user the
+# script uses sudo.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+export SUDO
+
+apt_install() {
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# PostgreSQL on loopback.
+CAIRN_TEST_POSTGRES_URL="$(bash .ci/start-postgres.sh)"
+export CAIRN_TEST_POSTGRES_URL
+
+# The Helia interop peer (Node 22 comes from the npm registry as a package).
+(cd tests/interop/helia && npm ci --no-audit --no-fund --loglevel=error)
+
+# The payment-channel contract: its artifacts are checked against a fresh compile and
+# tests/chain.rs runs anvil.
+(cd contracts/evm && npm ci --no-audit --no-fund --loglevel=error)
+
+# Headless Chromium: tests/status_page.rs fails, rather than skips, when it is missing.
+command -v chromium >/dev/null || apt_install chromium
+
+cargo test "$@"
