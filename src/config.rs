@@ -97,6 +97,9 @@ pub struct ListenConfig {
     /// by, e.g. a reverse proxy's name. The gateway ignores it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// Connection cap, header-read and idle timeouts (`[api.limits]`, `[gateway.limits]`).
+    #[serde(default, skip_serializing_if = "crate::api::HttpLimits::is_default")]
+    pub limits: crate::api::HttpLimits,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -277,10 +280,12 @@ impl Config {
             api: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port(5701))),
                 allowed_hosts: Vec::new(),
+                limits: Default::default(),
             },
             gateway: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], port(8701))),
                 allowed_hosts: Vec::new(),
+                limits: Default::default(),
             },
             swarm: SwarmConfig {
                 listen: vec![
@@ -334,6 +339,14 @@ impl Config {
             .keeper
             .validate()
             .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        for (key, limits) in [
+            ("api.limits", &config.api.limits),
+            ("gateway.limits", &config.gateway.limits),
+        ] {
+            limits
+                .check()
+                .map_err(|reason| bad(Some(key.into()), None, reason))?;
+        }
         crate::amount::Amount::recordable(
             config.pay.max_price_per_gib_month,
             "[pay] max_price_per_gib_month",

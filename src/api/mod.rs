@@ -26,6 +26,7 @@ mod net;
 mod pay;
 mod pinning;
 mod repo;
+mod server;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ mod views;
 
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use server::HttpLimits;
 
 use std::sync::Arc;
 
@@ -109,21 +111,13 @@ pub fn gateway_router(state: AppState) -> Router {
     gateway::routes().with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves, within `limits` (a connection
+/// cap, header-read and idle timeouts: [`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Without TCP_NODELAY, a small response written in two parts waits on the client's
-    // delayed ACK (about 40 ms on Linux) before its second part leaves.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router, limits, shutdown).await
 }

@@ -1,10 +1,17 @@
 //! Per-peer Bitswap accounting: bytes and blocks each way, and blocks a peer sent unasked.
 //! This is the hook paid retrieval charges against.
+//!
+//! Invariant: at most [`MAX_LEDGERS`] peers are kept. A new peer past the cap evicts the
+//! ledger touched longest ago, so peers that come and go (or a peer cycling identities)
+//! cannot grow the map; the peers in active exchange are the ones touched recently.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use libp2p::PeerId;
+
+/// Peers whose ledgers are kept at once.
+pub const MAX_LEDGERS: usize = 4096;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Ledger {
@@ -14,15 +21,50 @@ pub struct Ledger {
     pub unwanted_blocks: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledgers {
-    peers: Mutex<HashMap<PeerId, Ledger>>,
+    peers: Mutex<Peers>,
+    cap: usize,
+}
+
+#[derive(Debug, Default)]
+struct Peers {
+    /// Each peer's ledger and the tick it was last touched at.
+    ledgers: HashMap<PeerId, (Ledger, u64)>,
+    tick: u64,
+}
+
+impl Default for Ledgers {
+    fn default() -> Self {
+        Ledgers::with_cap(MAX_LEDGERS)
+    }
 }
 
 impl Ledgers {
+    pub fn with_cap(cap: usize) -> Self {
+        Ledgers {
+            peers: Mutex::default(),
+            cap: cap.max(1),
+        }
+    }
+
     fn with<T>(&self, peer: PeerId, f: impl FnOnce(&mut Ledger) -> T) -> T {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        f(peers.entry(peer).or_default())
+        peers.tick += 1;
+        let tick = peers.tick;
+        if !peers.ledgers.contains_key(&peer) && peers.ledgers.len() >= self.cap {
+            let oldest = peers
+                .ledgers
+                .iter()
+                .min_by_key(|(_, (_, touched))| *touched)
+                .map(|(p, _)| *p);
+            if let Some(oldest) = oldest {
+                peers.ledgers.remove(&oldest);
+            }
+        }
+        let entry = peers.ledgers.entry(peer).or_default();
+        entry.1 = tick;
+        f(&mut entry.0)
     }
 
     pub fn sent(&self, peer: PeerId, bytes: u64) {
@@ -46,6 +88,47 @@ impl Ledgers {
     }
 
     pub fn snapshot(&self) -> HashMap<PeerId, Ledger> {
-        self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.ledgers.iter().map(|(p, (l, _))| (*p, *l)).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ledgers
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_cap_the_ledger_touched_longest_ago_goes() {
+        let ledgers = Ledgers::with_cap(3);
+        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        for p in &peers {
+            ledgers.sent(*p, 10);
+        }
+        // peers[0] is touched again, so peers[1] is now the oldest.
+        ledgers.received(peers[0], 5);
+        let newcomer = PeerId::random();
+        ledgers.sent(newcomer, 1);
+        let snapshot = ledgers.snapshot();
+        assert_eq!(snapshot.len(), 3);
+        assert!(!snapshot.contains_key(&peers[1]));
+        assert_eq!(snapshot[&peers[0]].bytes_received, 5);
+        assert_eq!(snapshot[&newcomer].bytes_sent, 1);
+        // A flood of identities never grows the map past the cap.
+        for _ in 0..1000 {
+            ledgers.unwanted_block(PeerId::random());
+        }
+        assert_eq!(ledgers.len(), 3);
     }
 }

@@ -166,20 +166,13 @@ pub async fn spawn<S: Blockstore + Clone>(
         tasks.clone(),
     );
     if let Some(prover) = services.prover {
-        let handler = Arc::new(proof::ProofHandler(prover));
-        rpc::serve(proofs, handler, proof::LIMITS, &tasks);
+        proof::serve(proofs, prover, &tasks);
     }
     if let Some(handler) = services.market {
-        rpc::serve(
-            market,
-            Arc::new(market::MarketHandler(handler)),
-            market::LIMITS,
-            &tasks,
-        );
+        market::serve(market, handler, &tasks);
     }
     if let Some(handler) = services.pay {
-        let handler = Arc::new(pay::PayHandler(handler));
-        rpc::serve(pay_streams, handler, pay::LIMITS, &tasks);
+        pay::serve(pay_streams, handler, &tasks);
     }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let gossiped_asks = swarm::GossipedAsks::default();

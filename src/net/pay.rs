@@ -9,32 +9,53 @@ use futures::future::BoxFuture;
 use libp2p::{PeerId, StreamProtocol};
 
 use super::rpc::{self, Limits};
-use super::{NetError, Result};
+use super::Result;
 use crate::pay::wire::{PayRequest, PayResponse, MAX_MESSAGE_SIZE};
 
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/pay/1");
-pub const LIMITS: Limits = Limits {
-    request: MAX_MESSAGE_SIZE,
-    response: MAX_MESSAGE_SIZE,
-};
+pub const LIMITS: Limits = Limits::new(MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE);
 
 /// Answers payment requests on behalf of the node.
 pub trait Payments: Send + Sync + 'static {
     fn respond(&self, peer: PeerId, request: PayRequest) -> BoxFuture<'_, PayResponse>;
 }
 
-pub(super) struct PayHandler(pub Arc<dyn Payments>);
+/// The protocol's encodings, for [`rpc`].
+pub(super) struct Wire;
 
-impl rpc::Handler for PayHandler {
-    fn respond(&self, peer: PeerId, request: Result<Vec<u8>, String>) -> BoxFuture<'_, Vec<u8>> {
-        Box::pin(async move {
-            let response = match request.map(|bytes| PayRequest::from_bytes(&bytes)) {
-                Ok(Ok(request)) => self.0.respond(peer, request).await,
-                Ok(Err(e)) => PayResponse::rejected(e.reason(), e.to_string()),
-                Err(e) => PayResponse::rejected("malformed", e),
-            };
-            response.to_bytes().unwrap_or_default()
-        })
+impl rpc::Protocol for Wire {
+    type Request = PayRequest;
+    type Response = PayResponse;
+    type Service = dyn Payments;
+    const ID: StreamProtocol = PROTOCOL;
+    const LIMITS: Limits = LIMITS;
+
+    fn encode_request(request: &PayRequest) -> Result<Vec<u8>, String> {
+        request.to_bytes().map_err(|e| e.to_string())
+    }
+
+    fn decode_request(bytes: &[u8]) -> Result<PayRequest, PayResponse> {
+        PayRequest::from_bytes(bytes).map_err(|e| PayResponse::rejected(e.reason(), e.to_string()))
+    }
+
+    fn unreadable(reason: String) -> PayResponse {
+        PayResponse::rejected("malformed", reason)
+    }
+
+    fn encode_response(response: &PayResponse) -> Vec<u8> {
+        response.to_bytes().unwrap_or_default()
+    }
+
+    fn decode_response(bytes: &[u8]) -> Result<PayResponse, String> {
+        PayResponse::from_bytes(bytes).map_err(|e| e.to_string())
+    }
+
+    fn answer<'a>(
+        service: &'a dyn Payments,
+        peer: PeerId,
+        request: PayRequest,
+    ) -> BoxFuture<'a, PayResponse> {
+        service.respond(peer, request)
     }
 }
 
@@ -44,14 +65,17 @@ pub(super) async fn request(
     request: &PayRequest,
     timeout: Duration,
 ) -> Result<PayResponse> {
-    let failed = |reason: String| NetError::Request {
-        peer,
-        protocol: PROTOCOL.to_string(),
-        reason,
-    };
-    let bytes = request.to_bytes().map_err(|e| failed(e.to_string()))?;
-    let reply = rpc::request(control, peer, PROTOCOL, &bytes, LIMITS, timeout).await?;
-    PayResponse::from_bytes(&reply.bytes).map_err(|e| failed(e.to_string()))
+    Ok(rpc::call::<Wire>(control, peer, request, timeout)
+        .await?
+        .response)
+}
+
+pub(super) fn serve(
+    incoming: tokio::sync::mpsc::Receiver<super::inbound::Incoming>,
+    service: Arc<dyn Payments>,
+    tasks: &crate::tasks::Tasks,
+) -> Arc<rpc::Refused> {
+    rpc::serve::<Wire>(incoming, service, tasks)
 }
 
 /// Decides, block by block, whether the Bitswap server sends a peer what it asked for: the

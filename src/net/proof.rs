@@ -8,16 +8,13 @@ use futures::future::BoxFuture;
 use libp2p::{PeerId, StreamProtocol};
 
 use super::rpc::{self, Limits};
-use super::{NetError, Result};
+use super::Result;
 use crate::proof::{Answer, Challenge, MAX_CHALLENGE_SIZE, MAX_PROOF_SIZE};
 
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/cairn/proof/1");
 
 /// A proof plus the envelope around it.
-pub const LIMITS: Limits = Limits {
-    request: MAX_CHALLENGE_SIZE,
-    response: MAX_PROOF_SIZE + 1024,
-};
+pub const LIMITS: Limits = Limits::new(MAX_CHALLENGE_SIZE, MAX_PROOF_SIZE + 1024);
 
 /// Answers challenges on behalf of the node.
 pub trait Prover: Send + Sync + 'static {
@@ -33,18 +30,42 @@ pub struct Reply {
     pub latency: Duration,
 }
 
-pub(super) struct ProofHandler(pub Arc<dyn Prover>);
+/// The protocol's encodings, for [`rpc`].
+pub(super) struct Wire;
 
-impl rpc::Handler for ProofHandler {
-    fn respond(&self, peer: PeerId, request: Result<Vec<u8>, String>) -> BoxFuture<'_, Vec<u8>> {
-        Box::pin(async move {
-            let answer = match request.map(|bytes| Challenge::from_bytes(&bytes)) {
-                Ok(Ok(challenge)) => self.0.answer(peer, challenge).await,
-                Ok(Err(e)) => Answer::rejected("malformed", e.to_string()),
-                Err(e) => Answer::rejected("malformed", e),
-            };
-            answer.to_bytes().unwrap_or_default()
-        })
+impl rpc::Protocol for Wire {
+    type Request = Challenge;
+    type Response = Answer;
+    type Service = dyn Prover;
+    const ID: StreamProtocol = PROTOCOL;
+    const LIMITS: Limits = LIMITS;
+
+    fn encode_request(request: &Challenge) -> Result<Vec<u8>, String> {
+        request.to_bytes().map_err(|e| e.to_string())
+    }
+
+    fn decode_request(bytes: &[u8]) -> Result<Challenge, Answer> {
+        Challenge::from_bytes(bytes).map_err(|e| Answer::rejected("malformed", e.to_string()))
+    }
+
+    fn unreadable(reason: String) -> Answer {
+        Answer::rejected("malformed", reason)
+    }
+
+    fn encode_response(response: &Answer) -> Vec<u8> {
+        response.to_bytes().unwrap_or_default()
+    }
+
+    fn decode_response(bytes: &[u8]) -> Result<Answer, String> {
+        Answer::from_bytes(bytes).map_err(|e| e.to_string())
+    }
+
+    fn answer<'a>(
+        service: &'a dyn Prover,
+        peer: PeerId,
+        challenge: Challenge,
+    ) -> BoxFuture<'a, Answer> {
+        service.answer(peer, challenge)
     }
 }
 
@@ -54,17 +75,18 @@ pub(super) async fn ask(
     challenge: &Challenge,
     timeout: Duration,
 ) -> Result<Reply> {
-    let failed = |reason: String| NetError::Request {
-        peer,
-        protocol: PROTOCOL.to_string(),
-        reason,
-    };
-    let request = challenge.to_bytes().map_err(|e| failed(e.to_string()))?;
-    let reply = rpc::request(control, peer, PROTOCOL, &request, LIMITS, timeout).await?;
-    let answer = Answer::from_bytes(&reply.bytes).map_err(|e| failed(e.to_string()))?;
+    let reply = rpc::call::<Wire>(control, peer, challenge, timeout).await?;
     Ok(Reply {
-        answer,
-        bytes: reply.bytes.len(),
+        answer: reply.response,
+        bytes: reply.bytes,
         latency: reply.latency,
     })
+}
+
+pub(super) fn serve(
+    incoming: tokio::sync::mpsc::Receiver<super::inbound::Incoming>,
+    service: Arc<dyn Prover>,
+    tasks: &crate::tasks::Tasks,
+) -> Arc<rpc::Refused> {
+    rpc::serve::<Wire>(incoming, service, tasks)
 }

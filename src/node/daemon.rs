@@ -73,19 +73,25 @@ impl Daemon {
 
         let tasks = &node.parts().tasks;
         let servers = [
-            ("api", api_listener, api::api_router(state.clone())),
+            (
+                "api",
+                api_listener,
+                api::api_router(state.clone()),
+                node.config().api.limits,
+            ),
             (
                 "gateway",
                 gateway_listener,
                 api::gateway_router(state.clone()),
+                node.config().gateway.limits,
             ),
         ];
-        for (name, listener, router) in servers {
+        for (name, listener, router, limits) in servers {
             let stop = tasks.stop_token();
             // Servers are not cancelled mid-request: they stop accepting and finish what they
             // are answering (graceful shutdown), then the task ends.
             tasks.spawn_graceful(async move {
-                if let Err(e) = api::serve(listener, router, stop.cancelled_owned()).await {
+                if let Err(e) = api::serve(listener, router, limits, stop.cancelled_owned()).await {
                     tracing::error!(server = name, error = %e, "HTTP server failed");
                 }
             });

@@ -12,8 +12,19 @@
 //! peer's unpaid debt passed its limit) waits up to [`PAYMENT_WAIT`] for the payment the gate
 //! asked for, then goes out, or dont-have does. Incoming blocks are matched to local wants by
 //! the CID rebuilt from their prefix and bytes; a block nobody asked for is dropped and counts
-//! against the peer. Caps: [`message::MAX_MESSAGE_SIZE`] per message, [`MAX_WANTLIST`]
-//! entries read per message, [`MAX_INBOUND_STREAMS`] streams served at once.
+//! against the peer. A block from a peer that was asked for a CID, matching nothing wanted,
+//! is a hash mismatch: logged as a warning (`hash mismatch from <peer>`), counted
+//! ([`Bitswap::hash_mismatches`]), and that peer counts as not having what it was asked for,
+//! so a fetch turns to other providers at once instead of waiting out its timeout.
+//!
+//! Waiters are keyed per request: each [`Bitswap::get`] registers its own waiter, and its
+//! timeout or a dont-have removes only that waiter; the CID's entry goes when the last does.
+//!
+//! Caps: [`message::MAX_MESSAGE_SIZE`] per message, [`MAX_WANTLIST`] entries read per message,
+//! [`MAX_STREAMS_PER_PEER`] inbound streams per peer and [`MAX_INBOUND_STREAMS`] in all (a
+//! stream past them is reset), [`STREAM_IDLE`] between messages on a stream (then it is
+//! closed; the peer opens a new one for its next message), and wantlists answered by a pool of
+//! [`MAX_SERVING`] at once, so a flood of streams holds a bounded number of store reads.
 
 pub mod message;
 
@@ -39,8 +50,16 @@ pub const PROTOCOLS: [StreamProtocol; 3] = [PROTOCOL_1_2_0, PROTOCOL_1_1_0, PROT
 
 /// Wantlist entries read from one message; the rest are ignored.
 pub const MAX_WANTLIST: usize = 1024;
-/// Inbound streams handled at once; more wait.
-pub const MAX_INBOUND_STREAMS: usize = 256;
+/// Inbound streams open at once, all peers together; more are reset.
+pub const MAX_INBOUND_STREAMS: usize = 1024;
+/// Inbound streams one peer may hold open at once; more are reset.
+pub const MAX_STREAMS_PER_PEER: usize = 32;
+/// How long an inbound stream may stay silent before (or between) messages.
+pub const STREAM_IDLE: Duration = Duration::from_secs(30);
+/// Wantlists answered at once (store reads and sends in flight), all peers together.
+pub const MAX_SERVING: usize = 32;
+/// CIDs recently received, so a late duplicate is told apart from a hash mismatch.
+const RECENT: usize = 1024;
 /// Blocks a peer may send unasked before it is disconnected.
 pub const MAX_UNWANTED_BLOCKS: u64 = 16;
 /// Bytes of blocks packed into one response message.
@@ -66,20 +85,69 @@ pub enum BitswapError {
     NotFound(Cid),
 }
 
-/// Callers waiting for a block, and which peers said they lack it.
+/// Callers waiting for a block (one waiter per [`Bitswap::get`], by request id), the peers
+/// asked for it, and which of them said they lack it.
 #[derive(Default)]
 struct Want {
-    waiters: Vec<oneshot::Sender<Bytes>>,
+    waiters: HashMap<u64, oneshot::Sender<Bytes>>,
+    asked: HashSet<PeerId>,
     dont_have: HashSet<PeerId>,
-    dont_have_changed: Vec<oneshot::Sender<()>>,
+    dont_have_changed: HashMap<u64, oneshot::Sender<()>>,
+}
+
+/// What the engine's lock guards: the wants, the next request id, and recent arrivals.
+#[derive(Default)]
+struct Wants {
+    by_cid: HashMap<Cid, Want>,
+    next_request: u64,
+    recent: std::collections::VecDeque<Cid>,
+}
+
+impl Wants {
+    fn received(&mut self, cid: Cid) {
+        if self.recent.len() >= RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(cid);
+    }
+
+    /// Removes request `id`'s waiter for `cid`, and the CID's entry once nobody waits.
+    fn forget(&mut self, cid: &Cid, id: u64) {
+        if let Some(want) = self.by_cid.get_mut(cid) {
+            want.waiters.remove(&id);
+            want.dont_have_changed.remove(&id);
+            if want.waiters.is_empty() {
+                self.by_cid.remove(cid);
+            }
+        }
+    }
+
+    /// `peer` counts as lacking every CID it was asked for; their waiters look again.
+    fn lacks_all_asked(&mut self, peer: PeerId) -> usize {
+        let mut n = 0;
+        for want in self.by_cid.values_mut() {
+            if want.asked.contains(&peer) && want.dont_have.insert(peer) {
+                n += 1;
+                for (_, notify) in want.dont_have_changed.drain() {
+                    let _ = notify.send(());
+                }
+            }
+        }
+        n
+    }
 }
 
 pub struct Bitswap<S> {
     control: libp2p_stream::Control,
     store: S,
-    wants: Mutex<HashMap<Cid, Want>>,
+    wants: Mutex<Wants>,
     pub ledgers: Arc<Ledgers>,
-    inbound: Arc<Semaphore>,
+    /// Caps the inbound streams open per peer and in all.
+    streams: super::rpc::Slots,
+    /// The pool that answers wantlists.
+    serving: Arc<Semaphore>,
+    /// Blocks received that matched nothing wanted from a peer asked for something.
+    hash_mismatches: std::sync::atomic::AtomicU64,
     /// Peers to disconnect, picked up by the swarm task.
     misbehaving: tokio::sync::mpsc::Sender<PeerId>,
     /// Withholds blocks from peers past their unpaid-debt limit (paid retrieval).
@@ -105,9 +173,11 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             tasks: tasks.clone(),
             control,
             store,
-            wants: Mutex::new(HashMap::new()),
+            wants: Mutex::new(Wants::default()),
             ledgers,
-            inbound: Arc::new(Semaphore::new(MAX_INBOUND_STREAMS)),
+            streams: super::rpc::Slots::new(MAX_STREAMS_PER_PEER, MAX_INBOUND_STREAMS),
+            serving: Arc::new(Semaphore::new(MAX_SERVING)),
+            hash_mismatches: Default::default(),
             misbehaving,
             gate,
             deferred: Arc::new(Semaphore::new(MAX_DEFERRED)),
@@ -115,23 +185,36 @@ impl<S: Blockstore + Clone> Bitswap<S> {
         let server = engine.clone();
         tasks.spawn(async move {
             while let Some((peer, protocol, stream)) = incoming.recv().await {
-                let Ok(permit) = server.inbound.clone().acquire_owned().await else {
-                    break;
+                let Some(slot) = server.streams.take(peer) else {
+                    tracing::debug!(%peer, "too many bitswap streams open; resetting one");
+                    drop(stream);
+                    continue;
                 };
                 let engine = server.clone();
                 server.tasks.spawn(async move {
                     if let Err(e) = engine.serve_stream(peer, protocol, stream).await {
                         tracing::debug!(%peer, error = %e, "bitswap stream ended with an error");
                     }
-                    drop(permit);
+                    drop(slot);
                 });
             }
         });
         engine
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Cid, Want>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Wants> {
         self.wants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks received that hashed to nothing wanted, from peers that were asked for a block.
+    pub fn hash_mismatches(&self) -> u64 {
+        self.hash_mismatches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// CIDs with at least one caller waiting (for tests and metrics).
+    pub fn wanted(&self) -> usize {
+        self.lock().by_cid.len()
     }
 
     /// Reads every message of one inbound stream.
@@ -141,15 +224,26 @@ impl<S: Blockstore + Clone> Bitswap<S> {
         protocol: StreamProtocol,
         mut stream: libp2p::Stream,
     ) -> Result<(), message::FrameError> {
-        while let Some(msg) = message::read(&mut stream).await? {
+        loop {
+            let msg = match tokio::time::timeout(STREAM_IDLE, message::read(&mut stream)).await {
+                Ok(Ok(Some(msg))) => msg,
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    tracing::debug!(%peer, "closing a bitswap stream silent for {STREAM_IDLE:?}");
+                    return Ok(());
+                }
+            };
             self.ledgers.received(peer, msg_data_bytes(&msg));
             self.take_blocks(peer, &msg).await;
             self.take_presences(peer, &msg);
             if let Some(wantlist) = msg.wantlist {
+                let Ok(_permit) = self.serving.acquire().await else {
+                    return Ok(());
+                };
                 self.answer(peer, &protocol, wantlist).await;
             }
         }
-        Ok(())
     }
 
     async fn take_blocks(&self, peer: PeerId, msg: &Message) {
@@ -164,18 +258,38 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             .iter()
             .map(|p| (message::cid_of(&p.prefix, &p.data), &p.data));
         for (cid, data) in v0.chain(v1) {
-            let waiters = cid
-                .and_then(|cid| self.lock().remove(&cid))
-                .map(|w| w.waiters);
-            match waiters {
-                Some(waiters) => {
+            let arrival = {
+                let mut wants = self.lock();
+                match cid.and_then(|cid| wants.by_cid.remove(&cid).map(|w| (cid, w))) {
+                    Some((cid, want)) => {
+                        wants.received(cid);
+                        Arrival::Wanted(want.waiters)
+                    }
+                    None if cid.is_some_and(|cid| wants.recent.contains(&cid)) => Arrival::Late,
+                    None => Arrival::Unwanted(wants.lacks_all_asked(peer)),
+                }
+            };
+            match arrival {
+                Arrival::Wanted(waiters) => {
                     let data = Bytes::copy_from_slice(data);
                     self.ledgers.block_received(peer);
-                    for waiter in waiters {
+                    for (_, waiter) in waiters {
                         let _ = waiter.send(data.clone());
                     }
                 }
-                None => self.penalise(peer).await,
+                Arrival::Late => {}
+                Arrival::Unwanted(asked) => {
+                    if asked > 0 {
+                        self.hash_mismatches
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(
+                            %peer,
+                            wants = asked,
+                            "hash mismatch from {peer}: its block matches no CID it was asked for; trying other providers"
+                        );
+                    }
+                    self.penalise(peer).await;
+                }
             }
         }
     }
@@ -195,9 +309,9 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             let Ok(cid) = Cid::try_from(presence.cid.as_slice()) else {
                 continue;
             };
-            if let Some(want) = self.lock().get_mut(&cid) {
+            if let Some(want) = self.lock().by_cid.get_mut(&cid) {
                 want.dont_have.insert(peer);
-                for notify in want.dont_have_changed.drain(..) {
+                for (_, notify) in want.dont_have_changed.drain() {
                     let _ = notify.send(());
                 }
             }
@@ -316,7 +430,22 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             return Err(BitswapError::NoPeers(cid));
         }
         let (tx, mut rx) = oneshot::channel();
-        self.lock().entry(cid).or_default().waiters.push(tx);
+        let id = {
+            let mut wants = self.lock();
+            wants.next_request += 1;
+            let id = wants.next_request;
+            let want = wants.by_cid.entry(cid).or_default();
+            want.waiters.insert(id, tx);
+            want.asked.extend(peers.iter().copied());
+            id
+        };
+        // Whatever way this call ends (answer, timeout, dont-have, dropped), only its own
+        // waiter goes.
+        let _forget = Forget {
+            engine: self,
+            cid,
+            id,
+        };
         let want = Message {
             wantlist: Some(Wantlist {
                 entries: vec![Entry {
@@ -340,13 +469,16 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             let (notify_tx, notify_rx) = oneshot::channel();
             let all_said_no = {
                 let mut wants = self.lock();
-                let want = wants.entry(cid).or_default();
-                let no = peers.iter().all(|p| want.dont_have.contains(p));
-                want.dont_have_changed.push(notify_tx);
-                no
+                match wants.by_cid.get_mut(&cid) {
+                    Some(want) => {
+                        want.dont_have_changed.insert(id, notify_tx);
+                        peers.iter().all(|p| want.dont_have.contains(p))
+                    }
+                    // Answered (the block is in `rx`) or never registered.
+                    None => false,
+                }
             };
             if all_said_no {
-                self.lock().remove(&cid);
                 return Err(BitswapError::NotFound(cid));
             }
             tokio::select! {
@@ -355,11 +487,37 @@ impl<S: Blockstore + Clone> Bitswap<S> {
                 }
                 _ = notify_rx => continue,
                 _ = tokio::time::sleep_until(deadline) => {
-                    self.lock().remove(&cid);
                     return Err(BitswapError::Timeout { cid, timeout, asked: peers.len() });
                 }
             }
         }
+    }
+}
+
+/// What a received block turned out to be.
+enum Arrival {
+    /// Wanted: these waiters get it.
+    Wanted(HashMap<u64, oneshot::Sender<Bytes>>),
+    /// A CID received a moment ago (another peer was faster): dropped, not held against anyone.
+    Late,
+    /// Nothing wanted; the number of wants the sender was asked for (above 0: a mismatch).
+    Unwanted(usize),
+}
+
+/// Removes one request's waiter when its [`Bitswap::get`] ends, however it ends.
+struct Forget<'a, S> {
+    engine: &'a Bitswap<S>,
+    cid: Cid,
+    id: u64,
+}
+
+impl<S> Drop for Forget<'_, S> {
+    fn drop(&mut self) {
+        self.engine
+            .wants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget(&self.cid, self.id);
     }
 }
 
