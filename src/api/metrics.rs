@@ -17,6 +17,10 @@ pub struct Metrics {
     pub gateway_requests: Counter,
     pub store_used_bytes: Gauge,
     pub pins: Gauge,
+    /// Failed DHT provides since start (the network's count, read at each scrape).
+    pub provide_failures: Gauge,
+    /// Bitswap blocks that matched no CID their sender was asked for, since start.
+    pub hash_mismatches: Gauge,
     /// The keeper's gauges (`cairn_keeper_*`), refreshed from the database at each scrape.
     pub keeper: super::keeps::KeeperGauges,
 }
@@ -44,6 +48,18 @@ impl Metrics {
             store_used_bytes.clone(),
         );
         registry.register("pins", "Pinned roots", pins.clone());
+        let provide_failures = Gauge::default();
+        registry.register(
+            "provide_failures",
+            "DHT provides that failed since start",
+            provide_failures.clone(),
+        );
+        let hash_mismatches = Gauge::default();
+        registry.register(
+            "bitswap_hash_mismatches",
+            "Bitswap blocks from an asked peer that matched no wanted CID, since start",
+            hash_mismatches.clone(),
+        );
         let keeper = super::keeps::KeeperGauges::register(&mut registry);
         Metrics {
             registry,
@@ -51,6 +67,8 @@ impl Metrics {
             gateway_requests,
             store_used_bytes,
             pins,
+            provide_failures,
+            hash_mismatches,
             keeper,
         }
     }
@@ -74,6 +92,10 @@ pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse, 
         .await
         .map_err(crate::node::NodeError::from)?;
     metrics.pins.set(pins.len() as i64);
+    if let Some(net) = state.node.net().running() {
+        metrics.provide_failures.set(net.provide_failures() as i64);
+        metrics.hash_mismatches.set(net.hash_mismatches() as i64);
+    }
     metrics.keeper.refresh(state.node.db()).await?;
     let mut text = String::new();
     encode(&mut text, &metrics.registry)

@@ -38,6 +38,9 @@ pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub max_connections: u32,
+    /// Provider keys the DHT store holds (this node's and others'); the daemon sizes it from
+    /// its pin count. At least [`swarm::MIN_PROVIDER_KEYS`].
+    pub provider_keys: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,10 @@ pub struct NetHandle {
     gossiped_asks: swarm::GossipedAsks,
     /// The host's stream servers and their per-stream tasks, stopped at [`NetHandle::shutdown`].
     tasks: crate::tasks::Tasks,
+    /// The swarm task's counts (failed provides, bootstraps).
+    counters: Arc<swarm::Counters>,
+    /// Hash mismatches the Bitswap engine saw.
+    mismatches: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl std::fmt::Debug for NetHandle {
@@ -176,13 +183,19 @@ pub async fn spawn<S: Blockstore + Clone>(
     }
     let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
     let gossiped_asks = swarm::GossipedAsks::default();
+    let counters = Arc::new(swarm::Counters::default());
     let task = tokio::spawn(swarm::run(
         swarm,
         receiver,
         misbehaving_rx,
         config.bootstrap.clone(),
         gossiped_asks.clone(),
+        counters.clone(),
     ));
+    let mismatches = {
+        let engine = engine.clone();
+        Arc::new(move || engine.hash_mismatches())
+    };
     let handle = NetHandle {
         peer_id,
         commands,
@@ -191,6 +204,8 @@ pub async fn spawn<S: Blockstore + Clone>(
         control,
         gossiped_asks,
         tasks,
+        counters,
+        mismatches,
     };
     // Wait for the listeners so callers can read real ports at once.
     handle.wait_for_listeners(config.listen.len()).await;
@@ -270,6 +285,26 @@ impl NetHandle {
             return Err(first);
         }
         self.bitswap.get(cid, &providers, timeout).await
+    }
+
+    /// Provides that failed (refused by the local DHT store, or reaching no DHT server while
+    /// some were known), since start.
+    pub fn provide_failures(&self) -> u64 {
+        self.counters
+            .provide_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// DHT bootstraps started since start.
+    pub fn bootstraps(&self) -> u64 {
+        self.counters
+            .bootstraps
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Blocks received from a peer asked for a CID that matched nothing wanted, since start.
+    pub fn hash_mismatches(&self) -> u64 {
+        (self.mismatches)()
     }
 
     pub fn ledgers(&self) -> std::collections::HashMap<PeerId, Ledger> {

@@ -1,5 +1,17 @@
 //! The task that owns the swarm: builds it, then dispatches each swarm event and each
 //! command to a named handler. Queries awaiting the DHT are matched to their replies by id.
+//!
+//! Bounds on what peers can make this task remember (issue 14):
+//! - peer addresses: only what a peer says it listens on (identify) and addresses this node
+//!   dialled, never the source port of an inbound connection (ephemeral, not dialable); at
+//!   most [`MAX_ADDRS_PER_PEER`] per peer, [`MAX_ADDRESS_BOOK`] peers, the oldest evicted;
+//! - gossiped asks: newest per origin, at most [`MAX_GOSSIPED_ASKS`] origins, oldest evicted;
+//! - the DHT's record store: sized from the node's pin count ([`NetConfig::provider_keys`]),
+//!   not libp2p's default of 1024 keys, past which `provide` fails. A failed provide is a
+//!   warning and counted ([`Counters`]).
+//!
+//! The DHT is bootstrapped once the first DHT server is known and again every
+//! [`BOOTSTRAP_EVERY`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -16,6 +28,16 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Command, NetConfig, NetError, Providers, Result};
 
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
+/// Addresses kept per peer.
+pub const MAX_ADDRS_PER_PEER: usize = 16;
+/// Peers whose addresses are kept.
+pub const MAX_ADDRESS_BOOK: usize = 4096;
+/// Origins whose latest gossiped ask is kept.
+pub const MAX_GOSSIPED_ASKS: usize = 1024;
+/// How often the DHT routing table is refreshed (`kad.bootstrap()`).
+pub const BOOTSTRAP_EVERY: Duration = Duration::from_secs(5 * 60);
+/// Fewest provider keys the DHT store holds, whatever the pin count.
+pub const MIN_PROVIDER_KEYS: usize = 16 * 1024;
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -68,7 +90,14 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
             let id = key.public().to_peer_id();
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
             kad_config.set_query_timeout(Duration::from_secs(30));
-            let mut kad = kad::Behaviour::with_config(id, MemoryStore::new(id), kad_config);
+            // The run loop bootstraps on its own timer (and as soon as a server is known).
+            kad_config.set_periodic_bootstrap_interval(None);
+            let store_config = kad::store::MemoryStoreConfig {
+                max_provided_keys: config.provider_keys.max(MIN_PROVIDER_KEYS),
+                ..Default::default()
+            };
+            let store = MemoryStore::with_config(id, store_config);
+            let mut kad = kad::Behaviour::with_config(id, store, kad_config);
             kad.set_mode(Some(kad::Mode::Server));
             let gossip_config = gossipsub::ConfigBuilder::default()
                 .max_transmit_size(MAX_GOSSIP_SIZE)
@@ -119,22 +148,78 @@ fn yamux_config() -> yamux::Config {
     config
 }
 
-/// The newest ask bytes each peer published, shared with the handle.
+/// The newest ask bytes each peer published, shared with the handle; at most
+/// [`MAX_GOSSIPED_ASKS`] origins, the one heard from longest ago evicted first.
 #[derive(Debug, Clone, Default)]
-pub struct GossipedAsks(std::sync::Arc<std::sync::Mutex<HashMap<PeerId, Vec<u8>>>>);
+pub struct GossipedAsks(std::sync::Arc<std::sync::Mutex<Aged<Vec<u8>>>>);
 
 impl GossipedAsks {
     fn insert(&self, peer: PeerId, bytes: Vec<u8>) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(peer, bytes);
+            .insert(peer, bytes, MAX_GOSSIPED_ASKS);
     }
 
     pub fn snapshot(&self) -> Vec<(PeerId, Vec<u8>)> {
         let asks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        asks.iter().map(|(p, b)| (*p, b.clone())).collect()
+        asks.map.iter().map(|(p, (b, _))| (*p, b.clone())).collect()
     }
+}
+
+/// A per-peer map capped in size: past the cap, the entry written longest ago goes.
+#[derive(Debug)]
+pub struct Aged<T> {
+    map: HashMap<PeerId, (T, u64)>,
+    tick: u64,
+}
+
+impl<T> Default for Aged<T> {
+    fn default() -> Self {
+        Aged {
+            map: HashMap::new(),
+            tick: 0,
+        }
+    }
+}
+
+impl<T> Aged<T> {
+    fn insert(&mut self, peer: PeerId, value: T, cap: usize) {
+        self.tick += 1;
+        if !self.map.contains_key(&peer) && self.map.len() >= cap {
+            let oldest = self.map.iter().min_by_key(|(_, (_, t))| *t).map(|(p, _)| *p);
+            if let Some(oldest) = oldest {
+                self.map.remove(&oldest);
+            }
+        }
+        self.map.insert(peer, (value, self.tick));
+    }
+
+    fn get(&self, peer: &PeerId) -> Option<&T> {
+        self.map.get(peer).map(|(v, _)| v)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// What the swarm task counts for metrics and tests.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Provides that failed: refused by the local store, or reaching no DHT server while some
+    /// are known.
+    pub provide_failures: std::sync::atomic::AtomicU64,
+    /// `kad.bootstrap()` calls started.
+    pub bootstraps: std::sync::atomic::AtomicU64,
+}
+
+/// A connected peer: the address of its connection, and whether this node dialled it (only
+/// then is that address one the peer can be reached at).
+struct Connected {
+    addr: Multiaddr,
+    dialed: bool,
 }
 
 /// What the loop remembers between events.
@@ -143,9 +228,13 @@ struct State {
     dials: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId>>>>,
     provides: HashMap<QueryId, oneshot::Sender<Result<()>>>,
     lookups: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Providers>)>,
-    peers: HashMap<PeerId, Multiaddr>,
-    addresses: HashMap<PeerId, Vec<Multiaddr>>,
+    peers: HashMap<PeerId, Connected>,
+    /// What peers said they listen on (identify), capped.
+    addresses: Aged<Vec<Multiaddr>>,
     gossiped_asks: GossipedAsks,
+    counters: std::sync::Arc<Counters>,
+    /// Whether the first bootstrap (once a DHT server is known) has run.
+    bootstrapped: bool,
 }
 
 pub async fn run(
@@ -154,9 +243,11 @@ pub async fn run(
     mut misbehaving: mpsc::Receiver<PeerId>,
     bootstrap: Vec<Multiaddr>,
     gossiped_asks: GossipedAsks,
+    counters: std::sync::Arc<Counters>,
 ) {
     let mut state = State {
         gossiped_asks,
+        counters,
         ..State::default()
     };
     for addr in bootstrap {
@@ -164,8 +255,14 @@ pub async fn run(
             tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
         }
     }
+    let mut refresh = tokio::time::interval_at(
+        tokio::time::Instant::now() + BOOTSTRAP_EVERY,
+        BOOTSTRAP_EVERY,
+    );
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = refresh.tick() => bootstrap_dht(&mut swarm, &state),
             event = futures::StreamExt::select_next_some(&mut swarm) => handle_event(&mut swarm, &mut state, event),
             command = commands.recv() => match command {
                 Some(Command::Shutdown) | None => break,
@@ -191,7 +288,8 @@ fn handle_command(swarm: &mut Swarm<Behaviour>, state: &mut State, command: Comm
         }
         Command::Dial(addr, reply) => handle_dial(swarm, state, addr, reply),
         Command::Peers(reply) => {
-            let _ = reply.send(state.peers.iter().map(|(p, a)| (*p, a.clone())).collect());
+            let peers = state.peers.iter().map(|(p, c)| (*p, c.addr.clone()));
+            let _ = reply.send(peers.collect());
         }
         Command::Provide(cid, reply) => {
             let key = kad::RecordKey::new(&cid.hash().to_bytes());
@@ -200,6 +298,11 @@ fn handle_command(swarm: &mut Swarm<Behaviour>, state: &mut State, command: Comm
                     state.provides.insert(query, reply);
                 }
                 Err(e) => {
+                    state
+                        .counters
+                        .provide_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(%cid, error = %e, "provide failed: the DHT store refused the record");
                     let _ = reply.send(Err(NetError::Setup(e.to_string())));
                 }
             }
@@ -255,13 +358,18 @@ fn handle_event(
             peer_id, endpoint, ..
         } => {
             let addr = endpoint.get_remote_address().clone();
-            if endpoint.is_dialer() {
+            let dialed = endpoint.is_dialer();
+            if dialed {
                 swarm
                     .behaviour_mut()
                     .kad
                     .add_address(&peer_id, addr.clone());
             }
-            state.peers.insert(peer_id, addr);
+            // A second connection does not replace a dialled address with an inbound one.
+            let keep = state.peers.get(&peer_id).is_some_and(|c| c.dialed && !dialed);
+            if !keep {
+                state.peers.insert(peer_id, Connected { addr, dialed });
+            }
             for reply in state.dials.remove(&peer_id).unwrap_or_default() {
                 let _ = reply.send(Ok(peer_id));
             }
@@ -289,7 +397,7 @@ fn handle_event(
         })) => {
             handle_identify(swarm, state, peer_id, info);
         }
-        SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => handle_kad(state, event),
+        SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => handle_kad(swarm, state, event),
         SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
             message,
             ..
@@ -317,13 +425,32 @@ fn handle_identify(
         .listen_addrs
         .into_iter()
         .filter(|a| !is_unspecified(a))
+        .take(MAX_ADDRS_PER_PEER)
         .collect();
     if speaks_kad {
         for addr in &usable {
             swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
         }
     }
-    state.addresses.insert(peer, usable);
+    state.addresses.insert(peer, usable, MAX_ADDRESS_BOOK);
+    if speaks_kad && !state.bootstrapped {
+        state.bootstrapped = true;
+        bootstrap_dht(swarm, state);
+    }
+}
+
+/// Refreshes the routing table through the DHT servers known; nothing to do with none.
+fn bootstrap_dht(swarm: &mut Swarm<Behaviour>, state: &State) {
+    match swarm.behaviour_mut().kad.bootstrap() {
+        Ok(_) => {
+            state
+                .counters
+                .bootstraps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!("DHT bootstrap started");
+        }
+        Err(e) => tracing::debug!(error = %e, "DHT bootstrap skipped"),
+    }
 }
 
 fn is_unspecified(addr: &Multiaddr) -> bool {
@@ -333,7 +460,7 @@ fn is_unspecified(addr: &Multiaddr) -> bool {
     })
 }
 
-fn handle_kad(state: &mut State, event: kad::Event) {
+fn handle_kad(swarm: &mut Swarm<Behaviour>, state: &mut State, event: kad::Event) {
     let kad::Event::OutboundQueryProgressed {
         id, result, step, ..
     } = event
@@ -344,9 +471,24 @@ fn handle_kad(state: &mut State, event: kad::Event) {
         QueryResult::StartProviding(outcome) => {
             if let Some(reply) = state.provides.remove(&id) {
                 // With no other DHT server around the record is still stored locally and
-                // served to whoever asks; that is not an error for a small network.
+                // served to whoever asks; that is not an error for a lone node. With servers
+                // known, a record that reached none of them is.
                 if let Err(e) = &outcome {
-                    tracing::debug!(error = ?e, "provider record reached no other DHT server");
+                    let known = swarm
+                        .behaviour_mut()
+                        .kad
+                        .kbuckets()
+                        .map(|b| b.num_entries())
+                        .sum::<usize>();
+                    if known > 0 {
+                        state
+                            .counters
+                            .provide_failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(error = ?e, known, "provide failed: the record reached no DHT server");
+                    } else {
+                        tracing::debug!(error = ?e, "provider record reached no other DHT server");
+                    }
                 }
                 let _ = reply.send(Ok(()));
             }
@@ -370,8 +512,12 @@ fn finish_lookup(state: &mut State, id: QueryId) {
             .into_iter()
             .map(|peer| {
                 let mut addrs = state.addresses.get(&peer).cloned().unwrap_or_default();
-                if let Some(connected) = state.peers.get(&peer) {
-                    addrs.push(connected.clone());
+                // The address of a connection this node dialled is reachable; the source
+                // port of one the peer opened is not, so it is never handed out.
+                if let Some(connected) = state.peers.get(&peer).filter(|c| c.dialed) {
+                    if !addrs.contains(&connected.addr) {
+                        addrs.push(connected.addr.clone());
+                    }
                 }
                 let addrs = addrs.into_iter().map(|a| with_peer(a, peer)).collect();
                 (peer, addrs)
@@ -385,5 +531,39 @@ fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
     match addr.iter().last() {
         Some(Protocol::P2p(_)) => addr,
         _ => addr.with(Protocol::P2p(peer)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_peer_maps_keep_the_newest_entries_up_to_their_cap() {
+        let mut aged = Aged::default();
+        let first = PeerId::random();
+        aged.insert(first, 1, 3);
+        let second = PeerId::random();
+        aged.insert(second, 2, 3);
+        aged.insert(PeerId::random(), 3, 3);
+        // Rewriting `first` makes `second` the oldest.
+        aged.insert(first, 10, 3);
+        aged.insert(PeerId::random(), 4, 3);
+        assert_eq!(aged.len(), 3);
+        assert_eq!(aged.get(&first), Some(&10));
+        assert_eq!(aged.get(&second), None);
+        for i in 0..10_000 {
+            aged.insert(PeerId::random(), i, 3);
+        }
+        assert_eq!(aged.len(), 3);
+    }
+
+    #[test]
+    fn gossiped_asks_are_capped() {
+        let asks = GossipedAsks::default();
+        for _ in 0..MAX_GOSSIPED_ASKS + 100 {
+            asks.insert(PeerId::random(), vec![1, 2, 3]);
+        }
+        assert_eq!(asks.snapshot().len(), MAX_GOSSIPED_ASKS);
     }
 }

@@ -212,10 +212,15 @@ where
 
 async fn start_network(node: &Node) -> Result<(NetHandle, tokio::task::JoinHandle<()>)> {
     let swarm = &node.config().swarm;
+    // The DHT store holds this node's provider records and the ones peers store here: room for
+    // every pin four times over (pins added while running, and others' records), so `provide`
+    // does not start failing at libp2p's default of 1024 keys.
+    let pins = node.db().list_pins().await.map_err(NodeError::from)?.len();
     let config = NetConfig {
         listen: swarm.listen.clone(),
         bootstrap: swarm.bootstrap.clone(),
         max_connections: 512,
+        provider_keys: pins.saturating_mul(4),
     };
     let keypair = crate::config::libp2p_keypair(node.key()).map_err(NodeError::internal)?;
     Ok(net::spawn(
@@ -244,7 +249,7 @@ async fn provide_pins(node: Node, net: NetHandle) {
     };
     for pin in pins {
         if let Err(e) = net.provide(pin.cid).await {
-            tracing::debug!(cid = %pin.cid, error = %e, "provide failed");
+            tracing::warn!(cid = %pin.cid, error = %e, "provide failed");
         }
     }
 }
