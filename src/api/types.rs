@@ -131,6 +131,9 @@ pub struct Collected {
 pub struct CarImported {
     pub roots: Vec<String>,
     pub blocks: u64,
+    /// Blocks no root reaches: stored unpinned, removed by the next `gc`.
+    #[serde(default)]
+    pub unreachable: u64,
 }
 
 /// `POST /piece/{cid}`.

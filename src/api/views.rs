@@ -52,10 +52,15 @@ impl From<GcReport> for types::Collected {
 
 impl From<CarImport> for types::CarImported {
     fn from(import: CarImport) -> Self {
-        let CarImport { roots, blocks } = import;
+        let CarImport {
+            roots,
+            blocks,
+            unreachable,
+        } = import;
         types::CarImported {
             roots: roots.iter().map(ToString::to_string).collect(),
             blocks,
+            unreachable,
         }
     }
 }

@@ -69,6 +69,8 @@ pub enum CarError {
     BadCid { offset: u64, reason: String },
     #[error("CAR block does not match its CID {0}")]
     BlockMismatch(Cid),
+    #[error("the CAR holds more than {max} blocks its roots do not reach")]
+    TooManyUnreachable { max: usize },
     #[error(transparent)]
     Content(#[from] ContentError),
 }

@@ -154,6 +154,50 @@ impl Db {
             .collect()
     }
 
+    /// Blocks no pin references, in CID-text order, up to `limit` after `after`: one batch of
+    /// an incremental garbage collection.
+    pub async fn unreferenced_blocks_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(Cid, u64)>> {
+        let rows = sqlx::query(
+            "SELECT cid, size FROM blocks b \
+             WHERE cid > $1 AND NOT EXISTS (SELECT 1 FROM pin_refs r WHERE r.block = b.cid) \
+             ORDER BY cid LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("cid")?;
+                let size: i64 = row.try_get("size")?;
+                Ok((parse_cid("blocks", &text)?, size.max(0) as u64))
+            })
+            .collect()
+    }
+
+    /// Which of `texts` (CIDs as text) some pin references.
+    pub async fn referenced_among(&self, texts: &[String]) -> Result<HashSet<String>> {
+        let mut found = HashSet::new();
+        for chunk in texts.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT block FROM pin_refs WHERE block IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for text in chunk {
+                query = query.bind(text.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.insert(row.try_get::<String, _>("block")?);
+            }
+        }
+        Ok(found)
+    }
+
     /// How many distinct blocks pins reference that have no block row.
     pub async fn pinned_without_row_count(&self) -> Result<u64> {
         let row = sqlx::query(

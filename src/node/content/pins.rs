@@ -1,10 +1,16 @@
 //! Pins and garbage collection.
 
 use cid::Cid;
+use futures::StreamExt;
 
 use super::Content;
 use crate::blockstore::Blockstore;
 use crate::node::Result;
+
+/// Blocks looked at per batch of [`Content::gc`] (under the lock adds wait on).
+pub const GC_BATCH: usize = 1000;
+/// Block files unlinked at once within a batch.
+const GC_PARALLEL_DELETES: usize = 8;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GcReport {
@@ -25,21 +31,69 @@ impl Content {
         Ok(self.parts.db.remove_pin(root).await?)
     }
 
-    /// Removes every stored block that no pin references.
+    /// Removes every stored block that no pin references, in batches of [`GC_BATCH`]: each
+    /// batch holds the GC write lock only while it runs, so an add waits for at most one
+    /// batch, and blocks pinned between batches are seen by the next one's query.
     pub async fn gc(&self) -> Result<GcReport> {
-        let _exclusive = self.inner.gc_lock.write().await;
         let mut report = GcReport::default();
-        for (cid, size) in self.parts.db.unreferenced_blocks().await? {
-            // A pin may name the block by its CIDv0/v1 twin, which the query cannot see.
-            if self.referenced(&cid).await? {
-                continue;
+        let mut after: Option<String> = None;
+        loop {
+            let batch = {
+                let _exclusive = self.inner.gc_lock.write().await;
+                self.gc_batch(after.as_deref(), &mut report).await?
+            };
+            match batch {
+                Some(last) => after = Some(last),
+                None => return Ok(report),
             }
-            self.parts.store.delete_recorded(&cid, size).await?;
-            self.parts.db.forget_block(&cid).await?;
-            report.removed_blocks += 1;
-            report.freed_bytes += size;
+            // Let the adds that queued behind this batch take the lock first.
+            tokio::task::yield_now().await;
         }
-        Ok(report)
+    }
+
+    /// One batch after `after` (caller holds the GC write lock): the last CID looked at, or
+    /// `None` when nothing is left.
+    async fn gc_batch(&self, after: Option<&str>, report: &mut GcReport) -> Result<Option<String>> {
+        let candidates = self
+            .parts
+            .db
+            .unreferenced_blocks_after(after, GC_BATCH)
+            .await?;
+        let Some((last, _)) = candidates.last() else {
+            return Ok(None);
+        };
+        let last = last.to_string();
+        // A pin may name a block by its CIDv0/v1 twin, which the query cannot see.
+        let twins: Vec<String> = candidates
+            .iter()
+            .flat_map(|(cid, _)| super::reconcile::row_texts(cid).into_iter().skip(1))
+            .collect();
+        let pinned_twins = self.parts.db.referenced_among(&twins).await?;
+        let doomed: Vec<(Cid, u64)> = candidates
+            .into_iter()
+            .filter(|(cid, _)| {
+                !super::reconcile::row_texts(cid)
+                    .iter()
+                    .skip(1)
+                    .any(|t| pinned_twins.contains(t))
+            })
+            .collect();
+        // Files go a few at a time (each is a blocking unlink); rows in one transaction after.
+        let mut deletes = futures::stream::iter(doomed.clone())
+            .map(|(cid, size)| {
+                let store = self.parts.store.clone();
+                async move { store.delete_recorded(&cid, size).await }
+            })
+            .buffer_unordered(GC_PARALLEL_DELETES);
+        while let Some(deleted) = deletes.next().await {
+            deleted?;
+        }
+        drop(deletes);
+        let removed: Vec<Cid> = doomed.iter().map(|(cid, _)| *cid).collect();
+        self.parts.db.forget_blocks(&removed).await?;
+        report.removed_blocks += doomed.len() as u64;
+        report.freed_bytes += doomed.iter().map(|(_, size)| size).sum::<u64>();
+        Ok(Some(last))
     }
 
     /// Deletes a block if no pin references it (caller holds the GC write lock).
