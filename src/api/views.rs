@@ -472,6 +472,7 @@ mod tests {
         same_json::<_, types::CarImported>(CarImport {
             roots: vec![cid(), cid()],
             blocks: 7,
+            unreachable: 2,
         });
     }
 
