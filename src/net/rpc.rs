@@ -13,7 +13,9 @@
 //! - at most [`MAX_STREAMS_PER_PEER`] streams per peer and protocol are open at once, and
 //!   [`MAX_READING`] in all; a stream past either is reset at once (counted, logged);
 //! - reading a request holds no handler slot: only a complete request waits for one of the
-//!   [`CONCURRENT`] handlers, so silent streams never delay another peer's request.
+//!   [`CONCURRENT`] handlers, so silent streams never delay another peer's request; and one
+//!   peer holds at most [`HANDLERS_PER_PEER`] of them, so a flood of valid requests from one
+//!   peer (10 000 deal proposals) waits on itself, not on everyone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +31,8 @@ use super::{frame, inbound::Incoming, NetError, Result};
 
 /// Requests answered at once per protocol; complete requests past it wait for a slot.
 pub const CONCURRENT: usize = 16;
+/// Of those, how many one peer may hold, so one peer's flood leaves the rest to others.
+pub const HANDLERS_PER_PEER: usize = 4;
 /// Streams one peer may hold open on one protocol at once.
 pub const MAX_STREAMS_PER_PEER: usize = 32;
 /// Streams open on one protocol at once, all peers together.
@@ -154,6 +158,68 @@ impl Drop for Slot {
     }
 }
 
+/// The handler pool: [`CONCURRENT`] slots, at most [`HANDLERS_PER_PEER`] per peer.
+struct Handlers {
+    all: Semaphore,
+    /// Each peer's own semaphore while it has requests waiting or answered; an entry leaves
+    /// when its last holder does.
+    peers: Mutex<HashMap<PeerId, Arc<Semaphore>>>,
+}
+
+/// A handler slot, given back when dropped.
+struct HandlerSlot<'a> {
+    handlers: &'a Handlers,
+    peer: PeerId,
+    mine: Option<(Arc<Semaphore>, tokio::sync::OwnedSemaphorePermit)>,
+    _all: Option<tokio::sync::SemaphorePermit<'a>>,
+}
+
+impl Handlers {
+    fn new() -> Self {
+        Handlers {
+            all: Semaphore::new(CONCURRENT),
+            peers: Mutex::default(),
+        }
+    }
+
+    async fn acquire(&self, peer: PeerId) -> Option<HandlerSlot<'_>> {
+        let sem = {
+            let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+            peers
+                .entry(peer)
+                .or_insert_with(|| Arc::new(Semaphore::new(HANDLERS_PER_PEER)))
+                .clone()
+        };
+        let mut slot = HandlerSlot {
+            handlers: self,
+            peer,
+            mine: None,
+            _all: None,
+        };
+        // Held in `slot` from here, so the entry is pruned even if this wait is cancelled.
+        slot.mine = Some((sem.clone(), sem.acquire_owned().await.ok()?));
+        slot._all = Some(self.all.acquire().await.ok()?);
+        Some(slot)
+    }
+}
+
+impl Drop for HandlerSlot<'_> {
+    fn drop(&mut self) {
+        let mut peers = self
+            .handlers
+            .peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        drop(self.mine.take());
+        if peers
+            .get(&self.peer)
+            .is_some_and(|sem| Arc::strong_count(sem) == 1)
+        {
+            peers.remove(&self.peer);
+        }
+    }
+}
+
 /// Serves `P` on the streams of `incoming`, answering with `service`.
 pub(super) fn serve<P: Protocol>(
     mut incoming: mpsc::Receiver<Incoming>,
@@ -161,7 +227,7 @@ pub(super) fn serve<P: Protocol>(
     tasks: &crate::tasks::Tasks,
 ) -> Arc<Refused> {
     let refused = Arc::new(Refused::default());
-    let handlers = Arc::new(Semaphore::new(CONCURRENT));
+    let handlers = Arc::new(Handlers::new());
     let slots = Slots::new(MAX_STREAMS_PER_PEER, MAX_READING);
     let streams = tasks.clone();
     let counts = refused.clone();
@@ -191,7 +257,7 @@ async fn answer<P: Protocol>(
     peer: PeerId,
     mut stream: libp2p::Stream,
     service: &P::Service,
-    handlers: &Semaphore,
+    handlers: &Handlers,
     refused: &Refused,
 ) -> std::io::Result<()> {
     let limits = P::LIMITS;
@@ -209,7 +275,7 @@ async fn answer<P: Protocol>(
         Ok(Ok(Some(bytes))) => match P::decode_request(&bytes) {
             Err(rejection) => rejection,
             Ok(request) => {
-                let Ok(_permit) = handlers.acquire().await else {
+                let Some(_slot) = handlers.acquire(peer).await else {
                     return Ok(());
                 };
                 P::answer(service, peer, request).await
@@ -279,6 +345,27 @@ pub(super) async fn call<P: Protocol>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_peer_holds_at_most_its_share_of_the_handlers() {
+        let handlers = Handlers::new();
+        let flooder = PeerId::random();
+        let mut held = Vec::new();
+        for _ in 0..HANDLERS_PER_PEER {
+            held.push(handlers.acquire(flooder).await.unwrap());
+        }
+        let more = tokio::time::timeout(Duration::from_millis(50), handlers.acquire(flooder));
+        assert!(more.await.is_err(), "the flooder waits on its own share");
+        let honest = tokio::time::timeout(Duration::from_millis(50), handlers.acquire(PeerId::random()));
+        let honest = honest.await.expect("another peer is served at once").unwrap();
+        drop(honest);
+        drop(held);
+        assert!(
+            handlers.peers.lock().unwrap().is_empty(),
+            "no entry outlives its holders, cancelled waits included"
+        );
+        assert_eq!(handlers.all.available_permits(), CONCURRENT);
+    }
 
     #[test]
     fn slots_are_capped_per_peer_and_in_all_and_given_back() {
