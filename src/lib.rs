@@ -45,6 +45,8 @@ pub mod config;
 pub mod content;
 pub mod db;
 pub mod erasure;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keeper;
 pub mod market;
 pub mod net;

@@ -37,6 +37,11 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use server::HttpLimits;
 
+/// The Pinning Service API's query parser, for `crate::fuzzing`.
+pub(crate) fn parse_pins_query(text: &str) -> bool {
+    pinning::parse_list_query(text)
+}
+
 use std::sync::Arc;
 
 use axum::routing::get;

@@ -35,6 +35,18 @@ mod query;
 
 use query::{format_time, list_filter, string_map};
 
+/// Parses a `GET /pins` query string as the handler does (for the fuzz targets): whether it
+/// makes a valid filter.
+pub(crate) fn parse_list_query(text: &str) -> bool {
+    let Ok(uri) = format!("/pins?{text}").parse::<axum::http::Uri>() else {
+        return false;
+    };
+    match Query::<Vec<(String, String)>>::try_from_uri(&uri) {
+        Ok(Query(params)) => list_filter(params).is_ok(),
+        Err(_) => false,
+    }
+}
+
 pub fn routes(state: AppState) -> axum::Router<AppState> {
     Router::new()
         .route("/pins", get(list).post(create))

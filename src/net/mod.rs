@@ -7,7 +7,7 @@
 //! their own tasks on raw streams.
 
 pub mod bitswap;
-mod frame;
+pub(crate) mod frame;
 mod inbound;
 pub mod ledger;
 pub mod market;
