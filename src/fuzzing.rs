@@ -41,7 +41,11 @@ pub fn bitswap_message(data: &[u8]) {
         let _ = message::cid_of(&payload.prefix, &payload.data);
     }
     if let Some(wantlist) = &msg.wantlist {
-        for entry in wantlist.entries.iter().take(crate::net::bitswap::MAX_WANTLIST) {
+        for entry in wantlist
+            .entries
+            .iter()
+            .take(crate::net::bitswap::MAX_WANTLIST)
+        {
             let _ = Cid::try_from(entry.block.as_slice());
         }
     }
@@ -120,7 +124,11 @@ pub fn proof_message(data: &[u8]) {
             samples: proof.chunks.len().clamp(1, 64) as u32,
             deadline: u64::MAX,
             piece_root: proof.piece_root,
-            piece_size: proof.chunks.iter().max().map_or(1, |c| c.saturating_add(1) << 14),
+            piece_size: proof
+                .chunks
+                .iter()
+                .max()
+                .map_or(1, |c| c.saturating_add(1) << 14),
         };
         check(&challenge, &proof);
     }

@@ -297,8 +297,12 @@ async fn wantlist_and_message_floods_leave_an_honest_fetch_served() {
                             block: Block::encode(
                                 RAW,
                                 HashAlg::Sha2_256,
-                                [round.to_le_bytes(), (i as u32).to_le_bytes(), j.to_le_bytes()]
-                                    .concat(),
+                                [
+                                    round.to_le_bytes(),
+                                    (i as u32).to_le_bytes(),
+                                    j.to_le_bytes(),
+                                ]
+                                .concat(),
                             )
                             .cid()
                             .to_bytes(),
@@ -398,8 +402,12 @@ async fn ten_thousand_deal_proposals_leave_the_ask_served() {
             .map(|p| {
                 let net = net.clone();
                 async move {
-                    net.market(peer, &MarketRequest::Propose(Box::new(p)), Duration::from_secs(60))
-                        .await
+                    net.market(
+                        peer,
+                        &MarketRequest::Propose(Box::new(p)),
+                        Duration::from_secs(60),
+                    )
+                    .await
                 }
             })
             .buffer_unordered(64)
@@ -436,8 +444,15 @@ async fn ten_thousand_deal_proposals_leave_the_ask_served() {
         "{count} proposals in {:?}: {refused} refused as unfunded, {reset} streams reset at the cap",
         flood_started.elapsed()
     );
-    assert_eq!(refused + reset, count, "every proposal got an answer or a reset");
-    assert!(refused > 0, "the provider answered proposals during the flood");
+    assert_eq!(
+        refused + reset,
+        count,
+        "every proposal got an answer or a reset"
+    );
+    assert!(
+        refused > 0,
+        "the provider answered proposals during the flood"
+    );
     let after = rss_settles(idle).await;
     assert!(
         after <= idle + RSS_MARGIN_MB,
@@ -463,23 +478,44 @@ async fn idle_http_connections_past_the_cap_leave_an_honest_request_served() {
     })
     .await;
     let idle = rss_mb();
-    let addr = node.daemon.info.api.trim_start_matches("http://").to_string();
+    let addr = node
+        .daemon
+        .info
+        .api
+        .trim_start_matches("http://")
+        .to_string();
     // 2 000 connections: silent ones and ones that send half a request head.
-    let mut held = Vec::new();
-    for i in 0..2000 {
-        let connect = tokio::net::TcpStream::connect(&addr);
-        if let Ok(Ok(mut tcp)) = tokio::time::timeout(Duration::from_millis(200), connect).await {
+    // Opened all at once: past the listener's backlog a connect waits, so each gets 2 s.
+    let connects = (0..2000).map(|i| {
+        let addr = addr.clone();
+        async move {
+            let connect = tokio::net::TcpStream::connect(addr);
+            let mut tcp = tokio::time::timeout(Duration::from_secs(2), connect)
+                .await
+                .ok()?
+                .ok()?;
             if i % 2 == 1 {
                 let _ = tcp.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n").await;
             }
-            held.push(tcp);
+            Some(tcp)
         }
-    }
-    assert!(held.len() > 64, "only {} connections were opened", held.len());
+    });
+    let held: Vec<_> = futures::future::join_all(connects)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        held.len() > 64,
+        "only {} connections were opened",
+        held.len()
+    );
     let started = std::time::Instant::now();
     let health = tokio::time::timeout(
         Duration::from_secs(30),
-        node.http.get(format!("{}/health", node.daemon.info.api)).send(),
+        node.http
+            .get(format!("{}/health", node.daemon.info.api))
+            .send(),
     )
     .await
     .expect("the honest request was answered")
@@ -530,7 +566,11 @@ async fn a_car_of_many_unreachable_blocks_is_refused_in_bounded_memory() {
         body["message"].as_str().unwrap().contains("do not reach"),
         "{body}"
     );
-    assert_eq!(node.stored_files(), files_before, "the import was rolled back");
+    assert_eq!(
+        node.stored_files(),
+        files_before,
+        "the import was rolled back"
+    );
     // A few strays are reported and never stored; the root is pinned.
     let car = car_with_strays(&root, 10).await;
     let imported: serde_json::Value = node
@@ -608,9 +648,9 @@ async fn car_of_leaves(n: u32, seed: u32) -> (Vec<u8>, cid::Cid) {
 async fn an_add_completes_while_gc_works_through_many_blocks() {
     let _serial = serial();
     let node = TestNode::start().await;
-    // 3 CARs of 10 000 unpinned leaves each: 30 batches of gc.
+    // 3 CARs of 5 000 unpinned leaves each: 15 batches of gc.
     for seed in 0..3 {
-        let (car, _) = car_of_leaves(10_000, seed).await;
+        let (car, _) = car_of_leaves(5_000, seed).await;
         let response = node
             .http
             .post(node.api("/car?pin=false"))
@@ -646,7 +686,10 @@ async fn an_add_completes_while_gc_works_through_many_blocks() {
     let add_took = started.elapsed();
     let gc_running = !gc.is_finished();
     let (report, gc_took) = gc.await.unwrap();
-    assert!(report["removed_blocks"].as_u64().unwrap() >= 30_000, "{report}");
+    assert!(
+        report["removed_blocks"].as_u64().unwrap() >= 15_000,
+        "{report}"
+    );
     assert!(
         gc_running || add_took < gc_took / 2,
         "the add ({add_took:?}) waited for the whole gc ({gc_took:?})"

@@ -360,7 +360,9 @@ mod tests {
         for i in 0..16 {
             let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
             if i % 2 == 1 {
-                tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+                tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+                    .await
+                    .unwrap();
             }
             held.push(tcp);
         }

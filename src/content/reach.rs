@@ -67,9 +67,7 @@ impl Reach {
             self.follow(links, &mut out);
             return Ok(out);
         }
-        if self.orphans.len() >= MAX_ORPHANS
-            || self.orphan_links + links.len() > MAX_ORPHAN_LINKS
-        {
+        if self.orphans.len() >= MAX_ORPHANS || self.orphan_links + links.len() > MAX_ORPHAN_LINKS {
             return Err(CarError::TooManyUnreachable { max: MAX_ORPHANS });
         }
         self.orphan_links += links.len();
@@ -123,7 +121,6 @@ impl Reach {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,7 +134,13 @@ mod tests {
     #[test]
     fn reachability_holds_in_any_order_and_counts_strays() {
         let blk = |codec, i: u32| Block::encode(codec, HashAlg::Sha2_256, i.to_le_bytes().to_vec());
-        let (root, mid, a, b, stray) = (blk(DAG_PB, 0), blk(DAG_PB, 1), blk(RAW, 2), blk(RAW, 3), blk(RAW, 4));
+        let (root, mid, a, b, stray) = (
+            blk(DAG_PB, 0),
+            blk(DAG_PB, 1),
+            blk(RAW, 2),
+            blk(RAW, 3),
+            blk(RAW, 4),
+        );
         let c = |b: &Block| *b.cid();
         // Leaves first, the root last (as ipfs-car writes), with a repeat and a stray: nothing
         // is written until the root reaches it, then all of it at once.
@@ -147,18 +150,31 @@ mod tests {
         assert!(arrive(&mut reach, &stray, vec![]).is_empty());
         assert!(arrive(&mut reach, &mid, vec![c(&a), c(&b)]).is_empty());
         assert!(arrive(&mut reach, &a, vec![]).is_empty());
-        assert_eq!(reach.unreachable(), 4, "nothing reaches them before the root");
+        assert_eq!(
+            reach.unreachable(),
+            4,
+            "nothing reaches them before the root"
+        );
         let mut written = arrive(&mut reach, &root, vec![c(&mid)]);
         written.sort();
         let mut want = vec![c(&root), c(&mid), c(&a), c(&b)];
         want.sort();
         assert_eq!(written, want);
-        assert_eq!(reach.unreachable(), 1, "only the stray is left, never written");
+        assert_eq!(
+            reach.unreachable(),
+            1,
+            "only the stray is left, never written"
+        );
         assert_eq!(reach.unreachable_stored(), 0);
         assert_eq!((reach.orphan_links, reach.held_bytes), (0, 4));
         // Parents first (as Kubo writes): each block is written as it comes.
         let mut reach = Reach::new(&[c(&root)]);
-        for (block, links) in [(&root, vec![c(&mid)]), (&mid, vec![c(&a), c(&b)]), (&a, vec![]), (&b, vec![])] {
+        for (block, links) in [
+            (&root, vec![c(&mid)]),
+            (&mid, vec![c(&a), c(&b)]),
+            (&a, vec![]),
+            (&b, vec![]),
+        ] {
             assert_eq!(arrive(&mut reach, block, links), vec![c(block)]);
         }
         assert_eq!(reach.unreachable(), 0);
@@ -175,7 +191,10 @@ mod tests {
         let mut reach = Reach::new(&[*Block::encode(DAG_PB, HashAlg::Sha2_256, vec![0]).cid()]);
         for i in 0..MAX_ORPHANS as u32 {
             let stray = Block::encode(RAW, HashAlg::Sha2_256, (i + 10).to_le_bytes().to_vec());
-            assert!(reach.arrive(stray, vec![]).unwrap().is_empty(), "held, not written");
+            assert!(
+                reach.arrive(stray, vec![]).unwrap().is_empty(),
+                "held, not written"
+            );
         }
         let last = Block::encode(RAW, HashAlg::Sha2_256, u32::MAX.to_le_bytes().to_vec());
         let err = reach.arrive(last, vec![]).unwrap_err();

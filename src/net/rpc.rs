@@ -261,7 +261,10 @@ async fn answer<P: Protocol>(
     refused: &Refused,
 ) -> std::io::Result<()> {
     let limits = P::LIMITS;
-    let read = tokio::time::timeout(limits.read_timeout, frame::read(&mut stream, limits.request));
+    let read = tokio::time::timeout(
+        limits.read_timeout,
+        frame::read(&mut stream, limits.request),
+    );
     let response = match read.await {
         Err(_) => {
             refused.timed_out.fetch_add(1, Ordering::Relaxed);
@@ -356,8 +359,14 @@ mod tests {
         }
         let more = tokio::time::timeout(Duration::from_millis(50), handlers.acquire(flooder));
         assert!(more.await.is_err(), "the flooder waits on its own share");
-        let honest = tokio::time::timeout(Duration::from_millis(50), handlers.acquire(PeerId::random()));
-        let honest = honest.await.expect("another peer is served at once").unwrap();
+        let honest = tokio::time::timeout(
+            Duration::from_millis(50),
+            handlers.acquire(PeerId::random()),
+        );
+        let honest = honest
+            .await
+            .expect("another peer is served at once")
+            .unwrap();
         drop(honest);
         drop(held);
         assert!(
@@ -375,7 +384,10 @@ mod tests {
         let held: Vec<Slot> = (0..3).map(|_| slots.take(a).unwrap()).collect();
         assert!(slots.take(a).is_none(), "a is at its cap");
         let others: Vec<Slot> = (0..2).map(|_| slots.take(b).unwrap()).collect();
-        assert!(slots.take(PeerId::random()).is_none(), "the total is reached");
+        assert!(
+            slots.take(PeerId::random()).is_none(),
+            "the total is reached"
+        );
         drop(held);
         assert!(slots.take(a).is_some(), "a's slots came back");
         drop(others);

@@ -187,7 +187,11 @@ impl<T> Aged<T> {
     fn insert(&mut self, peer: PeerId, value: T, cap: usize) {
         self.tick += 1;
         if !self.map.contains_key(&peer) && self.map.len() >= cap {
-            let oldest = self.map.iter().min_by_key(|(_, (_, t))| *t).map(|(p, _)| *p);
+            let oldest = self
+                .map
+                .iter()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(p, _)| *p);
             if let Some(oldest) = oldest {
                 self.map.remove(&oldest);
             }
@@ -366,7 +370,10 @@ fn handle_event(
                     .add_address(&peer_id, addr.clone());
             }
             // A second connection does not replace a dialled address with an inbound one.
-            let keep = state.peers.get(&peer_id).is_some_and(|c| c.dialed && !dialed);
+            let keep = state
+                .peers
+                .get(&peer_id)
+                .is_some_and(|c| c.dialed && !dialed);
             if !keep {
                 state.peers.insert(peer_id, Connected { addr, dialed });
             }

@@ -8,8 +8,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{AddSession, Content};
 use crate::content::car::{export_dag, CarError, CarReader};
-use crate::content::reach::Reach;
 use crate::content::dag::DagWalker;
+use crate::content::reach::Reach;
 use crate::node::Result;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -77,7 +77,8 @@ async fn read_car<R: AsyncRead + Unpin + Send>(
     let mut reach = Reach::new(&roots);
     let mut blocks = 0;
     while let Some(block) = reader.next_block().await? {
-        let links = crate::content::dag::links(block.cid(), block.data()).map_err(CarError::from)?;
+        let links =
+            crate::content::dag::links(block.cid(), block.data()).map_err(CarError::from)?;
         blocks += 1;
         for block in reach.arrive(block, links)? {
             session.put_block(block).await?;
