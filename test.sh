@@ -35,3 +35,21 @@ export CAIRN_TEST_POSTGRES_URL
 command -v chromium >/dev/null || apt_install chromium
 
 cargo test "$@"
+
+# Fuzzing. `cargo test` above replays every committed corpus (tests/fuzz_corpus.rs). A run of
+# each libFuzzer target needs its own sanitized build of the whole crate, longer than CI's
+# budget on 2 cores, so it runs only when asked: CAIRN_FUZZ_SECS=10 ./test.sh (seconds per
+# target; cargo-fuzz is installed if missing; stable Rust through RUSTC_BOOTSTRAP=1).
+if [ "${CAIRN_FUZZ_SECS:-0}" -gt 0 ]; then
+  command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+  (
+    cd fuzz
+    for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
+      # New inputs go to a scratch corpus; the committed one is only read.
+      scratch="$(mktemp -d)"
+      RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "$scratch" "corpus/$target" -- \
+        -max_total_time="$CAIRN_FUZZ_SECS" -rss_limit_mb=2048 -max_len=65536
+      rm -rf "$scratch"
+    done
+  )
+fi

@@ -522,6 +522,11 @@ async fn idle_http_connections_past_the_cap_leave_an_honest_request_served() {
     .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let waited = started.elapsed();
+    eprintln!(
+        "{} idle HTTP connections: RSS {} MiB (idle {idle} MiB); an honest request waited {waited:?}",
+        held.len(),
+        rss_mb()
+    );
     drop(held);
     let after = rss_settles(idle).await;
     assert!(
@@ -686,6 +691,11 @@ async fn an_add_completes_while_gc_works_through_many_blocks() {
     let add_took = started.elapsed();
     let gc_running = !gc.is_finished();
     let (report, gc_took) = gc.await.unwrap();
+    let removed = report["removed_blocks"].as_u64().unwrap_or(0);
+    eprintln!(
+        "gc removed {removed} blocks in {gc_took:?} ({:.0} blocks/s); an add beside it took {add_took:?}",
+        removed as f64 / gc_took.as_secs_f64()
+    );
     assert!(
         report["removed_blocks"].as_u64().unwrap() >= 15_000,
         "{report}"
