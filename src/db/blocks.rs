@@ -10,7 +10,7 @@ use super::{Db, DbError, Result};
 impl Db {
     /// Records blocks the store now holds (already synced to disk). Idempotent.
     pub async fn record_blocks(&self, blocks: &[(Cid, u64)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let now = self.now_ms();
         for (cid, size) in blocks {
             sqlx::query(
@@ -105,7 +105,7 @@ impl Db {
         if blocks.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for cid in blocks {
             sqlx::query("DELETE FROM blocks WHERE cid = $1")
                 .bind(cid.to_string())

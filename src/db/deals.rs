@@ -49,7 +49,7 @@ fn parse_state(text: &str) -> Result<DealState> {
 impl Db {
     /// Records a new deal in `row.state` with its first event.
     pub async fn insert_deal(&self, row: &DealRow, reason: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO deals (id, role, peer, root_cid, piece_root, piece_size, proposal, acceptance, state, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -81,7 +81,7 @@ impl Db {
         reason: &str,
         acceptance: Option<&str>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE deals SET state = $1, updated_at = $2, acceptance = COALESCE($3, acceptance) WHERE id = $4 AND state = $5",
         )

@@ -50,6 +50,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite: write transactions take the write lock when they begin (see [`Db::begin`]).
+    is_sqlite: bool,
     /// The time every row's timestamp is taken from.
     clock: crate::clock::Clock,
 }
@@ -85,7 +87,25 @@ impl Db {
                 .await?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool, clock })
+        Ok(Db {
+            pool,
+            is_sqlite,
+            clock,
+        })
+    }
+
+    /// Begins a transaction that may write.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
+    /// cannot wait for another writer (SQLite answers `database is locked` at once, without
+    /// the busy timeout, since waiting could deadlock), so concurrent API calls failed. An
+    /// immediate one takes the write lock first and waits its turn under the busy timeout.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(if self.is_sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {

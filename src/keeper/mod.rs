@@ -25,6 +25,7 @@ pub mod policy;
 pub mod repair;
 pub mod score;
 pub mod select;
+pub mod share;
 
 pub use policy::{Policy, PolicyError, Subnet, MAX_REPLICAS};
 pub use repair::{DealHealth, Phase, Plan, Verdict};

@@ -19,6 +19,7 @@ mod cancel;
 mod funding;
 mod lifecycle;
 mod prover;
+mod retry;
 
 pub use prover::AuditReport;
 
@@ -244,7 +245,8 @@ impl Deals {
     /// The rest of a transfer: from `transferring` to `active` or `failed`.
     async fn finish_transfer(self, deal: Cid, proposal: Signed<DealProposal>) {
         let id = deal.to_string();
-        let (to, reason, acceptance) = match self.fetch_and_check(&deal, &proposal.payload).await {
+        let (to, reason, acceptance) = match self.fetch_with_retries(&deal, &proposal.payload).await
+        {
             Ok(acceptance) => (
                 DealState::Active,
                 "piece matches: activated".to_string(),
@@ -284,13 +286,15 @@ impl Deals {
     ) -> Result<Signed<DealAcceptance>> {
         // The client, or the origins it named, may not be connected (after a restart, say).
         if let Some(net) = self.parts.net.running() {
+            // Every origin: the blocks may be spread over them, and a dial to one that is up
+            // costs little.
             for addr in proposal
                 .origins
                 .iter()
                 .filter_map(|a| a.parse::<libp2p::Multiaddr>().ok())
             {
-                if net.dial(addr).await.is_ok() {
-                    break;
+                if let Err(e) = net.dial(addr.clone()).await {
+                    tracing::debug!(deal = %deal, %addr, error = %e, "origin not reachable");
                 }
             }
         }

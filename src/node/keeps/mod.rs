@@ -214,7 +214,9 @@ impl Keeps {
             return Ok(false);
         };
         for deal in self.parts.db.keep_deals(id).await? {
-            if deal.state == "live" {
+            // A deal another request for the same CID shares stays, for that request.
+            let shared = self.parts.db.deal_held_elsewhere(&deal.deal, id).await?;
+            if deal.state == "live" && !shared {
                 self.cancel_deal(&deal.deal, "the keep was removed: no longer paid")
                     .await?;
             }
