@@ -67,11 +67,20 @@ impl Daemon {
             .expect("config")
             .replace("0.0.0.0", "127.0.0.1");
         std::fs::write(&config, text).expect("config");
+        // `CAIRN_BENCH_LOGS=DIR` keeps each daemon's log as DIR/<repo name>.log.
+        let log = match std::env::var_os("CAIRN_BENCH_LOGS") {
+            Some(dir) => {
+                let name = repo.file_name().unwrap_or_default().to_string_lossy().to_string();
+                let path = PathBuf::from(dir).join(format!("{name}.log"));
+                Stdio::from(std::fs::File::create(path).expect("log file"))
+            }
+            None => Stdio::null(),
+        };
         let child = Command::new(BIN)
             .env("CAIRN_PATH", &repo)
             .arg("daemon")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("daemon");
         let deadline = Instant::now() + Duration::from_secs(30);
