@@ -70,7 +70,11 @@ impl Daemon {
         // `CAIRN_BENCH_LOGS=DIR` keeps each daemon's log as DIR/<repo name>.log.
         let log = match std::env::var_os("CAIRN_BENCH_LOGS") {
             Some(dir) => {
-                let name = repo.file_name().unwrap_or_default().to_string_lossy().to_string();
+                let name = repo
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 let path = PathBuf::from(dir).join(format!("{name}.log"));
                 Stdio::from(std::fs::File::create(path).expect("log file"))
             }

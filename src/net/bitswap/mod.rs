@@ -12,7 +12,9 @@
 //! peer's unpaid debt passed its limit) waits up to [`PAYMENT_WAIT`] for the payment the gate
 //! asked for, then goes out, or dont-have does. Incoming blocks are matched to local wants by
 //! the CID rebuilt from their prefix and bytes; a block nobody asked for is dropped and counts
-//! against the peer. Caps: [`message::MAX_MESSAGE_SIZE`] per message, [`MAX_WANTLIST`]
+//! against the peer. A duplicate (a block this node wanted from several peers, answered by
+//! another first: the normal race of a broadcast want) is dropped without counting, as Kubo
+//! counts it as a duplicate; the last [`RECENT_BLOCKS`] received CIDs are remembered for that. Caps: [`message::MAX_MESSAGE_SIZE`] per message, [`MAX_WANTLIST`]
 //! entries read per message, [`MAX_INBOUND_STREAMS`] streams served at once.
 
 pub mod message;
@@ -43,6 +45,8 @@ pub const MAX_WANTLIST: usize = 1024;
 pub const MAX_INBOUND_STREAMS: usize = 256;
 /// Blocks a peer may send unasked before it is disconnected.
 pub const MAX_UNWANTED_BLOCKS: u64 = 16;
+/// Received CIDs remembered to tell a late duplicate from a block nobody asked for.
+pub const RECENT_BLOCKS: usize = 4096;
 /// Bytes of blocks packed into one response message.
 const RESPONSE_BUDGET: usize = 3 * 1024 * 1024;
 /// How long blocks withheld for an unpaid debt wait for the payment before dont-have.
@@ -66,6 +70,32 @@ pub enum BitswapError {
     NotFound(Cid),
 }
 
+/// A bounded set of recently received CIDs: inserting past [`RECENT_BLOCKS`] forgets the
+/// oldest.
+#[derive(Default)]
+struct Recent {
+    order: std::collections::VecDeque<Cid>,
+    set: HashSet<Cid>,
+}
+
+impl Recent {
+    fn insert(&mut self, cid: Cid) {
+        if !self.set.insert(cid) {
+            return;
+        }
+        self.order.push_back(cid);
+        if self.order.len() > RECENT_BLOCKS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, cid: &Cid) -> bool {
+        self.set.contains(cid)
+    }
+}
+
 /// Callers waiting for a block, and which peers said they lack it.
 #[derive(Default)]
 struct Want {
@@ -78,6 +108,8 @@ pub struct Bitswap<S> {
     control: libp2p_stream::Control,
     store: S,
     wants: Mutex<HashMap<Cid, Want>>,
+    /// The last [`RECENT_BLOCKS`] CIDs a want was answered with, oldest first.
+    recent: Mutex<Recent>,
     pub ledgers: Arc<Ledgers>,
     inbound: Arc<Semaphore>,
     /// Peers to disconnect, picked up by the swarm task.
@@ -106,6 +138,7 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             control,
             store,
             wants: Mutex::new(HashMap::new()),
+            recent: Mutex::default(),
             ledgers,
             inbound: Arc::new(Semaphore::new(MAX_INBOUND_STREAMS)),
             misbehaving,
@@ -167,17 +200,25 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             let waiters = cid
                 .and_then(|cid| self.lock().remove(&cid))
                 .map(|w| w.waiters);
-            match waiters {
-                Some(waiters) => {
+            match (waiters, cid) {
+                (Some(waiters), Some(cid)) => {
                     let data = Bytes::copy_from_slice(data);
                     self.ledgers.block_received(peer);
                     for waiter in waiters {
                         let _ = waiter.send(data.clone());
                     }
+                    self.recent_lock().insert(cid);
                 }
-                None => self.penalise(peer).await,
+                (None, Some(cid)) if self.recent_lock().contains(&cid) => {
+                    tracing::trace!(%peer, %cid, "duplicate block dropped");
+                }
+                _ => self.penalise(peer).await,
             }
         }
+    }
+
+    fn recent_lock(&self) -> std::sync::MutexGuard<'_, Recent> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A block nobody asked for (or that hashes to no CID we want): dropped, counted.
@@ -430,4 +471,33 @@ fn msg_data_bytes(msg: &Message) -> u64 {
     let v0: usize = msg.blocks.iter().map(Vec::len).sum();
     let v1: usize = msg.payload.iter().map(|p| p.data.len()).sum();
     (v0 + v1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cid(i: u32) -> Cid {
+        let block = crate::content::Block::encode(
+            crate::content::RAW,
+            crate::content::HashAlg::Sha2_256,
+            i.to_le_bytes().to_vec(),
+        );
+        *block.cid()
+    }
+
+    #[test]
+    fn recent_blocks_are_remembered_up_to_the_bound_oldest_forgotten_first() {
+        let mut recent = Recent::default();
+        for i in 0..RECENT_BLOCKS as u32 {
+            recent.insert(cid(i));
+        }
+        recent.insert(cid(0)); // already there: no second entry
+        assert!(recent.contains(&cid(0)));
+        recent.insert(cid(RECENT_BLOCKS as u32));
+        assert!(!recent.contains(&cid(0)), "the oldest is forgotten");
+        assert!(recent.contains(&cid(1)));
+        assert_eq!(recent.order.len(), RECENT_BLOCKS);
+        assert_eq!(recent.set.len(), RECENT_BLOCKS);
+    }
 }

@@ -438,9 +438,11 @@ impl Deals {
             DealState::Accepted,
             &self.parts.clock,
         )?;
+        let total = proposal.payload.total_price()?.0;
+        let channel = proposal.payload.payment_channel.as_deref();
         self.parts
             .db
-            .insert_deal(&row, "accepted by the provider")
+            .insert_funded_deal(&row, "accepted by the provider", channel, total)
             .await?;
         self.changed(deal);
         drop(funding);
