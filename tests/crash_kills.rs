@@ -23,7 +23,7 @@ async fn kills_during_adds_imports_deal_transfers_and_receipt_writes_break_no_in
         deal_kills: 3,
         receipt_kills: 2,
         file_bytes: 4 << 20,
-        deal_bytes: 4 << 20,
+        deal_bytes: 2 << 20,
         deal_rule: DealRule::ActiveOrTransferring,
         deal_limit: Duration::from_secs(15),
     };

@@ -346,20 +346,36 @@ fn run_bounded(mut command: Command, limit: Duration) -> Output {
     wait_bounded(child, limit)
 }
 
-/// Waits for a spawned command, killing it after `limit`.
+/// Waits for a spawned command, killing it after `limit`. Its output is read while it runs,
+/// so a command that prints more than a pipe holds does not stall.
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + limit;
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             _ => {
                 let _ = child.kill();
-                break;
+                break child.wait().expect("wait");
             }
         }
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     }
-    child.wait_with_output().expect("wait")
 }
 
 /// What the content checks expect of one node.
@@ -815,7 +831,7 @@ impl Run {
 
             let state = self.await_deal(provider, &cid).await;
             stats.assertions += 1;
-            match state {
+            match &state {
                 DealSeen::Unrecorded => stats.deals_unrecorded += 1,
                 DealSeen::Active => stats.deals_active += 1,
                 DealSeen::Failed(reason) => {
@@ -904,11 +920,11 @@ impl Run {
         let net = client.daemon.node().net().running().expect("client net");
         let mut acked: BTreeSet<u64> = BTreeSet::new();
         let mut next_seq = 1u64;
-        // One uninterrupted burst: how long a few dozen receipts take.
+        // One uninterrupted burst: how long twenty receipts take.
         let span = {
             let t0 = Instant::now();
             let peer: libp2p::PeerId = provider.id.parse().expect("peer id");
-            for _ in 0..50 {
+            for _ in 0..20 {
                 let receipt = Signed::sign(
                     Receipt {
                         channel: channel_cid,
@@ -996,7 +1012,7 @@ impl Run {
 fn stored_receipts(provider: &Proc, channel: &str) -> Result<BTreeSet<u64>, String> {
     let out = provider.cli(&["pay", "receipts", channel, "--json"]);
     if !out.status.success() {
-        return Err(format!("pay receipts failed: {}", stderr(&out)));
+        return Err(format!("pay receipts failed ({}): {}", out.status, stderr(&out)));
     }
     let history: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("pay receipts --json: {e}"))?;
