@@ -111,6 +111,9 @@ pub struct PhaseStats {
     /// Deals the kill came too early for (the provider never recorded them).
     pub deals_unrecorded: usize,
     pub deals_active: usize,
+    /// Active deals that were `transferring` when the provider was killed and activated by
+    /// the restarted process (the kill hit the pull itself).
+    pub deals_resumed_mid_transfer: usize,
     /// Receipts acknowledged to the payer.
     pub receipts_acked: usize,
 }
@@ -219,11 +222,15 @@ impl Proc {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait();
+                let log = std::fs::read_to_string(self.repo.with_extension("log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
                 panic!(
-                    "daemon on {} did not become ready (start {}, {status:?}); see {}",
+                    "daemon on {} did not become ready in {START_LIMIT:?} (start {}, {status:?}); \
+                     its log ends:\n{}",
                     self.repo.display(),
                     self.starts,
-                    self.repo.with_extension("log").display()
+                    tail.join("\n")
                 );
             }
         };
@@ -652,9 +659,10 @@ impl Run {
         }
     }
 
-    /// A delay uniform in `[0, span]`.
+    /// A delay uniform in `[0, 1.2 span]`: mostly while the work runs, sometimes just after
+    /// it was acknowledged (which must then survive).
     fn kill_point(&mut self, span: Duration) -> Duration {
-        let micros = span.as_micros().max(1) as u64;
+        let micros = (span.as_micros().max(1) as u64).saturating_mul(6) / 5;
         Duration::from_micros(self.rng.gen_range(0..=micros))
     }
 
@@ -673,7 +681,7 @@ impl Run {
 
         // Files to add (a few, so adds both write anew and meet blocks already stored).
         let mut files = Vec::new();
-        for i in 0..4u64 {
+        for i in 0..3u64 {
             let path = dir.join(format!("file-{i}.bin"));
             let data = bytes(self.plan.file_bytes, 1000 + i);
             std::fs::write(&path, &data).expect("file");
@@ -683,7 +691,7 @@ impl Run {
         }
         // CARs to import: exported once from an add, then unpinned and collected.
         let mut cars = Vec::new();
-        for i in 0..2u64 {
+        for i in 0..1u64 {
             let path = dir.join(format!("car-{i}.bin"));
             let data = bytes(self.plan.file_bytes, 2000 + i);
             std::fs::write(&path, &data).expect("file");
@@ -820,6 +828,7 @@ impl Run {
             let at = self.kill_point(span);
             let job = make_deal(client, provider, &cid);
             std::thread::sleep(at);
+            let killed_at = unix_ms();
             provider.kill();
             provider.start();
             stats.kills += 1;
@@ -833,7 +842,12 @@ impl Run {
             stats.assertions += 1;
             match &state {
                 DealSeen::Unrecorded => stats.deals_unrecorded += 1,
-                DealSeen::Active => stats.deals_active += 1,
+                DealSeen::Active => {
+                    stats.deals_active += 1;
+                    if resumed_mid_transfer(provider, &cid, killed_at) {
+                        stats.deals_resumed_mid_transfer += 1;
+                    }
+                }
                 DealSeen::Failed(reason) => {
                     self.violate(
                         phase,
@@ -891,15 +905,29 @@ impl Run {
         let started = Instant::now();
         let mut stats = PhaseStats::default();
         ok_line(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
-        let opened = ok_line(&client.cli(&[
-            "pay",
-            "channel",
-            "open",
-            &provider.id,
-            "--deposit",
-            "1000000000000",
-            "--json",
-        ]));
+        // The connection to the provider's previous process may still be closing: the first
+        // stream can fail on it, so the open is tried again on a fresh dial.
+        let open = || {
+            client.cli(&[
+                "pay",
+                "channel",
+                "open",
+                &provider.id,
+                "--deposit",
+                "1000000000000",
+                "--json",
+            ])
+        };
+        let mut opened = open();
+        for _ in 0..10 {
+            if opened.status.success() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let _ = client.cli(&["swarm", "connect", &provider.tcp_addr()]);
+            opened = open();
+        }
+        let opened = ok_line(&opened);
         let opened: serde_json::Value = serde_json::from_str(&opened).expect("channel json");
         let channel = opened["id"].as_str().expect("channel id").to_string();
         let row = client
@@ -1127,6 +1155,33 @@ fn provider_deal(provider: &Proc, root: &str) -> DealSeen {
     }
 }
 
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether the provider's deal on `root` entered `transferring` before `killed_at` (Unix ms)
+/// and `active` after it.
+fn resumed_mid_transfer(provider: &Proc, root: &str, killed_at: i64) -> bool {
+    let out = provider.cli(&["provider", "deals", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let events = list["deals"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["root"] == root))
+        .and_then(|d| d["events"].as_array().cloned())
+        .unwrap_or_default();
+    let at = |state: &str| {
+        events
+            .iter()
+            .filter(|e| e["state"] == state)
+            .filter_map(|e| e["at"].as_i64())
+            .collect::<Vec<_>>()
+    };
+    at("transferring").iter().any(|t| *t < killed_at) && at("active").iter().any(|t| *t > killed_at)
+}
+
 /// `cairn deal make` from the client to the provider, not waited for.
 fn make_deal(client: &TestNode, provider: &Proc, cid: &str) -> Child {
     Command::new(BIN)
@@ -1192,8 +1247,9 @@ pub fn report(outcome: &Outcome) -> String {
         );
         if phase.starts_with("deal") {
             line.push_str(&format!(
-                "; deals active {}, still transferring {}, never recorded {}",
-                s.deals_active, s.deals_pending, s.deals_unrecorded
+                "; deals active {} (of which killed mid-transfer and resumed {}), still \
+                 transferring {}, never recorded {}",
+                s.deals_active, s.deals_resumed_mid_transfer, s.deals_pending, s.deals_unrecorded
             ));
         }
         if phase.starts_with("receipt") {
