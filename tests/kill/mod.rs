@@ -222,7 +222,8 @@ impl Proc {
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait();
-                let log = std::fs::read_to_string(self.repo.with_extension("log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.repo.with_extension("log")).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 panic!(
@@ -356,7 +357,9 @@ fn run_bounded(mut command: Command, limit: Duration) -> Output {
 /// Waits for a spawned command, killing it after `limit`. Its output is read while it runs,
 /// so a command that prints more than a pipe holds does not stall.
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut pipe) = pipe {
@@ -442,7 +445,11 @@ fn block_files(root: &Path) -> Result<Files, String> {
             files.strays.push(shard_name);
             continue;
         }
-        for entry in std::fs::read_dir(&shard_path).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(&shard_path)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().to_string();
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             files.bytes += size;
@@ -519,8 +526,9 @@ async fn check_store(proc: &Proc, http: &reqwest::Client) -> Checked {
         .collect();
     out.assertions += 1;
     if !tmp_left.is_empty() {
-        out.problems
-            .push(format!("files under blocks/ that are no block: {tmp_left:?}"));
+        out.problems.push(format!(
+            "files under blocks/ that are no block: {tmp_left:?}"
+        ));
     }
     let row_sum: u64 = rows.values().sum();
     out.assertions += 2;
@@ -564,7 +572,8 @@ async fn check_pins(proc: &Proc, http: &reqwest::Client, expect: &Expect) -> Che
         }
         out.assertions += 1;
         let Some(want) = expect.readable.get(cid) else {
-            out.problems.push(format!("{cid} is pinned but was never added"));
+            out.problems
+                .push(format!("{cid} is pinned but was never added"));
             continue;
         };
         let read = http
@@ -651,7 +660,13 @@ impl Run {
         self.outcome.violations.push(v);
     }
 
-    fn record(&mut self, phase: &'static str, kill: usize, checked: Checked, stats: &mut PhaseStats) {
+    fn record(
+        &mut self,
+        phase: &'static str,
+        kill: usize,
+        checked: Checked,
+        stats: &mut PhaseStats,
+    ) {
         stats.checks += 1;
         stats.assertions += checked.assertions;
         for problem in checked.problems {
@@ -709,18 +724,26 @@ impl Run {
                 .map(str::to_string)
                 .to_vec()
         };
-        let import_args =
-            |path: &Path| -> Vec<String> { ["car", "import", path_str(path)].map(str::to_string).to_vec() };
+        let import_args = |path: &Path| -> Vec<String> {
+            ["car", "import", path_str(path)]
+                .map(str::to_string)
+                .to_vec()
+        };
         let work: Vec<(&'static str, usize, Vec<(Vec<String>, String)>)> = vec![
             (
                 "add",
                 self.plan.add_kills,
-                files.iter().map(|(p, c)| (add_args(p), c.clone())).collect(),
+                files
+                    .iter()
+                    .map(|(p, c)| (add_args(p), c.clone()))
+                    .collect(),
             ),
             (
                 "car import",
                 self.plan.car_kills,
-                cars.iter().map(|(p, c)| (import_args(p), c.clone())).collect(),
+                cars.iter()
+                    .map(|(p, c)| (import_args(p), c.clone()))
+                    .collect(),
             ),
         ];
         for (phase, kills, jobs) in work {
@@ -948,11 +971,11 @@ impl Run {
         let net = client.daemon.node().net().running().expect("client net");
         let mut acked: BTreeSet<u64> = BTreeSet::new();
         let mut next_seq = 1u64;
-        // One uninterrupted burst: how long twenty receipts take.
+        // One uninterrupted burst: how long ten receipts take.
         let span = {
             let t0 = Instant::now();
             let peer: libp2p::PeerId = provider.id.parse().expect("peer id");
-            for _ in 0..20 {
+            for _ in 0..10 {
                 let receipt = Signed::sign(
                     Receipt {
                         channel: channel_cid,
@@ -967,7 +990,11 @@ impl Run {
                 )
                 .expect("sign");
                 let answer = net
-                    .pay(peer, &PayRequest::Pay(vec![receipt]), Duration::from_secs(5))
+                    .pay(
+                        peer,
+                        &PayRequest::Pay(vec![receipt]),
+                        Duration::from_secs(5),
+                    )
                     .await;
                 match answer {
                     Ok(PayResponse::Acks(acks))
@@ -1040,7 +1067,11 @@ impl Run {
 fn stored_receipts(provider: &Proc, channel: &str) -> Result<BTreeSet<u64>, String> {
     let out = provider.cli(&["pay", "receipts", channel, "--json"]);
     if !out.status.success() {
-        return Err(format!("pay receipts failed ({}): {}", out.status, stderr(&out)));
+        return Err(format!(
+            "pay receipts failed ({}): {}",
+            out.status,
+            stderr(&out)
+        ));
     }
     let history: serde_json::Value =
         serde_json::from_slice(&out.stdout).map_err(|e| format!("pay receipts --json: {e}"))?;
@@ -1092,7 +1123,11 @@ async fn send_receipts(
             }
         };
         match net
-            .pay(peer, &PayRequest::Pay(vec![receipt]), Duration::from_secs(2))
+            .pay(
+                peer,
+                &PayRequest::Pay(vec![receipt]),
+                Duration::from_secs(2),
+            )
             .await
         {
             Ok(PayResponse::Acks(acks)) => {
