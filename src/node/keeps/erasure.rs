@@ -112,9 +112,9 @@ pub struct ErasureReport {
     pub healthy: u32,
     /// Healthy slots minus `k`.
     pub health: i64,
-    /// At least `k` slots are healthy.
+    /// At least `k` slots are healthy or have a copy here: a restore can read them.
     pub recoverable: bool,
-    /// Slots without a healthy deal, ascending.
+    /// Slots neither healthy at a provider nor here, ascending.
     pub missing: Vec<u32>,
 }
 
@@ -401,16 +401,27 @@ impl Keeps {
     }
 
     /// Readers streaming each chosen slot's bytes by CID (local blocks first, then the
-    /// network), for the codec's blocking side.
-    fn slot_readers(&self, manifest: &Manifest, chosen: &[u32]) -> Vec<(u32, impl std::io::Read)> {
+    /// network), for the codec's blocking side. The first slot that cannot be read is noted
+    /// in `failed`, so the caller can pass it over.
+    fn slot_readers(
+        &self,
+        manifest: &Manifest,
+        chosen: &[u32],
+        failed: &FirstFailure,
+    ) -> Vec<(u32, impl std::io::Read)> {
         chosen
             .iter()
             .filter_map(|&index| {
                 let entry = manifest.slot(index)?;
                 let stream = crate::content::exporter::cat(self.content.blocks(), entry.cid)
                     .map_err(std::io::Error::other);
-                let reader = StreamReader::new(Box::pin(stream));
-                Some((index, std::io::BufReader::with_capacity(PIPE, SyncIoBridge::new(reader))))
+                let reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
+                let noted = Noted {
+                    index,
+                    inner: reader,
+                    failed: failed.clone(),
+                };
+                Some((index, std::io::BufReader::with_capacity(PIPE, noted)))
             })
             .collect()
     }
@@ -482,7 +493,8 @@ impl Keeps {
         manifest: &Manifest,
         indices: &[u32],
     ) -> std::result::Result<u64, Failed> {
-        let readers = self.slot_readers(manifest, indices);
+        let failed = FirstFailure::default();
+        let readers = self.slot_readers(manifest, indices, &failed);
         let (writer, reader) = tokio::io::duplex(PIPE);
         let mut writer = SyncIoBridge::new(writer);
         let decoding = manifest.clone();
@@ -507,7 +519,7 @@ impl Keeps {
                     let _ = self.content.pin_rm(cid).await;
                 }
             }
-            return Err(Failed::from_decode(e));
+            return Err(failed.take().unwrap_or_else(|| Failed::from_decode(e)));
         }
         let import = imported.map_err(Failed::Other)?;
         if import.roots != [*root] {
@@ -588,7 +600,8 @@ impl Keeps {
         targets: &[u32],
         scratch: &Scratch,
     ) -> std::result::Result<(), Failed> {
-        let readers = self.slot_readers(manifest, chosen);
+        let failed = FirstFailure::default();
+        let readers = self.slot_readers(manifest, chosen, &failed);
         let paths: Vec<(u32, PathBuf)> = targets.iter().map(|&i| (i, scratch.slot(i))).collect();
         let manifest = manifest.clone();
         let rebuilt = tokio::task::spawn_blocking(move || -> Result<(), ErasureError> {
@@ -606,7 +619,10 @@ impl Keeps {
             manifest.rebuild(readers, &mut files, Sources::Trusted)?;
             Ok(())
         });
-        joined(rebuilt.await).map_err(Failed::Other)?.map_err(Failed::from_decode)
+        match joined(rebuilt.await).map_err(Failed::Other)? {
+            Ok(()) => Ok(()),
+            Err(e) => Err(failed.take().unwrap_or_else(|| Failed::from_decode(e))),
+        }
     }
 
     /// An erasure-coded keep's summary and per-slot report; `None` for a keep of replicas.
@@ -680,7 +696,13 @@ impl Keeps {
             .filter(|s| s.state == "healthy")
             .map(|s| s.index)
             .collect();
-        let missing = (0..scheme.n()).filter(|i| !healthy.contains(i)).collect();
+        // A restore can read the healthy slots and the copies here.
+        let available: Vec<u32> = slots
+            .iter()
+            .filter(|s| s.state == "healthy" || s.local)
+            .map(|s| s.index)
+            .collect();
+        let missing = (0..scheme.n()).filter(|i| !available.contains(i)).collect();
         let summary = ErasureReport {
             scheme: scheme.to_string(),
             k: scheme.k,
@@ -689,10 +711,41 @@ impl Keeps {
             manifest: recorded.map(|(row, _)| row.manifest),
             healthy: healthy.len() as u32,
             health: healthy.len() as i64 - i64::from(scheme.k),
-            recoverable: healthy.len() as u32 >= scheme.k,
+            recoverable: available.len() as u32 >= scheme.k,
             missing,
         };
         Ok(Some((summary, slots)))
+    }
+}
+
+/// The first slot a decode could not read, and why.
+#[derive(Clone, Default)]
+struct FirstFailure(std::sync::Arc<std::sync::Mutex<Option<(u32, String)>>>);
+
+impl FirstFailure {
+    fn note(&self, index: u32, why: String) {
+        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert((index, why));
+    }
+
+    fn take(&self) -> Option<Failed> {
+        let mut first = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        first.take().map(|(index, why)| Failed::Slot(index, why))
+    }
+}
+
+/// A slot's reader that notes which slot failed.
+struct Noted<R> {
+    index: u32,
+    inner: R,
+    failed: FirstFailure,
+}
+
+impl<R: std::io::Read> std::io::Read for Noted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.failed.note(self.index, e.to_string());
+        })
     }
 }
 

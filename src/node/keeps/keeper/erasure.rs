@@ -123,11 +123,22 @@ impl Keeper {
         let mut health = slot_health(
             &plan, scheme, threshold, started, rebuilding, short, &why_short,
         );
-        if (plan.held as u32) < scheme.k {
-            let missing: Vec<u32> = plan.in_state(&crate::keeper::erasure::SlotState::Missing);
+        // Slots a restore could read: those held by providers and the copies here.
+        let missing = plan.in_state(&crate::keeper::erasure::SlotState::Missing);
+        let here = healths
+            .iter()
+            .filter(|h| h.local && missing.contains(&h.index))
+            .count();
+        if ((plan.held + here) as u32) < scheme.k {
+            let lost: Vec<u32> = healths
+                .iter()
+                .filter(|h| !h.local && missing.contains(&h.index))
+                .map(|h| h.index)
+                .collect();
             health.details.push_str(&format!(
-                "; unrecoverable from slots: {} of the {} needed are held, missing {missing:?}",
-                plan.held, scheme.k
+                "; unrecoverable from slots: {} of the {} needed are held or here, missing {lost:?}",
+                plan.held + here,
+                scheme.k
             ));
         }
         let row = KeepHealthRow {
