@@ -66,7 +66,9 @@ async fn report(client: &TestNode, cid: &str) -> Value {
     response.json().await.unwrap()
 }
 
-/// Polls `check` every 200 ms, moving the clock an hour each time, for up to `limit`.
+/// Polls `check`, moving the clock a challenge period each time, for up to `limit`. Between
+/// moves it waits for the deal lifecycle's next tick (every second) and the proofs it asks
+/// for: a proof in flight while the clock jumps would arrive after its deadline.
 async fn wait_for<F, Fut>(what: &str, hand: &ManualClock, limit: Duration, mut check: F) -> Value
 where
     F: FnMut() -> Fut,
@@ -83,7 +85,7 @@ where
             "{what}: not within {limit:?}; last seen:\n{seen:#}"
         );
         hand.advance(Duration::from_secs(3600));
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(1300)).await;
     }
 }
 
@@ -177,7 +179,7 @@ async fn a_4_plus_4_keep_is_dealt_to_8_providers_restored_from_any_4_and_topped_
     let created = keep(&client, &cid, "4+4", &[]);
     assert_eq!(created["meta"]["erasure"], "4+4");
 
-    let pinned = wait_for("8 healthy slots", &hand, Duration::from_secs(60), || async {
+    let pinned = wait_for("8 healthy slots", &hand, Duration::from_secs(150), || async {
         let r = report(&client, &cid).await;
         (all_healthy(&r, 8), r)
     })
@@ -231,7 +233,7 @@ async fn a_4_plus_4_keep_is_dealt_to_8_providers_restored_from_any_4_and_topped_
     for peer in &gone {
         providers.remove(peer).unwrap().stop().await;
     }
-    let short = wait_for("the lost slots reported", &hand, Duration::from_secs(150), || async {
+    let short = wait_for("the lost slots reported", &hand, Duration::from_secs(300), || async {
         let r = report(&client, &cid).await;
         let lost = slots(&r)
             .iter()
@@ -270,7 +272,7 @@ async fn a_4_plus_4_keep_is_dealt_to_8_providers_restored_from_any_4_and_topped_
 
     // Four providers appear: the lost slots are rebuilt and dealt to them.
     let fresh = self::providers(&clock, &client, 4).await;
-    let healed = wait_for("topped up", &hand, Duration::from_secs(90), || async {
+    let healed = wait_for("topped up", &hand, Duration::from_secs(200), || async {
         let r = report(&client, &cid).await;
         (all_healthy(&r, 8), r)
     })
@@ -294,7 +296,7 @@ async fn with_the_local_copy_gone_a_lost_slot_is_rebuilt_from_k_slots_fetched_fr
     let data = bytes(900_000, 162);
     let cid = client.add_cid(data.clone(), "").await;
     keep(&client, &cid, "2+2", &["--repair-threshold", "4"]);
-    let first = wait_for("pinned", &hand, Duration::from_secs(60), || async {
+    let first = wait_for("pinned", &hand, Duration::from_secs(150), || async {
         let r = report(&client, &cid).await;
         let local = slots(&r).iter().any(|s| s["local"] == true);
         (all_healthy(&r, 4) && !local, r)
@@ -314,7 +316,7 @@ async fn with_the_local_copy_gone_a_lost_slot_is_rebuilt_from_k_slots_fetched_fr
     let spare = provider_on(clock.clone()).await;
     connect(&client, &spare).await;
     let spare_id = spare.daemon.info.id.clone();
-    let repaired = wait_for("repaired", &hand, Duration::from_secs(90), || async {
+    let repaired = wait_for("repaired", &hand, Duration::from_secs(200), || async {
         let r = report(&client, &cid).await;
         (all_healthy(&r, 4) && placed(&r)[&1] == spare_id, r)
     })
@@ -326,11 +328,17 @@ async fn with_the_local_copy_gone_a_lost_slot_is_rebuilt_from_k_slots_fetched_fr
             .any(|r| r.contains("rebuilt slots [1] from slots") && r.contains("bytes fetched")),
         "{repairs:?}"
     );
-    assert!(events(&repaired, "drop")
-        .iter()
-        .any(|d| d.contains("failed proofs in a row")));
+    let cheat_id = placed(&first)[&1].clone();
+    let drops = events(&repaired, "drop");
+    assert!(drops.iter().any(|d| d.contains(&cheat_id)), "{drops:?}");
     // The rebuilt slot is the one the manifest names (its deal's piece root checks out).
     assert_eq!(slots(&repaired)[1]["cid"], slots(&first)[1]["cid"]);
+    // A gateway read of the kept CID, its copy gone, rebuilds it from slots first.
+    let root = cairn::content::parse_cid(&cid).unwrap();
+    assert!(client.daemon.node().content().dag_blocks(&root).await.is_err());
+    assert_eq!(cat(&client, &cid).await, data);
+    let r = report(&client, &cid).await;
+    assert!(!events(&r, "restored").is_empty());
     for p in providers.into_values().chain([spare]) {
         p.stop().await;
     }
@@ -345,7 +353,7 @@ async fn bad_slots_bad_manifests_and_lost_slots_are_refused_and_reported() {
     let mut providers = providers(&clock, &client, 3).await;
     let cid = client.add_cid(bytes(700_000, 163), "").await;
     keep(&client, &cid, "2+2", &[]);
-    let short = wait_for("three placed", &hand, Duration::from_secs(60), || async {
+    let short = wait_for("three placed", &hand, Duration::from_secs(150), || async {
         let r = report(&client, &cid).await;
         (placed(&r).len() == 3 && r["shortfall"] == 1, r)
     })
@@ -402,7 +410,7 @@ async fn bad_slots_bad_manifests_and_lost_slots_are_refused_and_reported() {
     for peer in placed_now.values() {
         providers.remove(peer).unwrap().stop().await;
     }
-    let dead = wait_for("unrecoverable", &hand, Duration::from_secs(120), || async {
+    let dead = wait_for("unrecoverable", &hand, Duration::from_secs(240), || async {
         let r = report(&client, &cid).await;
         let d = r["status_details"].as_str().unwrap_or("").to_string();
         (d.contains("unrecoverable from slots"), r)
@@ -464,7 +472,7 @@ async fn the_pinning_service_api_takes_meta_erasure_and_refuses_a_malformed_sche
     });
     let response = post(body).await.unwrap();
     assert_eq!(response.status(), 202);
-    let done = wait_for("pinned", &hand, Duration::from_secs(60), || async {
+    let done = wait_for("pinned", &hand, Duration::from_secs(150), || async {
         let r = report(&client, &cid).await;
         (all_healthy(&r, 3), r)
     })

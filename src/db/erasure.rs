@@ -190,6 +190,23 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// The blocks pin `root` references.
+    pub async fn pin_refs(&self, root: &cid::Cid) -> Result<Vec<cid::Cid>> {
+        let rows = sqlx::query("SELECT block FROM pin_refs WHERE pin = $1")
+            .bind(root.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let text: String = r.try_get("block")?;
+                text.parse().map_err(|e| DbError::CorruptRow {
+                    table: "pin_refs",
+                    reason: format!("{text:?}: {e}"),
+                })
+            })
+            .collect()
+    }
+
     /// A keep's deals with the slot each holds, oldest first.
     pub async fn slot_deals(&self, keep: &str) -> Result<Vec<SlotDealRow>> {
         let rows = sqlx::query(

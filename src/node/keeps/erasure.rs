@@ -486,6 +486,41 @@ impl Keeps {
         }
     }
 
+    /// Before a read of `root` (the gateway, `cat`): when `root` is an erasure-coded keep's CID
+    /// and its DAG is not whole here, restores it from slots first. Anything else is left
+    /// alone (`None`).
+    pub async fn restore_if_missing(&self, root: &Cid) -> Result<Option<RestoreReport>> {
+        let query = crate::db::KeepQuery {
+            cids: vec![root.to_string()],
+            ..Default::default()
+        };
+        let keeps = self.parts.db.query_keeps(&query).await?;
+        let Some(keep) = keeps.into_iter().find(|k| {
+            k.meta.contains_key(META_ERASURE) && k.status != crate::keeper::KeepStatus::Failed
+        }) else {
+            return Ok(None);
+        };
+        if self.parts.db.keep_erasure(&keep.id).await?.is_none() || self.is_whole(root).await? {
+            return Ok(None);
+        }
+        tracing::info!(keep = %keep.id, %root, "the kept DAG is not whole here: restoring it from slots");
+        self.restore_keep(&keep).await.map(Some)
+    }
+
+    /// Whether every block of the DAG under `root` is here: a pinned DAG's recorded blocks
+    /// are each present (no read), an unpinned one is walked.
+    async fn is_whole(&self, root: &Cid) -> Result<bool> {
+        if !self.parts.db.is_pinned(root).await? {
+            return Ok(self.content.dag_blocks(root).await.is_ok());
+        }
+        for block in self.parts.db.pin_refs(root).await? {
+            if !self.content.has_block(&block).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Decodes the piece from slots `indices` straight into a CAR import (pinned).
     async fn restore_from(
         &self,
