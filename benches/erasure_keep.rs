@@ -66,8 +66,7 @@ fn slots(r: &serde_json::Value) -> Vec<serde_json::Value> {
 fn placed(r: &serde_json::Value) -> bool {
     let s = slots(r);
     s.len() == 8
-        && s
-            .iter()
+        && s.iter()
             .all(|s| s["deal_state"] == "active" && s["local"] == false)
 }
 
@@ -159,7 +158,13 @@ fn main() {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|s| format!("{}:{}", s["index"], &s["source"].as_str().unwrap_or("")[..12]))
+        .map(|s| {
+            format!(
+                "{}:{}",
+                s["index"],
+                &s["source"].as_str().unwrap_or("")[..12]
+            )
+        })
         .collect();
 
     // 3. The reference: one full replica fetched from one provider by a fresh node.
@@ -212,9 +217,9 @@ fn main() {
         .unwrap_or(0);
     let spare_id = peer_id(&spare);
     until(&api, &cid, Duration::from_secs(900), |r| {
-        slots(r)
-            .iter()
-            .any(|s| s["index"] == 7 && s["peer"] == spare_id.as_str() && s["deal_state"] == "active")
+        slots(r).iter().any(|s| {
+            s["index"] == 7 && s["peer"] == spare_id.as_str() && s["deal_state"] == "active"
+        })
     });
     let redealt = killed.elapsed();
 

@@ -179,10 +179,15 @@ async fn a_4_plus_4_keep_is_dealt_to_8_providers_restored_from_any_4_and_topped_
     let created = keep(&client, &cid, "4+4", &[]);
     assert_eq!(created["meta"]["erasure"], "4+4");
 
-    let pinned = wait_for("8 healthy slots", &hand, Duration::from_secs(150), || async {
-        let r = report(&client, &cid).await;
-        (all_healthy(&r, 8), r)
-    })
+    let pinned = wait_for(
+        "8 healthy slots",
+        &hand,
+        Duration::from_secs(150),
+        || async {
+            let r = report(&client, &cid).await;
+            (all_healthy(&r, 8), r)
+        },
+    )
     .await;
     let erasure = &pinned["erasure"];
     assert_eq!(erasure["scheme"], "4+4");
@@ -196,7 +201,11 @@ async fn a_4_plus_4_keep_is_dealt_to_8_providers_restored_from_any_4_and_topped_
         assert_eq!(s["last_proof"]["outcome"], "passed");
     }
     for p in providers.values() {
-        assert_eq!(provider_deals(p).await, 1, "never two slots on one provider");
+        assert_eq!(
+            provider_deals(p).await,
+            1,
+            "never two slots on one provider"
+        );
     }
     // Every slot's provider holds it: the copies here were let go.
     let released = wait_for("slots released", &hand, Duration::from_secs(20), || async {
@@ -207,17 +216,21 @@ async fn a_4_plus_4_keep_is_dealt_to_8_providers_restored_from_any_4_and_topped_
     assert_eq!(events(&released, "encoded").len(), 1);
     let shown = ok(&client.cli(&["keep", "show", &cid]));
     assert!(shown.contains("4+4 slots, erasure root bafyrei"), "{shown}");
-    assert!(shown.contains("health +4 (8 of 8 healthy, k = 4)"), "{shown}");
-    assert!(shown.contains("SLOT") && shown.contains("healthy"), "{shown}");
+    assert!(
+        shown.contains("health +4 (8 of 8 healthy, k = 4)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("SLOT") && shown.contains("healthy"),
+        "{shown}"
+    );
     let listed = ok(&client.cli(&["keep", "ls"]));
     assert!(listed.contains("8/8 slots"), "{listed}");
 
     // The local copy is lost: restored byte for byte from 4 slots fetched from providers.
     lose_local_copy(&client, &cid).await;
-    let restored: Value = serde_json::from_str(&ok(&client.cli(&[
-        "keep", "restore", &cid, "--json",
-    ])))
-    .unwrap();
+    let restored: Value =
+        serde_json::from_str(&ok(&client.cli(&["keep", "restore", &cid, "--json"]))).unwrap();
     assert_eq!(restored["slots"].as_array().unwrap().len(), 4);
     assert!(restored["slots"]
         .as_array()
@@ -233,24 +246,27 @@ async fn a_4_plus_4_keep_is_dealt_to_8_providers_restored_from_any_4_and_topped_
     for peer in &gone {
         providers.remove(peer).unwrap().stop().await;
     }
-    let short = wait_for("the lost slots reported", &hand, Duration::from_secs(300), || async {
-        let r = report(&client, &cid).await;
-        let lost = slots(&r)
-            .iter()
-            .filter(|s| s["index"].as_u64() < Some(4) && s["peer"].is_null())
-            .count();
-        (lost == 4 && r["shortfall"].as_u64() > Some(0), r)
-    })
+    let short = wait_for(
+        "the lost slots reported",
+        &hand,
+        Duration::from_secs(300),
+        || async {
+            let r = report(&client, &cid).await;
+            let lost = slots(&r)
+                .iter()
+                .filter(|s| s["index"].as_u64() < Some(4) && s["peer"].is_null())
+                .count();
+            (lost == 4 && r["shortfall"].as_u64() > Some(0), r)
+        },
+    )
     .await;
     let details = short["status_details"].as_str().unwrap();
     assert!(details.contains("short: no eligible provider"), "{details}");
     assert_eq!(short["status"], "pinning");
     assert!(events(&short, "drop").len() >= 4);
     lose_local_copy(&client, &cid).await;
-    let restored: Value = serde_json::from_str(&ok(&client.cli(&[
-        "keep", "restore", &cid, "--json",
-    ])))
-    .unwrap();
+    let restored: Value =
+        serde_json::from_str(&ok(&client.cli(&["keep", "restore", &cid, "--json"]))).unwrap();
     let used: Vec<u64> = restored["slots"]
         .as_array()
         .unwrap()
@@ -335,7 +351,13 @@ async fn with_the_local_copy_gone_a_lost_slot_is_rebuilt_from_k_slots_fetched_fr
     assert_eq!(slots(&repaired)[1]["cid"], slots(&first)[1]["cid"]);
     // A gateway read of the kept CID, its copy gone, rebuilds it from slots first.
     let root = cairn::content::parse_cid(&cid).unwrap();
-    assert!(client.daemon.node().content().dag_blocks(&root).await.is_err());
+    assert!(client
+        .daemon
+        .node()
+        .content()
+        .dag_blocks(&root)
+        .await
+        .is_err());
     assert_eq!(cat(&client, &cid).await, data);
     let r = report(&client, &cid).await;
     assert!(!events(&r, "restored").is_empty());
@@ -359,8 +381,14 @@ async fn bad_slots_bad_manifests_and_lost_slots_are_refused_and_reported() {
     })
     .await;
     let details = short["status_details"].as_str().unwrap();
-    assert!(details.contains("1 short: no eligible provider"), "{details}");
-    assert!(details.contains("holds slot"), "why the others were passed over: {details}");
+    assert!(
+        details.contains("1 short: no eligible provider"),
+        "{details}"
+    );
+    assert!(
+        details.contains("holds slot"),
+        "why the others were passed over: {details}"
+    );
     for p in providers.values() {
         assert_eq!(provider_deals(p).await, 1);
     }
@@ -437,7 +465,10 @@ async fn bad_slots_bad_manifests_and_lost_slots_are_refused_and_reported() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"], "unrecoverable", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("missing"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("missing"),
+        "{body}"
+    );
     for p in providers.into_values() {
         p.stop().await;
     }

@@ -119,7 +119,10 @@ fn erasure_meta(
         (Some(scheme), threshold) => {
             meta.insert(crate::node::META_ERASURE.to_string(), scheme.clone());
             if let Some(t) = threshold {
-                meta.insert(crate::node::META_REPAIR_THRESHOLD.to_string(), t.to_string());
+                meta.insert(
+                    crate::node::META_REPAIR_THRESHOLD.to_string(),
+                    t.to_string(),
+                );
             }
         }
         (None, Some(_)) => {

@@ -165,7 +165,15 @@ fn slot_lines(k: &Keep) -> Vec<String> {
         ),
         String::new(),
     ];
-    let header = ["SLOT", "STATE", "PROVIDER", "DEAL", "LAST PROOF", "SCORE", "PAID"];
+    let header = [
+        "SLOT",
+        "STATE",
+        "PROVIDER",
+        "DEAL",
+        "LAST PROOF",
+        "SCORE",
+        "PAID",
+    ];
     let mut table = Table::new(&header).right_aligned(&[0, 5, 6]);
     for s in &k.slots {
         let proof = match &s.last_proof {

@@ -95,9 +95,11 @@ impl Db {
             .bind(i64::from(slot.index))
             .bind(&slot.cid)
             .bind(&slot.piece_root)
-            .bind(i64::try_from(slot.piece_size).map_err(|_| {
-                DbError::OutOfRange(format!("slot piece size {}", slot.piece_size))
-            })?)
+            .bind(
+                i64::try_from(slot.piece_size).map_err(|_| {
+                    DbError::OutOfRange(format!("slot piece size {}", slot.piece_size))
+                })?,
+            )
             .bind(i64::from(slot.local))
             .execute(&mut *tx)
             .await?;
@@ -174,7 +176,13 @@ impl Db {
     }
 
     /// Records a deal made for slot `slot` of a keep; false if the keep is gone.
-    pub async fn add_slot_deal(&self, keep: &str, deal: &str, peer: &str, slot: u32) -> Result<bool> {
+    pub async fn add_slot_deal(
+        &self,
+        keep: &str,
+        deal: &str,
+        peer: &str,
+        slot: u32,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO keep_deals (keep, deal, peer, state, created_at, slot) \
              SELECT id, $1, $2, 'live', $3, $4 FROM keeps WHERE id = $5 \

@@ -309,7 +309,9 @@ mod tests {
         assert_eq!(default_threshold(Scheme::new(1, 1).unwrap()), 2);
         assert_eq!(check_threshold(scheme(), 4), Ok(4));
         assert_eq!(check_threshold(scheme(), 8), Ok(8));
-        assert!(check_threshold(scheme(), 3).unwrap_err().contains("between k = 4"));
+        assert!(check_threshold(scheme(), 3)
+            .unwrap_err()
+            .contains("between k = 4"));
         assert!(check_threshold(scheme(), 9).is_err());
     }
 
@@ -371,7 +373,11 @@ mod tests {
         let failed = [Outcome::Failed, Outcome::Failed, Outcome::Failed];
         let slots = vec![
             slot(0, vec![deal("a", &failed)], false),
-            slot(1, vec![deal("b", &[Outcome::Passed, Outcome::Failed])], false),
+            slot(
+                1,
+                vec![deal("b", &[Outcome::Passed, Outcome::Failed])],
+                false,
+            ),
             slot(2, vec![deal("c", &[Outcome::Passed])], false),
         ];
         let two_one = Scheme::new(2, 1).unwrap();
@@ -391,7 +397,10 @@ mod tests {
     fn a_slot_with_two_deals_keeps_the_better_one() {
         let slots = vec![slot(
             0,
-            vec![deal("old", &[Outcome::Failed]), deal("new", &[Outcome::Passed])],
+            vec![
+                deal("old", &[Outcome::Failed]),
+                deal("new", &[Outcome::Passed]),
+            ],
             false,
         )];
         let plan = plan_slots(Scheme::new(1, 1).unwrap(), 1, &policy(), &slots, NOW);

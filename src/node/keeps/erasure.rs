@@ -69,12 +69,30 @@ pub fn spec_of(meta: &BTreeMap<String, String>) -> Result<Option<ErasureSpec>> {
                     "meta {META_REPAIR_THRESHOLD:?}: {t:?} is not a whole number"
                 ))
             })?;
-            check_threshold(scheme, n).map_err(|e| {
-                NodeError::invalid(format!("meta {META_REPAIR_THRESHOLD:?}: {e}"))
-            })?
+            check_threshold(scheme, n)
+                .map_err(|e| NodeError::invalid(format!("meta {META_REPAIR_THRESHOLD:?}: {e}")))?
         }
     };
     Ok(Some(ErasureSpec { scheme, threshold }))
+}
+
+/// What a new keep asks for, in words: `replicas` (the replica policy's description) for a
+/// keep of replicas, its scheme and threshold for an erasure-coded one.
+pub(super) fn describe(keep: &KeepRow, replicas: String) -> String {
+    match spec_of(&keep.meta) {
+        Ok(Some(spec)) => {
+            let p = &keep.policy;
+            format!(
+                "{} erasure-coded slots (any {} restore it; rebuilt below {} held) for {}, a proof every {}",
+                spec.scheme,
+                spec.scheme.k,
+                spec.threshold,
+                humantime::format_duration(std::time::Duration::from_secs(p.duration_secs)),
+                humantime::format_duration(std::time::Duration::from_secs(p.challenge_period_secs))
+            )
+        }
+        _ => replicas,
+    }
 }
 
 /// One slot in a keep's report.
@@ -263,8 +281,13 @@ impl Keeps {
                     .map_err(|e| io_err(path, e))?;
                 files.push(file);
             }
-            let manifest =
-                crate::erasure::encode_into(dag, piece, scheme, std::io::BufReader::new(reader), &mut files)?;
+            let manifest = crate::erasure::encode_into(
+                dag,
+                piece,
+                scheme,
+                std::io::BufReader::new(reader),
+                &mut files,
+            )?;
             Ok(manifest)
         });
         let (exported, encoded) = tokio::join!(export, encode);
@@ -317,7 +340,10 @@ impl Keeps {
                 added.cid, added.size, entry.cid, entry.size
             );
             let event = format!("a copy of slot {index} was refused: {detail}");
-            self.parts.db.add_keep_event(keep, "slot_refused", &event).await?;
+            self.parts
+                .db
+                .add_keep_event(keep, "slot_refused", &event)
+                .await?;
             return Err(ErasureError::SlotMismatch { index, detail }.into());
         }
         let name = format!("keep:{keep}:slot:{index}");
@@ -330,7 +356,10 @@ impl Keeps {
     pub async fn release_slot(&self, keep: &str, slot: &KeepSlotRow) -> Result<()> {
         let cid = crate::content::parse_cid(&slot.cid)?;
         self.content.pin_rm(&cid).await?;
-        self.parts.db.set_slot_local(keep, slot.index, false).await?;
+        self.parts
+            .db
+            .set_slot_local(keep, slot.index, false)
+            .await?;
         Ok(())
     }
 
@@ -460,7 +489,10 @@ impl Keeps {
                         "restored from slots {indices:?} ({blocks} blocks, a piece of {} bytes) and pinned again",
                         manifest.piece_size
                     );
-                    self.parts.db.add_keep_event(&keep.id, "restored", &detail).await?;
+                    self.parts
+                        .db
+                        .add_keep_event(&keep.id, "restored", &detail)
+                        .await?;
                     return Ok(RestoreReport {
                         cid: keep.cid.clone(),
                         manifest: row.manifest,
@@ -477,7 +509,10 @@ impl Keeps {
                 Err(Failed::Slot(index, why)) => {
                     self.parts.db.count_slot_failure(&keep.id, index).await?;
                     let detail = format!("slot {index} could not be read for a restore: {why}");
-                    self.parts.db.add_keep_event(&keep.id, "slot_refused", &detail).await?;
+                    self.parts
+                        .db
+                        .add_keep_event(&keep.id, "slot_refused", &detail)
+                        .await?;
                     refused.push((index, why));
                     sources.retain(|(i, _)| *i != index);
                 }
@@ -599,13 +634,23 @@ impl Keeps {
         loop {
             let available: Vec<u32> = sources.iter().map(|(i, _)| *i).collect();
             manifest.availability(&available).check()?;
-            let chosen: Vec<u32> = available.iter().take(manifest.k as usize).copied().collect();
-            match self.rebuild_from(&manifest, &chosen, targets, &scratch).await {
+            let chosen: Vec<u32> = available
+                .iter()
+                .take(manifest.k as usize)
+                .copied()
+                .collect();
+            match self
+                .rebuild_from(&manifest, &chosen, targets, &scratch)
+                .await
+            {
                 Ok(()) => break,
                 Err(Failed::Slot(index, why)) => {
                     self.parts.db.count_slot_failure(&keep.id, index).await?;
                     let detail = format!("slot {index} could not be read for a repair: {why}");
-                    self.parts.db.add_keep_event(&keep.id, "slot_refused", &detail).await?;
+                    self.parts
+                        .db
+                        .add_keep_event(&keep.id, "slot_refused", &detail)
+                        .await?;
                     sources.retain(|(i, _)| *i != index);
                 }
                 Err(Failed::Other(e)) => return Err(e),
@@ -615,7 +660,11 @@ impl Keeps {
             self.put_slot(&keep.id, &manifest, index, &scratch.slot(index))
                 .await?;
         }
-        let from: Vec<u32> = sources.iter().take(manifest.k as usize).map(|(i, _)| *i).collect();
+        let from: Vec<u32> = sources
+            .iter()
+            .take(manifest.k as usize)
+            .map(|(i, _)| *i)
+            .collect();
         let fetched = sources
             .iter()
             .take(manifest.k as usize)
@@ -830,8 +879,14 @@ mod tests {
             (vec![("erasure", "0+4")], "invalid_scheme"),
             (vec![("erasure", "4+0")], "invalid_scheme"),
             (vec![("erasure", "200+100")], "invalid_scheme"),
-            (vec![("erasure", "4+4"), (META_REPAIR_THRESHOLD, "3")], "invalid"),
-            (vec![("erasure", "4+4"), (META_REPAIR_THRESHOLD, "x")], "invalid"),
+            (
+                vec![("erasure", "4+4"), (META_REPAIR_THRESHOLD, "3")],
+                "invalid",
+            ),
+            (
+                vec![("erasure", "4+4"), (META_REPAIR_THRESHOLD, "x")],
+                "invalid",
+            ),
             (vec![(META_REPAIR_THRESHOLD, "5")], "invalid"),
         ] {
             let e = spec_of(&meta(&pairs)).unwrap_err();

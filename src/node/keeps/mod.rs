@@ -12,8 +12,8 @@ mod erasure;
 mod keeper;
 
 pub use erasure::{
-    spec_of as erasure_spec_of, ErasureReport, ErasureSpec, Rebuilt, RestoreReport, RestoredFrom, SlotReport,
-    META_ERASURE, META_REPAIR_THRESHOLD,
+    spec_of as erasure_spec_of, ErasureReport, ErasureSpec, Rebuilt, RestoreReport, RestoredFrom,
+    SlotReport, META_ERASURE, META_REPAIR_THRESHOLD,
 };
 pub use keeper::Keeper;
 
@@ -165,7 +165,11 @@ impl Keeps {
         let row = self.parts.db.insert_keep(&row).await?;
         self.parts
             .db
-            .add_keep_event(&row.id, "created", &describe(&row.policy))
+            .add_keep_event(
+                &row.id,
+                "created",
+                &erasure::describe(&row, describe(&row.policy)),
+            )
             .await?;
         Ok(row)
     }

@@ -84,7 +84,10 @@ impl Keeper {
             }
         }
         for (slot, peer) in &making {
-            excluded.insert(peer.clone(), format!("a deal for slot {slot} is being made"));
+            excluded.insert(
+                peer.clone(),
+                format!("a deal for slot {slot} is being made"),
+            );
         }
         let healths: Vec<SlotHealth> = slots
             .iter()
@@ -300,7 +303,9 @@ impl Keeper {
                 return Ok(());
             }
             let detail = match row.state {
-                DealState::Active => format!("new deal {} with {peer} for slot {index} is active", row.id),
+                DealState::Active => {
+                    format!("new deal {} with {peer} for slot {index} is active", row.id)
+                }
                 state => format!(
                     "deal {} with {peer} for slot {index} is {state:?} (waiting for it)",
                     row.id
@@ -338,7 +343,9 @@ impl Keeper {
             let mut state = keeper.state();
             state.slot_work.remove(&keep.id);
             if failed.is_some() {
-                state.slot_work_failed.insert(keep.id.clone(), Instant::now());
+                state
+                    .slot_work_failed
+                    .insert(keep.id.clone(), Instant::now());
             } else {
                 state.slot_work_failed.remove(&keep.id);
             }
