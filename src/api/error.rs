@@ -102,6 +102,10 @@ impl From<NodeError> for ApiError {
             NodeError::Car(_) => S::BAD_REQUEST,
             NodeError::Market(_) | NodeError::Pay(_) | NodeError::Proof(_) => S::BAD_REQUEST,
             NodeError::Policy(_) => S::BAD_REQUEST,
+            NodeError::Erasure(e) => match erasure_status(e) {
+                Some(status) => status,
+                None => return ApiError::internal(&e),
+            },
             NodeError::Refuse { reason, .. } => refusal_status(*reason),
             // A peer refused what was asked (its reason is in the message); a peer that could
             // not be reached or answered out of turn is an upstream failure.
@@ -135,6 +139,18 @@ fn content_error(e: NodeError) -> ApiError {
     }
 }
 
+/// A scheme the caller wrote is its fault (400); data that cannot be rebuilt, or stored or
+/// fetched slots and manifests that do not match what they claim, are a conflict with what
+/// the keep holds (409); a failing codec or disk is ours (`None`: internal).
+fn erasure_status(e: &crate::erasure::ErasureError) -> Option<StatusCode> {
+    use crate::erasure::ErasureError as E;
+    match e {
+        E::InvalidScheme { .. } | E::InvalidLayout(_) => Some(StatusCode::BAD_REQUEST),
+        E::Io(_) | E::Codec(_) | E::Slot(_) => None,
+        _ => Some(StatusCode::CONFLICT),
+    }
+}
+
 fn refusal_status(reason: Refusal) -> StatusCode {
     match reason {
         Refusal::UnknownChannel
@@ -153,6 +169,7 @@ fn static_reason(e: &NodeError) -> &'static str {
         NodeError::Market(e) => e.reason(),
         NodeError::Pay(e) => e.reason(),
         NodeError::Proof(e) => e.reason(),
+        NodeError::Erasure(e) => e.reason(),
         NodeError::Refuse { reason, .. } => reason.as_str(),
         NodeError::Policy(_) => "invalid_policy",
         NodeError::Net(_) => "unreachable",
@@ -256,6 +273,25 @@ mod tests {
                 NodeError::Interrupted("cut".into()),
                 StatusCode::BAD_REQUEST,
                 "upload_interrupted",
+            ),
+            (
+                NodeError::Erasure("4+0".parse::<crate::erasure::Scheme>().unwrap_err()),
+                StatusCode::BAD_REQUEST,
+                "invalid_scheme",
+            ),
+            (
+                NodeError::Erasure(crate::erasure::ErasureError::Unrecoverable {
+                    have: 3,
+                    need: 4,
+                    missing: vec![0, 1, 2, 3, 4],
+                }),
+                StatusCode::CONFLICT,
+                "unrecoverable",
+            ),
+            (
+                NodeError::Erasure(crate::erasure::ErasureError::Io("disk".into())),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
             ),
         ];
         for (error, status, reason) in cases {

@@ -391,6 +391,12 @@ pub struct KeepRequest {
     pub duration_secs: Option<u64>,
     pub max_price_per_gib_month: Option<u64>,
     pub challenge_period_secs: Option<u64>,
+    /// Hold the CID as `k+m` erasure-coded slots (e.g. `4+4`) instead of replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<String>,
+    /// With `erasure`: rebuild lost slots once fewer than this many are held (default k+1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_threshold: Option<u32>,
 }
 
 /// `GET /keeps`.
@@ -422,6 +428,70 @@ pub struct Keep {
     pub providers: Vec<Replica>,
     pub paid: u64,
     pub events: Vec<KeepEvent>,
+    /// For an erasure-coded keep: its scheme, erasure root and health.
+    #[serde(default)]
+    pub erasure: Option<KeepErasure>,
+    /// For an erasure-coded keep: every slot with its provider, deal, last proof and score.
+    #[serde(default)]
+    pub slots: Vec<Slot>,
+}
+
+/// An erasure-coded keep's scheme and health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepErasure {
+    /// `k+m`.
+    pub scheme: String,
+    pub k: u32,
+    pub m: u32,
+    pub repair_threshold: u32,
+    /// The erasure root (the manifest's CID), once encoded.
+    pub manifest: Option<String>,
+    pub healthy: u32,
+    /// Healthy slots minus k.
+    pub health: i64,
+    pub recoverable: bool,
+    /// Slots without a healthy deal.
+    pub missing: Vec<u32>,
+}
+
+/// One slot of an erasure-coded keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub index: u32,
+    pub cid: String,
+    pub piece_root: String,
+    /// `healthy`, `unproven`, `at_risk` or `missing`.
+    pub state: String,
+    pub peer: Option<String>,
+    pub deal: Option<String>,
+    pub deal_state: Option<DealState>,
+    pub last_proof: Option<LastProof>,
+    pub score: Option<Score>,
+    pub paid: u64,
+    /// A copy is pinned here.
+    pub local: bool,
+    /// Copies refused for not matching the manifest.
+    pub failures: u64,
+}
+
+/// `POST /keeps/{key}/restore`: what the DAG was rebuilt from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepRestore {
+    pub cid: String,
+    pub manifest: String,
+    pub slots: Vec<RestoredSlot>,
+    pub blocks: u64,
+    pub piece_size: u64,
+    pub took_ms: u64,
+    /// Slots passed over, with why.
+    pub refused: Vec<(u32, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredSlot {
+    pub index: u32,
+    /// `local`, or the provider it was fetched from.
+    pub source: String,
 }
 
 /// One provider's part in a keep.

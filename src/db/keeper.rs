@@ -173,11 +173,13 @@ impl Db {
                 Err(e) => return Err(e.into()),
             }
             if let Some(old) = replaces {
-                sqlx::query("UPDATE keep_deals SET keep = $1 WHERE keep = $2")
-                    .bind(&keep.id)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?;
+                for table in ["keep_deals", "keep_erasure", "keep_slots"] {
+                    sqlx::query(&format!("UPDATE {table} SET keep = $1 WHERE keep = $2"))
+                        .bind(&keep.id)
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 for table in ["keep_events", "keeps"] {
                     let column = if table == "keeps" { "id" } else { "keep" };
                     sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
@@ -284,7 +286,7 @@ impl Db {
     /// Deletes a keep with its deals' records and events; returns whether it existed.
     pub async fn delete_keep(&self, id: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
-        for table in ["keep_deals", "keep_events"] {
+        for table in ["keep_deals", "keep_events", "keep_slots", "keep_erasure"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE keep = $1"))
                 .bind(id)
                 .execute(&mut *tx)

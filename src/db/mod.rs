@@ -8,12 +8,14 @@
 mod asks;
 mod blocks;
 mod deals;
+mod erasure;
 mod keeper;
 mod pay;
 mod pins;
 mod proofs;
 
 pub use deals::{DealEventRow, DealRow};
+pub use erasure::{KeepErasureRow, KeepSlotRow, SlotDealRow};
 pub use keeper::{
     KeepDealRow, KeepEventRow, KeepHealthRow, KeepQuery, KeepRow, KeeperTotals, ProofRow,
     ProviderRecord,

@@ -21,6 +21,7 @@
 //!   with no replica at all) and reports the shortfall, never `pinned`;
 //! - `failed` is final and means the CID could not be fetched and pinned locally.
 
+pub mod erasure;
 pub mod policy;
 pub mod repair;
 pub mod score;

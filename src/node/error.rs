@@ -13,6 +13,7 @@ use crate::config::ConfigError;
 use crate::content::car::CarError;
 use crate::content::ContentError;
 use crate::db::DbError;
+use crate::erasure::ErasureError;
 use crate::keeper::PolicyError;
 use crate::market::MarketError;
 use crate::net::NetError;
@@ -38,6 +39,10 @@ pub enum NodeError {
     /// A market rule refused an object (ours or a peer's).
     #[error("{reason}: {0}", reason = .0.reason())]
     Market(#[from] MarketError),
+    /// Erasure coding refused a scheme, a manifest or a slot, or the data is unrecoverable
+    /// from the slots there are.
+    #[error("{reason}: {0}", reason = .0.reason())]
+    Erasure(#[from] ErasureError),
     /// A payment rule refused an object (ours or a peer's).
     #[error("{reason}: {0}", reason = .0.reason())]
     Pay(#[from] PayError),
@@ -162,6 +167,7 @@ impl NodeError {
             NodeError::Market(e) => e.reason(),
             NodeError::Pay(e) => e.reason(),
             NodeError::Proof(e) => e.reason(),
+            NodeError::Erasure(e) => e.reason(),
             NodeError::Refuse { reason, .. } => reason.as_str(),
             NodeError::Refused { reason, .. } => reason,
             NodeError::Net(_) => "unreachable",

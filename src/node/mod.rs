@@ -30,7 +30,11 @@ pub use content::{
 pub use daemon::Daemon;
 pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};
 pub use error::{NodeError, Refusal, Rejection, Result};
-pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, Keeper, Keeps, ReplicaReport};
+pub use keeps::{
+    erasure_spec_of, DiscoveredProvider, ErasureReport, ErasureSpec, KeepReport, KeepRequest,
+    Keeper, Keeps, Rebuilt, ReplicaReport, RestoreReport, RestoredFrom, SlotReport, META_ERASURE,
+    META_REPAIR_THRESHOLD,
+};
 pub use parts::{NetSlot, Parts, Signer, Store, Tasks};
 pub use pay::{Balance, LedgerSettlement, Payment, Payments, RetrievalMeter};
 pub use provider::{AskTerms, Provider};

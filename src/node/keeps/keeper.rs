@@ -30,6 +30,7 @@ use crate::keeper::select::{self, Candidate, Need};
 use crate::keeper::{share, KeepStatus, Score, Subnet};
 use crate::node::Result;
 
+mod erasure;
 mod health;
 mod tasks;
 
@@ -100,6 +101,12 @@ struct State {
     discovered: Option<(Instant, Discovered)>,
     discovering: bool,
     discovery_ttl: Duration,
+    /// Per erasure-coded keep, the slots a deal is being made for, with the provider.
+    making_slots: HashMap<String, Vec<(u32, String)>>,
+    /// Erasure-coded keeps whose slots are being encoded or rebuilt now.
+    slot_work: HashSet<String>,
+    /// When such work last failed, per keep (tried again after `erasure::WORK_RETRY`).
+    slot_work_failed: HashMap<String, Instant>,
     /// Per keep, the warnings raised and still standing (each is recorded once).
     warnings: HashMap<String, BTreeSet<String>>,
     cursor: usize,
@@ -192,6 +199,9 @@ impl Keeper {
                 .store_health(keep, &health_row(KeepStatus::Queued, details))
                 .await;
         };
+        if let Some(spec) = super::erasure::spec_of(&keep.meta)? {
+            return self.evaluate_erasure(keep, spec, tasks, scores).await;
+        }
         // Deals being made are read before the keep's recorded deals: a deal that finishes
         // in between is then counted twice for one tick (harmless), never zero times (which
         // would make one deal too many).
