@@ -18,7 +18,9 @@
 //!   cumulative is signed as `uint256`.
 
 pub mod anvil;
+pub mod config;
 pub mod contract;
+pub mod handle;
 pub mod voucher;
 pub mod wallet;
 
@@ -31,6 +33,7 @@ use alloy::primitives::{Bytes, B256};
 use alloy::sol_types::SolInterface;
 
 pub use anvil::Anvil;
+pub use handle::ChainHandle;
 pub use contract::{
     ChainClient, ChannelState, Channels, Claimed, CloseStarted, CooperativelyClosed, Deployment,
     Opened, ToppedUp, TxOutcome, Withdrawn,

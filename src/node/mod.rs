@@ -74,6 +74,10 @@ impl Node {
         let quota = config.storage.quota;
         let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
         let api_token = data.load_token()?;
+        let chain = match &config.chain {
+            Some(chain) => Some(crate::chain::ChainHandle::open(chain.clone(), data.root())?),
+            None => None,
+        };
         let parts = Parts {
             db,
             store,
@@ -83,6 +87,7 @@ impl Node {
             tasks: Tasks::default(),
             config: Arc::new(config),
             data: Arc::new(data),
+            chain,
         };
         Ok(Self::assemble(parts, api_token))
     }

@@ -161,6 +161,7 @@ impl Provider {
             expires_at: now.saturating_add(terms.ttl_secs.saturating_mul(1000)),
             // Signed fresh each time: the signing time orders them.
             seq: now,
+            chain: None,
         }
     }
 }
