@@ -236,6 +236,13 @@ impl Payments {
                 format!("{channel} is already closed"),
             ));
         }
+        if let Some(binding) = super::chain::binding_of(&row)? {
+            // Escrowed: the payer's close is the contract's; the payee claims during the window
+            // and the payer withdraws the rest after it (`withdraw`).
+            let started = self.start_close_on_chain(&row, &binding).await?;
+            tracing::info!(channel, closes_at = started.closes_at, tx = %started.tx, "started closing a channel on chain");
+            return Ok(row);
+        }
         let state = channel_of(&row)?;
         let close = match self.pay_request(peer, &PayRequest::Close(state.id)).await? {
             PayResponse::Closed(close) => close,
