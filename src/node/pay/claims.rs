@@ -1,8 +1,7 @@
 //! The payee's claim loop on a chain-configured node: each pass reads the contract's
 //! `CloseStarted` events since the last block seen, and for every escrowed channel this node
 //! is paid on, cashes the highest receipt when the unclaimed amount passes
-//! `[chain] claim_threshold`, when no unfinished deal uses the channel any more (a deal
-//! ended), or when the payer started a close (always before the window ends). Deals on a
+//! `[chain] claim_threshold`, when every deal the channel paid for has ended, or when the payer started a close (always before the window ends). Deals on a
 //! channel whose payer started a close are then stopped with the reason recorded.
 //!
 //! Invariants: what was paid out is read from the chain when a channel is first seen (after a
@@ -34,8 +33,18 @@ pub(super) struct ClaimWatch {
     stopped: HashSet<String>,
     /// Since when (unix ms) the chain has not answered, while it does not.
     down_since: Option<u64>,
-    /// Claims sent, and receipts they covered (for the logs and the benchmark).
+    /// Claims the loop sent since start (for the logs and the benchmark).
     pub(super) claims: u64,
+}
+
+/// How the reason of a deal stopped because its payer is closing the channel begins.
+pub(crate) const STOPPED_BY_CLOSE: &str = "channel_closing";
+
+/// The provider deals one channel pays for.
+#[derive(Debug, Default)]
+struct ChannelUses {
+    unfinished: Vec<(String, DealState)>,
+    ended: usize,
 }
 
 /// Bounds what the watch keeps: channels and deals past this are forgotten and re-read.
@@ -105,9 +114,14 @@ impl Payments {
                 }
             };
             let closing = watch.closing.get(&binding.channel_id()).copied();
-            let deals = unfinished.get(&row.id).map(Vec::as_slice).unwrap_or(&[]);
+            let (deals, ended) = match unfinished.get(&row.id) {
+                Some(uses) => (uses.unfinished.as_slice(), uses.ended),
+                None => (&[][..], 0),
+            };
+            // Every deal the channel paid for has ended: nothing more will come for a while.
+            let deals_ended = ended > 0 && deals.is_empty();
             let unclaimed = row.paid.saturating_sub(paid_out);
-            if unclaimed > 0 && (unclaimed >= threshold || closing.is_some() || deals.is_empty()) {
+            if unclaimed > 0 && (unclaimed >= threshold || closing.is_some() || deals_ended) {
                 let outcome = self.claim(&row.id).await?;
                 watch.claims += u64::from(outcome.tx.is_some());
                 watch.paid_out.insert(row.id.clone(), outcome.paid_out);
@@ -118,7 +132,7 @@ impl Payments {
                         continue;
                     }
                     let reason = format!(
-                        "the payer started closing payment channel {} on chain (withdraw from {closes_at}); its receipts were claimed, the deal is no longer served",
+                        "{STOPPED_BY_CLOSE}: the payer started closing payment channel {} on chain (withdraw from {closes_at}); its receipts were claimed, the deal is no longer served",
                         row.id
                     );
                     self.parts
@@ -136,24 +150,48 @@ impl Payments {
         Ok(())
     }
 
-    /// Provider deals not yet final, by the payment channel they are paid on.
-    async fn unfinished_deals_per_channel(&self) -> Result<HashMap<String, Vec<(String, DealState)>>> {
-        let mut per_channel: HashMap<String, Vec<(String, DealState)>> = HashMap::new();
+    /// Provider deals by the payment channel they are paid on: those not final, and how many
+    /// ended.
+    async fn unfinished_deals_per_channel(&self) -> Result<HashMap<String, ChannelUses>> {
+        let mut per_channel: HashMap<String, ChannelUses> = HashMap::new();
         for deal in self.parts.db.list_deals("provider", None).await? {
-            if deal.state.is_final() {
-                continue;
-            }
             let Some(proposal) = crate::node::decode_proposal(&deal) else {
                 continue;
             };
-            if let Some(channel) = proposal.payload.payment_channel.clone() {
-                per_channel
-                    .entry(channel)
-                    .or_default()
-                    .push((deal.id.clone(), deal.state));
+            let Some(channel) = proposal.payload.payment_channel.clone() else {
+                continue;
+            };
+            let uses = per_channel.entry(channel).or_default();
+            if deal.state.is_final() {
+                uses.ended += 1;
+            } else {
+                uses.unfinished.push((deal.id.clone(), deal.state));
             }
         }
         Ok(per_channel)
+    }
+
+    /// Provider: whether `peer`'s deals on `piece_root` were all stopped because it started
+    /// closing the channel that paid for them (then its challenges are not answered).
+    pub(crate) async fn stopped_by_close(&self, peer: &libp2p::PeerId, piece_root: &[u8; 32]) -> Result<bool> {
+        if self.parts.chain.is_none() {
+            return Ok(false);
+        }
+        let (peer, root) = (peer.to_string(), hex::encode(piece_root));
+        let mut stopped = false;
+        for deal in self.parts.db.list_deals("provider", None).await? {
+            if deal.peer != peer || deal.piece_root != root {
+                continue;
+            }
+            if !deal.state.is_final() {
+                return Ok(false);
+            }
+            if deal.state == DealState::Failed {
+                let events = self.parts.db.deal_events(&deal.id).await?;
+                stopped |= events.last().and_then(|e| e.reason.as_deref()).is_some_and(|r| r.starts_with(STOPPED_BY_CLOSE));
+            }
+        }
+        Ok(stopped)
     }
 
     /// Claims sent by the loop since start.
