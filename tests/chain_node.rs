@@ -229,6 +229,17 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
         assert!(Instant::now() < deadline, "claimed {} of {held}", chain.tokens(payee).await);
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // The stopped deal's challenges are refused, so the client's audits of it fail.
+    let piece_root = json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["piece_root"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = eventually(Duration::from_secs(10), || {
+        let rows = futures::executor::block_on(provider.daemon.node().db().challenges_for(&piece_root)).unwrap();
+        rows.iter().any(|r| r.reason.as_deref().is_some_and(|r| r.starts_with("deal_stopped")))
+    })
+    .await;
+    assert!(refused, "no challenge was refused after the deal stopped");
     let now = json(&provider.cli(&["pay", "claim", &id, "--json"]));
     assert_eq!(now["claimed"], 0, "{now}");
     assert_eq!(now["tx"], serde_json::Value::Null);
