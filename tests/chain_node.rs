@@ -568,3 +568,55 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
     provider.stop().await;
     client.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chain_deploy_and_init_write_a_chain_node_and_refuse_bad_input() {
+    let chain = Chain::start().await;
+    let cairn = |dir: &std::path::Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(args)
+            .env("CAIRN_PATH", dir)
+            .env_remove("CAIRN_API")
+            .output()
+            .unwrap()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    let deployed = json(&cairn(&repo, &["chain", "deploy", "--rpc-url", chain.anvil.url(), "--json"]));
+    assert_eq!(deployed["chain_id"], 31337);
+    assert_eq!(deployed["test_token"], true);
+    let contract = deployed["contract"].as_str().unwrap().to_string();
+    let token = deployed["token"].as_str().unwrap().to_string();
+    // With an existing token, only the channel contract is deployed, for that token.
+    let again = json(&cairn(&repo, &["chain", "deploy", "--rpc-url", chain.anvil.url(), "--token", &token, "--json"]));
+    assert_eq!(again["token"], token.as_str());
+    assert_eq!(again["test_token"], false);
+    assert_ne!(again["contract"], contract.as_str());
+
+    for bad in [
+        vec!["chain", "deploy", "--rpc-url", "https://rpc.example"],
+        vec!["chain", "deploy", "--rpc-url", chain.anvil.url(), "--token", "0x1234"],
+        vec!["chain", "deploy", "--rpc-url", chain.anvil.url(), "--private-key", "0x00"],
+        // A token address that holds no contract.
+        vec!["chain", "deploy", "--rpc-url", chain.anvil.url(), "--token", "0x000000000000000000000000000000000000dEaD"],
+        vec!["init", "--chain-rpc", "https://rpc.example", "--contract", &contract],
+        vec!["init", "--chain-rpc", chain.anvil.url(), "--contract", "0xnope"],
+        vec!["init", "--chain-rpc", chain.anvil.url()],
+    ] {
+        let out = cairn(&repo, &bad);
+        assert!(!out.status.success(), "{bad:?} was accepted");
+    }
+    assert!(!repo.join("config.toml").exists(), "a refused init wrote a config");
+
+    let init = json(&cairn(&repo, &["init", "--random-ports", "--chain-rpc", chain.anvil.url(), "--contract", &contract, "--token", &token, "--json"]));
+    let text = std::fs::read_to_string(repo.join("config.toml")).unwrap();
+    assert!(text.contains("[chain]") && text.contains(&contract), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(repo.join("wallet.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(init["address"], Wallet::load(&repo).unwrap().address().to_checksum(None));
+    let config = cairn::config::DataDir::new(&repo).load_config().unwrap();
+    let loaded = config.chain.unwrap();
+    assert_eq!(loaded.contract.to_checksum(None), contract);
+    assert_eq!(loaded.token.unwrap().to_checksum(None), token);
+}
