@@ -125,6 +125,8 @@ impl From<AmountOverflow> for PayError {
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod onchain_vectors;
+#[cfg(test)]
 mod vectors;
 
 #[cfg(test)]
