@@ -902,8 +902,16 @@ fetch_timeout = "10m"
         assert_eq!(load(INIT_TOML).unwrap().chain, None);
 
         let cases = [
-            ("http://127.0.0.1:8545", "https://rpc.example", "chain.rpc_url"),
-            ("0x5FbDB2315678afecb367f032d93F642f64180aa3", "0x5FbDB23", "chain.contract"),
+            (
+                "http://127.0.0.1:8545",
+                "https://rpc.example",
+                "chain.rpc_url",
+            ),
+            (
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "0x5FbDB23",
+                "chain.contract",
+            ),
             (
                 "0x5FbDB2315678afecb367f032d93F642f64180aa3",
                 "0x0000000000000000000000000000000000000000",

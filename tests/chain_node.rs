@@ -172,7 +172,10 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     let onchain = &payer_view["onchain"];
     assert_eq!(onchain["payer"], address(&client).to_checksum(None));
     assert_eq!(onchain["payee"], address(&provider).to_checksum(None));
-    assert_eq!(onchain["contract"], chain.deployment.contract.to_checksum(None));
+    assert_eq!(
+        onchain["contract"],
+        chain.deployment.contract.to_checksum(None)
+    );
     let contract_id: U256 = onchain["channel_id"].as_str().unwrap().parse().unwrap();
     let deposit = payer_view["deposit"].as_u64().unwrap();
     let state = chain.channels().await.channel(contract_id).await.unwrap();
@@ -195,7 +198,12 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     let to_first_claim = first_paid.elapsed();
     let claimed = chain.tokens(payee).await;
     assert!(claimed >= 10_000, "claimed {claimed} below the threshold");
-    let receipts = json(&provider.cli(&["pay", "receipts", payer_view["id"].as_str().unwrap(), "--json"]));
+    let receipts = json(&provider.cli(&[
+        "pay",
+        "receipts",
+        payer_view["id"].as_str().unwrap(),
+        "--json",
+    ]));
     let covered = receipts["receipts"].as_array().unwrap().len();
     eprintln!(
         "BENCH first passed period to first claimed tokens: {:.1} s; receipts covered by the first claim: {covered} (threshold {}, {claimed} claimed)",
@@ -214,10 +222,26 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
         json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"] == "failed"
     })
     .await;
-    assert!(stopped, "{}", provider.cli(&["provider", "deals", "--json"]).status);
-    let events = provider.daemon.node().db().deal_events(&deal_id).await.unwrap();
+    assert!(
+        stopped,
+        "{}",
+        provider.cli(&["provider", "deals", "--json"]).status
+    );
+    let events = provider
+        .daemon
+        .node()
+        .db()
+        .deal_events(&deal_id)
+        .await
+        .unwrap();
     let last = events.last().unwrap();
-    assert!(last.reason.as_deref().unwrap_or_default().contains("started closing"), "{last:?}");
+    assert!(
+        last.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("started closing"),
+        "{last:?}"
+    );
     // Everything the provider holds is claimed (the client's last payments may still land
     // after the deal stopped: they are claimed too, while the window is open).
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -226,17 +250,28 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
         if chain.tokens(payee).await == held {
             break held;
         }
-        assert!(Instant::now() < deadline, "claimed {} of {held}", chain.tokens(payee).await);
+        assert!(
+            Instant::now() < deadline,
+            "claimed {} of {held}",
+            chain.tokens(payee).await
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     // The stopped deal's challenges are refused, so the client's audits of it fail.
-    let piece_root = json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["piece_root"]
+    let piece_root = json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]
+        ["piece_root"]
         .as_str()
         .unwrap()
         .to_string();
     let refused = eventually(Duration::from_secs(10), || {
-        let rows = futures::executor::block_on(provider.daemon.node().db().challenges_for(&piece_root)).unwrap();
-        rows.iter().any(|r| r.reason.as_deref().is_some_and(|r| r.starts_with("deal_stopped")))
+        let rows =
+            futures::executor::block_on(provider.daemon.node().db().challenges_for(&piece_root))
+                .unwrap();
+        rows.iter().any(|r| {
+            r.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("deal_stopped"))
+        })
     })
     .await;
     assert!(refused, "no challenge was refused after the deal stopped");
@@ -250,9 +285,19 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     chain.anvil.advance(31).await.unwrap();
     let withdrawn = json(&client.cli(&["pay", "withdraw", &contract_id.to_string(), "--json"]));
     let refund = withdrawn["refund"].as_u64().unwrap();
-    let held = channel(&provider, "payee")["paid"].as_u64().unwrap().max(held);
-    assert_eq!(withdrawn["paid_out"].as_u64().unwrap(), chain.tokens(payee).await);
-    assert_eq!(chain.tokens(payee).await, held, "a receipt the provider holds was not claimed");
+    let held = channel(&provider, "payee")["paid"]
+        .as_u64()
+        .unwrap()
+        .max(held);
+    assert_eq!(
+        withdrawn["paid_out"].as_u64().unwrap(),
+        chain.tokens(payee).await
+    );
+    assert_eq!(
+        chain.tokens(payee).await,
+        held,
+        "a receipt the provider holds was not claimed"
+    );
     let again = failed(&client.cli(&["pay", "withdraw", &id]));
     assert!(again.contains("reverted"), "{again}");
     // Refund plus claims is the deposit, exactly, and the tokens are where they should be.
@@ -289,7 +334,11 @@ async fn a_deal_that_ends_is_claimed_in_full_whatever_the_threshold() {
     // ... and all of it once it ended.
     let deadline = Instant::now() + Duration::from_secs(20);
     while chain.tokens(payee).await != held {
-        assert!(Instant::now() < deadline, "claimed {} of {held}", chain.tokens(payee).await);
+        assert!(
+            Instant::now() < deadline,
+            "claimed {} of {held}",
+            chain.tokens(payee).await
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(provider.daemon.node().pay().claims_sent().await, 1);
@@ -327,9 +376,21 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
     set_ask(&provider, "1");
     let peer = provider.daemon.node().peer_id().to_string();
     ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
-    let opened = json(&client.cli(&["pay", "channel", "open", &peer, "--deposit", "1000", "--json"]));
+    let opened = json(&client.cli(&[
+        "pay",
+        "channel",
+        "open",
+        &peer,
+        "--deposit",
+        "1000",
+        "--json",
+    ]));
     let id = opened["id"].as_str().unwrap().to_string();
-    let contract_id: U256 = opened["onchain"]["channel_id"].as_str().unwrap().parse().unwrap();
+    let contract_id: U256 = opened["onchain"]["channel_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(chain.tokens(chain.deployment.contract).await, 1000);
 
     let payer_wallet = Wallet::load(&client.repo()).unwrap();
@@ -354,7 +415,11 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
     flipped[3] ^= 1;
     let other_channel = voucher(&domain, contract_id + U256::from(1), 300);
     let other_chain = voucher(&Domain::new(1, chain.deployment.contract), contract_id, 300);
-    let other_contract = voucher(&Domain::new(31337, Address::repeat_byte(7)), contract_id, 300);
+    let other_contract = voucher(
+        &Domain::new(31337, Address::repeat_byte(7)),
+        contract_id,
+        300,
+    );
     let stranger = Voucher::new(contract_id, 300)
         .sign(&domain, &Wallet::generate())
         .unwrap()
@@ -368,19 +433,38 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
         ("another signer", Some(stranger)),
         ("a lower amount", Some(lower)),
     ] {
-        assert_eq!(send(&client, &provider, receipt(300, 1, bad)).await, "bad_voucher", "{what}");
+        assert_eq!(
+            send(&client, &provider, receipt(300, 1, bad)).await,
+            "bad_voucher",
+            "{what}"
+        );
     }
-    assert_eq!(send(&client, &provider, receipt(300, 1, None)).await, "missing_voucher");
+    assert_eq!(
+        send(&client, &provider, receipt(300, 1, None)).await,
+        "missing_voucher"
+    );
     assert_eq!(channel(&provider, "payee")["paid"], 0);
 
     let good = voucher(&domain, contract_id, 300);
-    assert_eq!(send(&client, &provider, receipt(300, 1, Some(good.clone()))).await, "stored");
-    assert_eq!(send(&client, &provider, receipt(300, 1, Some(good.clone()))).await, "duplicate");
+    assert_eq!(
+        send(&client, &provider, receipt(300, 1, Some(good.clone()))).await,
+        "stored"
+    );
+    assert_eq!(
+        send(&client, &provider, receipt(300, 1, Some(good.clone()))).await,
+        "duplicate"
+    );
     // A replayed receipt, and one above the escrow.
     let older = voucher(&domain, contract_id, 200);
-    assert_eq!(send(&client, &provider, receipt(200, 2, Some(older))).await, "not_increasing");
+    assert_eq!(
+        send(&client, &provider, receipt(200, 2, Some(older))).await,
+        "not_increasing"
+    );
     let over = voucher(&domain, contract_id, 1001);
-    assert_eq!(send(&client, &provider, receipt(1001, 3, Some(over))).await, "over_deposit");
+    assert_eq!(
+        send(&client, &provider, receipt(1001, 3, Some(over))).await,
+        "over_deposit"
+    );
 
     // Claimed by hand: what the receipt says, once.
     let first = json(&provider.cli(&["pay", "claim", &id, "--json"]));
@@ -420,7 +504,11 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
         c.pay.max_price_per_gib_month = 1 << 62;
     })
     .await;
-    chain.anvil.fund(address(&elsewhere), ether(1)).await.unwrap();
+    chain
+        .anvil
+        .fund(address(&elsewhere), ether(1))
+        .await
+        .unwrap();
     let ledger = TestNode::start_with(|c| c.pay.max_price_per_gib_month = 1 << 62).await;
     for client in [&elsewhere, &ledger] {
         let cid = client.add_cid(bytes(100_000, 9), "").await;
@@ -511,7 +599,19 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
     let show = json(&client.cli(&["deal", "show", &deal_id, "--json"]));
     assert_eq!(show["state"], "active", "{show}");
     assert_eq!(chain.tokens(payee).await, 0);
-    let offline = failed(&provider.cli(&["pay", "claim", &deal["payment_channel"].as_str().map_or_else(|| channel(&provider, "payee")["id"].as_str().unwrap().to_string(), str::to_string)]));
+    let offline = failed(&provider.cli(&[
+        "pay",
+        "claim",
+        &deal["payment_channel"].as_str().map_or_else(
+            || {
+                channel(&provider, "payee")["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            },
+            str::to_string,
+        ),
+    ]));
     assert!(offline.contains("chain_unreachable"), "{offline}");
     // Back: the backlog is claimed.
     proxy.set_down(false);
@@ -523,7 +623,10 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
 
     // A claim sent, then the provider dies before it sees the receipt: after the restart the
     // chain says what was paid, and nothing is paid twice.
-    let id = channel(&provider, "payee")["id"].as_str().unwrap().to_string();
+    let id = channel(&provider, "payee")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     chain.anvil.set_automine(false).await.unwrap();
     let pay = provider.daemon.node().pay().clone();
     let claim = {
@@ -550,7 +653,10 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
     let after_crash = chain.tokens(payee).await;
     let again = json(&provider.cli(&["pay", "claim", &id, "--json"]));
     let held = channel(&provider, "payee")["paid"].as_u64().unwrap();
-    assert_eq!(after_crash + again["claimed"].as_u64().unwrap(), chain.tokens(payee).await);
+    assert_eq!(
+        after_crash + again["claimed"].as_u64().unwrap(),
+        chain.tokens(payee).await
+    );
     assert!(chain.tokens(payee).await <= held);
     let state = chain
         .channels()
@@ -564,7 +670,10 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
         )
         .await
         .unwrap();
-    assert_eq!(u64::try_from(state.paid_out).unwrap(), chain.tokens(payee).await);
+    assert_eq!(
+        u64::try_from(state.paid_out).unwrap(),
+        chain.tokens(payee).await
+    );
     provider.stop().await;
     client.stop().await;
 }
@@ -582,39 +691,111 @@ async fn chain_deploy_and_init_write_a_chain_node_and_refuse_bad_input() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    let deployed = json(&cairn(&repo, &["chain", "deploy", "--rpc-url", chain.anvil.url(), "--json"]));
+    let deployed = json(&cairn(
+        &repo,
+        &["chain", "deploy", "--rpc-url", chain.anvil.url(), "--json"],
+    ));
     assert_eq!(deployed["chain_id"], 31337);
     assert_eq!(deployed["test_token"], true);
     let contract = deployed["contract"].as_str().unwrap().to_string();
     let token = deployed["token"].as_str().unwrap().to_string();
     // With an existing token, only the channel contract is deployed, for that token.
-    let again = json(&cairn(&repo, &["chain", "deploy", "--rpc-url", chain.anvil.url(), "--token", &token, "--json"]));
+    let again = json(&cairn(
+        &repo,
+        &[
+            "chain",
+            "deploy",
+            "--rpc-url",
+            chain.anvil.url(),
+            "--token",
+            &token,
+            "--json",
+        ],
+    ));
     assert_eq!(again["token"], token.as_str());
     assert_eq!(again["test_token"], false);
     assert_ne!(again["contract"], contract.as_str());
 
     for bad in [
         vec!["chain", "deploy", "--rpc-url", "https://rpc.example"],
-        vec!["chain", "deploy", "--rpc-url", chain.anvil.url(), "--token", "0x1234"],
-        vec!["chain", "deploy", "--rpc-url", chain.anvil.url(), "--private-key", "0x00"],
+        vec![
+            "chain",
+            "deploy",
+            "--rpc-url",
+            chain.anvil.url(),
+            "--token",
+            "0x1234",
+        ],
+        vec![
+            "chain",
+            "deploy",
+            "--rpc-url",
+            chain.anvil.url(),
+            "--private-key",
+            "0x00",
+        ],
         // A token address that holds no contract.
-        vec!["chain", "deploy", "--rpc-url", chain.anvil.url(), "--token", "0x000000000000000000000000000000000000dEaD"],
-        vec!["init", "--chain-rpc", "https://rpc.example", "--contract", &contract],
-        vec!["init", "--chain-rpc", chain.anvil.url(), "--contract", "0xnope"],
+        vec![
+            "chain",
+            "deploy",
+            "--rpc-url",
+            chain.anvil.url(),
+            "--token",
+            "0x000000000000000000000000000000000000dEaD",
+        ],
+        vec![
+            "init",
+            "--chain-rpc",
+            "https://rpc.example",
+            "--contract",
+            &contract,
+        ],
+        vec![
+            "init",
+            "--chain-rpc",
+            chain.anvil.url(),
+            "--contract",
+            "0xnope",
+        ],
         vec!["init", "--chain-rpc", chain.anvil.url()],
     ] {
         let out = cairn(&repo, &bad);
         assert!(!out.status.success(), "{bad:?} was accepted");
     }
-    assert!(!repo.join("config.toml").exists(), "a refused init wrote a config");
+    assert!(
+        !repo.join("config.toml").exists(),
+        "a refused init wrote a config"
+    );
 
-    let init = json(&cairn(&repo, &["init", "--random-ports", "--chain-rpc", chain.anvil.url(), "--contract", &contract, "--token", &token, "--json"]));
+    let init = json(&cairn(
+        &repo,
+        &[
+            "init",
+            "--random-ports",
+            "--chain-rpc",
+            chain.anvil.url(),
+            "--contract",
+            &contract,
+            "--token",
+            &token,
+            "--json",
+        ],
+    ));
     let text = std::fs::read_to_string(repo.join("config.toml")).unwrap();
-    assert!(text.contains("[chain]") && text.contains(&contract), "{text}");
+    assert!(
+        text.contains("[chain]") && text.contains(&contract),
+        "{text}"
+    );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(repo.join("wallet.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(repo.join("wallet.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(init["address"], Wallet::load(&repo).unwrap().address().to_checksum(None));
+    assert_eq!(
+        init["address"],
+        Wallet::load(&repo).unwrap().address().to_checksum(None)
+    );
     let config = cairn::config::DataDir::new(&repo).load_config().unwrap();
     let loaded = config.chain.unwrap();
     assert_eq!(loaded.contract.to_checksum(None), contract);

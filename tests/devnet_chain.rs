@@ -87,8 +87,17 @@ fn the_chain_devnet_escrows_deposits_and_providers_claim_tokens() {
         "BENCH devnet --chain: first summary with a passed proof to first summary with claimed tokens: {:?} (summaries every 2 s; --claim-threshold 100)",
         since
     );
-    assert!(summary["onchain"]["contract"].as_str().unwrap().starts_with("0x"));
-    assert_eq!(summary["onchain"]["token_balances"].as_object().unwrap().len(), 3);
+    assert!(summary["onchain"]["contract"]
+        .as_str()
+        .unwrap()
+        .starts_with("0x"));
+    assert_eq!(
+        summary["onchain"]["token_balances"]
+            .as_object()
+            .unwrap()
+            .len(),
+        3
+    );
     // What providers hold on chain they were paid with receipts first.
     let earned: u64 = summary["earned"]
         .as_object()

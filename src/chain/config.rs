@@ -63,7 +63,10 @@ impl ChainConfig {
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         check_http_url(&self.rpc_url).map_err(|e| ("chain.rpc_url", e))?;
         if self.contract == Address::ZERO {
-            return Err(("chain.contract", "the zero address holds no contract".into()));
+            return Err((
+                "chain.contract",
+                "the zero address holds no contract".into(),
+            ));
         }
         if self.claim_threshold == 0 {
             return Err(("chain.claim_threshold", "must be more than 0".into()));

@@ -33,11 +33,11 @@ use alloy::primitives::{Bytes, B256};
 use alloy::sol_types::SolInterface;
 
 pub use anvil::Anvil;
-pub use handle::ChainHandle;
 pub use contract::{
     ChainClient, ChannelState, Channels, Claimed, CloseStarted, CooperativelyClosed, Deployment,
     Opened, ToppedUp, TxOutcome, Withdrawn,
 };
+pub use handle::ChainHandle;
 pub use voucher::{recover, Close, Domain, Voucher, VoucherError};
 pub use wallet::{Wallet, WALLET_FILE};
 

@@ -57,7 +57,11 @@ async fn deploy(ctx: &Context, args: DeployArgs) -> anyhow::Result<()> {
             "contract {}\ntoken {}{}\nchain id {}",
             deployment.contract,
             deployment.token,
-            if deployment.test_token { " (test token: anyone may mint)" } else { "" },
+            if deployment.test_token {
+                " (test token: anyone may mint)"
+            } else {
+                ""
+            },
             deployment.chain_id
         )
     })

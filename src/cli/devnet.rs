@@ -142,9 +142,12 @@ impl DevChain {
             None if std::path::Path::new(NPM_BINARY).exists() => PathBuf::from(NPM_BINARY),
             None => PathBuf::from("anvil"),
         };
-        let anvil = Anvil::start(&binary)
-            .await
-            .with_context(|| format!("starting {} (install it with `npm ci` in contracts/evm, or pass --anvil)", binary.display()))?;
+        let anvil = Anvil::start(&binary).await.with_context(|| {
+            format!(
+                "starting {} (install it with `npm ci` in contracts/evm, or pass --anvil)",
+                binary.display()
+            )
+        })?;
         let deployment = anvil.deployer().deploy(None).await?;
         let mut config = ChainConfig::new(
             anvil.url().to_string(),
@@ -163,7 +166,9 @@ impl DevChain {
             .chain
             .as_ref()
             .ok_or_else(|| anyhow!("a devnet node without [chain]"))?;
-        self.anvil.fund(chain.address(), U256::from(GAS_WEI)).await?;
+        self.anvil
+            .fund(chain.address(), U256::from(GAS_WEI))
+            .await?;
         if tokens > 0 {
             let channels = self.anvil.deployer().channels(self.config.contract).await?;
             channels.mint(chain.address(), U256::from(tokens)).await?;

@@ -32,11 +32,11 @@ pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};
 pub use error::{NodeError, Refusal, Rejection, Result};
 pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, Keeper, Keeps, ReplicaReport};
 pub use parts::{NetSlot, Parts, Signer, Store, Tasks};
+pub(crate) use pay::binding_of;
 pub use pay::{
     Balance, ChainSettlement, ClaimOutcome, CloseStart, LedgerSettlement, Payment, Payments,
     RetrievalMeter, WalletView, Withdrawal,
 };
-pub(crate) use pay::binding_of;
 pub use provider::{AskTerms, Provider};
 
 use std::sync::Arc;

@@ -34,8 +34,8 @@ pub mod settle;
 pub mod wire;
 
 pub use channel::{Channel, ChannelClose, ChannelOpen, Verdict, MAX_CLOSE_SIZE, MAX_OPEN_SIZE};
-pub use receipt::{verify_batch, Receipt, MAX_RECEIPT_SIZE};
 pub use onchain::OnChain;
+pub use receipt::{verify_batch, Receipt, MAX_RECEIPT_SIZE};
 pub use retrieval::{Gate, RetrievalTerms};
 pub use settle::{check_settlement, Settled, Settlement};
 pub use wire::{Ack, Invoice, PayRequest, PayResponse, MAX_BATCH, MAX_MESSAGE_SIZE, PROTOCOL};

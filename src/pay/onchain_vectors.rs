@@ -87,7 +87,11 @@ fn vectors() -> serde_json::Value {
     let other_contract = Domain::new(CHAIN_ID, Address::repeat_byte(0xca));
     let refused = [
         ("no voucher", next(None), "missing_voucher"),
-        ("voucher with one bit flipped", next(Some(forged)), "bad_voucher"),
+        (
+            "voucher with one bit flipped",
+            next(Some(forged)),
+            "bad_voucher",
+        ),
         (
             "voucher for another channel",
             next(Some(signed_voucher(&domain(), CHANNEL + 1, 350))),
@@ -95,7 +99,11 @@ fn vectors() -> serde_json::Value {
         ),
         (
             "voucher for another chain id",
-            next(Some(signed_voucher(&Domain::new(1, domain().contract), CHANNEL, 350))),
+            next(Some(signed_voucher(
+                &Domain::new(1, domain().contract),
+                CHANNEL,
+                350,
+            ))),
             "bad_voucher",
         ),
         (
@@ -207,7 +215,11 @@ fn the_onchain_vectors_are_reproduced_and_hold() {
     // A ledger open and receipt keep exactly their version-1 bytes (no `chain`, no `voucher`).
     let ledger = hex_of(&signed_open(DEPOSIT));
     let v1: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contracts/vectors/pay.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/contracts/vectors/pay.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(v1["open"]["signed"], ledger.as_str());
@@ -217,6 +229,10 @@ fn the_onchain_vectors_are_reproduced_and_hold() {
 #[ignore = "writes contracts/vectors/pay-onchain.json; run with CAIRN_REGEN_VECTORS=1"]
 fn regenerate_onchain_vectors() {
     if std::env::var("CAIRN_REGEN_VECTORS").as_deref() == Ok("1") {
-        std::fs::write(PATH, serde_json::to_string_pretty(&vectors()).unwrap() + "\n").unwrap();
+        std::fs::write(
+            PATH,
+            serde_json::to_string_pretty(&vectors()).unwrap() + "\n",
+        )
+        .unwrap();
     }
 }

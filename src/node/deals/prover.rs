@@ -22,7 +22,11 @@ impl Prover for Deals {
     fn answer(&self, peer: PeerId, challenge: Challenge) -> BoxFuture<'_, Answer> {
         Box::pin(async move {
             let started = self.parts.clock.now_ms();
-            let answer = match self.pay.stopped_by_close(&peer, &challenge.piece_root).await {
+            let answer = match self
+                .pay
+                .stopped_by_close(&peer, &challenge.piece_root)
+                .await
+            {
                 Ok(true) => Answer::rejected(
                     "deal_stopped",
                     "the payer started closing the channel that pays for this deal",

@@ -308,7 +308,11 @@ impl Payments {
 
     /// A stored channel by its id: the CID of its open, or for an escrowed channel the
     /// contract's channel id (decimal or 0x hex).
-    pub(crate) async fn find_channel(&self, id: &str, role: &str) -> Result<(ChannelRow, Option<OnChain>)> {
+    pub(crate) async fn find_channel(
+        &self,
+        id: &str,
+        role: &str,
+    ) -> Result<(ChannelRow, Option<OnChain>)> {
         let unknown = || NodeError::refuse(Refusal::UnknownChannel, format!("no channel {id}"));
         if let Some(row) = self.parts.db.get_channel(id).await? {
             if row.role != role {
@@ -333,7 +337,10 @@ impl Payments {
     pub async fn claim(&self, channel: &str) -> Result<ClaimOutcome> {
         let (row, binding) = self.find_channel(channel, "payee").await?;
         let binding = binding.ok_or_else(|| {
-            NodeError::refuse(Refusal::WrongChain, format!("{} is settled on the ledger", row.id))
+            NodeError::refuse(
+                Refusal::WrongChain,
+                format!("{} is settled on the ledger", row.id),
+            )
         })?;
         let channels = self.contract().await?;
         let Some(last) = row.last_receipt.as_deref() else {
@@ -352,7 +359,11 @@ impl Payments {
             .clone()
             .ok_or(NodeError::Pay(PayError::MissingVoucher))?;
         let claimed = channels
-            .claim_owed(binding.channel_id(), u128::from(receipt.payload.amount.0), &voucher)
+            .claim_owed(
+                binding.channel_id(),
+                u128::from(receipt.payload.amount.0),
+                &voucher,
+            )
             .await?;
         match claimed {
             Some(claimed) => {
@@ -403,7 +414,10 @@ impl Payments {
     pub async fn close_on_chain(&self, channel: &str) -> Result<CloseStart> {
         let (row, binding) = self.find_channel(channel, "payer").await?;
         let binding = binding.ok_or_else(|| {
-            NodeError::refuse(Refusal::WrongChain, format!("{} is settled on the ledger", row.id))
+            NodeError::refuse(
+                Refusal::WrongChain,
+                format!("{} is settled on the ledger", row.id),
+            )
         })?;
         self.start_close_on_chain(&row, &binding).await
     }
@@ -413,7 +427,10 @@ impl Payments {
     pub async fn withdraw(&self, channel: &str) -> Result<Withdrawal> {
         let (row, binding) = self.find_channel(channel, "payer").await?;
         let binding = binding.ok_or_else(|| {
-            NodeError::refuse(Refusal::WrongChain, format!("{} is settled on the ledger", row.id))
+            NodeError::refuse(
+                Refusal::WrongChain,
+                format!("{} is settled on the ledger", row.id),
+            )
         })?;
         let channels = self.contract().await?;
         let withdrawn = channels.withdraw(binding.channel_id()).await?;

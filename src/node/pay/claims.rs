@@ -173,7 +173,11 @@ impl Payments {
 
     /// Provider: whether `peer`'s deals on `piece_root` were all stopped because it started
     /// closing the channel that paid for them (then its challenges are not answered).
-    pub(crate) async fn stopped_by_close(&self, peer: &libp2p::PeerId, piece_root: &[u8; 32]) -> Result<bool> {
+    pub(crate) async fn stopped_by_close(
+        &self,
+        peer: &libp2p::PeerId,
+        piece_root: &[u8; 32],
+    ) -> Result<bool> {
         if self.parts.chain.is_none() {
             return Ok(false);
         }
@@ -188,7 +192,10 @@ impl Payments {
             }
             if deal.state == DealState::Failed {
                 let events = self.parts.db.deal_events(&deal.id).await?;
-                stopped |= events.last().and_then(|e| e.reason.as_deref()).is_some_and(|r| r.starts_with(STOPPED_BY_CLOSE));
+                stopped |= events
+                    .last()
+                    .and_then(|e| e.reason.as_deref())
+                    .is_some_and(|r| r.starts_with(STOPPED_BY_CLOSE));
             }
         }
         Ok(stopped)

@@ -21,8 +21,8 @@ mod retrieval;
 mod settle;
 
 pub use balance::Balance;
-pub use chain::{ClaimOutcome, CloseStart, WalletView, Withdrawal};
 pub(crate) use chain::binding_of;
+pub use chain::{ClaimOutcome, CloseStart, WalletView, Withdrawal};
 pub use payer::Payment;
 pub use retrieval::{InvoiceOrder, RetrievalMeter};
 pub use settle::{ChainSettlement, LedgerSettlement};

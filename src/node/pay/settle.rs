@@ -89,7 +89,11 @@ impl Settlement for ChainSettlement {
                 .map_err(chain)?;
             let paid_out = u64::try_from(state.paid_out).map_err(|_| PayError::Overflow)?;
             self.db
-                .close_channel(&channel.id.to_string(), self.close_signed.as_deref(), paid_out)
+                .close_channel(
+                    &channel.id.to_string(),
+                    self.close_signed.as_deref(),
+                    paid_out,
+                )
                 .await
                 .map_err(|e| PayError::Invalid(format!("ledger: {e}")))?;
             Ok(Settled {
