@@ -9,6 +9,7 @@ use alloy::primitives::{Address, U256};
 
 use super::fixtures::*;
 use super::*;
+use crate::amount::Amount;
 use crate::chain::{Domain, Voucher, Wallet};
 use crate::market::{Ask, AskChain};
 use crate::signed::{Signable, Signed};

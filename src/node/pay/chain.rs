@@ -448,7 +448,9 @@ impl Payments {
     /// `cairn wallet`.
     pub async fn wallet_view(&self) -> Result<WalletView> {
         let Some(chain) = self.parts.chain.as_ref() else {
-            let wallet = crate::chain::Wallet::load(self.parts.data.root())?;
+            // A ledger node has its wallet too (`cairn init` makes it), for when it moves on
+            // chain; a data dir made otherwise gets one now.
+            let wallet = crate::chain::Wallet::load_or_create(self.parts.data.root())?;
             return Ok(WalletView {
                 address: wallet.address().to_checksum(None),
                 native: None,
