@@ -87,6 +87,9 @@ pub struct Config {
     /// `sqlite://...` or `postgres://...`; the embedded SQLite file in the data dir if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// Settlement on an EVM chain (`crate::chain::config`); the node's ledger if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<crate::chain::config::ChainConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -296,6 +299,7 @@ impl Config {
             pay: PayConfig::default(),
             keeper: KeeperConfig::default(),
             database_url: None,
+            chain: None,
         }
     }
 
@@ -334,6 +338,11 @@ impl Config {
             .keeper
             .validate()
             .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        if let Some(chain) = &config.chain {
+            chain
+                .validate()
+                .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        }
         crate::amount::Amount::recordable(
             config.pay.max_price_per_gib_month,
             "[pay] max_price_per_gib_month",
@@ -868,6 +877,65 @@ fetch_timeout = "10m"
                 "{to}: {e:?}"
             );
             assert!(e.to_string().contains(&format!("{key}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_chain_table_loads_typed_and_bad_values_name_their_key() {
+        let table = "\n[chain]\nrpc_url = \"http://127.0.0.1:8545\"\ncontract = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n";
+        let config = load(&format!("{INIT_TOML}{table}")).unwrap();
+        let chain = config.chain.clone().unwrap();
+        assert_eq!(chain.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!(
+            chain.contract.to_checksum(None),
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        );
+        assert_eq!(chain.token, None);
+        assert_eq!(
+            chain.claim_threshold,
+            crate::chain::config::DEFAULT_CLAIM_THRESHOLD
+        );
+        assert_eq!(chain.challenge_window, Duration::from_secs(3_600));
+        // Written back and read back the same.
+        let again = toml::to_string_pretty(&config).unwrap();
+        assert_eq!(load(&again).unwrap(), config);
+        assert_eq!(load(INIT_TOML).unwrap().chain, None);
+
+        let cases = [
+            (
+                "http://127.0.0.1:8545",
+                "https://rpc.example",
+                "chain.rpc_url",
+            ),
+            (
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "0x5FbDB23",
+                "chain.contract",
+            ),
+            (
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "0x0000000000000000000000000000000000000000",
+                "chain.contract",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let text = format!("{INIT_TOML}{}", table.replace(from, to));
+            let e = load(&text).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::BadValue { key: Some(k), .. } if k == key),
+                "{to}: {e:?}"
+            );
+        }
+        for (extra, key) in [
+            ("claim_threshold = 0\n", "chain.claim_threshold"),
+            ("challenge_window = \"0s\"\n", "chain.challenge_window"),
+            ("token = \"nope\"\n", "chain.token"),
+        ] {
+            let e = load(&format!("{INIT_TOML}{table}{extra}")).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::BadValue { key: Some(k), .. } if k == key),
+                "{extra}: {e:?}"
+            );
         }
     }
 }

@@ -211,6 +211,7 @@ fn receipt(channel: &str, a: &TestNode, b: &TestNode, amount: u64, seq: u64) -> 
         seq,
         deal: None,
         at: 1,
+        voucher: None,
     }
 }
 

@@ -106,6 +106,7 @@ impl From<NodeError> for ApiError {
                 Some(status) => status,
                 None => return ApiError::internal(&e),
             },
+            NodeError::Chain(chain) => chain_status(chain),
             NodeError::Refuse { reason, .. } => refusal_status(*reason),
             // A peer refused what was asked (its reason is in the message); a peer that could
             // not be reached or answered out of turn is an upstream failure.
@@ -159,7 +160,23 @@ fn refusal_status(reason: Refusal) -> StatusCode {
         | Refusal::UnknownPiece => StatusCode::NOT_FOUND,
         Refusal::Busy => StatusCode::TOO_MANY_REQUESTS,
         Refusal::Duplicate => StatusCode::CONFLICT,
+        Refusal::WrongChain => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A chain's answer: a revert is the caller's conflict with the contract's state, a bad
+/// argument the caller's fault, a chain that cannot be reached or confirm an upstream failure.
+fn chain_status(e: &crate::chain::ChainError) -> StatusCode {
+    use crate::chain::ChainError as C;
+    match e {
+        C::Reverted(_) | C::Failed { .. } => StatusCode::CONFLICT,
+        C::Invalid(_) | C::Voucher(_) => StatusCode::BAD_REQUEST,
+        C::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        C::Unconfirmed { .. } => StatusCode::GATEWAY_TIMEOUT,
+        C::Rpc { .. } | C::Unexpected(_) | C::Wallet { .. } | C::Io { .. } => {
+            StatusCode::BAD_GATEWAY
+        }
     }
 }
 
@@ -170,6 +187,7 @@ fn static_reason(e: &NodeError) -> &'static str {
         NodeError::Pay(e) => e.reason(),
         NodeError::Proof(e) => e.reason(),
         NodeError::Erasure(e) => e.reason(),
+        NodeError::Chain(e) => e.reason(),
         NodeError::Refuse { reason, .. } => reason.as_str(),
         NodeError::Policy(_) => "invalid_policy",
         NodeError::Net(_) => "unreachable",

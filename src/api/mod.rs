@@ -14,6 +14,7 @@
 
 mod auth;
 mod body;
+mod chain;
 mod content;
 mod dag;
 mod error;
@@ -81,6 +82,7 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(market::deal_routes(state.clone()))
                 .merge(keeps::routes(state.clone()))
                 .merge(pay::routes(state.clone()))
+                .merge(chain::routes(state.clone()))
                 .merge(repo::routes(state.clone()))
                 .merge(status::routes()),
         )

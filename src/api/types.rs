@@ -572,6 +572,19 @@ pub struct Channel {
     pub settled: Option<u64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where the deposit is escrowed, for a channel on chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onchain: Option<OnChainChannel>,
+}
+
+/// A channel's escrow on chain: the contract's channel id (decimal) and both EVM addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnChainChannel {
+    pub chain_id: u64,
+    pub contract: String,
+    pub channel_id: String,
+    pub payer: String,
+    pub payee: String,
 }
 
 /// `GET /pay/channels/{id}/receipts`: the signed open and close and every receipt, as

@@ -834,6 +834,7 @@ mod tests {
             settled: None,
             created_at: 1,
             updated_at: 2,
+            onchain: None,
         };
         assert_eq!(
             serde_json::to_value(&channel).unwrap(),

@@ -6,6 +6,7 @@ mod add;
 mod audit;
 mod car;
 mod cat;
+mod chain;
 mod client;
 mod daemon;
 mod deal;
@@ -27,6 +28,7 @@ mod routing;
 mod sim;
 mod swarm;
 mod table;
+mod wallet;
 
 use std::path::PathBuf;
 
@@ -114,6 +116,11 @@ pub enum Command {
     /// Piece commitments (what storage proofs are checked against).
     #[command(subcommand)]
     Piece(piece::PieceCommand),
+    /// The node's EVM address and its native and token balances.
+    Wallet,
+    /// The payment-channel contract on an EVM chain.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
     /// Simulations that need no daemon: `cairn sim availability`.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -151,6 +158,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pay(command) => pay::run(&ctx, command).await,
         Command::Balance => pay::balance(&ctx).await,
         Command::Sim(command) => sim::run(&ctx, command).await,
+        Command::Wallet => wallet::run(&ctx).await,
+        Command::Chain(command) => chain::run(&ctx, command).await,
     }
 }
 

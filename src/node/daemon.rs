@@ -129,6 +129,14 @@ impl Daemon {
                 }
             },
         );
+        if node.parts().chain.is_some() {
+            // Claims on chain (`node::pay::claims`): thresholds, ended deals, payers' closes.
+            let pay = node.pay().clone();
+            every(&node, CLAIM_PASS, "claim pass", move || {
+                let pay = pay.clone();
+                async move { pay.claim_pass().await }
+            });
+        }
         if let Some(orders) = node.pay().take_invoice_orders() {
             tasks.spawn(send_invoices(node.pay().clone(), orders));
         }
@@ -183,6 +191,9 @@ impl Daemon {
         drop(self.lock.take());
     }
 }
+
+/// How often a chain-configured node looks at its channels to claim.
+const CLAIM_PASS: Duration = Duration::from_secs(1);
 
 /// Runs `step` every `period` until the node stops; a failed step is logged and the next one
 /// runs on time.

@@ -36,7 +36,11 @@ pub use keeps::{
     META_REPAIR_THRESHOLD,
 };
 pub use parts::{NetSlot, Parts, Signer, Store, Tasks};
-pub use pay::{Balance, LedgerSettlement, Payment, Payments, RetrievalMeter};
+pub(crate) use pay::binding_of;
+pub use pay::{
+    Balance, ChainSettlement, ClaimOutcome, CloseStart, LedgerSettlement, Payment, Payments,
+    RetrievalMeter, WalletView, Withdrawal,
+};
 pub use provider::{AskTerms, Provider};
 
 use std::sync::Arc;
@@ -78,6 +82,10 @@ impl Node {
         let quota = config.storage.quota;
         let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
         let api_token = data.load_token()?;
+        let chain = match &config.chain {
+            Some(chain) => Some(crate::chain::ChainHandle::open(chain.clone(), data.root())?),
+            None => None,
+        };
         let parts = Parts {
             db,
             store,
@@ -87,6 +95,7 @@ impl Node {
             tasks: Tasks::default(),
             config: Arc::new(config),
             data: Arc::new(data),
+            chain,
         };
         Ok(Self::assemble(parts, api_token))
     }

@@ -144,7 +144,8 @@ impl Provider {
         };
         let reserved = self.parts.db.reserved_capacity().await?;
         let now = self.parts.clock.now_u64();
-        let ask = self.ask_from(&terms, terms.capacity.saturating_sub(reserved), now);
+        let mut ask = self.ask_from(&terms, terms.capacity.saturating_sub(reserved), now);
+        ask.chain = self.pay.ask_chain().await?;
         self.parts.signer.sign(ask).map(Some)
     }
 
@@ -161,6 +162,7 @@ impl Provider {
             expires_at: now.saturating_add(terms.ttl_secs.saturating_mul(1000)),
             // Signed fresh each time: the signing time orders them.
             seq: now,
+            chain: None,
         }
     }
 }

@@ -84,6 +84,9 @@ impl Deals {
         if row.role != "payee" || row.state != "open" || row.payer != hex::encode(proposal.client) {
             return unfunded("the channel is not an open channel from this client");
         }
-        Ok(())
+        // On chain: the contract, not the client's word, says the escrow covers the price.
+        self.pay
+            .check_chain_funding(&row, proposal.total_price()?.0)
+            .await
     }
 }

@@ -369,6 +369,10 @@ impl Deals {
             other => return Err(unwanted(peer, other, "an ask request")),
         };
         let terms = ask.check(self.parts.clock.now_u64())?.clone();
+        if terms.price_per_gib_month.0 > 0 {
+            // Paid deals settle where both settle, or not at all (`wrong_chain`).
+            self.pay.check_ask_chain(&terms).await?;
+        }
         // The request's cap, else the node's default: a client never takes an ask it did not
         // agree to, whatever the provider asks.
         let (max, whose) = match request.max_price_per_gib_month {
