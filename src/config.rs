@@ -21,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::keeper::{Policy, PolicyError};
 use crate::units::duration_text;
 
+mod daemon_file;
+pub use daemon_file::DaemonFile;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]

@@ -24,6 +24,7 @@ mod proof;
 mod provider;
 mod repo;
 mod routing;
+mod signals;
 mod sim;
 mod swarm;
 mod table;

@@ -35,6 +35,14 @@ impl Daemon {
     pub async fn start_with_clock(data: DataDir, clock: Clock) -> Result<Self> {
         // First of all: a second daemon on these files must not touch them (nor daemon.json).
         let lock = data.lock()?;
+        // With the lock held, any daemon.json is one a daemon that did not stop left behind.
+        if let Some(stale) = data.read_daemon_info() {
+            tracing::warn!(
+                pid = stale.pid,
+                "replacing the daemon.json of a daemon that did not stop cleanly"
+            );
+            data.remove_daemon_info();
+        }
         let node = Node::open_with_clock(data, clock).await?;
         // Before anything reads or writes blocks: the store and the database agree again
         // after whatever a crash left (see `node::content::reconcile`).
