@@ -23,6 +23,8 @@ use crate::units::duration_text;
 
 mod daemon_file;
 pub use daemon_file::DaemonFile;
+mod log;
+pub use log::{filter_directive, LogConfig, LogFormat};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -90,6 +92,9 @@ pub struct Config {
     /// `sqlite://...` or `postgres://...`; the embedded SQLite file in the data dir if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// How the daemon logs (`[log]`, see [`LogConfig`]).
+    #[serde(default, skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -299,6 +304,7 @@ impl Config {
             pay: PayConfig::default(),
             keeper: KeeperConfig::default(),
             database_url: None,
+            log: LogConfig::default(),
         }
     }
 

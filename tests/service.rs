@@ -201,3 +201,100 @@ fn devnet_removes_its_temporary_data_when_its_stdout_pipe_closes() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(!data.exists(), "{} was left behind", data.display());
 }
+
+/// `cairn init --random-ports` on `repo`, with loopback-only swarm listeners.
+fn init(repo: &Path, extra_config: &str) {
+    let out = cairn(repo)
+        .args(["init", "--random-ports"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let path = repo.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("/ip4/0.0.0.0/", "/ip4/127.0.0.1/");
+    std::fs::write(&path, format!("{text}\n{extra_config}")).unwrap();
+}
+
+/// Runs a daemon on `repo` with `env`, stops it with SIGTERM, and returns its stderr (a file,
+/// so not a terminal).
+fn daemon_stderr(repo: &Path, env: &[(&str, &str)]) -> String {
+    let log = repo.with_extension("stderr");
+    let mut command = cairn(repo);
+    command
+        .args(["daemon", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("\"api\""), "{line}");
+    signal(&child, libc::SIGTERM);
+    assert_eq!(
+        wait_bounded(&mut child, Duration::from_secs(30)).code(),
+        Some(0)
+    );
+    std::fs::read_to_string(&log).unwrap()
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line_and_text_has_no_colours_in_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("json");
+    init(&json, "[log]\nformat = \"json\"\n");
+    let stderr = daemon_stderr(&json, &[]);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let ready = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "daemon ready")
+        .unwrap_or_else(|| panic!("no ready event in {stderr}"));
+    assert_eq!(ready["level"], "INFO");
+    assert!(ready["fields"]["api"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(ready["timestamp"].is_string());
+    assert!(events
+        .iter()
+        .any(|e| e["fields"]["message"] == "stopping" && e["fields"]["signal"] == "SIGTERM"));
+
+    let text = dir.path().join("text");
+    init(&text, "");
+    let stderr = daemon_stderr(&text, &[]);
+    assert!(stderr.contains("daemon ready"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in a file: {stderr:?}");
+    assert!(serde_json::from_str::<serde_json::Value>(stderr.lines().next().unwrap()).is_err());
+}
+
+#[test]
+fn rust_log_is_honoured_and_cairn_log_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    init(&repo, "");
+    let quiet = daemon_stderr(&repo, &[("RUST_LOG", "off")]);
+    assert!(!quiet.contains("daemon ready"), "{quiet}");
+    // Per target: the CLI's lines, not the node's.
+    let cli_only = daemon_stderr(&repo, &[("RUST_LOG", "off,cairn::cli=info")]);
+    assert!(cli_only.contains("stopping"), "{cli_only}");
+    assert!(!cli_only.contains("daemon ready"), "{cli_only}");
+    let both = daemon_stderr(&repo, &[("RUST_LOG", "off"), ("CAIRN_LOG", "cairn=info")]);
+    assert!(both.contains("daemon ready"), "{both}");
+    assert!(both.contains("stopping"), "{both}");
+}
+
+#[test]
+fn a_bad_log_format_stops_the_daemon_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    init(&repo, "[log]\nformat = \"xml\"\n");
+    let out = cairn(&repo).args(["daemon"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("log.format (line"), "{stderr}");
+    assert!(!repo.join("daemon.json").exists());
+}

@@ -15,6 +15,7 @@ mod get;
 mod id;
 mod init;
 mod keep;
+mod logging;
 mod ls;
 mod pay;
 mod piece;
@@ -34,6 +35,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use client::Client;
+pub use logging::init as init_logging;
 
 #[derive(Debug, Parser)]
 #[command(
