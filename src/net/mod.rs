@@ -38,6 +38,8 @@ pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub max_connections: u32,
+    /// Public addresses advertised beside the listen addresses (identify, the DHT).
+    pub announce: Vec<Multiaddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +154,10 @@ pub async fn spawn<S: Blockstore + Clone>(
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+    }
+    // External addresses are what identify tells peers and the DHT puts in provider records.
+    for addr in &config.announce {
+        swarm.add_external_address(addr.clone());
     }
     let ledgers = Arc::new(ledger::Ledgers::default());
     let tasks = crate::tasks::Tasks::default();

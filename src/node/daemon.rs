@@ -58,6 +58,21 @@ impl Daemon {
             took_ms = started.elapsed().as_millis() as u64,
             "block store reconciled with the database"
         );
+        // `[provider]` terms, once the store knows what it holds (a capacity the disk cannot
+        // hold is refused here, before the node serves) and before the first ask is signed.
+        if let Some(provider) = &node.config().provider {
+            node.provider()
+                .set_ask_terms(&provider.terms())
+                .await
+                .map_err(|e| {
+                    NodeError::Config(crate::config::ConfigError::BadValue {
+                        path: node.data().root().join("config.toml"),
+                        key: Some("provider".into()),
+                        line: None,
+                        reason: e.to_string(),
+                    })
+                })?;
+        }
         let bind = |addr| async move {
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -218,6 +233,7 @@ async fn start_network(node: &Node) -> Result<(NetHandle, tokio::task::JoinHandl
         listen: swarm.listen.clone(),
         bootstrap: swarm.bootstrap.clone(),
         max_connections: 512,
+        announce: swarm.announce.clone(),
     };
     let keypair = crate::config::libp2p_keypair(node.key()).map_err(NodeError::internal)?;
     Ok(net::spawn(

@@ -22,6 +22,7 @@ mod keeps;
 mod parts;
 mod pay;
 mod provider;
+mod room;
 
 pub use content::{
     AddSession, AddedEntry, BadBlock, BlockProblem, CarImport, Content, GcReport, NodeBlocks,
@@ -34,6 +35,7 @@ pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, Keeper, Keeps, Repl
 pub use parts::{NetSlot, Parts, Signer, Store, Tasks};
 pub use pay::{Balance, LedgerSettlement, Payment, Payments, RetrievalMeter};
 pub use provider::{AskTerms, Provider};
+pub use room::Room;
 
 use std::sync::Arc;
 
