@@ -32,7 +32,7 @@ async fn ask(node: &TestNode) -> serde_json::Value {
     response.json().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn provider_terms_from_config_apply_at_start_and_the_cli_overrides_them() {
     let node = TestNode::start_with(|c| c.provider = Some(provider(1 << 30))).await;
     let shown = ask(&node).await;
