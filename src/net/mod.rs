@@ -110,6 +110,8 @@ trait BitswapGet: Send + Sync {
         peers: &'a [PeerId],
         timeout: Duration,
     ) -> futures::future::BoxFuture<'a, Result<Bytes>>;
+
+    fn wantlist_len(&self) -> usize;
 }
 
 impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
@@ -120,6 +122,10 @@ impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
         timeout: Duration,
     ) -> futures::future::BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move { Ok(Bitswap::get(self, cid, peers, timeout).await?) })
+    }
+
+    fn wantlist_len(&self) -> usize {
+        Bitswap::wantlist_len(self)
     }
 }
 
@@ -287,6 +293,16 @@ impl NetHandle {
 
     pub fn ledgers(&self) -> std::collections::HashMap<PeerId, Ledger> {
         self.ledgers.snapshot()
+    }
+
+    /// Bitswap blocks and bytes each way since the host started.
+    pub fn traffic(&self) -> ledger::Traffic {
+        self.ledgers.traffic()
+    }
+
+    /// CIDs this node is fetching over Bitswap now.
+    pub fn wantlist_len(&self) -> usize {
+        self.bitswap.wantlist_len()
     }
 
     /// Sends a storage challenge to `peer` and waits for its answer (`/cairn/proof/1`).
