@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use crate::api::{ApiError, AppState};
@@ -73,13 +73,18 @@ fn family<T: Copy + Into<f64>>(
     kind: MetricType,
     samples: &[(Labels, T)],
 ) -> Result<(), std::fmt::Error> {
-    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
+    let help = format!("{help}.");
+    let mut metric = encoder.encode_descriptor(name, &help, None, kind)?;
     for (labels, value) in samples {
         let value: f64 = (*value).into();
-        let mut sample = metric.encode_family(labels)?;
-        match kind {
-            MetricType::Counter => sample.encode_counter::<NoLabelSet, _, f64>(&value, None)?,
-            _ => sample.encode_gauge(&value)?,
+        // A sample without labels is written bare (`name 1`), not `name{} 1`.
+        let write = |sample: &mut MetricEncoder| match kind {
+            MetricType::Counter => sample.encode_counter::<NoLabelSet, _, f64>(&value, None),
+            _ => sample.encode_gauge(&value),
+        };
+        match labels.is_empty() {
+            true => write(&mut metric)?,
+            false => write(&mut metric.encode_family(labels)?)?,
         }
     }
     Ok(())

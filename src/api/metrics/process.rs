@@ -69,7 +69,8 @@ fn one(
     kind: MetricType,
     value: f64,
 ) -> Result<(), std::fmt::Error> {
-    let mut metric = e.encode_descriptor(name, help, None, kind)?;
+    let help = format!("{help}.");
+    let mut metric = e.encode_descriptor(name, &help, None, kind)?;
     match kind {
         MetricType::Counter => metric.encode_counter::<NoLabelSet, _, f64>(&value, None),
         _ => metric.encode_gauge(&value),
