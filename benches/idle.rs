@@ -146,7 +146,11 @@ fn main() {
     println!(
         "\nmetrics registry full: {:.1} MiB RSS at rest, {} the 40 MiB budget",
         mib(rss_metrics),
-        if rss_metrics < limit_kib { "within" } else { "OVER" }
+        if rss_metrics < limit_kib {
+            "within"
+        } else {
+            "OVER"
+        }
     );
     support::record(
         "idle",
@@ -185,7 +189,10 @@ fn main() {
 fn listed_cid(daemon: &Daemon) -> String {
     let listed: serde_json::Value =
         serde_json::from_str(&daemon.cli(&["pin", "ls", "--json"])).expect("pin ls json");
-    listed["pins"][0]["cid"].as_str().unwrap_or_default().to_string()
+    listed["pins"][0]["cid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Requests every route with the statuses it gives here (so every HTTP latency series

@@ -72,25 +72,38 @@ fn the_systemd_unit_is_hardened() {
     let unit = unit_in(dir.path());
     let out = systemd_analyze(&["security", "--offline=true", "--threshold=20"], &unit);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Overall exposure level"), "{stdout}");
 }
 
 #[test]
 fn the_dockerfile_is_multi_stage_non_root_with_a_data_volume() {
-    let stages = DOCKERFILE.lines().filter(|l| l.starts_with("FROM ")).count();
+    let stages = DOCKERFILE
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .count();
     assert_eq!(stages, 2, "a build stage and a runtime stage");
     let user = DOCKERFILE
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
         .last()
         .expect("a USER");
-    assert!(!user.starts_with("root") && !user.starts_with('0'), "{user}");
+    assert!(
+        !user.starts_with("root") && !user.starts_with('0'),
+        "{user}"
+    );
     assert!(DOCKERFILE.contains("VOLUME [\"/data\"]"));
     assert!(DOCKERFILE.contains("ENV CAIRN_PATH=/data"));
     assert!(DOCKERFILE.contains("cargo build --release --locked"));
     // Every file the image copies from the repository exists.
-    for line in DOCKERFILE.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    for line in DOCKERFILE
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
         let parts: Vec<&str> = line.split_whitespace().collect();
         for source in &parts[1..parts.len() - 1] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(source);
@@ -129,7 +142,11 @@ fn the_container_entrypoint_initializes_a_fresh_volume_and_execs_cairn() {
     // the daemon starts: it must refuse, since the entrypoint initialized the dir.
     let script_text = std::fs::read_to_string(&script).unwrap();
     let init_only = dir.path().join("init-only.sh");
-    std::fs::write(&init_only, script_text.replace("exec cairn \"$@\"", "exit 0")).unwrap();
+    std::fs::write(
+        &init_only,
+        script_text.replace("exec cairn \"$@\"", "exit 0"),
+    )
+    .unwrap();
     let out = Command::new("sh")
         .arg(&init_only)
         .arg("daemon")

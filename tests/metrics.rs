@@ -25,9 +25,7 @@ fn samples(text: &str) -> HashMap<String, f64> {
 }
 
 async fn scrape(node: &TestNode, accept: Option<&str>) -> (String, String) {
-    let mut request = node
-        .http
-        .get(format!("{}/metrics", node.daemon.info.api));
+    let mut request = node.http.get(format!("{}/metrics", node.daemon.info.api));
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
@@ -61,7 +59,10 @@ fn promtool(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{text}"
+    );
 }
 
 fn provider_terms() -> ProviderConfig {
@@ -118,10 +119,21 @@ async fn a_provider_and_a_client_serve_clean_metrics_with_real_figures() {
             .unwrap_or_else(|| panic!("{key} missing from {m:#?}"))
     };
     assert_eq!(get(&c, r#"cairn_deals{role="client",state="active"}"#), 1.0);
-    assert_eq!(get(&p, r#"cairn_deals{role="provider",state="active"}"#), 1.0);
-    let audits = get(&c, r#"cairn_proofs_total{role="verifier",outcome="passed"}"#);
+    assert_eq!(
+        get(&p, r#"cairn_deals{role="provider",state="active"}"#),
+        1.0
+    );
+    let audits = get(
+        &c,
+        r#"cairn_proofs_total{role="verifier",outcome="passed"}"#,
+    );
     assert!(audits >= 2.0, "{audits}");
-    assert!(get(&p, r#"cairn_proofs_total{role="prover",outcome="answered"}"#) >= 2.0);
+    assert!(
+        get(
+            &p,
+            r#"cairn_proofs_total{role="prover",outcome="answered"}"#
+        ) >= 2.0
+    );
     // Every passed audit has a latency; the histogram's count covers them.
     assert!(get(&c, r#"cairn_proof_latency_seconds_count{role="verifier"}"#) >= audits);
     assert!(
@@ -135,7 +147,10 @@ async fn a_provider_and_a_client_serve_clean_metrics_with_real_figures() {
     // The transfer went over Bitswap: the provider fetched what the client sent.
     let fetched = get(&p, r#"cairn_bitswap_blocks_total{direction="in"}"#);
     assert!(fetched >= 1.0, "{fetched}");
-    assert_eq!(get(&c, r#"cairn_bitswap_blocks_total{direction="out"}"#), fetched);
+    assert_eq!(
+        get(&c, r#"cairn_bitswap_blocks_total{direction="out"}"#),
+        fetched
+    );
     assert!(get(&p, r#"cairn_bitswap_bytes_total{direction="in"}"#) >= 600_000.0);
     assert!(get(&c, r#"cairn_bitswap_bytes_total{direction="out"}"#) >= 600_000.0);
     assert_eq!(get(&c, "cairn_bitswap_wantlist_entries"), 0.0);
@@ -154,7 +169,10 @@ async fn a_provider_and_a_client_serve_clean_metrics_with_real_figures() {
         p = samples(&scrape(&provider, None).await.1);
     }
     let earned = get(&p, "cairn_earned_base_units_total");
-    assert!(earned > 0.0 && earned <= spent, "earned {earned}, spent {spent}");
+    assert!(
+        earned > 0.0 && earned <= spent,
+        "earned {earned}, spent {spent}"
+    );
     assert!(get(&p, r#"cairn_receipts_total{role="payee"}"#) >= 1.0);
     // The store: what it holds, and the disk's free space.
     assert!(get(&p, "cairn_store_used_bytes") >= 600_000.0);
@@ -170,7 +188,12 @@ async fn a_provider_and_a_client_serve_clean_metrics_with_real_figures() {
         !c.keys().any(|k| k.contains(deal["id"].as_str().unwrap())),
         "an id became a label"
     );
-    let unknown = client.http.get(client.api("/no/such/route")).send().await.unwrap();
+    let unknown = client
+        .http
+        .get(client.api("/no/such/route"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
     let (_, text) = scrape(&client, None).await;
     assert!(
@@ -197,13 +220,19 @@ async fn the_format_follows_the_accept_header() {
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
     // OpenMetrics names a counter's family without `_total`; its samples keep it.
-    assert!(text.contains("# TYPE cairn_added_bytes counter\n"), "{text}");
+    assert!(
+        text.contains("# TYPE cairn_added_bytes counter\n"),
+        "{text}"
+    );
     assert!(text.contains("\ncairn_added_bytes_total 0\n"), "{text}");
 
     let (content_type, text) = scrape(&node, Some("text/plain")).await;
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
     assert!(!text.contains("# EOF"), "{text}");
-    assert!(text.contains("# TYPE cairn_added_bytes_total counter\n"), "{text}");
+    assert!(
+        text.contains("# TYPE cairn_added_bytes_total counter\n"),
+        "{text}"
+    );
     promtool(&text);
     node.stop().await;
 }
@@ -239,9 +268,18 @@ async fn proof_counts_are_database_totals_beyond_the_apis_page_of_100() {
     assert_eq!(status["proofs"]["failed"], 21, "{status}");
     let (_, text) = scrape(&node, None).await;
     let s = samples(&text);
-    assert_eq!(s[r#"cairn_proofs_total{role="verifier",outcome="passed"}"#], 300.0);
-    assert_eq!(s[r#"cairn_proofs_total{role="verifier",outcome="late"}"#], 21.0);
-    assert_eq!(s[r#"cairn_proof_latency_seconds_count{role="verifier"}"#], 321.0);
+    assert_eq!(
+        s[r#"cairn_proofs_total{role="verifier",outcome="passed"}"#],
+        300.0
+    );
+    assert_eq!(
+        s[r#"cairn_proofs_total{role="verifier",outcome="late"}"#],
+        21.0
+    );
+    assert_eq!(
+        s[r#"cairn_proof_latency_seconds_count{role="verifier"}"#],
+        321.0
+    );
     assert_eq!(
         s[r#"cairn_proof_latency_seconds_bucket{le="0.01",role="verifier"}"#],
         321.0

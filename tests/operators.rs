@@ -27,7 +27,12 @@ fn provider(capacity: u64) -> ProviderConfig {
 }
 
 async fn ask(node: &TestNode) -> serde_json::Value {
-    let response = node.http.get(node.api("/provider/ask")).send().await.unwrap();
+    let response = node
+        .http
+        .get(node.api("/provider/ask"))
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_success(), "{response:?}");
     response.json().await.unwrap()
 }
@@ -146,14 +151,19 @@ async fn announce_addresses_are_advertised_to_peers_over_identify() {
     // A bare libp2p peer with identify only: what any IPFS peer learns on connecting.
     let mut peer = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .unwrap()
         .with_behaviour(|key| {
             identify::Behaviour::new(identify::Config::new("ipfs/0.1.0".into(), key.public()))
         })
         .unwrap()
         .build();
-    peer.dial(node.tcp_addr().parse::<Multiaddr>().unwrap()).unwrap();
+    peer.dial(node.tcp_addr().parse::<Multiaddr>().unwrap())
+        .unwrap();
     let info = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let SwarmEvent::Behaviour(identify::Event::Received { info, .. }) =
@@ -165,7 +175,11 @@ async fn announce_addresses_are_advertised_to_peers_over_identify() {
     })
     .await
     .expect("identify info from the node");
-    assert!(info.listen_addrs.contains(&public), "{:?}", info.listen_addrs);
+    assert!(
+        info.listen_addrs.contains(&public),
+        "{:?}",
+        info.listen_addrs
+    );
     assert!(info.listen_addrs.contains(&dns), "{:?}", info.listen_addrs);
     // Its real listeners are still there beside them.
     assert!(
@@ -183,14 +197,19 @@ async fn without_announce_only_the_listen_addresses_are_advertised() {
     let node = TestNode::start().await;
     let mut peer = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .unwrap()
         .with_behaviour(|key| {
             identify::Behaviour::new(identify::Config::new("ipfs/0.1.0".into(), key.public()))
         })
         .unwrap()
         .build();
-    peer.dial(node.tcp_addr().parse::<Multiaddr>().unwrap()).unwrap();
+    peer.dial(node.tcp_addr().parse::<Multiaddr>().unwrap())
+        .unwrap();
     let info = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let SwarmEvent::Behaviour(identify::Event::Received { info, .. }) =

@@ -51,8 +51,8 @@ fn start_daemon(repo: &Path) -> (Child, serde_json::Value) {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("daemon's first line {line:?}: {e}"));
+    let info: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("daemon's first line {line:?}: {e}"));
     (child, info)
 }
 
@@ -87,7 +87,10 @@ fn stops_cleanly_on(sig: i32) {
     let status = wait_bounded(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(!repo.join("daemon.json").exists());
-    assert!(!repo.join("cairn.db-wal").exists(), "the WAL was not checkpointed");
+    assert!(
+        !repo.join("cairn.db-wal").exists(),
+        "the WAL was not checkpointed"
+    );
 
     let (mut again, _) = start_daemon(&repo);
     let cat = cairn(&repo).args(["cat", &cid]).output().unwrap();
@@ -146,9 +149,22 @@ fn a_killed_daemons_daemon_json_is_reported_stale_and_replaced_at_the_next_start
 
 /// Starts a small devnet with `--json` and returns it with its data dir (from the `started`
 /// event) and the rest of its stdout's lines.
-fn start_devnet() -> (Child, PathBuf, mpsc::Receiver<String>, std::thread::JoinHandle<()>) {
+fn start_devnet() -> (
+    Child,
+    PathBuf,
+    mpsc::Receiver<String>,
+    std::thread::JoinHandle<()>,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["devnet", "--nodes", "2", "--replicas", "1", "--period", "1s"])
+        .args([
+            "devnet",
+            "--nodes",
+            "2",
+            "--replicas",
+            "1",
+            "--period",
+            "1s",
+        ])
         .args(["--dataset-mib", "1", "--kill-after", "1h", "--json"])
         .env_remove("CAIRN_PATH")
         .stdout(Stdio::piped())
@@ -257,7 +273,10 @@ fn log_format_json_writes_one_json_object_per_line_and_text_has_no_colours_in_a_
         .find(|e| e["fields"]["message"] == "daemon ready")
         .unwrap_or_else(|| panic!("no ready event in {stderr}"));
     assert_eq!(ready["level"], "INFO");
-    assert!(ready["fields"]["api"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(ready["fields"]["api"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
     assert!(ready["timestamp"].is_string());
     assert!(events
         .iter()
@@ -267,7 +286,10 @@ fn log_format_json_writes_one_json_object_per_line_and_text_has_no_colours_in_a_
     init(&text, "");
     let stderr = daemon_stderr(&text, &[]);
     assert!(stderr.contains("daemon ready"), "{stderr}");
-    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in a file: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes in a file: {stderr:?}"
+    );
     assert!(serde_json::from_str::<serde_json::Value>(stderr.lines().next().unwrap()).is_err());
 }
 

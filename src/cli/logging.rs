@@ -50,10 +50,7 @@ fn format(cli: &Cli) -> LogFormat {
         },
     };
     match data.is_initialized() {
-        true => data
-            .load_config()
-            .map(|c| c.log.format)
-            .unwrap_or_default(),
+        true => data.load_config().map(|c| c.log.format).unwrap_or_default(),
         false => LogFormat::Text,
     }
 }

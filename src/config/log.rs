@@ -66,10 +66,12 @@ mod tests {
     #[test]
     fn the_format_is_read_from_config_and_a_bad_one_names_its_key() {
         let base = toml::to_string(&Config::new(true)).unwrap();
-        assert!(!base.contains("[log]"), "the default is not written: {base}");
-        let load = |extra: &str| {
-            Config::from_toml(Path::new("config.toml"), &format!("{base}\n{extra}"))
-        };
+        assert!(
+            !base.contains("[log]"),
+            "the default is not written: {base}"
+        );
+        let load =
+            |extra: &str| Config::from_toml(Path::new("config.toml"), &format!("{base}\n{extra}"));
         assert_eq!(load("").unwrap().log.format, LogFormat::Text);
         let json = load("[log]\nformat = \"json\"\n").unwrap();
         assert_eq!(json.log.format, LogFormat::Json);

@@ -33,7 +33,11 @@ pub struct ProviderConfig {
     pub retrieval_price_per_gib: u64,
     #[serde(with = "size")]
     pub capacity: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::units::size_text")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::units::size_text"
+    )]
     pub max_piece_size: Option<u64>,
     #[serde(with = "duration_text")]
     pub min_duration: Duration,
@@ -179,12 +183,32 @@ max_duration = \"365d\"
     #[test]
     fn a_bad_provider_setting_fails_at_load_naming_its_key() {
         let cases = [
-            ("\"500GiB\"", "\"lots\"", "provider.capacity", "is not a size"),
+            (
+                "\"500GiB\"",
+                "\"lots\"",
+                "provider.capacity",
+                "is not a size",
+            ),
             ("\"500GiB\"", "\"0\"", "provider.capacity", "more than 0"),
-            ("\"32GiB\"", "\"1TiB\"", "provider.max_piece_size", "capacity"),
+            (
+                "\"32GiB\"",
+                "\"1TiB\"",
+                "provider.max_piece_size",
+                "capacity",
+            ),
             ("\"1d\"", "\"400d\"", "provider.min_duration", "longer"),
-            ("\"365d\"", "\"soon\"", "provider.max_duration", "not a duration"),
-            ("= 2000", "= -1", "provider.price_per_gib_month", "invalid value"),
+            (
+                "\"365d\"",
+                "\"soon\"",
+                "provider.max_duration",
+                "not a duration",
+            ),
+            (
+                "= 2000",
+                "= -1",
+                "provider.price_per_gib_month",
+                "invalid value",
+            ),
             (
                 "= 2000",
                 "= 18446744073709551615",
@@ -197,7 +221,12 @@ max_duration = \"365d\"
                 "provider.min_challenge_period",
                 "at least 1s",
             ),
-            ("capacity", "capacty = 1\ncapacity", "provider.capacty", "unknown field"),
+            (
+                "capacity",
+                "capacty = 1\ncapacity",
+                "provider.capacty",
+                "unknown field",
+            ),
         ];
         for (from, to, key, reason) in cases {
             let e = load(&PROVIDER.replacen(from, to, 1)).unwrap_err();

@@ -118,7 +118,9 @@ impl Db {
             .iter()
             .enumerate()
             .map(|(i, le)| {
-                format!(", CAST(SUM(CASE WHEN latency_ms <= {le} THEN 1 ELSE 0 END) AS BIGINT) AS b{i}")
+                format!(
+                    ", CAST(SUM(CASE WHEN latency_ms <= {le} THEN 1 ELSE 0 END) AS BIGINT) AS b{i}"
+                )
             })
             .collect();
         let sql = format!(

@@ -33,9 +33,18 @@ impl Snapshot {
         let totals = node.db().totals().await.map_err(NodeError::from)?;
         let (peers, traffic, wantlist) = match node.net().running() {
             Some(net) => {
-                let peers: std::collections::HashSet<_> =
-                    net.peers().await.map_err(NodeError::Net)?.into_iter().map(|(p, _)| p).collect();
-                (Some(peers.len() as u64), net.traffic(), net.wantlist_len() as u64)
+                let peers: std::collections::HashSet<_> = net
+                    .peers()
+                    .await
+                    .map_err(NodeError::Net)?
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .collect();
+                (
+                    Some(peers.len() as u64),
+                    net.traffic(),
+                    net.wantlist_len() as u64,
+                )
             }
             None => (None, Traffic::default(), 0),
         };
@@ -91,10 +100,18 @@ fn family<T: Copy + Into<f64>>(
 }
 
 /// Samples labelled `role` and `second` from (role, kind, count) rows.
-fn by_pair<'a>(counts: &'a [(String, String, u64)], second: &'static str) -> Vec<(Labels<'a>, f64)> {
+fn by_pair<'a>(
+    counts: &'a [(String, String, u64)],
+    second: &'static str,
+) -> Vec<(Labels<'a>, f64)> {
     counts
         .iter()
-        .map(|(role, kind, n)| (vec![("role", role.as_str()), (second, kind.as_str())], f(*n)))
+        .map(|(role, kind, n)| {
+            (
+                vec![("role", role.as_str()), (second, kind.as_str())],
+                f(*n),
+            )
+        })
         .collect()
 }
 
@@ -126,7 +143,13 @@ impl Collector for Shared {
             &[(vec![("version", env!("CARGO_PKG_VERSION"))], 1.0)],
         )?;
         if let Some(peers) = s.peers {
-            family(e, "peers", "Peers connected now", gauge, &[(vec![], f(peers))])?;
+            family(
+                e,
+                "peers",
+                "Peers connected now",
+                gauge,
+                &[(vec![], f(peers))],
+            )?;
         }
         let traffic = &s.traffic;
         family(
@@ -256,12 +279,14 @@ fn encode_latency(e: &mut DescriptorEncoder, t: &Totals) -> Result<(), std::fmt:
         }
         buckets.push((f64::MAX, latency.count.saturating_sub(before)));
         let labels: Labels = vec![("role", latency.role.as_str())];
-        metric.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
-            latency.sum_ms as f64 / 1000.0,
-            latency.count,
-            &buckets,
-            None,
-        )?;
+        metric
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(
+                latency.sum_ms as f64 / 1000.0,
+                latency.count,
+                &buckets,
+                None,
+            )?;
     }
     Ok(())
 }

@@ -45,11 +45,13 @@ impl Reading {
                 .and_then(|v| v.trim().parse::<u64>().ok())
         });
         let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
-        let max_fds = std::fs::read_to_string("/proc/self/limits").ok().and_then(|l| {
-            l.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
-        });
+        let max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|l| {
+                l.lines()
+                    .find(|l| l.starts_with("Max open files"))
+                    .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+            });
         Some(Reading {
             cpu_seconds: (utime + stime) as f64 / USER_HZ,
             resident_bytes: kib("VmRSS:").unwrap_or(0) * 1024,
@@ -84,12 +86,42 @@ impl Collector for Process {
         };
         let (gauge, counter) = (MetricType::Gauge, MetricType::Counter);
         let e = &mut e;
-        one(e, "process_cpu_seconds", "User and system CPU time spent", counter, r.cpu_seconds)?;
-        one(e, "process_resident_memory_bytes", "Resident memory size", gauge, r.resident_bytes as f64)?;
-        one(e, "process_virtual_memory_bytes", "Virtual memory size", gauge, r.virtual_bytes as f64)?;
-        one(e, "process_open_fds", "Open file descriptors", gauge, r.open_fds as f64)?;
+        one(
+            e,
+            "process_cpu_seconds",
+            "User and system CPU time spent",
+            counter,
+            r.cpu_seconds,
+        )?;
+        one(
+            e,
+            "process_resident_memory_bytes",
+            "Resident memory size",
+            gauge,
+            r.resident_bytes as f64,
+        )?;
+        one(
+            e,
+            "process_virtual_memory_bytes",
+            "Virtual memory size",
+            gauge,
+            r.virtual_bytes as f64,
+        )?;
+        one(
+            e,
+            "process_open_fds",
+            "Open file descriptors",
+            gauge,
+            r.open_fds as f64,
+        )?;
         if let Some(max) = r.max_fds {
-            one(e, "process_max_fds", "Maximum number of open file descriptors", gauge, max as f64)?;
+            one(
+                e,
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                gauge,
+                max as f64,
+            )?;
         }
         one(e, "process_threads", "OS threads", gauge, r.threads as f64)?;
         if let Some(start) = r.start_time_seconds {
@@ -122,6 +154,9 @@ mod tests {
             .unwrap()
             .as_secs_f64();
         let start = r.start_time_seconds.unwrap();
-        assert!(start <= now + 1.0 && start > now - 86_400.0 * 365.0, "{start} vs {now}");
+        assert!(
+            start <= now + 1.0 && start > now - 86_400.0 * 365.0,
+            "{start} vs {now}"
+        );
     }
 }
