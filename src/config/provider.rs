@@ -210,12 +210,6 @@ max_duration = \"365d\"
                 "invalid value",
             ),
             (
-                "= 2000",
-                "= 18446744073709551615",
-                "provider.price_per_gib_month",
-                "",
-            ),
-            (
                 "min_duration",
                 "min_challenge_period = \"0s\"\nmin_duration",
                 "provider.min_challenge_period",
