@@ -89,8 +89,8 @@ fn the_dockerfile_is_multi_stage_non_root_with_a_data_volume() {
     assert_eq!(stages, 2, "a build stage and a runtime stage");
     let user = DOCKERFILE
         .lines()
-        .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
         .expect("a USER");
     assert!(
         !user.starts_with("root") && !user.starts_with('0'),
