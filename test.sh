@@ -7,8 +7,9 @@
 # Installs (once): Debian's PostgreSQL (started on loopback; the database tests run against it
 # as well as SQLite), Debian's Chromium (the status-page tests load pages in it), and the exact
 # npm pins of the Helia interop peer and the payment-channel contract toolchain (solc-js,
-# OpenZeppelin, Foundry's anvil and cast). Debian packages need root; as another user the
-# script uses sudo.
+# OpenZeppelin, Foundry's anvil and cast), Debian's systemd (for systemd-analyze) and
+# prometheus (for promtool) when missing. Debian packages need root; as another user the
+# script uses sudo. CAIRN_TEST_DOCKER=1 also builds the Dockerfile where Docker runs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,5 +34,16 @@ export CAIRN_TEST_POSTGRES_URL
 
 # Headless Chromium: tests/status_page.rs fails, rather than skips, when it is missing.
 command -v chromium >/dev/null || apt_install chromium
+
+# systemd-analyze checks dist/cairn.service (tests/dist.rs); it runs without a running systemd.
+command -v systemd-analyze >/dev/null || apt_install systemd
+
+# promtool checks a live node's /metrics (tests/metrics.rs).
+command -v promtool >/dev/null || apt_install prometheus
+
+# The container image, where a Docker daemon is at hand and it is asked for (a release build).
+if [ "${CAIRN_TEST_DOCKER:-0}" = 1 ] && docker info >/dev/null 2>&1; then
+  docker build -t cairn:test .
+fi
 
 cargo test "$@"

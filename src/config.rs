@@ -21,6 +21,15 @@ use serde::{Deserialize, Serialize};
 use crate::keeper::{Policy, PolicyError};
 use crate::units::duration_text;
 
+mod daemon_file;
+pub use daemon_file::DaemonFile;
+mod log;
+pub use log::{filter_directive, LogConfig, LogFormat};
+mod provider;
+pub use provider::ProviderConfig;
+#[cfg(test)]
+mod announce_tests;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
@@ -90,6 +99,13 @@ pub struct Config {
     /// Settlement on an EVM chain (`crate::chain::config`); the node's ledger if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<crate::chain::config::ChainConfig>,
+    /// How the daemon logs (`[log]`, see [`LogConfig`]).
+    #[serde(default, skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
+    /// The storage terms applied at start (`[provider]`, see [`ProviderConfig`]); none: the
+    /// terms set with `cairn provider ask set`, if any, stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,6 +127,11 @@ pub struct SwarmConfig {
     /// Peers to join the DHT through. None by default: a node never dials out on its own.
     #[serde(default, with = "multiaddrs")]
     pub bootstrap: Vec<Multiaddr>,
+    /// Public addresses to advertise to peers (identify, the DHT's provider records) beside
+    /// the listen addresses: a node behind NAT or a port forward names where it is reachable.
+    /// Each needs a TCP or UDP port and names no peer (the node's own `/p2p/` is added).
+    #[serde(default, with = "multiaddrs", skip_serializing_if = "Vec::is_empty")]
+    pub announce: Vec<Multiaddr>,
 }
 
 /// Serde for multiaddrs written as strings.
@@ -294,12 +315,15 @@ impl Config {
                         .with(libp2p::multiaddr::Protocol::QuicV1),
                 ],
                 bootstrap: Vec::new(),
+                announce: Vec::new(),
             },
             storage: StorageConfig::default(),
             pay: PayConfig::default(),
             keeper: KeeperConfig::default(),
             database_url: None,
             chain: None,
+            log: LogConfig::default(),
+            provider: None,
         }
     }
 
@@ -343,6 +367,19 @@ impl Config {
                 .validate()
                 .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
         }
+        if let Some(provider) = &config.provider {
+            provider
+                .validate()
+                .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        }
+        for (i, addr) in config.swarm.announce.iter().enumerate() {
+            if let Err(reason) = announceable(addr) {
+                let shown = addr.to_string();
+                let line = text.lines().position(|l| l.contains(&shown)).map(|i| i + 1);
+                let reason = format!("cannot announce {shown:?}: {reason}");
+                return Err(bad(Some(format!("swarm.announce[{i}]")), line, reason));
+            }
+        }
         crate::amount::Amount::recordable(
             config.pay.max_price_per_gib_month,
             "[pay] max_price_per_gib_month",
@@ -356,6 +393,31 @@ impl Config {
         })?;
         Ok(config)
     }
+}
+
+/// An address peers can dial: a host, then a TCP or UDP port, and no other peer's id.
+fn announceable(addr: &Multiaddr) -> std::result::Result<(), &'static str> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    match parts.next() {
+        Some(
+            Protocol::Ip4(_)
+            | Protocol::Ip6(_)
+            | Protocol::Dns(_)
+            | Protocol::Dns4(_)
+            | Protocol::Dns6(_),
+        ) => {}
+        _ => return Err("it must start with /ip4, /ip6, /dns, /dns4 or /dns6"),
+    }
+    match parts.next() {
+        Some(Protocol::Tcp(port) | Protocol::Udp(port)) if port != 0 => {}
+        Some(Protocol::Tcp(_) | Protocol::Udp(_)) => return Err("port 0 cannot be dialled"),
+        _ => return Err("a TCP or UDP port must follow the host"),
+    }
+    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        return Err("it must not name a peer (/p2p/): this node's own id is added");
+    }
+    Ok(())
 }
 
 /// Addresses a running daemon bound, written to `daemon.json`.

@@ -21,6 +21,7 @@ async fn host(listen: &str, bootstrap: Vec<Multiaddr>) -> Host {
         listen: vec![listen.parse().unwrap()],
         bootstrap,
         max_connections: 64,
+        announce: Vec::new(),
     };
     let keypair = libp2p::identity::Keypair::generate_ed25519();
     let (net, _task) = net::spawn(config, keypair, store.clone(), net::Services::default())

@@ -122,6 +122,13 @@ impl Daemon {
         cairn(&self.repo, args)
     }
 
+    /// The daemon's gateway URL.
+    pub fn gateway(&self) -> String {
+        let text = std::fs::read_to_string(self.repo.join("daemon.json")).expect("daemon.json");
+        let info: serde_json::Value = serde_json::from_str(&text).expect("json");
+        info["gateway"].as_str().expect("gateway").to_string()
+    }
+
     /// Offers storage at a nominal price (1 per GiB-month), any duration from 1 s, pieces up
     /// to 1 GiB, challenges as often as every second.
     pub fn set_ask(&self, capacity: &str) {

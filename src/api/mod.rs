@@ -103,12 +103,22 @@ pub fn api_router(state: AppState) -> Router {
             state.clone(),
             host::local_only,
         ))
+        // Times every request, refused ones included, by its matched route.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 
 /// The gateway: `/ipfs/<cid>[/<path>]`.
 pub fn gateway_router(state: AppState) -> Router {
-    gateway::routes().with_state(state)
+    gateway::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

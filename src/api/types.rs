@@ -633,6 +633,17 @@ pub struct Status {
     pub storage: Storage,
     /// `None` when this node offers no storage (no ask set).
     pub provider: Option<Capacity>,
+    /// Every challenge this node issued or answered, counted by the database.
+    #[serde(default)]
+    pub proofs: ProofTotals,
+}
+
+/// Challenges over the whole history, both roles: `passed` (a proof verified, or this node's
+/// answer sent) and `failed` (failed, late or unreachable); pending ones are in neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofTotals {
+    pub passed: u64,
+    pub failed: u64,
 }
 
 /// The block store.

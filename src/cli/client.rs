@@ -23,15 +23,20 @@ impl Client {
         let data = ctx.data_dir()?;
         let base = match &ctx.api {
             Some(api) => api.trim_end_matches('/').to_string(),
-            None => {
-                let info = data.read_daemon_info().ok_or_else(|| {
-                    anyhow!(
-                        "no daemon running for {} (start one with `cairn daemon`, or pass --api)",
-                        data.root().display()
-                    )
-                })?;
-                info.api
-            }
+            None => match data.daemon_file() {
+                crate::config::DaemonFile::Running(info) => info.api,
+                crate::config::DaemonFile::Absent => bail!(
+                    "no daemon running for {} (start one with `cairn daemon`, or pass --api)",
+                    data.root().display()
+                ),
+                crate::config::DaemonFile::Stale(info) => bail!(
+                    "no daemon running for {}: its daemon.json was left by pid {}, which \
+                     stopped without cleaning up (start one with `cairn daemon`, which \
+                     replaces it)",
+                    data.root().display(),
+                    info.pid
+                ),
+            },
         };
         let token = std::env::var("CAIRN_API_TOKEN")
             .ok()

@@ -2,7 +2,9 @@
 //! dir and SQLite database: one client and several providers. The client adds a sample
 //! dataset and keeps it with three replicas; challenges and payments run every `--period`;
 //! after `--kill-after` one provider holding a replica is stopped and the keeper repairs.
-//! A summary line is printed every two seconds; Ctrl-C (or `--run-for`) stops every node.
+//! A summary line is printed every two seconds; `SIGINT` (Ctrl-C), `SIGTERM`, `--run-for` or
+//! a closed stdout (the reader of a pipe went away) stops every node, and a temporary data dir
+//! is removed before the command exits.
 //!
 //! With `--chain`, the nodes settle on a local anvil (127.0.0.1, an OS-picked port): the
 //! contract and a test token are deployed, every wallet gets gas, the client gets tokens,
@@ -89,7 +91,16 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
             true,
         ),
     };
-    let mut net = Devnet::start(&root, &args).await?;
+    let mut stop = super::signals::Stop::install()?;
+    let mut net = match Devnet::start(&root, &args).await {
+        Ok(net) => net,
+        Err(e) => {
+            if temporary {
+                let _ = std::fs::remove_dir_all(&root);
+            }
+            return Err(e);
+        }
+    };
     let pages: Vec<String> = std::iter::once(&net.client)
         .chain(&net.providers)
         .map(|d| format!("{}/", d.info.api))
@@ -97,28 +108,51 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
     let started = serde_json::json!({"event": "started", "data": root,
         "client": net.client.info.api, "status_pages": pages,
         "providers": net.providers.iter().map(|p| p.info.id.clone()).collect::<Vec<_>>()});
-    say(ctx, &started, || {
+    let said = say(ctx, &started, || {
         format!(
             "devnet: 1 client and {} providers under {}\nstatus pages (client first): {}",
             args.nodes,
             root.display(),
             pages.join(" ")
         )
-    })?;
-    let outcome = net.watch(ctx, &args).await;
+    });
+    let outcome = match said {
+        Ok(()) => net.watch(ctx, &args, &mut stop).await,
+        Err(e) => Err(e.into()),
+    };
     net.stop().await;
     if temporary {
         let _ = std::fs::remove_dir_all(&root);
     }
-    outcome
+    match outcome {
+        // Nobody reads any more (`cairn devnet | head -3`): stopping is all that was left.
+        Err(e) if is_closed_pipe(&e) => {
+            tracing::info!("stdout closed; devnet stopped");
+            Ok(())
+        }
+        outcome => outcome,
+    }
 }
 
+/// Prints one event (JSON with `--json`, else the human line). Unlike `println!`, a closed
+/// stdout is an error returned, not a panic, so the nodes still stop and the data is removed.
 fn say(
     ctx: &Context,
     value: &serde_json::Value,
     human: impl FnOnce() -> String,
-) -> anyhow::Result<()> {
-    ctx.print(value, human)
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let line = match ctx.json {
+        true => value.to_string(),
+        false => human(),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush())
+}
+
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 struct Devnet {
@@ -256,15 +290,22 @@ impl Devnet {
     }
 
     /// Prints a summary every two seconds; stops a replica's provider once, after
-    /// `kill_after`; returns at Ctrl-C or after `run_for`.
-    async fn watch(&mut self, ctx: &Context, args: &DevnetArgs) -> anyhow::Result<()> {
+    /// `kill_after`; returns at `SIGINT` or `SIGTERM`, after `run_for`, or with the error of
+    /// a closed stdout.
+    async fn watch(
+        &mut self,
+        ctx: &Context,
+        args: &DevnetArgs,
+        stop: &mut super::signals::Stop,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut killed = false;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => return Ok(()),
+                signal = stop.wait() => {
+                    tracing::info!(signal, "stopping the devnet");
+                    return Ok(());
+                }
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
             let mut summary = summary(self.client.node(), &self.providers, &self.keep).await?;

@@ -16,6 +16,7 @@ mod get;
 mod id;
 mod init;
 mod keep;
+mod logging;
 mod ls;
 mod pay;
 mod piece;
@@ -25,6 +26,7 @@ mod proof;
 mod provider;
 mod repo;
 mod routing;
+mod signals;
 mod sim;
 mod swarm;
 mod table;
@@ -35,6 +37,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use client::Client;
+pub use logging::init as init_logging;
 
 #[derive(Debug, Parser)]
 #[command(

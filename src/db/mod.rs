@@ -13,6 +13,7 @@ mod keeper;
 mod pay;
 mod pins;
 mod proofs;
+mod totals;
 
 pub use deals::{DealEventRow, DealRow};
 pub use erasure::{KeepErasureRow, KeepSlotRow, SlotDealRow};
@@ -23,6 +24,7 @@ pub use keeper::{
 pub use pay::{ChannelRow, ReceiptRow, ReceiptWriter, RetrievalAccount, StoragePayment};
 pub use pins::PinRow;
 pub use proofs::{ChallengeRow, PieceRow};
+pub use totals::{LatencyTotals, Totals, PROOF_LATENCY_BUCKETS_MS};
 
 use std::str::FromStr;
 

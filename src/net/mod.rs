@@ -38,6 +38,8 @@ pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
     pub max_connections: u32,
+    /// Public addresses advertised beside the listen addresses (identify, the DHT).
+    pub announce: Vec<Multiaddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,8 @@ trait BitswapGet: Send + Sync {
         peers: &'a [PeerId],
         timeout: Duration,
     ) -> futures::future::BoxFuture<'a, Result<Bytes>>;
+
+    fn wantlist_len(&self) -> usize;
 }
 
 impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
@@ -118,6 +122,10 @@ impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
         timeout: Duration,
     ) -> futures::future::BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move { Ok(Bitswap::get(self, cid, peers, timeout).await?) })
+    }
+
+    fn wantlist_len(&self) -> usize {
+        Bitswap::wantlist_len(self)
     }
 }
 
@@ -152,6 +160,10 @@ pub async fn spawn<S: Blockstore + Clone>(
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+    }
+    // External addresses are what identify tells peers and the DHT puts in provider records.
+    for addr in &config.announce {
+        swarm.add_external_address(addr.clone());
     }
     let ledgers = Arc::new(ledger::Ledgers::default());
     let tasks = crate::tasks::Tasks::default();
@@ -281,6 +293,16 @@ impl NetHandle {
 
     pub fn ledgers(&self) -> std::collections::HashMap<PeerId, Ledger> {
         self.ledgers.snapshot()
+    }
+
+    /// Bitswap blocks and bytes each way since the host started.
+    pub fn traffic(&self) -> ledger::Traffic {
+        self.ledgers.traffic()
+    }
+
+    /// CIDs this node is fetching over Bitswap now.
+    pub fn wantlist_len(&self) -> usize {
+        self.bitswap.wantlist_len()
     }
 
     /// Sends a storage challenge to `peer` and waits for its answer (`/cairn/proof/1`).

@@ -22,6 +22,7 @@ mod keeps;
 mod parts;
 mod pay;
 mod provider;
+mod room;
 
 pub use content::{
     AddSession, AddedEntry, BadBlock, BlockProblem, CarImport, Content, GcReport, NodeBlocks,
@@ -42,6 +43,7 @@ pub use pay::{
     RetrievalMeter, WalletView, Withdrawal,
 };
 pub use provider::{AskTerms, Provider};
+pub use room::Room;
 
 use std::sync::Arc;
 

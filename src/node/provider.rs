@@ -103,6 +103,9 @@ impl Provider {
             return Err(NodeError::invalid("ttl must be positive"));
         }
         terms.client_lists()?;
+        if let Some(room) = super::room::room(&self.parts)? {
+            room.check(terms.capacity)?;
+        }
         let json = serde_json::to_string(terms).map_err(NodeError::internal)?;
         self.parts.db.put_ask_terms(&json).await?;
         self.pay.refresh_retrieval_terms().await?;
@@ -131,6 +134,12 @@ impl Provider {
         if let Err(e) = net.provide(crate::market::providers_key()).await {
             tracing::debug!(error = %e, "could not announce in the DHT");
         }
+    }
+
+    /// What the block store can hold now (`None` off a local disk): the ceiling of the
+    /// capacity terms may offer.
+    pub fn room(&self) -> Result<Option<super::Room>> {
+        super::room::room(&self.parts)
     }
 
     pub async fn ask_terms(&self) -> Result<Option<AskTerms>> {

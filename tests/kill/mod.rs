@@ -985,6 +985,7 @@ impl Run {
                         seq: next_seq,
                         deal: None,
                         at: next_seq,
+                        voucher: None,
                     },
                     &key,
                 )
@@ -1113,6 +1114,7 @@ async fn send_receipts(
                 seq,
                 deal: None,
                 at: seq,
+                voucher: None,
             },
             &key,
         ) {

@@ -163,6 +163,11 @@ impl<S: Blockstore + Clone> Bitswap<S> {
         engine
     }
 
+    /// CIDs this node is fetching now (its wantlist).
+    pub fn wantlist_len(&self) -> usize {
+        self.lock().len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Cid, Want>> {
         self.wants.lock().unwrap_or_else(|p| p.into_inner())
     }
