@@ -27,6 +27,7 @@ mod pay;
 mod pinning;
 mod repo;
 mod status;
+mod trustless;
 #[cfg(test)]
 mod tests;
 pub mod types;
