@@ -18,6 +18,8 @@ mod content;
 mod dag;
 mod error;
 mod gateway;
+#[cfg(test)]
+mod gateway_tests;
 mod host;
 mod keeps;
 mod market;
@@ -27,9 +29,9 @@ mod pay;
 mod pinning;
 mod repo;
 mod status;
-mod trustless;
 #[cfg(test)]
 mod tests;
+mod trustless;
 pub mod types;
 mod views;
 

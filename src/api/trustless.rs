@@ -216,10 +216,7 @@ pub(super) async fn raw(
 ) -> Result<Response, ApiError> {
     let data = selector::fetch(&state.node.content().blocks(), &cid).await?;
     let mut response = ([(header::CONTENT_TYPE, RAW_TYPE)], data).into_response();
-    binary_headers(
-        &mut response,
-        filename.unwrap_or(&format!("{cid}.bin")),
-    );
+    binary_headers(&mut response, filename.unwrap_or(&format!("{cid}.bin")));
     Ok(response)
 }
 
@@ -342,7 +339,11 @@ pub(super) fn car(state: &AppState, plan: CarPlan, filename: Option<&str>) -> Re
         .try_filter_map(|chunk: Option<Bytes>| async move { Ok(chunk) });
     let dups = if plan.selection.dups { "y" } else { "n" };
     let content_type = format!("{CAR_TYPE}; version=1; order=dfs; dups={dups}");
-    let mut response = ([(header::CONTENT_TYPE, content_type)], Body::from_stream(body)).into_response();
+    let mut response = (
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(body),
+    )
+        .into_response();
     binary_headers(
         &mut response,
         filename.unwrap_or(&format!("{}.car", plan.terminal)),

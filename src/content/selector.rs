@@ -447,18 +447,9 @@ mod tests {
     #[test]
     fn byte_ranges_parse_and_resolve_as_the_spec_says() {
         let r = |s: &str| s.parse::<ByteRange>().unwrap();
-        assert_eq!(
-            r("0:*").resolve(10),
-            Resolved::Bytes { first: 0, last: 9 }
-        );
-        assert_eq!(
-            r("-3:*").resolve(10),
-            Resolved::Bytes { first: 7, last: 9 }
-        );
-        assert_eq!(
-            r("2:-3").resolve(10),
-            Resolved::Bytes { first: 2, last: 7 }
-        );
+        assert_eq!(r("0:*").resolve(10), Resolved::Bytes { first: 0, last: 9 });
+        assert_eq!(r("-3:*").resolve(10), Resolved::Bytes { first: 7, last: 9 });
+        assert_eq!(r("2:-3").resolve(10), Resolved::Bytes { first: 2, last: 7 });
         assert_eq!(
             r("5:100").resolve(10),
             Resolved::Bytes { first: 5, last: 9 }
