@@ -28,6 +28,7 @@ mod net;
 mod pay;
 mod pinning;
 mod repo;
+mod stats;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -85,6 +86,7 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(keeps::routes(state.clone()))
                 .merge(pay::routes(state.clone()))
                 .merge(repo::routes(state.clone()))
+                .merge(stats::routes())
                 .merge(status::routes()),
         )
         .route(
