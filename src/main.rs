@@ -1,10 +1,12 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cairn::cli::Cli::parse();
+    let cli = match cairn::cli::exit::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let json = cli.json;
     // The demo network prints its own summary; its nodes' routine news would drown it.
     let quiet = matches!(cli.command, cairn::cli::Command::Devnet(_));
     tracing_subscriber::fmt()
@@ -14,11 +16,5 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match cairn::cli::run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cairn::cli::exit::finish(json, cairn::cli::run(cli).await)
 }

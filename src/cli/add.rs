@@ -149,8 +149,7 @@ fn report(
     out: &impl serde::Serialize,
 ) -> anyhow::Result<()> {
     if (args.quiet || args.quieter) && !ctx.json {
-        println!("{cid}");
-        return Ok(());
+        return super::print_line(cid);
     }
     ctx.print(out, || format!("added {cid} {}", args.path.display()))
 }
