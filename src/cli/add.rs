@@ -42,8 +42,8 @@ pub struct AddArgs {
     /// default layout `unixfs-v0-2015`) or 1 (CIDv1, raw leaves).
     #[arg(long, value_name = "0|1")]
     pub cid_version: Option<u8>,
-    /// Wrap the file (or directory) in a directory named by nothing, as Kubo's -w: the CID
-    /// printed is the wrapping directory's.
+    /// Wrap the file (or directory) in a new directory, as Kubo's -w: the CID printed is the
+    /// wrapping directory's.
     #[arg(short = 'w', long)]
     pub wrap_with_directory: bool,
     /// Hash function: sha2-256 (default) or blake3.

@@ -7,7 +7,7 @@
 //! a new value is written only after the whole file, with it, passes the same checks the
 //! daemon applies at start; the file is replaced atomically and stays owner-only.
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{bail, Context as _};
 use clap::Args;
 
 use super::Context;
@@ -110,7 +110,13 @@ fn check_known(config: &Config, key: &str, path: &[&str]) -> anyhow::Result<()> 
 }
 
 fn unknown(key: &str) -> anyhow::Error {
-    anyhow!("unknown config key {key:?} (see `cairn config show` for the keys there are)")
+    super::exit::Refusal {
+        reason: "unknown_config_key",
+        message: format!(
+            "unknown config key {key:?} (see `cairn config show` for the keys there are)"
+        ),
+    }
+    .into()
 }
 
 /// Sets `path` in `root`, creating tables on the way; fails where a non-table is in the way.

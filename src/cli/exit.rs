@@ -6,7 +6,8 @@
 //! - With `--json`, an error is one JSON line on stderr:
 //!   `{"error": <reason>, "message": <text>, "status": <HTTP status or null>}`, where the
 //!   reason is the daemon's machine-readable one when the daemon refused the call, `usage`
-//!   for a command line clap refused, and `error` otherwise. Without `--json` it is
+//!   for a command line clap refused, the CLI's own for what it refuses itself
+//!   (`invalid_option`, `unknown_config_key`), and `error` otherwise. Without `--json` it is
 //!   `error: <text>`.
 
 use std::process::ExitCode;
@@ -49,10 +50,7 @@ pub fn finish(json: bool, result: anyhow::Result<()>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if json {
-        let (reason, status) = match error.downcast_ref::<ApiFailure>() {
-            Some(failure) => (failure.reason.clone(), Some(failure.status)),
-            None => ("error".to_string(), None),
-        };
+        let (reason, status) = reason(&error);
         let line = serde_json::json!({
             "error": reason,
             "message": format!("{error:#}"),
@@ -63,6 +61,30 @@ pub fn finish(json: bool, result: anyhow::Result<()>) -> ExitCode {
         eprintln!("error: {error:#}");
     }
     ExitCode::FAILURE
+}
+
+/// The machine-readable reason of an error, and the HTTP status when the daemon gave one.
+fn reason(error: &anyhow::Error) -> (String, Option<u16>) {
+    if let Some(failure) = error.downcast_ref::<ApiFailure>() {
+        return (failure.reason.clone(), Some(failure.status));
+    }
+    if let Some(refusal) = error.downcast_ref::<Refusal>() {
+        return (refusal.reason.to_string(), None);
+    }
+    for cause in error.chain() {
+        if let Some(crate::content::ContentError::InvalidOption(_)) = cause.downcast_ref() {
+            return ("invalid_option".to_string(), None);
+        }
+    }
+    ("error".to_string(), None)
+}
+
+/// A command line this CLI refuses by itself (no daemon involved), with its reason.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
 }
 
 /// True when the error is stdout (or another pipe) closed by the reader.
