@@ -147,12 +147,12 @@ async fn config_reads_sets_and_refuses_what_config_toml_cannot_hold() {
 
     let before = std::fs::read_to_string(node.repo().join("config.toml")).unwrap();
     fails(&node.cli(&["config", "storage.quota"]), "not set");
-    ok(&node.cli(&["config", "storage.quota", "1000000"]));
-    assert_eq!(ok(&node.cli(&["config", "storage.quota"])).trim(), "1000000");
+    ok(&node.cli(&["config", "storage.quota", "500GiB"]));
+    assert_eq!(ok(&node.cli(&["config", "storage.quota"])).trim(), "500GiB");
     let set = json(&node.cli(&["config", "--json", "pay.free_bytes", "4096"]));
     assert_eq!(set["value"], 4096);
     let config = node.daemon.node().data().load_config().unwrap();
-    assert_eq!(config.storage.quota, Some(1_000_000));
+    assert_eq!(config.storage.quota, Some(500 << 30));
     assert_eq!(config.pay.free_bytes, 4096);
 
     let after = std::fs::read_to_string(node.repo().join("config.toml")).unwrap();

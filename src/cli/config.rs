@@ -149,22 +149,37 @@ fn parse_value(text: &str) -> toml::Value {
 fn set(
     ctx: &Context,
     data: &crate::config::DataDir,
-    mut effective: toml::Value,
+    effective: toml::Value,
     key: &str,
     path: &[&str],
     text: &str,
 ) -> anyhow::Result<()> {
     let config_path = data.root().join("config.toml");
-    let value = parse_value(text);
-    insert(&mut effective, path, value.clone()).map_err(|_| unknown(key))?;
-    let new_text = toml::to_string_pretty(&effective)?;
-    if let Err(e) = Config::from_toml(&config_path, &new_text) {
-        let message = e.to_string();
-        if message.contains("unknown field") {
-            return Err(unknown(key));
-        }
-        bail!("{key} cannot be {text:?}: {message}");
+    // The value as TOML first (`1000`, `true`, `["a"]`); if the key wants a string (a size,
+    // a duration, an address), the text as typed.
+    let mut tried = Vec::new();
+    let mut candidates = vec![parse_value(text)];
+    if !candidates[0].is_str() {
+        candidates.push(toml::Value::String(text.to_string()));
     }
+    let mut accepted = None;
+    for value in candidates {
+        let mut edited = effective.clone();
+        insert(&mut edited, path, value.clone()).map_err(|_| unknown(key))?;
+        let new_text = toml::to_string_pretty(&edited)?;
+        match Config::from_toml(&config_path, &new_text) {
+            Ok(_) => {
+                accepted = Some((value, new_text));
+                break;
+            }
+            Err(e) if e.to_string().contains("unknown field") => return Err(unknown(key)),
+            Err(e) => tried.push(e.to_string()),
+        }
+    }
+    let Some((value, new_text)) = accepted else {
+        let reason = tried.first().cloned().unwrap_or_default();
+        bail!("{key} cannot be {text:?}: {reason}");
+    };
     let partial = data.root().join("config.toml.partial");
     write_owner_only(&partial, new_text.as_bytes())
         .with_context(|| format!("cannot write {}", partial.display()))?;

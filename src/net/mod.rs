@@ -279,6 +279,7 @@ impl NetHandle {
             };
             // Counters are whole bytes; the cast saturates.
             let value = value as u64;
+            let labels = labels.to_ascii_lowercase();
             if labels.contains("direction=\"inbound\"") {
                 totals.total_in = totals.total_in.saturating_add(value);
             } else if labels.contains("direction=\"outbound\"") {
