@@ -14,7 +14,11 @@ fn stderr(out: &std::process::Output) -> String {
 #[track_caller]
 fn fails(out: &std::process::Output, needle: &str) {
     assert!(!out.status.success(), "must fail: {}", stderr(out));
-    assert!(stderr(out).contains(needle), "{needle:?} in {}", stderr(out));
+    assert!(
+        stderr(out).contains(needle),
+        "{needle:?} in {}",
+        stderr(out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -46,7 +50,10 @@ async fn add_takes_kubo_s_flags_with_kubo_s_meaning() {
     assert_eq!(bare, default, "raw leaves are the default profile's");
     let legacy = ok(&node.cli(&["add", "-Q", "--cid-version", "0", "--raw-leaves", big]));
     let legacy_pb = ok(&node.cli(&["add", "-Q", "--cid-version", "0", big]));
-    assert_ne!(legacy, legacy_pb, "--raw-leaves overrides CIDv0's dag-pb leaves");
+    assert_ne!(
+        legacy, legacy_pb,
+        "--raw-leaves overrides CIDv0's dag-pb leaves"
+    );
     let no_raw = ok(&node.cli(&["add", "-Q", "--raw-leaves=false", big]));
     assert_ne!(no_raw, default);
     let chunked = ok(&node.cli(&["add", "-Q", "--chunker", "size-1024", big]));
@@ -55,7 +62,9 @@ async fn add_takes_kubo_s_flags_with_kubo_s_meaning() {
     assert_ne!(chunked, default);
 
     // -w wraps the file in a directory that lists it by name.
-    let wrapped = ok(&node.cli(&["add", "-Q", "-w", hello])).trim().to_string();
+    let wrapped = ok(&node.cli(&["add", "-Q", "-w", hello]))
+        .trim()
+        .to_string();
     let listing = json(&node.cli(&["ls", "--json", &wrapped]));
     assert_eq!(listing["entries"][0]["name"], "hello.txt");
     assert_eq!(listing["entries"][0]["cid"], v1.trim());
@@ -63,10 +72,19 @@ async fn add_takes_kubo_s_flags_with_kubo_s_meaning() {
     assert_eq!(cat.stdout, b"hello world\n");
 
     for (args, needle) in [
-        (vec!["add", "--cid-version", "2", hello], "unknown CID version 2"),
+        (
+            vec!["add", "--cid-version", "2", hello],
+            "unknown CID version 2",
+        ),
         (vec!["add", "--cid-version", "x", hello], "invalid value"),
-        (vec!["add", "--chunker", "size-x", hello], "unsupported chunker"),
-        (vec!["add", "--chunker", "rabin-1-2-3", hello], "unsupported chunker"),
+        (
+            vec!["add", "--chunker", "size-x", hello],
+            "unsupported chunker",
+        ),
+        (
+            vec!["add", "--chunker", "rabin-1-2-3", hello],
+            "unsupported chunker",
+        ),
         (
             vec!["add", "--cid-version", "0", "--hash", "blake3", hello],
             "CIDv0 only supports sha2-256",
@@ -131,7 +149,10 @@ async fn cat_reads_ranges_and_the_kubo_aliases_work() {
     assert_eq!(range("100", Some("50")).stdout, data[100..150]);
     let bad_car = work.path().join("bad.car");
     std::fs::write(&bad_car, b"not a car").unwrap();
-    assert!(!node.cli(&["dag", "import", bad_car.to_str().unwrap()]).status.success());
+    assert!(!node
+        .cli(&["dag", "import", bad_car.to_str().unwrap()])
+        .status
+        .success());
     node.stop().await;
 }
 
@@ -141,7 +162,10 @@ async fn config_reads_sets_and_refuses_what_config_toml_cannot_hold() {
     let listen = ok(&node.cli(&["config", "api.listen"]));
     assert!(listen.trim().starts_with("127.0.0.1:"), "{listen}");
     let shown = ok(&node.cli(&["config", "show"]));
-    assert!(shown.contains("[api]") && shown.contains("[swarm]"), "{shown}");
+    assert!(
+        shown.contains("[api]") && shown.contains("[swarm]"),
+        "{shown}"
+    );
     let shown = json(&node.cli(&["config", "show", "--json"]));
     assert!(shown["swarm"]["listen"].is_array());
 
@@ -159,9 +183,18 @@ async fn config_reads_sets_and_refuses_what_config_toml_cannot_hold() {
     for (args, needle) in [
         (vec!["config", "no.such.key"], "unknown config key"),
         (vec!["config", "api.nope", "1"], "unknown config key"),
-        (vec!["config", "api.listen.deeper", "1"], "unknown config key"),
-        (vec!["config", "storage.quota", "lots"], "storage.quota cannot be"),
-        (vec!["config", "api.listen", "not-an-address"], "api.listen cannot be"),
+        (
+            vec!["config", "api.listen.deeper", "1"],
+            "unknown config key",
+        ),
+        (
+            vec!["config", "storage.quota", "lots"],
+            "storage.quota cannot be",
+        ),
+        (
+            vec!["config", "api.listen", "not-an-address"],
+            "api.listen cannot be",
+        ),
         (vec!["config", "a..b"], "invalid config key"),
     ] {
         fails(&node.cli(&args), needle);
@@ -205,8 +238,14 @@ async fn swarm_disconnect_and_stats_bw_between_two_nodes() {
         "{peers}"
     );
     fails(&a.cli(&["swarm", "disconnect", &b_id]), "not connected");
-    fails(&a.cli(&["swarm", "disconnect", "/ip4/127.0.0.1/tcp/1"]), "does not end with /p2p/");
-    fails(&a.cli(&["swarm", "disconnect", "garbage"]), "invalid multiaddr");
+    fails(
+        &a.cli(&["swarm", "disconnect", "/ip4/127.0.0.1/tcp/1"]),
+        "does not end with /p2p/",
+    );
+    fails(
+        &a.cli(&["swarm", "disconnect", "garbage"]),
+        "invalid multiaddr",
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -266,7 +305,10 @@ async fn pin_verify_names_missing_and_corrupt_blocks() {
     problems.sort();
     assert_eq!(problems, ["corrupt", "missing"]);
     assert_eq!(pin["blocks"], 7);
-    fails(&node.cli(&["pin", "verify", "-q"]), "1 of 1 pins are not whole");
+    fails(
+        &node.cli(&["pin", "verify", "-q"]),
+        "1 of 1 pins are not whole",
+    );
     node.stop().await;
 }
 
@@ -297,7 +339,10 @@ async fn completions_man_pages_json_errors_and_a_closed_stdout() {
     assert!(!out.status.success());
     let line: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(line["status"], 404, "{line}");
-    assert!(line["error"].as_str().unwrap().contains("not_found"), "{line}");
+    assert!(
+        line["error"].as_str().unwrap().contains("not_found"),
+        "{line}"
+    );
     let out = node.cli(&["--json", "cat", "not-a-cid"]);
     let line: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(line["error"], "malformed_cid");
