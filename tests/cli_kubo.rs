@@ -103,6 +103,21 @@ async fn add_takes_kubo_s_flags_with_kubo_s_meaning() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    // -w names the file after its part: a raw body has no name to give it.
+    let response = node
+        .http
+        .post(node.api("/add?wrap-with-directory=true"))
+        .bearer_auth(node.token())
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("multipart"),
+        "{body}"
+    );
     node.stop().await;
 }
 
