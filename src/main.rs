@@ -1,16 +1,12 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cairn::cli::Cli::parse();
+    let cli = match cairn::cli::exit::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     cairn::cli::init_logging(&cli);
-    match cairn::cli::run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let json = cli.json;
+    cairn::cli::exit::finish(json, cairn::cli::run(cli).await)
 }

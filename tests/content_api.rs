@@ -441,7 +441,7 @@ async fn directory_upload_serves_listing_and_files_by_path() {
         .send()
         .await
         .unwrap();
-    assert_eq!(css.headers()["content-type"], "text/css");
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     assert_eq!(css.text().await.unwrap(), "body{}");
     let listing = node
         .http

@@ -7,7 +7,8 @@
 //! the matching status; internal details are logged, not returned.
 //!
 //! The JSON bodies of the node API are the structs of [`types`], which the CLI reads back;
-//! `views` maps the node's records onto them.
+//! `views` maps the node's records onto them. `GET /api/v1/openapi.json` describes them
+//! (`openapi.rs`).
 //!
 //! The IPFS Pinning Service API (`pinning`) is served at `/pins`, outside `/api/v1`, where its
 //! clients expect it, with the spec's own error body `{"error": {"reason", "details"}}`.
@@ -19,17 +20,22 @@ mod content;
 mod dag;
 mod error;
 mod gateway;
+#[cfg(test)]
+mod gateway_tests;
 mod host;
 mod keeps;
 mod market;
 mod metrics;
 mod net;
+mod openapi;
 mod pay;
 mod pinning;
 mod repo;
+mod stats;
 mod status;
 #[cfg(test)]
 mod tests;
+mod trustless;
 pub mod types;
 mod views;
 
@@ -84,6 +90,8 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(pay::routes(state.clone()))
                 .merge(chain::routes(state.clone()))
                 .merge(repo::routes(state.clone()))
+                .merge(stats::routes())
+                .merge(openapi::routes())
                 .merge(status::routes()),
         )
         .route(

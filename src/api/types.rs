@@ -665,3 +665,63 @@ pub struct Capacity {
     pub reserved: u64,
     pub free: u64,
 }
+
+/// `POST /swarm/disconnect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnected {
+    pub id: String,
+    pub disconnected: bool,
+}
+
+/// `GET /repo/stat`: what the repository holds (Kubo's `repo stat`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoStat {
+    /// Blocks recorded in the database.
+    pub num_objects: u64,
+    /// Bytes of block data stored.
+    pub repo_size: u64,
+    /// The configured quota (`[storage] quota`), if any.
+    pub storage_max: Option<u64>,
+    /// The data directory.
+    pub repo_path: String,
+    /// The node's version (`cairn/<semver>`).
+    pub version: String,
+}
+
+/// `GET /stats/bw`: bytes moved over libp2p since the daemon started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandwidthStats {
+    pub total_in: u64,
+    pub total_out: u64,
+    /// Seconds since the network started, over which the averages are taken.
+    pub seconds: u64,
+    /// Average bytes per second received and sent.
+    pub rate_in: u64,
+    pub rate_out: u64,
+}
+
+/// One bad node of a pinned DAG.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadNode {
+    pub cid: String,
+    /// `missing`, `corrupt` or `malformed`.
+    pub problem: String,
+}
+
+/// One pin's verdict in `POST /pins/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinVerdict {
+    pub cid: String,
+    pub ok: bool,
+    /// Blocks of the DAG read and found whole.
+    pub blocks: u64,
+    pub bad_count: u64,
+    /// The bad nodes, up to 100.
+    pub bad_nodes: Vec<BadNode>,
+}
+
+/// `POST /pins/verify`: every pin's DAG checked against the local store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinVerify {
+    pub pins: Vec<PinVerdict>,
+}

@@ -10,6 +10,16 @@ use serde::Serialize;
 use super::Context;
 use crate::api::types::ErrorBody;
 
+/// The daemon refused a call: its status and machine-readable reason travel up to the exit
+/// report (`--json` errors carry them).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message} ({reason}, HTTP {status})")]
+pub struct ApiFailure {
+    pub reason: String,
+    pub message: String,
+    pub status: u16,
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -69,7 +79,12 @@ impl Client {
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();
         if let Ok(e) = serde_json::from_slice::<ErrorBody>(&body) {
-            bail!("{} ({}, HTTP {})", e.message, e.error, status.as_u16());
+            return Err(ApiFailure {
+                reason: e.error,
+                message: e.message,
+                status: status.as_u16(),
+            }
+            .into());
         }
         // Not the API's error body (a rejection by the HTTP layer, say): its text, if short.
         let text = String::from_utf8_lossy(&body);

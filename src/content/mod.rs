@@ -11,6 +11,7 @@ pub mod exporter;
 pub mod hamt;
 pub mod importer;
 pub mod profile;
+pub mod selector;
 pub mod unixfs;
 
 use std::future::Future;

@@ -72,6 +72,8 @@ pub type Providers = Vec<(PeerId, Vec<Multiaddr>)>;
 pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId>>),
+    /// Closes every connection to a peer; answers whether it was connected.
+    Disconnect(PeerId, oneshot::Sender<bool>),
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
     Provide(Cid, oneshot::Sender<Result<()>>),
     FindProviders(Cid, oneshot::Sender<Providers>),
@@ -92,6 +94,17 @@ pub struct NetHandle {
     gossiped_asks: swarm::GossipedAsks,
     /// The host's stream servers and their per-stream tasks, stopped at [`NetHandle::shutdown`].
     tasks: crate::tasks::Tasks,
+    /// libp2p's bandwidth counters (bytes per direction and transport), read by `stats bw`.
+    bandwidth: Arc<libp2p::metrics::Registry>,
+    /// When the host started (the span `stats bw` averages over).
+    started: std::time::Instant,
+}
+
+/// Bytes this host has moved since it started, over every transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Bandwidth {
+    pub total_in: u64,
+    pub total_out: u64,
 }
 
 impl std::fmt::Debug for NetHandle {
@@ -155,6 +168,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         proofs,
         market,
         pay: pay_streams,
+        bandwidth,
     } = swarm::build(keypair, &config)?;
     for addr in &config.listen {
         swarm
@@ -210,6 +224,8 @@ pub async fn spawn<S: Blockstore + Clone>(
         control,
         gossiped_asks,
         tasks,
+        bandwidth: Arc::new(bandwidth),
+        started: std::time::Instant::now(),
     };
     // Wait for the listeners so callers can read real ports at once.
     handle.wait_for_listeners(config.listen.len()).await;
@@ -251,6 +267,43 @@ impl NetHandle {
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// Closes the connections to `peer`; `false` if it was not connected.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<bool> {
+        self.ask(|tx| Command::Disconnect(peer, tx)).await
+    }
+
+    /// Totals of libp2p's bandwidth counters. They are kept as Prometheus counters (the
+    /// registry offers no other reader), so the text encoding is summed by direction.
+    pub fn bandwidth(&self) -> Bandwidth {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.bandwidth).is_err() {
+            return Bandwidth::default();
+        }
+        let mut totals = Bandwidth::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((labels, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            // Counters are whole bytes; the cast saturates.
+            let value = value as u64;
+            let labels = labels.to_ascii_lowercase();
+            if labels.contains("direction=\"inbound\"") {
+                totals.total_in = totals.total_in.saturating_add(value);
+            } else if labels.contains("direction=\"outbound\"") {
+                totals.total_out = totals.total_out.saturating_add(value);
+            }
+        }
+        totals
+    }
+
+    /// How long the host has been up.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub async fn peers(&self) -> Result<Vec<(PeerId, Multiaddr)>> {

@@ -42,6 +42,8 @@ pub struct Built {
     pub proofs: mpsc::Receiver<super::inbound::Incoming>,
     pub market: mpsc::Receiver<super::inbound::Incoming>,
     pub pay: mpsc::Receiver<super::inbound::Incoming>,
+    /// Bytes in and out per transport, counted on every connection's streams.
+    pub bandwidth: libp2p::metrics::Registry,
 }
 
 pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<Built> {
@@ -55,6 +57,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(4))
         .with_max_pending_incoming(Some(64));
+    let mut bandwidth = libp2p::metrics::Registry::default();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -64,6 +67,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         )
         .map_err(|e| setup(&e))?
         .with_quic()
+        .with_bandwidth_metrics(&mut bandwidth)
         .with_behaviour(|key| {
             let id = key.public().to_peer_id();
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -106,6 +110,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         proofs,
         market,
         pay,
+        bandwidth,
     })
 }
 
@@ -190,6 +195,10 @@ fn handle_command(swarm: &mut Swarm<Behaviour>, state: &mut State, command: Comm
             let _ = reply.send(addrs);
         }
         Command::Dial(addr, reply) => handle_dial(swarm, state, addr, reply),
+        Command::Disconnect(peer, reply) => {
+            let connected = state.peers.remove(&peer).is_some();
+            let _ = reply.send(connected && swarm.disconnect_peer_id(peer).is_ok());
+        }
         Command::Peers(reply) => {
             let _ = reply.send(state.peers.iter().map(|(p, a)| (*p, a.clone())).collect());
         }

@@ -28,6 +28,7 @@ pub use content::{
     AddSession, AddedEntry, BadBlock, BlockProblem, CarImport, Content, GcReport, NodeBlocks,
     ReconcileReport, RepairOutcome, VerifyReport,
 };
+pub use content::{BadNode, BadNodeKind, PinCheck};
 pub use daemon::Daemon;
 pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};
 pub use error::{NodeError, Refusal, Rejection, Result};
