@@ -628,6 +628,9 @@ pub async fn check(
     }
 }
 
+/// Commands that do one piece of work (their arguments), each with the CID it pins.
+type Jobs = Vec<(Vec<String>, String)>;
+
 /// A run: the RNG, where its data lives, what it found.
 pub struct Run {
     pub rng: ChaCha8Rng,
@@ -729,7 +732,7 @@ impl Run {
                 .map(str::to_string)
                 .to_vec()
         };
-        let work: Vec<(&'static str, usize, Vec<(Vec<String>, String)>)> = vec![
+        let work: Vec<(&'static str, usize, Jobs)> = vec![
             (
                 "add",
                 self.plan.add_kills,
