@@ -61,12 +61,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(repo: PathBuf) -> Daemon {
+        Self::start_with(repo, |text| text)
+    }
+
+    /// Like [`Daemon::start`], with `edit` applied to the config.toml `cairn init` wrote.
+    pub fn start_with(repo: PathBuf, edit: impl FnOnce(String) -> String) -> Daemon {
         cairn(&repo, &["init", "--random-ports"]);
         let config = repo.join("config.toml");
         let text = std::fs::read_to_string(&config)
             .expect("config")
             .replace("0.0.0.0", "127.0.0.1");
-        std::fs::write(&config, text).expect("config");
+        std::fs::write(&config, edit(text)).expect("config");
         let child = Command::new(BIN)
             .env("CAIRN_PATH", &repo)
             .arg("daemon")

@@ -79,6 +79,7 @@ impl From<ContentError> for ApiError {
             MalformedNode { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "malformed_node"),
             Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_block"),
             Source(_) => return ApiError::internal(&e),
+            StoreUnavailable(_) => return store_unavailable(&e),
             #[allow(unreachable_patterns)]
             _ => (StatusCode::BAD_REQUEST, "invalid_content"),
         };
@@ -136,7 +137,7 @@ fn store_unavailable(error: &dyn std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "store_unavailable",
-        "the block store's object storage is unreachable or failing; nothing of this request was recorded; retry later (the node's log has the cause)",
+        "the block store's object storage is unreachable or failing; retry later (nothing of this request was recorded; the node's log has the cause)",
     )
 }
 

@@ -170,6 +170,9 @@ impl<S: Blockstore> crate::content::BlockGet for LocalBlocks<S> {
             Ok(Some(data)) => Ok(data),
             Ok(None) => Err(ContentError::NotFound(*cid)),
             Err(BlockstoreError::Corrupt(cid)) => Err(ContentError::Corrupt(cid)),
+            Err(e @ BlockstoreError::ObjectStore { .. }) => {
+                Err(ContentError::StoreUnavailable(e.to_string()))
+            }
             Err(e) => Err(ContentError::Source(e.to_string())),
         }
     }
@@ -178,6 +181,9 @@ impl<S: Blockstore> crate::content::BlockGet for LocalBlocks<S> {
         match self.0.read_range(cid, offset, len).await {
             Ok(Some(data)) => Ok(data),
             Ok(None) => Err(ContentError::NotFound(*cid)),
+            Err(e @ BlockstoreError::ObjectStore { .. }) => {
+                Err(ContentError::StoreUnavailable(e.to_string()))
+            }
             Err(e) => Err(ContentError::Source(e.to_string())),
         }
     }
