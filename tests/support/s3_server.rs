@@ -92,26 +92,12 @@ impl S3Server {
                     },
                     () = stop.cancelled() => break,
                 };
-                let (service, stop, puts, limit) =
-                    (service.clone(), stop.clone(), puts.clone(), limit.clone());
-                let handler = hyper::service::service_fn(move |req: hyper::Request<_>| {
-                    let service = service.clone();
-                    let is_put = req.method() == hyper::Method::PUT;
-                    let gone = is_put && puts.fetch_add(1, Ordering::AcqRel) >= limit.load(Ordering::Acquire);
-                    if gone {
-                        stop.cancel();
-                    }
-                    async move {
-                        if gone {
-                            return Err::<s3s::HttpResponse, Box<dyn std::error::Error + Send + Sync>>(
-                                "the S3 server went away".into(),
-                            );
-                        }
-                        hyper::service::Service::call(&service, req)
-                            .await
-                            .map_err(Into::into)
-                    }
-                });
+                let handler = Outage {
+                    service: service.clone(),
+                    stop: stop.clone(),
+                    puts: puts.clone(),
+                    limit: limit.clone(),
+                };
                 let conn = http.serve_connection(TokioIo::new(socket), handler).into_owned();
                 let stop = stop.clone();
                 tokio::spawn(async move {
@@ -195,6 +181,32 @@ impl Drop for S3Server {
             // Allowed inside a test's runtime, unlike dropping one.
             runtime.shutdown_background();
         }
+    }
+}
+
+/// The S3 service, and the PUT count at which the whole server goes away.
+#[derive(Clone)]
+struct Outage {
+    service: s3s::service::S3Service,
+    stop: CancellationToken,
+    puts: Arc<AtomicU64>,
+    limit: Arc<AtomicU64>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Outage {
+    type Response = s3s::HttpResponse;
+    type Error = s3s::HttpError;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        let is_put = req.method() == hyper::Method::PUT;
+        if is_put && self.puts.fetch_add(1, Ordering::AcqRel) >= self.limit.load(Ordering::Acquire)
+        {
+            // Unanswered: hyper drops the connection, and the listener closes.
+            self.stop.cancel();
+            return Box::pin(async { Err(s3s::HttpError::new("the S3 server went away".into())) });
+        }
+        hyper::service::Service::call(&self.service, req)
     }
 }
 
