@@ -534,17 +534,24 @@ mod tests {
         }
         let mut missing = server.config("");
         missing.bucket = "no-such-bucket".into();
-        for config in [wrong, missing] {
-            let store = Store::open(&BackendConfig::S3(config), None, 0).unwrap();
-            let err = store.probe().await.unwrap_err();
-            assert!(matches!(err, BlockstoreError::ObjectStore { .. }), "{err}");
-            assert!(store.put(&block(b"x")).await.is_err());
-            assert_eq!(store.used_bytes(), 0);
-        }
+
+        let store = Store::open(&BackendConfig::S3(wrong), None, 0).unwrap();
+        let err = store.probe().await.unwrap_err();
+        assert!(matches!(err, BlockstoreError::ObjectStore { .. }), "{err}");
+        let err = store.put(&block(b"x")).await.unwrap_err();
+        assert!(matches!(err, BlockstoreError::ObjectStore { .. }), "{err}");
+        assert_eq!(store.used_bytes(), 0);
         assert!(
             std::fs::read_dir(server.bucket_dir()).unwrap().next().is_none(),
             "nothing reached the bucket"
         );
+
+        // The probe lists the bucket, so a missing one is found at start (s3s-fs, unlike S3,
+        // would create it on a PUT; the node never gets that far).
+        let store = Store::open(&BackendConfig::S3(missing), None, 0).unwrap();
+        let err = store.probe().await.unwrap_err();
+        assert!(matches!(err, BlockstoreError::ObjectStore { .. }), "{err}");
+        assert!(err.to_string().contains("no-such-bucket"), "{err}");
     }
 
     #[test]

@@ -51,10 +51,15 @@ impl S3Server {
             .enable_all()
             .build()
             .expect("runtime");
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind 127.0.0.1:0");
+        // Bound with std (a test may call this inside its own runtime, where `block_on` is not
+        // allowed), then handed to the server's runtime.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr");
+        let listener = {
+            let _inside = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).expect("listener")
+        };
         let mut server = S3Server {
             addr,
             root,
