@@ -154,6 +154,7 @@ async fn object_storage_going_away_mid_add_fails_it_cleanly_and_the_retry_succee
     let kept_cid = node.add_cid(kept.clone(), "").await;
     let rows_before = rows(&node).await;
     let used_before = node.daemon.node().content().store().used_bytes();
+    assert_eq!(node.stored_files(), rows_before.len());
 
     // 1 MiB chunks: 5 MiB is 5 leaves and a root. The server goes away when the third block's
     // PUT arrives, two blocks into the add.
@@ -179,14 +180,17 @@ async fn object_storage_going_away_mid_add_fails_it_cleanly_and_the_retry_succee
         "{body}"
     );
 
-    // Nothing of the failed add is recorded: no row, no pin, no byte counted.
+    // Nothing of the failed add is recorded: no row, no pin. The two blocks whose PUT landed
+    // could not be rolled back (the storage was gone): they are held in the bucket, so the
+    // store counts them, without a row.
     assert_eq!(rows(&node).await, rows_before);
     let pins = node.daemon.node().db().list_pins().await.unwrap();
     assert_eq!(pins.len(), 1, "only the first add's pin");
     assert_eq!(
         node.daemon.node().content().store().used_bytes(),
-        used_before
+        used_before + (2 << 20)
     );
+    assert_eq!(node.stored_files(), rows_before.len() + 2);
     // While the storage is away, reads fail with the same clear reason, not as missing.
     let cat = node
         .http
@@ -221,6 +225,8 @@ async fn object_storage_going_away_mid_add_fails_it_cleanly_and_the_retry_succee
     let sum: u64 = recorded.iter().map(|(_, s)| s).sum();
     assert_eq!(recorded.len(), rows_before.len() + 6, "every block recorded");
     assert_eq!(node.daemon.node().content().store().used_bytes(), sum);
+    assert_eq!(node.daemon.node().db().used_bytes().await.unwrap(), sum);
+    assert_eq!(node.stored_files(), recorded.len());
 
     // And the next start finds the store and the database in agreement.
     let node = node.restart().await;

@@ -70,13 +70,6 @@ impl<S: Blockstore> Quota<S> {
         self.used.store(used_bytes, Ordering::Release);
     }
 
-    /// Counts `len` bytes of blocks that were stored but not counted (an orphan a failed add
-    /// left behind, recorded now by a later add). Past the quota if need be: the bytes are
-    /// already held.
-    pub fn count_adopted(&self, len: u64) {
-        self.used.fetch_add(len, Ordering::AcqRel);
-    }
-
     async fn lock(&self, cid: &Cid) -> MutexGuard<'_, ()> {
         // The canonical form, so a CIDv0 and its v1 twin share a stripe.
         let cid = canonical(cid);

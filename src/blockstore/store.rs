@@ -153,11 +153,6 @@ impl Store {
         self.0.delete_recorded(cid, recorded).await
     }
 
-    /// See [`Quota::count_adopted`].
-    pub fn count_adopted(&self, len: u64) {
-        self.0.count_adopted(len)
-    }
-
     /// See [`Quota::recount`].
     pub fn recount(&self, used_bytes: u64) {
         self.0.recount(used_bytes)

@@ -2,8 +2,9 @@
 //! the pin. A session that fails removes the blocks it newly wrote (unless a pin that landed
 //! meanwhile references them), so an interrupted upload leaves nothing behind. When that
 //! removal fails too (object storage that went away mid-add), the blocks stay stored without a
-//! row; a later add that finds such a block already stored records it then (and counts it),
-//! so a retried add ends with every block of its DAG recorded.
+//! row (but counted by the store, which holds them); a later add that finds such a block
+//! already stored records it then, so a retried add ends with every block of its DAG recorded
+//! and the count equal to the rows' sum again.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -180,10 +181,9 @@ impl AddSession<'_> {
             .filter(|(cid, _)| !row_texts(cid).iter().any(|t| recorded.contains(t)))
             .copied()
             .collect();
-        if !orphans.is_empty() {
-            let adopted = db.record_blocks(&orphans).await?;
-            self.content.parts.store.count_adopted(adopted);
-        }
+        // Not counted again: the store counted each when its put stored it (the count starts
+        // at start-up from a reconciled store, where every stored block has a row).
+        db.record_blocks(&orphans).await?;
         for (root, refs) in pins {
             db.add_pin(root, name, refs).await?;
         }
