@@ -42,7 +42,7 @@ impl TestNode {
 
     /// A node on `storage`, its config edited by `edit` before it starts.
     pub async fn start_on_with(storage: Storage, edit: impl FnOnce(&mut Config)) -> Self {
-        match storage {
+        let node = match storage {
             Storage::Fs => Self::start_with(edit).await,
             Storage::S3 => {
                 let server = S3Server::start();
@@ -54,7 +54,14 @@ impl TestNode {
                 node.s3 = Some(server);
                 node
             }
-        }
+        };
+        let backend = node.daemon.node().content().store().backend().name();
+        let expected = match storage {
+            Storage::Fs => "fs",
+            Storage::S3 => "s3",
+        };
+        assert_eq!(backend, expected, "the node runs on the backend asked for");
+        node
     }
 
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
