@@ -82,7 +82,12 @@ fn main() {
     println!("| operation | MiB/s | reference | ref MiB/s | ratio |\n|---|---|---|---|---|");
     for (what, took, reference, ref_took) in [
         ("add (s3 backend)", add, "PUT 1 MiB objects", put),
-        ("cat > /dev/null (s3 backend, verified)", cat, "GET 1 MiB objects", get),
+        (
+            "cat > /dev/null (s3 backend, verified)",
+            cat,
+            "GET 1 MiB objects",
+            get,
+        ),
     ] {
         let ratio = rate(took) / rate(ref_took);
         println!(

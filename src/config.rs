@@ -1009,7 +1009,10 @@ fetch_timeout = "10m"
         let crate::blockstore::BackendConfig::S3(config) = aws.block_store(&data) else {
             panic!("not the s3 backend");
         };
-        assert_eq!((config.region.as_str(), config.path_style), ("us-east-1", false));
+        assert_eq!(
+            (config.region.as_str(), config.path_style),
+            ("us-east-1", false)
+        );
         // Written back and read back to the same config.
         let again = toml::to_string_pretty(&full).unwrap();
         assert!(again.contains("backend = \"s3\""), "{again}");

@@ -272,7 +272,9 @@ async fn write_calls_need_the_token(storage: Storage) {
     node.stop().await;
 }
 
-async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kept(storage: Storage) {
+async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kept(
+    storage: Storage,
+) {
     let source = TestNode::start_on(storage).await;
     let cid = source.add_cid(bytes(2_200_000, 5), "").await;
     let car = source

@@ -37,9 +37,7 @@ impl Raw {
     fn of(node: &TestNode) -> Raw {
         match &node.s3 {
             None => Raw::Fs(FsBlockstore::open(node.daemon.node().data().blocks_dir()).unwrap()),
-            Some(server) => {
-                Raw::S3(S3Blockstore::open(&server.config(common::S3_PREFIX)).unwrap())
-            }
+            Some(server) => Raw::S3(S3Blockstore::open(&server.config(common::S3_PREFIX)).unwrap()),
         }
     }
 

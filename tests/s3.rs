@@ -5,6 +5,7 @@
 
 mod common;
 
+use cairn::blockstore::Blockstore;
 use cairn::config::{Config, DataDir};
 use cairn::node::Daemon;
 use cid::Cid;
@@ -223,7 +224,11 @@ async fn object_storage_going_away_mid_add_fails_it_cleanly_and_the_retry_succee
     }
     let recorded = rows(&node).await;
     let sum: u64 = recorded.iter().map(|(_, s)| s).sum();
-    assert_eq!(recorded.len(), rows_before.len() + 6, "every block recorded");
+    assert_eq!(
+        recorded.len(),
+        rows_before.len() + 6,
+        "every block recorded"
+    );
     assert_eq!(node.daemon.node().content().store().used_bytes(), sum);
     assert_eq!(node.daemon.node().db().used_bytes().await.unwrap(), sum);
     assert_eq!(node.stored_files(), recorded.len());
@@ -243,5 +248,89 @@ async fn object_storage_going_away_mid_add_fails_it_cleanly_and_the_retry_succee
         (recorded.len() as u64, 0, 0, 0, 0, sum),
         "{report:?}"
     );
+    node.stop().await;
+}
+
+/// A fresh, empty PostgreSQL database on the server `CAIRN_TEST_POSTGRES_URL` names, or `None`
+/// when none is configured (CI always configures one: it fails without).
+async fn postgres_database() -> Option<String> {
+    let Ok(admin_url) = std::env::var("CAIRN_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set CAIRN_TEST_POSTGRES_URL so PostgreSQL with object storage is tested"
+        );
+        eprintln!("CAIRN_TEST_POSTGRES_URL unset: PostgreSQL with object storage not run");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("cairn_s3_{:016x}", rand::random::<u64>());
+    let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_on_postgresql_and_object_storage_keeps_nothing_in_its_data_dir_but_keys() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    let node = TestNode::start_on_with(Storage::S3, |c| c.database_url = Some(url.clone())).await;
+    let data = bytes(3 << 20, 30);
+    let cid = node.add_cid(data.clone(), "").await;
+    let loose = node.add_cid(bytes(100_000, 31), "?pin=false").await;
+    assert!(
+        !node.repo().join("blocks").exists() && !node.repo().join("cairn.db").exists(),
+        "no block file and no SQLite database in the data dir"
+    );
+    assert_eq!(node.stored_files(), 4 + 1);
+
+    // GC deletes the unpinned block's object; the pinned file survives a restart, on a
+    // reconcile that finds the database and the bucket in agreement.
+    let gc: serde_json::Value = node
+        .http
+        .post(node.api("/gc"))
+        .bearer_auth(node.token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gc["removed_blocks"], 1, "{gc}");
+    assert_eq!(node.stored_files(), 4);
+    let node = node.restart().await;
+    let report = &node.daemon.reconciled;
+    assert_eq!(
+        (
+            report.rows,
+            report.rows_removed,
+            report.damaged,
+            report.adopted,
+            report.orphans_removed
+        ),
+        (4, 0, 0, 0, 0),
+        "{report:?}"
+    );
+    let back = node
+        .http
+        .get(node.api(&format!("/cat/{cid}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&back), sha256_hex(&data));
+    let store = node.daemon.node().content().store().clone();
+    assert!(!store.has(&loose.parse().unwrap()).await.unwrap());
+    let used = store.used_bytes();
+    assert_eq!(used, node.daemon.node().db().used_bytes().await.unwrap());
+    assert_eq!(used, report.used_bytes);
+    assert!(used > 3 << 20, "the leaves and the root");
     node.stop().await;
 }

@@ -168,11 +168,13 @@ impl S3Blockstore {
                 .with_allow_http(endpoint.starts_with("http://"));
         }
         let location: Arc<str> = config.location().into();
-        let client = builder.build().map_err(|source| BlockstoreError::ObjectStore {
-            location: location.to_string(),
-            key: String::new(),
-            source,
-        })?;
+        let client = builder
+            .build()
+            .map_err(|source| BlockstoreError::ObjectStore {
+                location: location.to_string(),
+                key: String::new(),
+                source,
+            })?;
         let prefix = config.prefix.trim_matches('/');
         Ok(S3Blockstore {
             client: Arc::new(client),
@@ -258,9 +260,7 @@ impl S3Blockstore {
 fn status_of(cid: &Cid, stored: Option<(u64, Bytes)>) -> Result<BlockStatus> {
     match stored {
         None => Ok(BlockStatus::Missing),
-        Some((size, _)) if size > crate::content::MAX_BLOCK_SIZE as u64 => {
-            Ok(BlockStatus::Corrupt)
-        }
+        Some((size, _)) if size > crate::content::MAX_BLOCK_SIZE as u64 => Ok(BlockStatus::Corrupt),
         Some((_, data)) => check_stored(cid, data),
     }
 }
@@ -432,7 +432,10 @@ mod tests {
             assert_eq!(store.parse_key(&ObjectPath::from(stray.as_str())), None);
         }
         let bare = S3Blockstore::open(&config("")).unwrap();
-        assert_eq!(bare.key_of(block.cid()).to_string(), block.cid().to_string());
+        assert_eq!(
+            bare.key_of(block.cid()).to_string(),
+            block.cid().to_string()
+        );
     }
 
     #[test]

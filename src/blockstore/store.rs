@@ -510,14 +510,14 @@ mod tests {
         assert_eq!(store.used_bytes(), 6, "the failed put gave its room back");
 
         server.restart().await;
-        assert!(!store.has(b.cid()).await.unwrap(), "nothing of it was stored");
+        assert!(
+            !store.has(b.cid()).await.unwrap(),
+            "nothing of it was stored"
+        );
         assert!(store.put(&b).await.unwrap());
         assert_eq!(store.used_bytes(), 12);
         assert_eq!(store.get(a.cid()).await.unwrap().unwrap(), a.data());
-        assert_eq!(
-            listed(&store).await,
-            BTreeSet::from([*a.cid(), *b.cid()])
-        );
+        assert_eq!(listed(&store).await, BTreeSet::from([*a.cid(), *b.cid()]));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -537,7 +537,10 @@ mod tests {
         assert!(matches!(err, BlockstoreError::ObjectStore { .. }), "{err}");
         assert_eq!(store.used_bytes(), 0);
         assert!(
-            std::fs::read_dir(server.bucket_dir()).unwrap().next().is_none(),
+            std::fs::read_dir(server.bucket_dir())
+                .unwrap()
+                .next()
+                .is_none(),
             "nothing reached the bucket"
         );
 

@@ -103,7 +103,9 @@ impl S3Server {
                     puts: puts.clone(),
                     limit: limit.clone(),
                 };
-                let conn = http.serve_connection(TokioIo::new(socket), handler).into_owned();
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), handler)
+                    .into_owned();
                 let stop = stop.clone();
                 tokio::spawn(async move {
                     tokio::select! {

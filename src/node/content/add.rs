@@ -173,7 +173,11 @@ impl AddSession<'_> {
         let db = &self.content.parts.db;
         db.record_blocks(&self.new_blocks).await?;
         // Stored but without a row under either of its CID texts: an orphan, adopted here.
-        let texts: Vec<String> = self.present_blocks.iter().flat_map(|(c, _)| row_texts(c)).collect();
+        let texts: Vec<String> = self
+            .present_blocks
+            .iter()
+            .flat_map(|(c, _)| row_texts(c))
+            .collect();
         let recorded = db.recorded_among(&texts).await?;
         let orphans: Vec<(Cid, u64)> = self
             .present_blocks
