@@ -128,7 +128,8 @@ impl S3Config {
     }
 }
 
-#[derive(Debug)]
+/// Cheap to clone: the client is shared.
+#[derive(Debug, Clone)]
 pub struct S3Blockstore {
     client: Arc<dyn ObjectStore>,
     prefix: Option<ObjectPath>,
@@ -357,14 +358,9 @@ impl Blockstore for S3Blockstore {
     }
 
     fn list(&self) -> BoxStream<'static, Result<Cid>> {
-        let this = S3Blockstore {
-            client: self.client.clone(),
-            prefix: self.prefix.clone(),
-            location: self.location.clone(),
-        };
-        let this = Arc::new(this);
-        // Only the objects directly under the prefix are blocks; `list` pages lazily, one page
-        // of keys in memory at a time.
+        let this = self.clone();
+        // Every key under the prefix, nested ones too, a page (1000 keys) at a time as the
+        // reader consumes them; only keys that are exactly a CID's key are blocks.
         self.client
             .list(self.prefix.as_ref())
             .filter_map(move |item| {

@@ -420,6 +420,24 @@ mod tests {
         assert_eq!(s.used_bytes(), 7, "the refused put counted nothing");
     }
 
+    async fn ranges_read_what_is_asked_and_nothing_past_the_end(kind: Kind) {
+        let h = Harness::open(kind, None, 0).await;
+        let s = &h.store;
+        let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        let b = block(&data);
+        assert_eq!(s.read_range(b.cid(), 0, 10).await.unwrap(), None, "absent");
+        s.put(&b).await.unwrap();
+        for (offset, len) in [(0, 10), (4990, 10), (4990, 100), (1234, 0), (0, 5000)] {
+            let got = s.read_range(b.cid(), offset, len).await.unwrap().unwrap();
+            let start = offset as usize;
+            assert_eq!(&got[..], &data[start..(start + len).min(5000)], "{offset}+{len}");
+        }
+        for offset in [5000, 5001, u64::MAX] {
+            let got = s.read_range(b.cid(), offset, 10).await.unwrap().unwrap();
+            assert!(got.is_empty(), "from {offset}");
+        }
+    }
+
     macro_rules! every_backend {
         ($($body:ident),* $(,)?) => {
             mod fs_backend {
@@ -455,6 +473,7 @@ mod tests {
         listing_returns_exactly_the_stored_cids,
         a_damaged_block_is_reported_and_rewritten_by_the_next_put,
         verify_tells_missing_from_intact_and_refuses_unsupported_cids,
+        ranges_read_what_is_asked_and_nothing_past_the_end,
     );
 
     #[tokio::test]
