@@ -32,6 +32,9 @@ export CAIRN_TEST_POSTGRES_URL
 # tests/chain.rs runs anvil.
 (cd contracts/evm && npm ci --no-audit --no-fund --loglevel=error)
 
+# The S3 server the object-storage tests run against (s3s-fs) is a dev-dependency started
+# in-process on 127.0.0.1: nothing to install.
+
 # Headless Chromium: tests/status_page.rs fails, rather than skips, when it is missing.
 command -v chromium >/dev/null || apt_install chromium
 

@@ -174,8 +174,13 @@ pub struct StorageConfig {
     /// Where blocks are kept. `fs` (the default, also when `[storage]` is absent): files in
     /// the data dir's `blocks/`. `memory`: in RAM and lost at exit, for tests only (the
     /// database keeps its records of blocks across restarts; the blocks do not survive).
+    /// `s3`: one object per block in the bucket `[storage.s3]` names (see
+    /// docs/operators-s3.md), credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
     #[serde(default, skip_serializing_if = "StorageBackend::is_default")]
     pub backend: StorageBackend,
+    /// Where the `s3` backend keeps blocks; required (its `bucket` at least) with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Settings>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -184,6 +189,81 @@ pub enum StorageBackend {
     #[default]
     Fs,
     Memory,
+    S3,
+}
+
+/// `[storage.s3]`: the bucket of the `s3` backend. Credentials are not here: they come from
+/// the environment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// The bucket's name (it must exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// `http(s)://host:port` of an S3-compatible server; AWS's own endpoint if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The bucket's region; `us-east-1` if unset (what most S3-compatible servers accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A key prefix for this node's blocks, e.g. `provider-1`; none if unset.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// Path-style requests (`endpoint/bucket/key`), as MinIO, Ceph and most self-hosted
+    /// servers want; virtual-hosted style (`bucket.endpoint/key`) if false. Default true with
+    /// an `endpoint`, false without (AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+}
+
+/// The region an `[storage.s3]` without one uses.
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+
+impl StorageConfig {
+    /// Checks what the types alone do not: the `s3` backend's bucket and endpoint.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.backend != StorageBackend::S3 {
+            return Ok(());
+        }
+        let s3 = self.s3.clone().unwrap_or_default();
+        match s3.bucket.as_deref() {
+            None => {
+                return Err((
+                    "storage.s3.bucket",
+                    "backend \"s3\" needs the bucket that holds the blocks".into(),
+                ))
+            }
+            Some(bucket) if bucket.is_empty() || bucket.contains('/') => {
+                return Err((
+                    "storage.s3.bucket",
+                    format!("{bucket:?} is not a bucket name"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(endpoint) = &s3.endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err((
+                    "storage.s3.endpoint",
+                    format!("{endpoint:?} is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `s3` backend's settings as the store takes them (credentials read at open).
+    fn s3_config(&self) -> crate::blockstore::S3Config {
+        let s3 = self.s3.clone().unwrap_or_default();
+        crate::blockstore::S3Config {
+            bucket: s3.bucket.unwrap_or_default(),
+            path_style: s3.path_style.unwrap_or(s3.endpoint.is_some()),
+            endpoint: s3.endpoint,
+            region: s3.region.unwrap_or_else(|| DEFAULT_S3_REGION.into()),
+            prefix: s3.prefix.trim_matches('/').to_string(),
+            credentials: None,
+        }
+    }
 }
 
 impl StorageBackend {
@@ -335,6 +415,7 @@ impl Config {
                 root: data.blocks_dir(),
             },
             StorageBackend::Memory => BackendConfig::Memory,
+            StorageBackend::S3 => BackendConfig::S3(self.storage.s3_config()),
         }
     }
 
@@ -380,6 +461,10 @@ impl Config {
                 return Err(bad(Some(format!("swarm.announce[{i}]")), line, reason));
             }
         }
+        config
+            .storage
+            .validate()
+            .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
         crate::amount::Amount::recordable(
             config.pay.max_price_per_gib_month,
             "[pay] max_price_per_gib_month",
@@ -891,6 +976,12 @@ fetch_timeout = "10m"
                 "keeper.replica",
                 "unknown field `replica`",
             ),
+            (
+                "[storage]\n",
+                "[storage]\nbackend = \"s3\"\n\n[storage.s3]\nbucket = \"b\"\nregoin = \"x\"\n",
+                "storage.s3.regoin",
+                "unknown field `regoin`",
+            ),
         ];
         for (from, to, key, reason) in cases {
             let text = INIT_TOML.replacen(from, to, 1);
@@ -921,6 +1012,82 @@ fetch_timeout = "10m"
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn the_s3_backend_needs_a_bucket_and_an_http_endpoint() {
+        let s3 = |table: &str| {
+            INIT_TOML.replacen(
+                "[storage]\n",
+                &format!("[storage]\nbackend = \"s3\"\n{table}"),
+                1,
+            )
+        };
+        let cases = [
+            ("", "storage.s3.bucket", "needs the bucket"),
+            (
+                "\n[storage.s3]\nendpoint = \"http://127.0.0.1:9000\"\n",
+                "storage.s3.bucket",
+                "needs the bucket",
+            ),
+            (
+                "\n[storage.s3]\nbucket = \"\"\n",
+                "storage.s3.bucket",
+                "is not a bucket name",
+            ),
+            (
+                "\n[storage.s3]\nbucket = \"b\"\nendpoint = \"127.0.0.1:9000\"\n",
+                "storage.s3.endpoint",
+                "is not an http:// or https:// URL",
+            ),
+        ];
+        for (table, key, reason) in cases {
+            let e = load(&s3(table)).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::BadValue { key: Some(k), .. } if k == key),
+                "{table}: {e:?}"
+            );
+            let message = e.to_string();
+            assert!(message.contains(&format!("{key}: ")), "{message}");
+            assert!(message.contains(reason), "{message}");
+        }
+
+        // A full table, and a bare one: the defaults follow the endpoint.
+        let data = DataDir::new("/tmp/cairn-config-test");
+        let full = load(&s3("\n[storage.s3]\nbucket = \"blocks\"\nendpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\nprefix = \"/provider-1/\"\n")).unwrap();
+        let crate::blockstore::BackendConfig::S3(config) = full.block_store(&data) else {
+            panic!("not the s3 backend");
+        };
+        assert_eq!(
+            (
+                config.bucket.as_str(),
+                config.endpoint.as_deref(),
+                config.region.as_str(),
+                config.prefix.as_str(),
+                config.path_style,
+                config.credentials.is_none()
+            ),
+            (
+                "blocks",
+                Some("http://127.0.0.1:9000"),
+                "eu-west-1",
+                "provider-1",
+                true,
+                true
+            )
+        );
+        let aws = load(&s3("\n[storage.s3]\nbucket = \"blocks\"\n")).unwrap();
+        let crate::blockstore::BackendConfig::S3(config) = aws.block_store(&data) else {
+            panic!("not the s3 backend");
+        };
+        assert_eq!(
+            (config.region.as_str(), config.path_style),
+            ("us-east-1", false)
+        );
+        // Written back and read back to the same config.
+        let again = toml::to_string_pretty(&full).unwrap();
+        assert!(again.contains("backend = \"s3\""), "{again}");
+        assert_eq!(load(&again).unwrap(), full);
     }
 
     #[test]

@@ -61,12 +61,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(repo: PathBuf) -> Daemon {
+        Self::start_with(repo, |text| text)
+    }
+
+    /// Like [`Daemon::start`], with `edit` applied to the config.toml `cairn init` wrote.
+    pub fn start_with(repo: PathBuf, edit: impl FnOnce(String) -> String) -> Daemon {
         cairn(&repo, &["init", "--random-ports"]);
         let config = repo.join("config.toml");
         let text = std::fs::read_to_string(&config)
             .expect("config")
             .replace("0.0.0.0", "127.0.0.1");
-        std::fs::write(&config, text).expect("config");
+        std::fs::write(&config, edit(text)).expect("config");
         // `CAIRN_BENCH_LOGS=DIR` keeps each daemon's log as DIR/<repo name>.log.
         let log = match std::env::var_os("CAIRN_BENCH_LOGS") {
             Some(dir) => {

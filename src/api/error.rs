@@ -79,6 +79,7 @@ impl From<ContentError> for ApiError {
             MalformedNode { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "malformed_node"),
             Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_block"),
             Source(_) => return ApiError::internal(&e),
+            StoreUnavailable(_) => return store_unavailable(&e),
             #[allow(unreachable_patterns)]
             _ => (StatusCode::BAD_REQUEST, "invalid_content"),
         };
@@ -94,6 +95,9 @@ impl From<NodeError> for ApiError {
             NodeError::Content(_) => return content_error(e),
             NodeError::Blockstore(BlockstoreError::Full { .. }) => S::INSUFFICIENT_STORAGE,
             NodeError::Blockstore(BlockstoreError::Content(_)) => return content_error(e),
+            NodeError::Blockstore(
+                BlockstoreError::ObjectStore { .. } | BlockstoreError::NoCredentials,
+            ) => return store_unavailable(&e),
             NodeError::Car(CarError::Content(_)) => return content_error(e),
             NodeError::Car(CarError::BlockMismatch(cid)) => {
                 return ContentError::HashMismatch(*cid).into()
@@ -129,6 +133,17 @@ impl From<NodeError> for ApiError {
         };
         ApiError::new(status, reason, e.to_string())
     }
+}
+
+/// The object storage behind the block store failed: the caller may retry later; the cause
+/// (endpoint, key, server answer) goes to the log, not to the caller.
+fn store_unavailable(error: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "object storage failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the block store's object storage is unreachable or failing; retry later (nothing of this request was recorded; the node's log has the cause)",
+    )
 }
 
 fn content_error(e: NodeError) -> ApiError {

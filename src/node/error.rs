@@ -186,6 +186,9 @@ impl NodeError {
             NodeError::Content(_) => "invalid_content",
             NodeError::Car(_) => "invalid_car",
             NodeError::Blockstore(BlockstoreError::Full { .. }) => "store_full",
+            NodeError::Blockstore(
+                BlockstoreError::ObjectStore { .. } | BlockstoreError::NoCredentials,
+            ) => "store_unavailable",
             NodeError::Piece(_)
             | NodeError::Blockstore(_)
             | NodeError::Db(_)

@@ -84,6 +84,8 @@ impl Node {
         data.secure()?;
         let quota = config.storage.quota;
         let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
+        // A store the node cannot reach refuses the start, before anything is served.
+        store.probe().await?;
         let api_token = data.load_token()?;
         let chain = match &config.chain {
             Some(chain) => Some(crate::chain::ChainHandle::open(chain.clone(), data.root())?),
