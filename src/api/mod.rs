@@ -20,6 +20,7 @@ mod error;
 mod gateway;
 mod host;
 mod keeps;
+mod kubo;
 mod market;
 mod metrics;
 mod net;
@@ -84,6 +85,8 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(repo::routes(state.clone()))
                 .merge(status::routes()),
         )
+        // Kubo's RPC API, for the tools written against Kubo.
+        .nest("/api/v0", kubo::routes(state.clone()))
         .route(
             "/health",
             get(|| async {

@@ -44,6 +44,9 @@ pub struct ImportOptions {
     pub chunk_size: Option<usize>,
     pub raw_leaves: Option<bool>,
     pub hash: HashAlg,
+    /// Kubo's `--cid-version`: 0 or 1 overrides the profile's; CIDv1 then defaults to raw
+    /// leaves, as in Kubo.
+    pub cid_version: Option<u8>,
 }
 
 /// The concrete parameters an import runs with.
@@ -97,6 +100,21 @@ impl ImportOptions {
             Some(size) => parse_chunker(&format!("size-{size}"))?,
             None => chunk_size,
         };
+        let (cid_v0, raw_leaves) = match self.cid_version {
+            None => (cid_v0, raw_leaves),
+            Some(0) if self.hash != HashAlg::Sha2_256 => {
+                return Err(ContentError::InvalidOption(
+                    "CIDv0 only supports sha2-256".into(),
+                ))
+            }
+            Some(0) => (true, raw_leaves),
+            Some(1) => (false, true),
+            Some(other) => {
+                return Err(ContentError::InvalidOption(format!(
+                    "unknown CID version {other} (use 0 or 1)"
+                )))
+            }
+        };
         Ok(Params {
             // CIDv0 can only name sha2-256 dag-pb; another hash moves the import to CIDv1,
             // as Kubo does.
@@ -140,6 +158,29 @@ mod tests {
         };
         let custom = custom.params().unwrap();
         assert_eq!((custom.chunk_size, custom.raw_leaves), (1024, false));
+    }
+
+    #[test]
+    fn a_cid_version_overrides_the_profile_as_kubos_flag_does() {
+        let v0 = |cid_version, raw_leaves, hash| ImportOptions {
+            profile: Profile::UnixfsV0_2015,
+            cid_version,
+            raw_leaves,
+            hash,
+            ..Default::default()
+        };
+        let p = v0(Some(1), None, HashAlg::Sha2_256).params().unwrap();
+        assert_eq!((p.cid_v0, p.raw_leaves, p.chunk_size), (false, true, 262_144));
+        let p = v0(Some(1), Some(false), HashAlg::Sha2_256).params().unwrap();
+        assert_eq!((p.cid_v0, p.raw_leaves), (false, false));
+        let p = ImportOptions {
+            cid_version: Some(0),
+            ..Default::default()
+        };
+        let p = p.params().unwrap();
+        assert_eq!((p.cid_v0, p.raw_leaves, p.chunk_size), (true, true, 1 << 20));
+        assert!(v0(Some(0), None, HashAlg::Blake3).params().is_err());
+        assert!(v0(Some(2), None, HashAlg::Sha2_256).params().is_err());
     }
 
     #[test]

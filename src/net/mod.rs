@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::blockstore::Blockstore;
 use bitswap::Bitswap;
 pub use ledger::Ledger;
+pub use swarm::KAD_PROTOCOL;
 
 /// How long a provider lookup may take before returning what it found.
 pub const FIND_PROVIDERS_TIMEOUT: Duration = Duration::from_secs(20);
@@ -71,6 +72,8 @@ pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId>>),
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
+    /// Closes every connection to the peer; answers whether there was one.
+    Disconnect(PeerId, oneshot::Sender<bool>),
     Provide(Cid, oneshot::Sender<Result<()>>),
     FindProviders(Cid, oneshot::Sender<Providers>),
     /// Publishes a signed ask on the ask topic.
@@ -243,6 +246,11 @@ impl NetHandle {
 
     pub async fn peers(&self) -> Result<Vec<(PeerId, Multiaddr)>> {
         self.ask(Command::Peers).await
+    }
+
+    /// Closes every connection to `peer`; `false` if there was none.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<bool> {
+        self.ask(|tx| Command::Disconnect(peer, tx)).await
     }
 
     /// Announces in the DHT that this node provides `cid`.

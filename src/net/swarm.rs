@@ -193,6 +193,9 @@ fn handle_command(swarm: &mut Swarm<Behaviour>, state: &mut State, command: Comm
         Command::Peers(reply) => {
             let _ = reply.send(state.peers.iter().map(|(p, a)| (*p, a.clone())).collect());
         }
+        Command::Disconnect(peer, reply) => {
+            let _ = reply.send(swarm.disconnect_peer_id(peer).is_ok());
+        }
         Command::Provide(cid, reply) => {
             let key = kad::RecordKey::new(&cid.hash().to_bytes());
             match swarm.behaviour_mut().kad.start_providing(key) {
