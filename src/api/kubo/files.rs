@@ -87,7 +87,8 @@ async fn read_ahead<S>(stream: S, blocks: &Blocks) -> Result<Body, KuboError>
 where
     S: Stream<Item = Result<Bytes, ContentError>> + Send + 'static,
 {
-    let mut stream = Box::pin(stream);
+    // Fused: the body polls it again after the read-ahead saw its end.
+    let mut stream = Box::pin(stream.fuse());
     let mut ahead = Vec::new();
     let mut read = 0;
     while read < AHEAD {

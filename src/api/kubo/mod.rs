@@ -44,6 +44,8 @@ mod repo;
 mod routing;
 mod swarm;
 mod tar;
+#[cfg(test)]
+mod tests;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -94,7 +96,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/repo/stat", command(repo::stat))
         .route("/stats/bw", command(repo::bw))
         .merge(writes)
-        .fallback(|| async { KuboError::not_found() })
+        // Every other path under /api/v0 (a nested router's fallback is not reached
+        // through the API's outer router).
+        .route("/", axum::routing::any(not_found))
+        .route("/{*command}", axum::routing::any(not_found))
+}
+
+async fn not_found() -> KuboError {
+    KuboError::not_found()
 }
 
 /// A command: answered on POST, `405` on any other method, as Kubo answers.
