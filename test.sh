@@ -6,7 +6,7 @@
 #
 # Installs (once): Debian's PostgreSQL (started on loopback; the database tests run against it
 # as well as SQLite), Debian's Chromium (the status-page tests load pages in it), and the exact
-# npm pins of the Helia interop peer and the payment-channel contract toolchain (solc-js,
+# npm pins of the Helia interop peer, the Kubo RPC client and the payment-channel contract toolchain (solc-js,
 # OpenZeppelin, Foundry's anvil and cast). Debian packages need root; as another user the
 # script uses sudo.
 set -euo pipefail
@@ -26,6 +26,9 @@ export CAIRN_TEST_POSTGRES_URL
 
 # The Helia interop peer (Node 22 comes from the npm registry as a package).
 (cd tests/interop/helia && npm ci --no-audit --no-fund --loglevel=error)
+
+# The Kubo RPC client tests/kubo_rpc.rs drives the /api/v0 API with.
+(cd tests/interop/kubo-client && npm ci --no-audit --no-fund --loglevel=error)
 
 # The payment-channel contract: its artifacts are checked against a fresh compile and
 # tests/chain.rs runs anvil.

@@ -274,7 +274,7 @@ async fn import(
                 }
             });
         let entry = session.add_file(Box::pin(chunks)).await?;
-        if options.progress {
+        if options.progress && reported != entry.size {
             let line = json_line(&AddEvent {
                 name: &path,
                 hash: None,

@@ -190,7 +190,8 @@ impl From<ApiError> for KuboError {
         let message = format!("{}: {}", e.reason, e.message);
         match e.reason {
             "malformed_cid" | "unsupported_codec" | "unsupported_hash" | "invalid_option"
-            | "bad_path" | "bad_multiaddr" | "bad_multipart" | "empty_upload" => {
+            | "bad_path" | "bad_multiaddr" | "bad_multipart" | "empty_upload"
+            | "upload_interrupted" => {
                 KuboError::client(message)
             }
             _ => KuboError::command(message),
