@@ -31,7 +31,11 @@ fn node_binary() -> PathBuf {
             .expect("npm must be installed to run the kubo-rpc-client tests");
         assert!(status.success(), "`npm ci` in {} failed", dir.display());
     }
-    assert!(node.exists(), "kubo-rpc-client not installed: run `npm ci` in {}", dir.display());
+    assert!(
+        node.exists(),
+        "kubo-rpc-client not installed: run `npm ci` in {}",
+        dir.display()
+    );
     node
 }
 
@@ -123,19 +127,41 @@ async fn kubo_rpc_client_adds_reads_pins_moves_and_fails_as_on_kubo() {
     // add: Kubo's CIDs for the same bytes.
     let default_cid = vector_cid("unixfs-v0-2015", "one chunk + 1");
     assert_eq!(r["add_default"]["cid"], default_cid);
-    assert_eq!(r["add_default"]["path"], default_cid, "an unnamed file is named by its CID");
+    assert_eq!(
+        r["add_default"]["path"], default_cid,
+        "an unnamed file is named by its CID"
+    );
     assert!(r["add_default"]["size"].as_u64().unwrap() > 262_145);
     let progress = r["add_default"]["progress"].as_array().unwrap();
-    assert_eq!(progress.last().unwrap(), 262_145, "progress reaches the file's size: {progress:?}");
+    assert_eq!(
+        progress.last().unwrap(),
+        262_145,
+        "progress reaches the file's size: {progress:?}"
+    );
     assert_eq!(r["add_v1"], vector_cid("unixfs-v1-2025", "one chunk + 1"));
-    assert!(r["add_cidv1"].as_str().unwrap().starts_with("bafkrei"), "{r}");
+    assert!(
+        r["add_cidv1"].as_str().unwrap().starts_with("bafkrei"),
+        "{r}"
+    );
     let tree = r["add_tree"].as_array().unwrap();
     let root = tree.last().unwrap();
     assert_eq!(root["path"], "root");
-    assert_eq!(root["cid"], vector_cid("unixfs-v0-2015", "nested directory"));
+    assert_eq!(
+        root["cid"],
+        vector_cid("unixfs-v0-2015", "nested directory")
+    );
     let root_cid = root["cid"].as_str().unwrap().to_string();
-    for path in ["root/a.txt", "root/sub/b.bin", "root/sub/deeper/c.bin", "root/sub", "root/empty"] {
-        assert!(tree.iter().any(|e| e["path"] == path), "{path} not in {tree:?}");
+    for path in [
+        "root/a.txt",
+        "root/sub/b.bin",
+        "root/sub/deeper/c.bin",
+        "root/sub",
+        "root/empty",
+    ] {
+        assert!(
+            tree.iter().any(|e| e["path"] == path),
+            "{path} not in {tree:?}"
+        );
     }
     // only-hash stored and pinned nothing: its CID is not in the pin list below.
     let only_hash = r["add_only_hash"].as_str().unwrap().to_string();
@@ -170,7 +196,10 @@ async fn kubo_rpc_client_adds_reads_pins_moves_and_fails_as_on_kubo() {
         ]
     );
     let tar = r["get_bytes"].as_u64().unwrap();
-    assert!(tar > 70_000 && tar % 512 == 0, "a tar of the tree: {tar} bytes");
+    assert!(
+        tar > 70_000 && tar % 512 == 0,
+        "a tar of the tree: {tar} bytes"
+    );
     assert_eq!(r["block_stat"]["cid"], default_cid);
     assert!(r["block_put"].as_str().unwrap().starts_with("bafkrei"));
     assert_eq!(r["block_get"], "a block from kubo-rpc-client");
@@ -183,15 +212,24 @@ async fn kubo_rpc_client_adds_reads_pins_moves_and_fails_as_on_kubo() {
     assert!(!before.contains(&only_hash), "only-hash pinned nothing");
     assert_eq!(r["pin_rm"], default_cid);
     let after = strings(&r["pins_after"]);
-    assert!(!after.contains(&default_cid) && after.contains(&root_cid), "{after:?}");
+    assert!(
+        !after.contains(&default_cid) && after.contains(&root_cid),
+        "{after:?}"
+    );
     assert_eq!(r["pin_rm_again"]["status"], 500, "{r}");
-    assert!(r["pin_rm_again"]["error"].as_str().unwrap().contains("not pinned"));
+    assert!(r["pin_rm_again"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not pinned"));
     assert_eq!(r["pin_add"], root_cid);
 
     // GC removed the unpinned file; it is gone from the store.
     let removed = strings(&r["gc"]);
     assert!(removed.len() >= 2, "{removed:?}");
-    assert!(removed.iter().all(|c| !c.starts_with("error")), "{removed:?}");
+    assert!(
+        removed.iter().all(|c| !c.starts_with("error")),
+        "{removed:?}"
+    );
     assert!(
         r["cat_after_gc"]["error"]
             .as_str()
@@ -200,7 +238,10 @@ async fn kubo_rpc_client_adds_reads_pins_moves_and_fails_as_on_kubo() {
         "{r}"
     );
     assert!(r["repo_stat"]["numObjects"].as_u64().unwrap() > 0);
-    assert!(r["repo_stat"]["version"].as_str().unwrap().starts_with("cairn@"));
+    assert!(r["repo_stat"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with("cairn@"));
     assert!(r["stats_bw"]["totalIn"].is_u64() && r["stats_bw"]["totalOut"].is_u64());
 
     // The CAR moved from A to B.
@@ -211,14 +252,26 @@ async fn kubo_rpc_client_adds_reads_pins_moves_and_fails_as_on_kubo() {
     assert_eq!(pinned_on_b[0].cid.to_string(), root_cid);
 
     // The network.
-    assert_eq!(strings(&r["swarm_connect"]), vec![format!("connect {b_id} success")]);
+    assert_eq!(
+        strings(&r["swarm_connect"]),
+        vec![format!("connect {b_id} success")]
+    );
     assert!(strings(&r["swarm_peers"]).contains(&b_id), "{r}");
     assert_eq!(r["provide"], 0, "{r}");
-    assert!(strings(&r["findprovs"]).contains(&a_id), "B found A as a provider: {r}");
+    assert!(
+        strings(&r["findprovs"]).contains(&a_id),
+        "B found A as a provider: {r}"
+    );
     assert_eq!(r["b_cat_v1_sha256"], sha256_hex(&v1));
     let out = r["stats_bw_after"]["totalOut"].as_u64().unwrap();
-    assert!(out >= v1.len() as u64, "A's Bitswap sent the file: {out} bytes");
-    assert_eq!(strings(&r["swarm_disconnect"]), vec![format!("disconnect {b_id} success")]);
+    assert!(
+        out >= v1.len() as u64,
+        "A's Bitswap sent the file: {out} bytes"
+    );
+    assert_eq!(
+        strings(&r["swarm_disconnect"]),
+        vec![format!("disconnect {b_id} success")]
+    );
     assert!(strings(&r["swarm_peers_after"]).is_empty(), "{r}");
 
     // Errors, as a Kubo client reads them.
@@ -228,7 +281,10 @@ async fn kubo_rpc_client_adds_reads_pins_moves_and_fails_as_on_kubo() {
         "block was not found locally (offline): ipld: could not find bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
     );
     assert_eq!(r["add_without_token"]["status"], 403, "{r}");
-    assert!(r["add_without_token"]["error"].as_str().unwrap().starts_with("403 - Forbidden"));
+    assert!(r["add_without_token"]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("403 - Forbidden"));
 
     a.stop().await;
     b.stop().await;
@@ -247,7 +303,10 @@ async fn bad_requests_over_http_get_kubos_answers() {
     assert_eq!(response.status(), 405);
     let response = http.post(url("cat")).send().await.unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(response.text().await.unwrap(), "argument \"ipfs-path\" is required\n");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "argument \"ipfs-path\" is required\n"
+    );
     let response = http
         .post(url("add"))
         .bearer_auth(node.token())
@@ -259,7 +318,18 @@ async fn bad_requests_over_http_get_kubos_answers() {
     assert!(response.status().is_client_error(), "{}", response.status());
     let body = response.text().await.unwrap();
     assert!(!body.is_empty());
-    assert!(node.daemon.node().content().list_pins().await.unwrap().is_empty());
-    assert_eq!(node.stored_files(), 0, "nothing of the malformed upload is stored");
+    assert!(node
+        .daemon
+        .node()
+        .content()
+        .list_pins()
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        node.stored_files(),
+        0,
+        "nothing of the malformed upload is stored"
+    );
     node.stop().await;
 }

@@ -170,15 +170,23 @@ mod tests {
             ..Default::default()
         };
         let p = v0(Some(1), None, HashAlg::Sha2_256).params().unwrap();
-        assert_eq!((p.cid_v0, p.raw_leaves, p.chunk_size), (false, true, 262_144));
-        let p = v0(Some(1), Some(false), HashAlg::Sha2_256).params().unwrap();
+        assert_eq!(
+            (p.cid_v0, p.raw_leaves, p.chunk_size),
+            (false, true, 262_144)
+        );
+        let p = v0(Some(1), Some(false), HashAlg::Sha2_256)
+            .params()
+            .unwrap();
         assert_eq!((p.cid_v0, p.raw_leaves), (false, false));
         let p = ImportOptions {
             cid_version: Some(0),
             ..Default::default()
         };
         let p = p.params().unwrap();
-        assert_eq!((p.cid_v0, p.raw_leaves, p.chunk_size), (true, true, 1 << 20));
+        assert_eq!(
+            (p.cid_v0, p.raw_leaves, p.chunk_size),
+            (true, true, 1 << 20)
+        );
         assert!(v0(Some(0), None, HashAlg::Blake3).params().is_err());
         assert!(v0(Some(2), None, HashAlg::Sha2_256).params().is_err());
     }

@@ -136,7 +136,9 @@ impl AddOptions {
 }
 
 fn unsupported(flag: &str) -> KuboError {
-    KuboError::command(format!("the add option {flag:?} is not supported by this node"))
+    KuboError::command(format!(
+        "the add option {flag:?} is not supported by this node"
+    ))
 }
 
 pub async fn add(
@@ -159,7 +161,9 @@ pub async fn add(
             futures::stream::once(async move { Ok(first) }).chain(lines),
         )),
         Some(Err(e)) => Err(e),
-        None => Err(KuboError::command("the add was interrupted: the node is stopping")),
+        None => Err(KuboError::command(
+            "the add was interrupted: the node is stopping",
+        )),
     }
 }
 
@@ -169,7 +173,11 @@ pub async fn multipart_body(request: Request, file_arg: &str) -> Result<Multipar
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
     if !is_multipart {
         return Err(KuboError::missing_file(file_arg));
     }
@@ -244,7 +252,12 @@ async fn import(
             // Kubo reads the first part while parsing the request: a body that does not
             // even start as multipart is a malformed request.
             Err(e) if first => return Err(KuboError::bad_request(e.body_text())),
-            Err(e) => return Err(KuboError::client(format!("bad multipart body: {}", e.body_text()))),
+            Err(e) => {
+                return Err(KuboError::client(format!(
+                    "bad multipart body: {}",
+                    e.body_text()
+                )))
+            }
         };
         first = false;
         let path = part_path(&field)?;
@@ -257,22 +270,20 @@ async fn import(
         let mut received = 0u64;
         let mut reported = 0u64;
         let progress = options.progress;
-        let chunks = field
-            .map_err(|e| e.body_text())
-            .inspect_ok(|chunk| {
-                received += chunk.len() as u64;
-                if progress && received - reported >= PROGRESS_EVERY {
-                    reported = received;
-                    let line = json_line(&AddEvent {
-                        name: &name,
-                        hash: None,
-                        bytes: Some(received),
-                        size: None,
-                    });
-                    // Dropped when the client is behind: progress must not stall the import.
-                    let _ = tx.try_send(Ok(line));
-                }
-            });
+        let chunks = field.map_err(|e| e.body_text()).inspect_ok(|chunk| {
+            received += chunk.len() as u64;
+            if progress && received - reported >= PROGRESS_EVERY {
+                reported = received;
+                let line = json_line(&AddEvent {
+                    name: &name,
+                    hash: None,
+                    bytes: Some(received),
+                    size: None,
+                });
+                // Dropped when the client is behind: progress must not stall the import.
+                let _ = tx.try_send(Ok(line));
+            }
+        });
         let entry = session.add_file(Box::pin(chunks)).await?;
         if options.progress && reported != entry.size {
             let line = json_line(&AddEvent {

@@ -22,7 +22,11 @@ use crate::api::auth::{check, Refusal, Refuse};
 use crate::api::AppState;
 
 /// Whether `headers` carry this node's token as Bearer or Basic credentials.
-pub fn authorized(headers: &HeaderMap, token: &str, bearer: &crate::api::auth::ApiToken) -> Result<(), Refusal> {
+pub fn authorized(
+    headers: &HeaderMap,
+    token: &str,
+    bearer: &crate::api::auth::ApiToken,
+) -> Result<(), Refusal> {
     match check(headers, bearer) {
         Ok(()) => return Ok(()),
         Err(Refusal::Wrong) => return Err(Refusal::Wrong),

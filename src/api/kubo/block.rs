@@ -77,7 +77,9 @@ impl Format {
             Some("cbor" | "dag-cbor") => codec = DAG_CBOR,
             Some("raw") => codec = RAW,
             Some(other) => {
-                return Err(KuboError::command(format!("unknown block format {other:?}")))
+                return Err(KuboError::command(format!(
+                    "unknown block format {other:?}"
+                )))
             }
         }
         let hash = match args.flag("mhtype") {

@@ -29,9 +29,11 @@ pub async fn export(State(state): State<AppState>, args: Args) -> Result<Respons
     // A root that cannot be had is a clean error before any byte is sent.
     blocks.get_block(&root).await.map_err(|e| blocks.error(e))?;
     let (writer, reader) = tokio::io::duplex(256 * 1024);
-    let export = state.node.parts().tasks.spawn_joinable(async move {
-        export_dag(blocks, root, writer).await.map(|_| ())
-    });
+    let export = state
+        .node
+        .parts()
+        .tasks
+        .spawn_joinable(async move { export_dag(blocks, root, writer).await.map(|_| ()) });
     let tail = futures::stream::once(async move {
         match export.await {
             Ok(Some(Ok(()))) => Ok(None),

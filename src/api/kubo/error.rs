@@ -191,9 +191,7 @@ impl From<ApiError> for KuboError {
         match e.reason {
             "malformed_cid" | "unsupported_codec" | "unsupported_hash" | "invalid_option"
             | "bad_path" | "bad_multiaddr" | "bad_multipart" | "empty_upload"
-            | "upload_interrupted" => {
-                KuboError::client(message)
-            }
+            | "upload_interrupted" => KuboError::client(message),
             _ => KuboError::command(message),
         }
     }
@@ -243,10 +241,16 @@ mod tests {
         let (status, kind, text) = body(KuboError::command("it broke").into_response()).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(kind, "application/json");
-        assert_eq!(text, "{\"Message\":\"it broke\",\"Code\":0,\"Type\":\"error\"}\n");
+        assert_eq!(
+            text,
+            "{\"Message\":\"it broke\",\"Code\":0,\"Type\":\"error\"}\n"
+        );
         let (status, _, text) = body(KuboError::client("bad cid").into_response()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(text, "{\"Message\":\"bad cid\",\"Code\":1,\"Type\":\"error\"}\n");
+        assert_eq!(
+            text,
+            "{\"Message\":\"bad cid\",\"Code\":1,\"Type\":\"error\"}\n"
+        );
     }
 
     #[tokio::test]
@@ -273,13 +277,18 @@ mod tests {
         let cid = crate::content::Block::encode(0x55, Default::default(), &b"x"[..]);
         let missing = KuboError::from(ContentError::NotFound(*cid.cid()));
         assert_eq!(missing.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(missing.message.starts_with("not_found: block "), "{missing:?}");
+        assert!(
+            missing.message.starts_with("not_found: block "),
+            "{missing:?}"
+        );
         let malformed = KuboError::from(ContentError::MalformedCid {
             input: "zz".into(),
             reason: "bad".into(),
         });
         assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
-        assert!(malformed.json_line().starts_with(b"{\"Message\":\"malformed_cid"));
+        assert!(malformed
+            .json_line()
+            .starts_with(b"{\"Message\":\"malformed_cid"));
         let internal = KuboError::from(NodeError::internal("/secret/db is locked"));
         assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!internal.message.contains("secret"), "{}", internal.message);

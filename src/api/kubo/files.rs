@@ -204,11 +204,7 @@ pub async fn ls(State(state): State<AppState>, args: Args) -> Result<Response, K
     Ok(json(&LsOutput { objects }))
 }
 
-async fn link(
-    blocks: &Blocks,
-    child: exporter::DirEntry,
-    read: bool,
-) -> Result<LsLink, KuboError> {
+async fn link(blocks: &Blocks, child: exporter::DirEntry, read: bool) -> Result<LsLink, KuboError> {
     let (kind, size) = if read {
         let entry = exporter::stat(blocks, &child.cid)
             .await

@@ -281,10 +281,9 @@ pub fn json<T: serde::Serialize>(value: &T) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    response.headers_mut().insert(
-        "Trailer",
-        HeaderValue::from_static("X-Stream-Error"),
-    );
+    response
+        .headers_mut()
+        .insert("Trailer", HeaderValue::from_static("X-Stream-Error"));
     response
 }
 
@@ -298,10 +297,7 @@ where
         .flat_map(|line| {
             let items: Vec<Result<Bytes, std::io::Error>> = match line {
                 Ok(line) => vec![Ok(line)],
-                Err(e) => vec![
-                    Ok(e.json_line()),
-                    Err(std::io::Error::other(e.message)),
-                ],
+                Err(e) => vec![Ok(e.json_line()), Err(std::io::Error::other(e.message))],
             };
             futures::stream::iter(items)
         })

@@ -163,7 +163,9 @@ pub async fn ls(State(state): State<AppState>, args: Args) -> Result<Response, K
             pin.cid = Some(cid.to_string());
             Ok(super::error::json_line(&pin))
         });
-        return Ok(json_stream(futures::stream::iter(lines.collect::<Vec<_>>())));
+        return Ok(json_stream(futures::stream::iter(
+            lines.collect::<Vec<_>>(),
+        )));
     }
     let keys = found
         .into_iter()

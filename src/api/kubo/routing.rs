@@ -42,7 +42,9 @@ pub async fn findprovs(State(state): State<AppState>, args: Args) -> Result<Resp
     let cid = super::parse_cid(args.arg("key")?)?;
     let wanted = args.u64("num-providers")?.unwrap_or(20);
     if wanted == 0 {
-        return Err(KuboError::client("number of providers must be greater than 0"));
+        return Err(KuboError::client(
+            "number of providers must be greater than 0",
+        ));
     }
     let net = online(&state, &args)?;
     let found = net

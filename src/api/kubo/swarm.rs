@@ -16,7 +16,8 @@ use crate::api::AppState;
 use crate::net::NetHandle;
 
 /// Kubo's `ErrNotOnline`.
-pub const NOT_ONLINE: &str = "this action must be run in online mode, try running 'ipfs daemon' first";
+pub const NOT_ONLINE: &str =
+    "this action must be run in online mode, try running 'ipfs daemon' first";
 
 pub fn online<'a>(state: &'a AppState, args: &Args) -> Result<&'a NetHandle, KuboError> {
     if args.offline()? {
@@ -102,10 +103,7 @@ pub async fn connect(State(state): State<AppState>, args: Args) -> Result<Respon
     Ok(json(&Strings { strings }))
 }
 
-pub async fn disconnect(
-    State(state): State<AppState>,
-    args: Args,
-) -> Result<Response, KuboError> {
+pub async fn disconnect(State(state): State<AppState>, args: Args) -> Result<Response, KuboError> {
     let addrs = args.args("address")?;
     let net = online(&state, &args)?;
     let mut strings = Vec::new();

@@ -97,9 +97,8 @@ async fn next_entry(
             let header = header(&next.path, size, false);
             let padding = (BLOCK - (size % BLOCK as u64) as usize) % BLOCK;
             let body = exporter::cat(walk.blocks.clone(), next.cid);
-            let tail = futures::stream::iter(
-                (padding > 0).then(|| Ok(Bytes::from(vec![0u8; padding]))),
-            );
+            let tail =
+                futures::stream::iter((padding > 0).then(|| Ok(Bytes::from(vec![0u8; padding]))));
             Ok(futures::stream::once(async move { Ok(header) })
                 .chain(body)
                 .chain(tail)

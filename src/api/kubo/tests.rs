@@ -139,7 +139,10 @@ fn assert_kubo_error(answer: &Answer, status: StatusCode, message_part: &str) {
     assert_eq!(body["Type"], "error", "{body}");
     assert!(body["Code"].is_u64(), "{body}");
     let message = body["Message"].as_str().unwrap();
-    assert!(message.contains(message_part), "{message:?} lacks {message_part:?}");
+    assert!(
+        message.contains(message_part),
+        "{message:?} lacks {message_part:?}"
+    );
 }
 
 #[tokio::test]
@@ -199,7 +202,11 @@ async fn writes_need_the_token_as_bearer_or_basic_and_reads_do_not() {
         }
         let answer = send(&node, request.body(Body::from(body())).unwrap()).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN);
-        assert!(answer.text().starts_with("403 - Forbidden"), "{}", answer.text());
+        assert!(
+            answer.text().starts_with("403 - Forbidden"),
+            "{}",
+            answer.text()
+        );
     }
     assert!(node.content().list_pins().await.unwrap().is_empty());
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("kubo:{TOKEN}"));
@@ -213,7 +220,9 @@ async fn writes_need_the_token_as_bearer_or_basic_and_reads_do_not() {
         .unwrap();
     let answer = send(&node, request).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
-    let read = Request::post("/api/v0/version").body(Body::empty()).unwrap();
+    let read = Request::post("/api/v0/version")
+        .body(Body::empty())
+        .unwrap();
     let answer = send(&node, read).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json()["Version"], env!("CARGO_PKG_VERSION"));
@@ -235,13 +244,11 @@ async fn add_gives_kubos_cids_by_default_and_with_cairns_profiles() {
         assert_eq!(last["Name"], "f.bin");
         assert!(last["Size"].is_string(), "{last}");
     }
-    let lines = add_one(
-        &node,
-        "chunker=size-1024",
-        &vector_bytes(178_177),
-    )
-    .await;
-    assert_eq!(lines[0]["Hash"], "QmTJe9wsw7Y19TcE3f8NfWg6UGC9jmQ1X2FhmzsLUJDWA5");
+    let lines = add_one(&node, "chunker=size-1024", &vector_bytes(178_177)).await;
+    assert_eq!(
+        lines[0]["Hash"],
+        "QmTJe9wsw7Y19TcE3f8NfWg6UGC9jmQ1X2FhmzsLUJDWA5"
+    );
     let lines = add_one(&node, "profile=unixfs-v1-2025", &vector_bytes(1_048_577)).await;
     assert_eq!(
         lines[0]["Hash"],
@@ -249,9 +256,17 @@ async fn add_gives_kubos_cids_by_default_and_with_cairns_profiles() {
     );
     // CIDv1 turns raw leaves on, as in Kubo: one chunk is one raw block.
     let lines = add_one(&node, "cid-version=1", &vector_bytes(1)).await;
-    assert!(lines[0]["Hash"].as_str().unwrap().starts_with("bafkrei"), "{:?}", lines);
+    assert!(
+        lines[0]["Hash"].as_str().unwrap().starts_with("bafkrei"),
+        "{:?}",
+        lines
+    );
     let lines = add_one(&node, "hash=blake3", &vector_bytes(1)).await;
-    assert!(lines[0]["Hash"].as_str().unwrap().starts_with("bafkr4"), "{:?}", lines);
+    assert!(
+        lines[0]["Hash"].as_str().unwrap().starts_with("bafkr4"),
+        "{:?}",
+        lines
+    );
     let pins = node.content().list_pins().await.unwrap();
     assert_eq!(pins.len(), 7);
 }
@@ -274,35 +289,63 @@ async fn a_directory_upload_names_every_entry_and_pins_the_root() {
     let lines = answer.lines();
     let root = lines.last().unwrap();
     assert_eq!(root["Name"], "root");
-    assert_eq!(root["Hash"], "QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je");
+    assert_eq!(
+        root["Hash"],
+        "QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je"
+    );
     let named: Vec<&str> = lines
         .iter()
         .filter(|l| l.get("Hash").is_some())
         .map(|l| l["Name"].as_str().unwrap())
         .collect();
-    for name in ["root/a.txt", "root/sub/b.bin", "root/sub/deeper/c.bin", "root/sub", "root/empty"] {
+    for name in [
+        "root/a.txt",
+        "root/sub/b.bin",
+        "root/sub/deeper/c.bin",
+        "root/sub",
+        "root/empty",
+    ] {
         assert!(named.contains(&name), "{name} missing from {named:?}");
     }
     let progress: Vec<&Value> = lines.iter().filter(|l| l.get("Bytes").is_some()).collect();
     assert!(
-        progress.iter().any(|l| l["Name"] == "root/sub/deeper/c.bin" && l["Bytes"] == 70_000),
+        progress
+            .iter()
+            .any(|l| l["Name"] == "root/sub/deeper/c.bin" && l["Bytes"] == 70_000),
         "{progress:?}"
     );
     let pins = node.content().list_pins().await.unwrap();
     assert_eq!(pins.len(), 1);
-    assert_eq!(pins[0].cid.to_string(), "QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je");
+    assert_eq!(
+        pins[0].cid.to_string(),
+        "QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je"
+    );
 
     // ls: the root's links with UnixFS types; cat through a path, with a range.
-    let answer = send(&node, rpc("ls?arg=/ipfs/QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je")).await;
+    let answer = send(
+        &node,
+        rpc("ls?arg=/ipfs/QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je"),
+    )
+    .await;
     let listing = answer.json();
     let links = listing["Objects"][0]["Links"].as_array().unwrap();
     let kinds: Vec<(String, u64, u64)> = links
         .iter()
-        .map(|l| (l["Name"].as_str().unwrap().to_string(), l["Type"].as_u64().unwrap(), l["Size"].as_u64().unwrap()))
+        .map(|l| {
+            (
+                l["Name"].as_str().unwrap().to_string(),
+                l["Type"].as_u64().unwrap(),
+                l["Size"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
-        vec![("a.txt".into(), 2, 5), ("empty".into(), 1, 0), ("sub".into(), 1, 0)]
+        vec![
+            ("a.txt".into(), 2, 5),
+            ("empty".into(), 1, 0),
+            ("sub".into(), 1, 0)
+        ]
     );
     let answer = send(
         &node,
@@ -311,7 +354,11 @@ async fn a_directory_upload_names_every_entry_and_pins_the_root() {
     .await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(&answer.body[..], &c[100..50_100]);
-    let answer = send(&node, rpc("cat?arg=QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je/sub")).await;
+    let answer = send(
+        &node,
+        rpc("cat?arg=QmTqjrG7KB9UHPoXSMRtuwojDYU6o2J84pnMTG6RMNi6Je/sub"),
+    )
+    .await;
     assert_kubo_error(&answer, StatusCode::INTERNAL_SERVER_ERROR, "directory");
 }
 
@@ -319,17 +366,28 @@ async fn a_directory_upload_names_every_entry_and_pins_the_root() {
 async fn several_top_level_files_are_each_a_root_or_one_wrapped_directory() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path()).await;
-    let body = multipart(&[("x.txt", Some(b"x".as_slice())), ("y.txt", Some(b"y".as_slice()))]);
+    let body = multipart(&[
+        ("x.txt", Some(b"x".as_slice())),
+        ("y.txt", Some(b"y".as_slice())),
+    ]);
     let answer = send(&node, upload("add", body.clone())).await;
     let lines = answer.lines();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(node.content().list_pins().await.unwrap().len(), 2);
-    let answer = send(&node, upload("add?wrap-with-directory=true&pin=false", body)).await;
+    let answer = send(
+        &node,
+        upload("add?wrap-with-directory=true&pin=false", body),
+    )
+    .await;
     let lines = answer.lines();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[2]["Name"], "");
     let wrapper = lines[2]["Hash"].as_str().unwrap().to_string();
-    assert_eq!(node.content().list_pins().await.unwrap().len(), 2, "pin=false pins nothing");
+    assert_eq!(
+        node.content().list_pins().await.unwrap().len(),
+        2,
+        "pin=false pins nothing"
+    );
     let answer = send(&node, rpc(&format!("cat?arg=/ipfs/{wrapper}/y.txt"))).await;
     assert_eq!(&answer.body[..], b"y");
 }
@@ -358,7 +416,10 @@ async fn a_malformed_multipart_body_is_refused_and_leaves_nothing() {
     let answer = send(&node, upload("add", "garbage with no boundary at all")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
     // A part whose path tries to leave the tree, after a good part.
-    let body = multipart(&[("ok.txt", Some(b"fine".as_slice())), ("../escape", Some(b"no".as_slice()))]);
+    let body = multipart(&[
+        ("ok.txt", Some(b"fine".as_slice())),
+        ("../escape", Some(b"no".as_slice())),
+    ]);
     let answer = send(&node, upload("add", body)).await;
     let lines = answer.lines();
     let error = lines.last().unwrap();
@@ -402,7 +463,10 @@ async fn an_add_cut_mid_stream_pins_nothing_and_keeps_no_block() {
             assert!(answer.status.is_client_error() || answer.status.is_server_error());
             assert!(!answer.text().is_empty());
         }
-        assert!(node.content().list_pins().await.unwrap().is_empty(), "{query}");
+        assert!(
+            node.content().list_pins().await.unwrap().is_empty(),
+            "{query}"
+        );
         assert_eq!(node.content().block_count().await.unwrap(), 0, "{query}");
         assert_eq!(node.content().store().used_bytes(), 0, "{query}");
     }
@@ -463,14 +527,24 @@ async fn pins_are_listed_with_kubos_types_and_removed() {
     assert!(removed.iter().all(|l| l["Key"]["/"].is_string()));
     let answer = send(&node, rpc("repo/stat")).await;
     let stat = answer.json();
-    assert_eq!((stat["NumObjects"].as_u64(), stat["RepoSize"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (stat["NumObjects"].as_u64(), stat["RepoSize"].as_u64()),
+        (Some(0), Some(0))
+    );
 }
 
 #[tokio::test]
 async fn blocks_and_cars_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path()).await;
-    let answer = send(&node, upload("block/put", multipart(&[("", Some(b"a raw block".as_slice()))]))).await;
+    let answer = send(
+        &node,
+        upload(
+            "block/put",
+            multipart(&[("", Some(b"a raw block".as_slice()))]),
+        ),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let put = answer.json();
     let key = put["Key"].as_str().unwrap().to_string();
@@ -481,7 +555,14 @@ async fn blocks_and_cars_round_trip() {
     assert_eq!(answer.content_type, "application/vnd.ipld.raw");
     let answer = send(&node, rpc(&format!("block/stat?arg={key}"))).await;
     assert_eq!(answer.json(), json!({"Key": key, "Size": 11}));
-    let answer = send(&node, upload("block/put?cid-codec=nonsense", multipart(&[("", Some(b"x".as_slice()))]))).await;
+    let answer = send(
+        &node,
+        upload(
+            "block/put?cid-codec=nonsense",
+            multipart(&[("", Some(b"x".as_slice()))]),
+        ),
+    )
+    .await;
     assert_kubo_error(&answer, StatusCode::INTERNAL_SERVER_ERROR, "cid-codec");
 
     let lines = add_one(&node, "", &vector_bytes(600_000)).await;
@@ -493,18 +574,37 @@ async fn blocks_and_cars_round_trip() {
     // Into a second node: the same root, pinned, the same bytes.
     let dir2 = tempfile::tempdir().unwrap();
     let other = self::node(dir2.path()).await;
-    let answer = send(&other, upload("dag/import?stats=true", multipart(&[("", Some(&car))]))).await;
+    let answer = send(
+        &other,
+        upload("dag/import?stats=true", multipart(&[("", Some(&car))])),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let lines = answer.lines();
-    assert_eq!(lines[0], json!({"Root": {"Cid": {"/": root}, "PinErrorMsg": ""}}));
+    assert_eq!(
+        lines[0],
+        json!({"Root": {"Cid": {"/": root}, "PinErrorMsg": ""}})
+    );
     assert_eq!(lines[1]["Stats"]["BlockCount"], 4);
     let answer = send(&other, rpc(&format!("cat?arg={root}&offline=true"))).await;
     assert_eq!(&answer.body[..], &vector_bytes(600_000)[..]);
     // A CAR cut short imports nothing.
     let dir3 = tempfile::tempdir().unwrap();
     let third = self::node(dir3.path()).await;
-    let answer = send(&third, upload("dag/import", multipart(&[("", Some(&car[..car.len() - 1000]))]))).await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", answer.text());
+    let answer = send(
+        &third,
+        upload(
+            "dag/import",
+            multipart(&[("", Some(&car[..car.len() - 1000]))]),
+        ),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        answer.text()
+    );
     assert_eq!(third.content().block_count().await.unwrap(), 0);
     assert!(third.content().list_pins().await.unwrap().is_empty());
 }
@@ -513,9 +613,15 @@ async fn blocks_and_cars_round_trip() {
 async fn get_answers_a_tar_of_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let node = node(dir.path()).await;
-    let body = multipart(&[("d/one.txt", Some(b"1".as_slice())), ("d/sub/two.txt", Some(b"22".as_slice()))]);
+    let body = multipart(&[
+        ("d/one.txt", Some(b"1".as_slice())),
+        ("d/sub/two.txt", Some(b"22".as_slice())),
+    ]);
     let answer = send(&node, upload("add", body)).await;
-    let root = answer.lines().last().unwrap()["Hash"].as_str().unwrap().to_string();
+    let root = answer.lines().last().unwrap()["Hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let answer = send(&node, rpc(&format!("get?arg=/ipfs/{root}"))).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.content_type, "application/x-tar");
@@ -524,7 +630,9 @@ async fn get_answers_a_tar_of_the_directory() {
     let mut at = 0;
     while at + 512 <= tar.len() && tar[at] != 0 {
         let header = &tar[at..at + 512];
-        let name = String::from_utf8_lossy(&header[..100]).trim_end_matches('\0').to_string();
+        let name = String::from_utf8_lossy(&header[..100])
+            .trim_end_matches('\0')
+            .to_string();
         let size = u64::from_str_radix(std::str::from_utf8(&header[124..135]).unwrap(), 8).unwrap();
         let data = &tar[at + 512..at + 512 + size as usize];
         entries.push((name, header[156], data.to_vec()));
@@ -552,7 +660,10 @@ async fn id_names_this_node_with_its_public_key() {
     let id = answer.json();
     assert_eq!(id["ID"], node.peer_id().to_string());
     assert!(id["AgentVersion"].as_str().unwrap().starts_with("cairn/"));
-    assert!(id["Protocols"].as_array().unwrap().contains(&json!("/ipfs/bitswap/1.2.0")));
+    assert!(id["Protocols"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("/ipfs/bitswap/1.2.0")));
     use base64::Engine;
     let key = base64::engine::general_purpose::STANDARD
         .decode(id["PublicKey"].as_str().unwrap())
