@@ -3,8 +3,9 @@
 //! Cairn's pins are Kubo's recursive pins: a pin holds its whole DAG. Kubo's direct pins
 //! (`recursive=false`) have no equivalent and are refused. `pin/ls` reports `recursive` for
 //! pinned roots and `indirect` for blocks inside a pinned DAG, as Kubo does; `type=direct`
-//! lists nothing. The listing of indirect pins walks every pinned DAG in the local store,
-//! as Kubo's does: its size is the repository's.
+//! lists nothing. With `offline=true`, `pin/add` pins only a DAG that is wholly here. The
+//! listing of indirect pins walks every pinned DAG in the local store, as Kubo's does: its
+//! size is the repository's.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -40,6 +41,14 @@ pub async fn add(State(state): State<AppState>, args: Args) -> Result<Response, 
     let mut pinned = Vec::new();
     for path in paths {
         let cid = resolve(&blocks, path).await?;
+        if let Blocks::Local(_) = blocks {
+            // Offline: the whole DAG must be here already; pinning would fetch the rest.
+            match state.node.content().dag_blocks(&cid).await {
+                Ok(_) => {}
+                Err(crate::node::NodeError::Content(e)) => return Err(blocks.error(e)),
+                Err(e) => return Err(e.into()),
+            }
+        }
         state.node.content().pin_add(&cid, name).await?;
         super::add::announce(&state.node, cid);
         pinned.push(cid.to_string());

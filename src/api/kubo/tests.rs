@@ -510,6 +510,13 @@ async fn pins_are_listed_with_kubos_types_and_removed() {
         answer.lines(),
         vec![json!({"Cid": root, "Name": "kept", "Type": "recursive"})]
     );
+    let absent = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    let answer = send(&node, rpc(&format!("pin/add?arg={absent}&offline=true"))).await;
+    assert_kubo_error(
+        &answer,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "not found locally (offline)",
+    );
     let answer = send(&node, rpc("pin/ls?type=bogus")).await;
     assert_kubo_error(&answer, StatusCode::INTERNAL_SERVER_ERROR, "invalid type");
     let answer = send(&node, rpc(&format!("pin/add?arg={root}&recursive=false"))).await;
