@@ -197,7 +197,7 @@ async fn kubo_rpc_client_adds_reads_pins_moves_and_fails_as_on_kubo() {
     );
     let tar = r["get_bytes"].as_u64().unwrap();
     assert!(
-        tar > 70_000 && tar % 512 == 0,
+        tar > 70_000 && tar.is_multiple_of(512),
         "a tar of the tree: {tar} bytes"
     );
     assert_eq!(r["block_stat"]["cid"], default_cid);
