@@ -24,6 +24,7 @@ mod gateway;
 mod gateway_tests;
 mod host;
 mod keeps;
+mod kubo;
 mod market;
 mod metrics;
 mod net;
@@ -94,6 +95,8 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(openapi::routes())
                 .merge(status::routes()),
         )
+        // Kubo's RPC API, for the tools written against Kubo.
+        .nest("/api/v0", kubo::routes(state.clone()))
         .route(
             "/health",
             get(|| async {

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::blockstore::Blockstore;
 use bitswap::Bitswap;
 pub use ledger::Ledger;
+pub use swarm::KAD_PROTOCOL;
 
 /// How long a provider lookup may take before returning what it found.
 pub const FIND_PROVIDERS_TIMEOUT: Duration = Duration::from_secs(20);
