@@ -43,6 +43,8 @@ async fn ipfs(
     state.metrics.gateway_requests.inc();
     let format = trustless::negotiate(&params, &headers)?;
     let (root, segments) = trustless::split_path(&path)?;
+    // A kept CID whose local copy is gone is rebuilt from its erasure-coded slots first.
+    state.node.keeps().restore_if_missing(&root).await?;
     let filename = params.filename.as_deref();
     let (mut response, cid) = match format {
         Format::Car { dups } => {

@@ -71,7 +71,14 @@ mod tests {
     fn declared() -> BTreeSet<(String, String)> {
         let api = source("mod");
         let api_router = function(&api, "api_router");
-        let nest = &api_router[..api_router.find(".route(").unwrap()];
+        // The `/api/v1` nest alone: from its path to the next nest or route.
+        let v1 = &api_router[api_router.find("\"/api/v1\"").unwrap()..];
+        let end = [v1.find(".nest("), v1.find(".route(")]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(v1.len());
+        let nest = &v1[..end];
         let calls = route_calls(nest);
         let mut out = BTreeSet::new();
         for (module, func) in calls {

@@ -368,7 +368,7 @@ fn provider_terms(period: Duration) -> AskTerms {
         min_duration_secs: 1,
         max_duration_secs: 365 * 24 * 3600,
         max_piece_size: 1 << 30,
-        capacity: 10 << 30,
+        capacity: 2 << 30,
         min_challenge_period_secs: period.as_secs().max(1),
         ttl_secs: 3600,
         allow: None,

@@ -814,7 +814,7 @@ impl Run {
             "--max-piece",
             "1GiB",
             "--capacity",
-            "100GiB",
+            "1GiB",
         ]));
         let client = TestNode::start().await;
         let expect = self.deals(&mut provider, &client).await;

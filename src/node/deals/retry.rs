@@ -21,13 +21,13 @@ pub struct Schedule {
     pub longest: Duration,
 }
 
-/// Six pulls over about a minute of pauses (2, 4, 8, 16, 30 s), besides each pull's own
-/// block timeouts: long enough for a peer to restart, short enough that a client waiting on
-/// the deal hears of a failure within its activation wait.
+/// Six pulls over half a minute of pauses (1, 2, 4, 8, 16 s), besides each pull's own block
+/// timeouts: long enough for a peer to restart, short enough that a client waiting on the
+/// deal hears of a failure well within its activation wait.
 pub const TRANSFER: Schedule = Schedule {
     tries: 6,
-    first: Duration::from_secs(2),
-    longest: Duration::from_secs(30),
+    first: Duration::from_secs(1),
+    longest: Duration::from_secs(16),
 };
 
 impl Schedule {
@@ -91,10 +91,7 @@ mod tests {
     fn pauses_double_up_to_the_longest_and_end_after_the_last_try() {
         let pauses: Vec<_> = (1..=6).map(|n| TRANSFER.pause_after(n)).collect();
         let secs = |s| Some(Duration::from_secs(s));
-        assert_eq!(
-            pauses,
-            [secs(2), secs(4), secs(8), secs(16), secs(30), None]
-        );
+        assert_eq!(pauses, [secs(1), secs(2), secs(4), secs(8), secs(16), None]);
     }
 
     #[test]
