@@ -434,6 +434,10 @@ async fn bad_slots_bad_manifests_and_lost_slots_are_refused_and_reported() {
     // More than m slots lost (the three providers vanish; the slot never placed is only
     // here) with the local DAG gone: unrecoverable, and the keep says which are missing.
     lose_local_copy(&client, &cid).await;
+    // A peer that is no provider stays connected: with no peer at all the keeper would take
+    // every provider failing at once for its own network going down and drop nobody.
+    let bystander = TestNode::start_with_clock(clock.clone(), |_| {}).await;
+    connect(&client, &bystander).await;
     let placed_now = placed(&short);
     for peer in placed_now.values() {
         providers.remove(peer).unwrap().stop().await;
@@ -472,6 +476,7 @@ async fn bad_slots_bad_manifests_and_lost_slots_are_refused_and_reported() {
     for p in providers.into_values() {
         p.stop().await;
     }
+    bystander.stop().await;
     client.stop().await;
 }
 
