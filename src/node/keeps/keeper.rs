@@ -352,22 +352,22 @@ impl Keeper {
                 continue;
             };
             let proposal = &signed.payload;
-            let end_ms = proposal
-                .start
-                .saturating_add(proposal.duration_secs.saturating_mul(1000));
             let offer = share::Offer {
                 price_per_gib_month: proposal.price_per_gib_month.0,
                 challenge_period_secs: proposal.challenge_period_secs,
-                end_ms: i64::try_from(end_ms).unwrap_or(i64::MAX),
+                end_ms: i64::try_from(proposal.end()).unwrap_or(i64::MAX),
             };
-            let health = self
-                .deal_health(keep, &deal, &peer, piece_root, scores)
-                .await?;
-            let fits = share::serves(&keep.policy, &offer, now);
+            // A deal that cannot serve this policy needs no proof record read.
+            let health = if share::serves(&keep.policy, &offer, now) {
+                self.deal_health(keep, &deal, &peer, piece_root, scores)
+                    .await?
+            } else {
+                None
+            };
             let healthy = health
                 .as_ref()
                 .is_some_and(|h| !matches!(h.verdict(&keep.policy, now), Verdict::Drop(_)));
-            if let (true, true, Some(health)) = (fits, healthy, health) {
+            if let (true, Some(health)) = (healthy, health) {
                 if db.add_keep_deal(&keep.id, &deal, &peer).await? {
                     let detail = format!(
                         "sharing deal {deal} with {peer}, made for another request for this CID"
