@@ -5,6 +5,9 @@
 //! with 0 pins, then 10 000 distinct 1 KiB files added and pinned over the HTTP API (16 in
 //! flight), then idle 5 s again. Reports VmRSS and VmHWM at both points, the peak RSS
 //! sampled during the adds, the add rate and the pin count from `cairn pin ls --json`.
+//! Then the metrics registry is filled (every route of the API and the gateway requested with
+//! each status it answers here, so every HTTP latency series exists, and `/metrics` scraped
+//! 20 times in both formats) and the daemon idles 5 s again: its RSS must stay under 40 MiB.
 //!
 //! `cargo bench --bench idle` (`CAIRN_BENCH_PINS=1000` for a quick run).
 
@@ -107,6 +110,13 @@ fn main() {
     let listed: serde_json::Value =
         serde_json::from_str(&daemon.cli(&["pin", "ls", "--json"])).expect("pin ls json");
     let listed = listed["pins"].as_array().map_or(0, Vec::len);
+
+    // The metrics registry full: every series there is, then at rest again.
+    let gateway = daemon.gateway();
+    let some_cid = listed_cid(&daemon);
+    let series = runtime.block_on(fill_metrics(&api, &gateway, &token, &some_cid));
+    std::thread::sleep(IDLE);
+    let (rss_metrics, hwm_metrics) = (vm_rss(pid), vm_hwm(pid));
     drop(daemon);
 
     println!(
@@ -125,6 +135,30 @@ fn main() {
         mib(rss_full),
         mib(hwm_full),
         rss_full as f64 / rss_empty.max(1) as f64
+    );
+    println!(
+        "| idle daemon, {pins} pins, metrics registry full ({series} series) | {:.1} | {:.1} | {:.2}x |",
+        mib(rss_metrics),
+        mib(hwm_metrics),
+        rss_metrics as f64 / rss_empty.max(1) as f64
+    );
+    let limit_kib = 40 * 1024;
+    println!(
+        "\nmetrics registry full: {:.1} MiB RSS at rest, {} the 40 MiB budget",
+        mib(rss_metrics),
+        if rss_metrics < limit_kib {
+            "within"
+        } else {
+            "OVER"
+        }
+    );
+    support::record(
+        "idle",
+        &format!("idle daemon RSS, {pins} pins, metrics full ({series} series), MiB"),
+        &format!("{:.1}", mib(rss_metrics)),
+        "idle daemon RSS with 0 pins",
+        &format!("{:.1}", mib(rss_empty)),
+        &format!("{:.2}x", rss_metrics as f64 / rss_empty.max(1) as f64),
     );
     support::record(
         "idle",
@@ -149,4 +183,76 @@ fn main() {
     );
     let _ = std::fs::remove_dir_all(&work);
     support::print_suite();
+}
+
+/// One pinned CID, for the gateway's routes.
+fn listed_cid(daemon: &Daemon) -> String {
+    let listed: serde_json::Value =
+        serde_json::from_str(&daemon.cli(&["pin", "ls", "--json"])).expect("pin ls json");
+    listed["pins"][0]["cid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Requests every route with the statuses it gives here (so every HTTP latency series
+/// exists), then scrapes `/metrics` 20 times in each format; returns the series count.
+async fn fill_metrics(api: &str, gateway: &str, token: &str, cid: &str) -> usize {
+    let http = reqwest::Client::new();
+    let gets = [
+        "/health",
+        "/metrics",
+        "/",
+        "/status.js",
+        "/status.css",
+        "/api/v1/id",
+        "/api/v1/status",
+        "/api/v1/pins",
+        "/api/v1/deals?role=client",
+        "/api/v1/deals?role=provider",
+        "/api/v1/deals/no-such-deal",
+        "/api/v1/keeps",
+        "/api/v1/keeps/no-such-keep",
+        "/api/v1/pay/channels",
+        "/api/v1/pay/balance",
+        "/api/v1/swarm/peers",
+        "/api/v1/provider/ask",
+        "/api/v1/providers",
+        "/pins",
+        "/api/v1/no/such/route",
+    ];
+    for _ in 0..3 {
+        for path in gets {
+            let url = format!("{api}{path}");
+            let _ = http.get(&url).send().await;
+            let _ = http.get(&url).bearer_auth(token).send().await;
+        }
+        for path in [
+            format!("/ipfs/{cid}"),
+            format!("/ipfs/{cid}?format=car"),
+            "/ipfs/not-a-cid".to_string(),
+            "/nothing".to_string(),
+        ] {
+            let _ = http.get(format!("{gateway}{path}")).send().await;
+        }
+    }
+    let mut series = 0;
+    for _ in 0..20 {
+        for accept in ["text/plain", "application/openmetrics-text"] {
+            let text = match http
+                .get(format!("{api}/metrics"))
+                .header("accept", accept)
+                .send()
+                .await
+            {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            series = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+                .count();
+        }
+    }
+    series
 }

@@ -42,6 +42,7 @@ fn main() {
         deposit: Amount(u64::MAX),
         nonce: 1,
         at: 1_800_000_000_000,
+        chain: None,
     };
     let open = Signed::sign(open, &payer).expect("sign open");
     let channel = Channel::from_open(&open).expect("channel");

@@ -21,6 +21,15 @@ use serde::{Deserialize, Serialize};
 use crate::keeper::{Policy, PolicyError};
 use crate::units::duration_text;
 
+mod daemon_file;
+pub use daemon_file::DaemonFile;
+mod log;
+pub use log::{filter_directive, LogConfig, LogFormat};
+mod provider;
+pub use provider::ProviderConfig;
+#[cfg(test)]
+mod announce_tests;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
@@ -87,6 +96,16 @@ pub struct Config {
     /// `sqlite://...` or `postgres://...`; the embedded SQLite file in the data dir if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// Settlement on an EVM chain (`crate::chain::config`); the node's ledger if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<crate::chain::config::ChainConfig>,
+    /// How the daemon logs (`[log]`, see [`LogConfig`]).
+    #[serde(default, skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
+    /// The storage terms applied at start (`[provider]`, see [`ProviderConfig`]); none: the
+    /// terms set with `cairn provider ask set`, if any, stay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -111,6 +130,11 @@ pub struct SwarmConfig {
     /// Peers to join the DHT through. None by default: a node never dials out on its own.
     #[serde(default, with = "multiaddrs")]
     pub bootstrap: Vec<Multiaddr>,
+    /// Public addresses to advertise to peers (identify, the DHT's provider records) beside
+    /// the listen addresses: a node behind NAT or a port forward names where it is reachable.
+    /// Each needs a TCP or UDP port and names no peer (the node's own `/p2p/` is added).
+    #[serde(default, with = "multiaddrs", skip_serializing_if = "Vec::is_empty")]
+    pub announce: Vec<Multiaddr>,
 }
 
 /// Serde for multiaddrs written as strings.
@@ -153,8 +177,13 @@ pub struct StorageConfig {
     /// Where blocks are kept. `fs` (the default, also when `[storage]` is absent): files in
     /// the data dir's `blocks/`. `memory`: in RAM and lost at exit, for tests only (the
     /// database keeps its records of blocks across restarts; the blocks do not survive).
+    /// `s3`: one object per block in the bucket `[storage.s3]` names (see
+    /// docs/operators-s3.md), credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
     #[serde(default, skip_serializing_if = "StorageBackend::is_default")]
     pub backend: StorageBackend,
+    /// Where the `s3` backend keeps blocks; required (its `bucket` at least) with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Settings>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -163,6 +192,81 @@ pub enum StorageBackend {
     #[default]
     Fs,
     Memory,
+    S3,
+}
+
+/// `[storage.s3]`: the bucket of the `s3` backend. Credentials are not here: they come from
+/// the environment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// The bucket's name (it must exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// `http(s)://host:port` of an S3-compatible server; AWS's own endpoint if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The bucket's region; `us-east-1` if unset (what most S3-compatible servers accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// A key prefix for this node's blocks, e.g. `provider-1`; none if unset.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    /// Path-style requests (`endpoint/bucket/key`), as MinIO, Ceph and most self-hosted
+    /// servers want; virtual-hosted style (`bucket.endpoint/key`) if false. Default true with
+    /// an `endpoint`, false without (AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+}
+
+/// The region an `[storage.s3]` without one uses.
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
+
+impl StorageConfig {
+    /// Checks what the types alone do not: the `s3` backend's bucket and endpoint.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.backend != StorageBackend::S3 {
+            return Ok(());
+        }
+        let s3 = self.s3.clone().unwrap_or_default();
+        match s3.bucket.as_deref() {
+            None => {
+                return Err((
+                    "storage.s3.bucket",
+                    "backend \"s3\" needs the bucket that holds the blocks".into(),
+                ))
+            }
+            Some(bucket) if bucket.is_empty() || bucket.contains('/') => {
+                return Err((
+                    "storage.s3.bucket",
+                    format!("{bucket:?} is not a bucket name"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(endpoint) = &s3.endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err((
+                    "storage.s3.endpoint",
+                    format!("{endpoint:?} is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `s3` backend's settings as the store takes them (credentials read at open).
+    fn s3_config(&self) -> crate::blockstore::S3Config {
+        let s3 = self.s3.clone().unwrap_or_default();
+        crate::blockstore::S3Config {
+            bucket: s3.bucket.unwrap_or_default(),
+            path_style: s3.path_style.unwrap_or(s3.endpoint.is_some()),
+            endpoint: s3.endpoint,
+            region: s3.region.unwrap_or_else(|| DEFAULT_S3_REGION.into()),
+            prefix: s3.prefix.trim_matches('/').to_string(),
+            credentials: None,
+        }
+    }
 }
 
 impl StorageBackend {
@@ -296,11 +400,15 @@ impl Config {
                         .with(libp2p::multiaddr::Protocol::QuicV1),
                 ],
                 bootstrap: Vec::new(),
+                announce: Vec::new(),
             },
             storage: StorageConfig::default(),
             pay: PayConfig::default(),
             keeper: KeeperConfig::default(),
             database_url: None,
+            chain: None,
+            log: LogConfig::default(),
+            provider: None,
         }
     }
 
@@ -312,6 +420,7 @@ impl Config {
                 root: data.blocks_dir(),
             },
             StorageBackend::Memory => BackendConfig::Memory,
+            StorageBackend::S3 => BackendConfig::S3(self.storage.s3_config()),
         }
     }
 
@@ -347,6 +456,28 @@ impl Config {
                 .check()
                 .map_err(|reason| bad(Some(key.into()), None, reason))?;
         }
+        if let Some(chain) = &config.chain {
+            chain
+                .validate()
+                .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        }
+        if let Some(provider) = &config.provider {
+            provider
+                .validate()
+                .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
+        }
+        for (i, addr) in config.swarm.announce.iter().enumerate() {
+            if let Err(reason) = announceable(addr) {
+                let shown = addr.to_string();
+                let line = text.lines().position(|l| l.contains(&shown)).map(|i| i + 1);
+                let reason = format!("cannot announce {shown:?}: {reason}");
+                return Err(bad(Some(format!("swarm.announce[{i}]")), line, reason));
+            }
+        }
+        config
+            .storage
+            .validate()
+            .map_err(|(key, reason)| bad(Some(key.into()), None, reason))?;
         crate::amount::Amount::recordable(
             config.pay.max_price_per_gib_month,
             "[pay] max_price_per_gib_month",
@@ -360,6 +491,31 @@ impl Config {
         })?;
         Ok(config)
     }
+}
+
+/// An address peers can dial: a host, then a TCP or UDP port, and no other peer's id.
+fn announceable(addr: &Multiaddr) -> std::result::Result<(), &'static str> {
+    use libp2p::multiaddr::Protocol;
+    let mut parts = addr.iter();
+    match parts.next() {
+        Some(
+            Protocol::Ip4(_)
+            | Protocol::Ip6(_)
+            | Protocol::Dns(_)
+            | Protocol::Dns4(_)
+            | Protocol::Dns6(_),
+        ) => {}
+        _ => return Err("it must start with /ip4, /ip6, /dns, /dns4 or /dns6"),
+    }
+    match parts.next() {
+        Some(Protocol::Tcp(port) | Protocol::Udp(port)) if port != 0 => {}
+        Some(Protocol::Tcp(_) | Protocol::Udp(_)) => return Err("port 0 cannot be dialled"),
+        _ => return Err("a TCP or UDP port must follow the host"),
+    }
+    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        return Err("it must not name a peer (/p2p/): this node's own id is added");
+    }
+    Ok(())
 }
 
 /// Addresses a running daemon bound, written to `daemon.json`.
@@ -833,6 +989,12 @@ fetch_timeout = "10m"
                 "keeper.replica",
                 "unknown field `replica`",
             ),
+            (
+                "[storage]\n",
+                "[storage]\nbackend = \"s3\"\n\n[storage.s3]\nbucket = \"b\"\nregoin = \"x\"\n",
+                "storage.s3.regoin",
+                "unknown field `regoin`",
+            ),
         ];
         for (from, to, key, reason) in cases {
             let text = INIT_TOML.replacen(from, to, 1);
@@ -866,6 +1028,82 @@ fetch_timeout = "10m"
     }
 
     #[test]
+    fn the_s3_backend_needs_a_bucket_and_an_http_endpoint() {
+        let s3 = |table: &str| {
+            INIT_TOML.replacen(
+                "[storage]\n",
+                &format!("[storage]\nbackend = \"s3\"\n{table}"),
+                1,
+            )
+        };
+        let cases = [
+            ("", "storage.s3.bucket", "needs the bucket"),
+            (
+                "\n[storage.s3]\nendpoint = \"http://127.0.0.1:9000\"\n",
+                "storage.s3.bucket",
+                "needs the bucket",
+            ),
+            (
+                "\n[storage.s3]\nbucket = \"\"\n",
+                "storage.s3.bucket",
+                "is not a bucket name",
+            ),
+            (
+                "\n[storage.s3]\nbucket = \"b\"\nendpoint = \"127.0.0.1:9000\"\n",
+                "storage.s3.endpoint",
+                "is not an http:// or https:// URL",
+            ),
+        ];
+        for (table, key, reason) in cases {
+            let e = load(&s3(table)).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::BadValue { key: Some(k), .. } if k == key),
+                "{table}: {e:?}"
+            );
+            let message = e.to_string();
+            assert!(message.contains(&format!("{key}: ")), "{message}");
+            assert!(message.contains(reason), "{message}");
+        }
+
+        // A full table, and a bare one: the defaults follow the endpoint.
+        let data = DataDir::new("/tmp/cairn-config-test");
+        let full = load(&s3("\n[storage.s3]\nbucket = \"blocks\"\nendpoint = \"http://127.0.0.1:9000\"\nregion = \"eu-west-1\"\nprefix = \"/provider-1/\"\n")).unwrap();
+        let crate::blockstore::BackendConfig::S3(config) = full.block_store(&data) else {
+            panic!("not the s3 backend");
+        };
+        assert_eq!(
+            (
+                config.bucket.as_str(),
+                config.endpoint.as_deref(),
+                config.region.as_str(),
+                config.prefix.as_str(),
+                config.path_style,
+                config.credentials.is_none()
+            ),
+            (
+                "blocks",
+                Some("http://127.0.0.1:9000"),
+                "eu-west-1",
+                "provider-1",
+                true,
+                true
+            )
+        );
+        let aws = load(&s3("\n[storage.s3]\nbucket = \"blocks\"\n")).unwrap();
+        let crate::blockstore::BackendConfig::S3(config) = aws.block_store(&data) else {
+            panic!("not the s3 backend");
+        };
+        assert_eq!(
+            (config.region.as_str(), config.path_style),
+            ("us-east-1", false)
+        );
+        // Written back and read back to the same config.
+        let again = toml::to_string_pretty(&full).unwrap();
+        assert!(again.contains("backend = \"s3\""), "{again}");
+        assert_eq!(load(&again).unwrap(), full);
+    }
+
+    #[test]
     fn a_policy_the_keeper_refuses_fails_at_load_naming_its_key() {
         let cases = [
             ("replicas = 3", "replicas = 0", "keeper.replicas"),
@@ -881,6 +1119,65 @@ fetch_timeout = "10m"
                 "{to}: {e:?}"
             );
             assert!(e.to_string().contains(&format!("{key}: ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_chain_table_loads_typed_and_bad_values_name_their_key() {
+        let table = "\n[chain]\nrpc_url = \"http://127.0.0.1:8545\"\ncontract = \"0x5FbDB2315678afecb367f032d93F642f64180aa3\"\n";
+        let config = load(&format!("{INIT_TOML}{table}")).unwrap();
+        let chain = config.chain.clone().unwrap();
+        assert_eq!(chain.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!(
+            chain.contract.to_checksum(None),
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        );
+        assert_eq!(chain.token, None);
+        assert_eq!(
+            chain.claim_threshold,
+            crate::chain::config::DEFAULT_CLAIM_THRESHOLD
+        );
+        assert_eq!(chain.challenge_window, Duration::from_secs(3_600));
+        // Written back and read back the same.
+        let again = toml::to_string_pretty(&config).unwrap();
+        assert_eq!(load(&again).unwrap(), config);
+        assert_eq!(load(INIT_TOML).unwrap().chain, None);
+
+        let cases = [
+            (
+                "http://127.0.0.1:8545",
+                "https://rpc.example",
+                "chain.rpc_url",
+            ),
+            (
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "0x5FbDB23",
+                "chain.contract",
+            ),
+            (
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "0x0000000000000000000000000000000000000000",
+                "chain.contract",
+            ),
+        ];
+        for (from, to, key) in cases {
+            let text = format!("{INIT_TOML}{}", table.replace(from, to));
+            let e = load(&text).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::BadValue { key: Some(k), .. } if k == key),
+                "{to}: {e:?}"
+            );
+        }
+        for (extra, key) in [
+            ("claim_threshold = 0\n", "chain.claim_threshold"),
+            ("challenge_window = \"0s\"\n", "chain.challenge_window"),
+            ("token = \"nope\"\n", "chain.token"),
+        ] {
+            let e = load(&format!("{INIT_TOML}{table}{extra}")).unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::BadValue { key: Some(k), .. } if k == key),
+                "{extra}: {e:?}"
+            );
         }
     }
 }

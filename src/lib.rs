@@ -35,6 +35,10 @@
 // Errors carry the CID they are about (a CID is ~80 bytes); they are returned on cold paths
 // only, so boxing them would buy nothing but noise.
 #![allow(clippy::result_large_err)]
+// Test support shared with the integration tests names the crate `cairn`, as they do.
+#[cfg(test)]
+extern crate self as cairn;
+
 pub mod amount;
 pub mod api;
 pub mod blockstore;

@@ -1,24 +1,12 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = cairn::cli::Cli::parse();
-    // The demo network prints its own summary; its nodes' routine news would drown it.
-    let quiet = matches!(cli.command, cairn::cli::Command::Devnet(_));
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| if quiet { "warn" } else { "warn,cairn=info" }.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match cairn::cli::run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let cli = match cairn::cli::exit::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    cairn::cli::init_logging(&cli);
+    let json = cli.json;
+    cairn::cli::exit::finish(json, cairn::cli::run(cli).await)
 }

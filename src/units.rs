@@ -83,7 +83,10 @@ pub fn exact_duration(duration: Duration) -> String {
     }
     let secs = duration.as_secs();
     let units = [("d", 86_400), ("h", 3_600), ("m", 60)];
-    match units.iter().find(|(_, n)| secs != 0 && secs % n == 0) {
+    match units
+        .iter()
+        .find(|(_, n)| secs != 0 && secs.is_multiple_of(*n))
+    {
         Some((unit, n)) => format!("{}{unit}", secs / n),
         None => format!("{secs}s"),
     }
@@ -105,7 +108,10 @@ pub fn exact_size(bytes: u64) -> String {
         ("KiB", 1 << 10),
         ("kB", 1_000),
     ];
-    match UNITS.iter().find(|(_, n)| bytes != 0 && bytes % n == 0) {
+    match UNITS
+        .iter()
+        .find(|(_, n)| bytes != 0 && bytes.is_multiple_of(*n))
+    {
         Some((unit, n)) => format!("{}{unit}", bytes / n),
         None => bytes.to_string(),
     }

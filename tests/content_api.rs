@@ -1,9 +1,10 @@
 //! A user's round trips through a real daemon: add, cat, gateway (path and trustless), pins,
-//! GC and CAR, and every bad input the foundation promises to refuse cleanly.
+//! GC and CAR, and every bad input the foundation promises to refuse cleanly. Each body runs
+//! on the fs and on the s3 block store (`every_storage!` at the end).
 
 mod common;
 
-use common::{bytes, sha256_hex, TestNode};
+use common::{bytes, sha256_hex, Storage, TestNode};
 use reqwest::StatusCode;
 
 async fn error_reason(response: reqwest::Response) -> (StatusCode, String) {
@@ -16,9 +17,8 @@ async fn error_reason(response: reqwest::Response) -> (StatusCode, String) {
     (status, body["error"].as_str().unwrap().to_string())
 }
 
-#[tokio::test]
-async fn added_file_comes_back_byte_identical_through_api_and_gateway() {
-    let node = TestNode::start().await;
+async fn added_file_comes_back_byte_identical_through_api_and_gateway(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let data = bytes(3 * 1024 * 1024 + 17, 1);
     let added = node.add(data.clone(), "").await;
     let cid = added["cid"].as_str().unwrap();
@@ -47,9 +47,8 @@ async fn added_file_comes_back_byte_identical_through_api_and_gateway() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
-    let node = TestNode::start().await;
+async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let data = bytes(2 * 1024 * 1024 + 5, 2);
     let cid = node.add_cid(data.clone(), "").await;
 
@@ -75,7 +74,7 @@ async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
     let car = car.bytes().await.unwrap();
 
     // The CAR imports into a second node and yields the same bytes.
-    let other = TestNode::start().await;
+    let other = TestNode::start_on(storage).await;
     let imported = other
         .http
         .post(other.api("/car"))
@@ -101,9 +100,8 @@ async fn trustless_gateway_serves_verifiable_raw_blocks_and_cars() {
     other.stop().await;
 }
 
-#[tokio::test]
-async fn gc_collects_unpinned_blocks_and_never_pinned_ones() {
-    let node = TestNode::start().await;
+async fn gc_collects_unpinned_blocks_and_never_pinned_ones(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let kept = node.add_cid(bytes(1_500_000, 3), "").await;
     let dropped = node.add_cid(bytes(1_500_000, 4), "").await;
     let unpin = node
@@ -205,9 +203,8 @@ async fn a_node_on_the_memory_backend_serves_and_collects_without_touching_disk(
     node.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_and_unsupported_cids_are_refused_with_reasons() {
-    let node = TestNode::start().await;
+async fn malformed_and_unsupported_cids_are_refused_with_reasons(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let bad = node
         .http
         .get(node.gateway("/ipfs/not-a-cid"))
@@ -233,9 +230,8 @@ async fn malformed_and_unsupported_cids_are_refused_with_reasons() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn gateway_refuses_path_traversal() {
-    let node = TestNode::start().await;
+async fn gateway_refuses_path_traversal(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let cid = node.add_cid(b"hello".to_vec(), "").await;
     for path in [
         format!("/ipfs/{cid}/../etc/passwd"),
@@ -248,9 +244,8 @@ async fn gateway_refuses_path_traversal() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn write_calls_need_the_token() {
-    let node = TestNode::start().await;
+async fn write_calls_need_the_token(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let missing = node
         .http
         .post(node.api("/add"))
@@ -277,9 +272,10 @@ async fn write_calls_need_the_token() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kept() {
-    let source = TestNode::start().await;
+async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kept(
+    storage: Storage,
+) {
+    let source = TestNode::start_on(storage).await;
     let cid = source.add_cid(bytes(2_200_000, 5), "").await;
     let car = source
         .http
@@ -292,7 +288,7 @@ async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kep
         .unwrap()
         .to_vec();
 
-    let node = TestNode::start().await;
+    let node = TestNode::start_on(storage).await;
     let mut tampered = car.clone();
     let last = tampered.len() - 10;
     tampered[last] ^= 0xff;
@@ -334,9 +330,8 @@ async fn car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kep
     node.stop().await;
 }
 
-#[tokio::test]
-async fn upload_cut_mid_stream_leaves_nothing_behind() {
-    let node = TestNode::start().await;
+async fn upload_cut_mid_stream_leaves_nothing_behind(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let first = bytes(1 << 20, 6);
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
         Ok(first.clone()),
@@ -370,9 +365,8 @@ async fn upload_cut_mid_stream_leaves_nothing_behind() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn a_full_store_refuses_the_add_and_keeps_nothing_partial() {
-    let node = TestNode::start_with(|c| c.storage.quota = Some(1 << 20)).await;
+async fn a_full_store_refuses_the_add_and_keeps_nothing_partial(storage: Storage) {
+    let node = TestNode::start_on_with(storage, |c| c.storage.quota = Some(1 << 20)).await;
     let response = node
         .http
         .post(node.api("/add"))
@@ -392,9 +386,8 @@ async fn a_full_store_refuses_the_add_and_keeps_nothing_partial() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn directory_upload_serves_listing_and_files_by_path() {
-    let node = TestNode::start().await;
+async fn directory_upload_serves_listing_and_files_by_path(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let form = reqwest::multipart::Form::new()
         .part(
             "file",
@@ -441,7 +434,7 @@ async fn directory_upload_serves_listing_and_files_by_path() {
         .send()
         .await
         .unwrap();
-    assert_eq!(css.headers()["content-type"], "text/css");
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     assert_eq!(css.text().await.unwrap(), "body{}");
     let listing = node
         .http
@@ -470,9 +463,8 @@ async fn directory_upload_serves_listing_and_files_by_path() {
     node.stop().await;
 }
 
-#[tokio::test]
-async fn health_and_prometheus_metrics_are_served() {
-    let node = TestNode::start().await;
+async fn health_and_prometheus_metrics_are_served(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     node.add(b"counted".to_vec(), "").await;
     let health: serde_json::Value = node
         .http
@@ -497,3 +489,17 @@ async fn health_and_prometheus_metrics_are_served() {
     assert!(metrics.contains("cairn_pins 1"), "{metrics}");
     node.stop().await;
 }
+
+every_storage!(
+    added_file_comes_back_byte_identical_through_api_and_gateway,
+    trustless_gateway_serves_verifiable_raw_blocks_and_cars,
+    gc_collects_unpinned_blocks_and_never_pinned_ones,
+    malformed_and_unsupported_cids_are_refused_with_reasons,
+    gateway_refuses_path_traversal,
+    write_calls_need_the_token,
+    car_with_a_block_that_does_not_match_its_cid_is_refused_and_nothing_kept,
+    upload_cut_mid_stream_leaves_nothing_behind,
+    a_full_store_refuses_the_add_and_keeps_nothing_partial,
+    directory_upload_serves_listing_and_files_by_path,
+    health_and_prometheus_metrics_are_served,
+);

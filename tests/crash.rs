@@ -1,17 +1,18 @@
 //! What a crash leaves behind is put right at the next start: the block store reconciled with
-//! the database, and a second daemon on a data dir that is in use refused.
+//! the database, and a second daemon on a data dir that is in use refused. Each body runs on
+//! the fs and on the s3 block store (`every_storage!` at the end).
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
-use cairn::blockstore::{BlockStatus, Blockstore, FsBlockstore};
+use cairn::blockstore::{BlockStatus, Blockstore, FsBlockstore, S3Blockstore};
 use cairn::content::{Block, HashAlg, RAW};
 use cairn::node::Daemon;
 use cid::Cid;
-use common::{bytes, TestNode};
-use futures::TryStreamExt;
+use common::{bytes, Storage, TestNode};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 
 /// Every block row, as (CID, size).
 async fn rows(node: &TestNode) -> Vec<(Cid, u64)> {
@@ -25,23 +26,100 @@ async fn rows(node: &TestNode) -> Vec<(Cid, u64)> {
     page.into_iter().map(|(_, cid, size)| (cid, size)).collect()
 }
 
-/// Stops the node, lets `damage` work on its block files, and starts it again.
-async fn crash_and_restart(node: TestNode, damage: impl FnOnce(&FsBlockstore)) -> TestNode {
-    let TestNode { daemon, dir, http } = node;
+/// A node's stored blocks reached behind its store's back, as a crash or damage at rest
+/// reaches them: files in the data dir, or objects in the node's S3 bucket.
+enum Raw {
+    Fs(FsBlockstore),
+    S3(S3Blockstore),
+}
+
+impl Raw {
+    fn of(node: &TestNode) -> Raw {
+        match &node.s3 {
+            None => Raw::Fs(FsBlockstore::open(node.daemon.node().data().blocks_dir()).unwrap()),
+            Some(server) => Raw::S3(S3Blockstore::open(&server.config(common::S3_PREFIX)).unwrap()),
+        }
+    }
+
+    /// Writes `data` where `cid`'s block is kept.
+    async fn write(&self, cid: &Cid, data: &[u8]) {
+        match self {
+            Raw::Fs(fs) => {
+                let path = fs.path_of(cid);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, data).unwrap();
+            }
+            Raw::S3(s3) => {
+                let payload = object_store::PutPayload::from(data.to_vec());
+                s3.client().put(&s3.key_of(cid), payload).await.unwrap();
+            }
+        }
+    }
+
+    async fn read(&self, cid: &Cid) -> Vec<u8> {
+        match self {
+            Raw::Fs(fs) => std::fs::read(fs.path_of(cid)).unwrap(),
+            Raw::S3(s3) => {
+                let got = s3.client().get(&s3.key_of(cid)).await.unwrap();
+                got.bytes().await.unwrap().to_vec()
+            }
+        }
+    }
+
+    async fn remove(&self, cid: &Cid) {
+        match self {
+            Raw::Fs(fs) => std::fs::remove_file(fs.path_of(cid)).unwrap(),
+            Raw::S3(s3) => s3.client().delete(&s3.key_of(cid)).await.unwrap(),
+        }
+    }
+
+    /// Cuts what is kept under `cid` to half its length, as a torn write would.
+    async fn truncate(&self, cid: &Cid) {
+        let data = self.read(cid).await;
+        self.write(cid, &data[..data.len() / 2]).await;
+    }
+
+    /// The sizes of everything kept, summed (an fs store's temp dir is empty after open).
+    async fn total_bytes(&self) -> u64 {
+        match self {
+            Raw::Fs(fs) => bytes_on_disk(fs.root()),
+            Raw::S3(s3) => {
+                let prefix = object_store::path::Path::from(common::S3_PREFIX);
+                s3.client()
+                    .list(Some(&prefix))
+                    .map(|meta| meta.unwrap().size)
+                    .collect::<Vec<u64>>()
+                    .await
+                    .into_iter()
+                    .sum()
+            }
+        }
+    }
+}
+
+/// Stops the node, lets `damage` work on its stored blocks, and starts it again.
+async fn crash_and_restart(node: TestNode, damage: impl AsyncFnOnce(&Raw)) -> TestNode {
+    let raw = Raw::of(&node);
+    let TestNode {
+        daemon,
+        dir,
+        http,
+        s3,
+    } = node;
     let data = daemon.node().data().clone();
     daemon.stop().await;
-    damage(&FsBlockstore::open(data.blocks_dir()).unwrap());
+    damage(&raw).await;
     let daemon = Daemon::start(data).await.unwrap();
-    TestNode { daemon, dir, http }
+    TestNode {
+        daemon,
+        dir,
+        http,
+        s3,
+    }
 }
 
-fn truncate(path: &Path) {
-    let data = std::fs::read(path).unwrap();
-    std::fs::write(path, &data[..data.len() / 2]).unwrap();
-}
-
-/// The file sizes under the store's root, summed (the temp dir is empty after open).
-fn bytes_on_disk(dir: &Path) -> u64 {
+/// The file sizes under `dir`, summed.
+fn bytes_on_disk(dir: &std::path::Path) -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
@@ -61,9 +139,8 @@ async fn leaves(node: &TestNode, root: &Cid) -> Vec<Cid> {
     all
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks() {
-    let node = TestNode::start().await;
+async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     // 1 MiB chunks: a 3.5 MiB file is 4 leaves and a root.
     let pinned_bytes = bytes(3 * 1024 * 1024 + 512 * 1024, 1);
     let pinned: Cid = node
@@ -88,18 +165,16 @@ async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks() {
         .map(|i| Block::encode(RAW, HashAlg::Sha2_256, vec![i; 1000 + usize::from(i)]))
         .collect();
     let torn_orphan = Block::encode(RAW, HashAlg::Sha2_256, vec![9u8; 5000]);
-    let node = crash_and_restart(node, |fs| {
-        // A block file holds the block's bytes.
+    let node = crash_and_restart(node, async |raw: &Raw| {
+        // A stored block holds the block's bytes.
         for b in orphans.iter().chain([&torn_orphan]) {
-            let path = fs.path_of(b.cid());
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, b.data()).unwrap();
+            raw.write(b.cid(), b.data()).await;
         }
-        truncate(&fs.path_of(torn_orphan.cid()));
-        std::fs::remove_file(fs.path_of(&pinned_leaves[0])).unwrap();
-        truncate(&fs.path_of(&pinned_leaves[1]));
-        std::fs::remove_file(fs.path_of(&loose_leaves[0])).unwrap();
-        truncate(&fs.path_of(&loose_leaves[1]));
+        raw.truncate(torn_orphan.cid()).await;
+        raw.remove(&pinned_leaves[0]).await;
+        raw.truncate(&pinned_leaves[1]).await;
+        raw.remove(&loose_leaves[0]).await;
+        raw.truncate(&loose_leaves[1]).await;
     })
     .await;
 
@@ -128,7 +203,7 @@ async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks() {
     assert_eq!(store.used_bytes(), sum);
     assert_eq!(node.daemon.node().db().used_bytes().await.unwrap(), sum);
     assert_eq!(report.used_bytes, sum);
-    assert_eq!(bytes_on_disk(&node.repo().join("blocks")), sum);
+    assert_eq!(Raw::of(&node).total_bytes().await, sum);
 
     // Exactly the expected blocks: the orphans adopted, the damaged and torn ones gone.
     let mut expected: BTreeSet<Cid> = before.iter().map(|(c, _)| *c).collect();
@@ -172,7 +247,7 @@ async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks() {
     assert_eq!(store.used_bytes(), left.iter().map(|(_, s)| s).sum::<u64>());
 
     // A second start finds nothing more to do.
-    let node = crash_and_restart(node, |_| {}).await;
+    let node = crash_and_restart(node, async |_: &Raw| {}).await;
     let again = &node.daemon.reconciled;
     assert_eq!(
         (
@@ -187,9 +262,8 @@ async fn a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks() {
     node.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_daemon_on_a_data_dir_in_use_is_refused_and_changes_nothing() {
-    let node = TestNode::start().await;
+async fn a_second_daemon_on_a_data_dir_in_use_is_refused_and_changes_nothing(storage: Storage) {
+    let node = TestNode::start_on(storage).await;
     let data = node.daemon.node().data().clone();
     let info_before = std::fs::read(data.daemon_path()).unwrap();
     let rows_before = rows(&node).await;
@@ -245,10 +319,9 @@ fn repo_verify(node: &TestNode, repair: bool) -> (bool, serde_json::Value) {
     (out.status.success(), report)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repo_verify_finds_torn_blocks_and_repair_fetches_them_from_a_peer() {
-    let a = TestNode::start().await;
-    let b = TestNode::start().await;
+async fn repo_verify_finds_torn_blocks_and_repair_fetches_them_from_a_peer(storage: Storage) {
+    let a = TestNode::start_on(storage).await;
+    let b = TestNode::start_on(storage).await;
     let data = bytes(2 * 1024 * 1024 + 300, 7);
     let root: Cid = a.add_cid(data.clone(), "").await.parse().unwrap();
     assert_eq!(b.add_cid(data.clone(), "").await, root.to_string());
@@ -267,11 +340,9 @@ async fn repo_verify_finds_torn_blocks_and_repair_fetches_them_from_a_peer() {
     // Damage at rest while the daemon runs: a pinned leaf torn, an unpinned block torn.
     let leaf = leaves(&a, &root).await[1];
     let store = a.daemon.node().content().store().clone();
-    let cairn::blockstore::Backend::Fs(fs) = store.backend() else {
-        panic!("the test node runs on the fs store")
-    };
-    truncate(&fs.path_of(&leaf));
-    truncate(&fs.path_of(&loose));
+    let raw = Raw::of(&a);
+    raw.truncate(&leaf).await;
+    raw.truncate(&loose).await;
 
     let (healthy, found) = repo_verify(&a, false);
     assert!(!healthy, "a bad block fails the command: {found}");
@@ -331,14 +402,13 @@ async fn repo_verify_finds_torn_blocks_and_repair_fetches_them_from_a_peer() {
     b.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pinned_block_no_peer_has_is_reported_unrepaired_and_stays_wanted() {
-    let a = TestNode::start().await;
+async fn a_pinned_block_no_peer_has_is_reported_unrepaired_and_stays_wanted(storage: Storage) {
+    let a = TestNode::start_on(storage).await;
     let data = bytes(2 * 1024 * 1024 + 300, 9);
     let root: Cid = a.add_cid(data, "").await.parse().unwrap();
     let leaf = leaves(&a, &root).await[0];
     // Lost while the node was down: the start removes its row, the pin still wants it.
-    let a = crash_and_restart(a, |fs| std::fs::remove_file(fs.path_of(&leaf)).unwrap()).await;
+    let a = crash_and_restart(a, async |raw: &Raw| raw.remove(&leaf).await).await;
     assert_eq!(a.daemon.reconciled.damaged, 1);
 
     let (healthy, report) = repo_verify(&a, true);
@@ -368,19 +438,14 @@ async fn a_pinned_block_no_peer_has_is_reported_unrepaired_and_stays_wanted() {
     a.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readers_answer_an_error_not_a_200_for_a_torn_local_block() {
-    let a = TestNode::start().await;
+async fn readers_answer_an_error_not_a_200_for_a_torn_local_block(storage: Storage) {
+    let a = TestNode::start_on(storage).await;
     let data = bytes(3 * 1024 * 1024 + 10, 11);
     let root: Cid = a.add_cid(data.clone(), "").await.parse().unwrap();
     let leaves = leaves(&a, &root).await;
-    let store = a.daemon.node().content().store().clone();
-    let cairn::blockstore::Backend::Fs(fs) = store.backend() else {
-        panic!("the test node runs on the fs store")
-    };
-    let first = fs.path_of(&leaves[0]);
-    let good_first = std::fs::read(&first).unwrap();
-    truncate(&first);
+    let raw = Raw::of(&a);
+    let good_first = raw.read(&leaves[0]).await;
+    raw.truncate(&leaves[0]).await;
 
     // The first block is read before the status line: an error status with its reason.
     for url in [
@@ -402,8 +467,8 @@ async fn readers_answer_an_error_not_a_200_for_a_torn_local_block() {
 
     // A torn block further in cannot be seen before the headers; the body then breaks off
     // short of its Content-Length, so no client takes it for the whole file.
-    std::fs::write(&first, &good_first).unwrap();
-    truncate(&fs.path_of(&leaves[2]));
+    raw.write(&leaves[0], &good_first).await;
+    raw.truncate(&leaves[2]).await;
     for url in [
         a.api(&format!("/cat/{root}")),
         a.gateway(&format!("/ipfs/{root}")),
@@ -418,7 +483,7 @@ async fn readers_answer_an_error_not_a_200_for_a_torn_local_block() {
     }
 
     // With a peer holding the block, a read is served whole from it.
-    let b = TestNode::start().await;
+    let b = TestNode::start_on(storage).await;
     assert_eq!(b.add_cid(data.clone(), "").await, root.to_string());
     common::ok(&a.cli(&["swarm", "connect", &b.tcp_addr()]));
     let response = a
@@ -432,3 +497,11 @@ async fn readers_answer_an_error_not_a_200_for_a_torn_local_block() {
     a.stop().await;
     b.stop().await;
 }
+
+every_storage!(
+    a_start_adopts_intact_orphans_and_removes_torn_and_missing_blocks,
+    a_second_daemon_on_a_data_dir_in_use_is_refused_and_changes_nothing,
+    repo_verify_finds_torn_blocks_and_repair_fetches_them_from_a_peer,
+    a_pinned_block_no_peer_has_is_reported_unrepaired_and_stays_wanted,
+    readers_answer_an_error_not_a_200_for_a_torn_local_block,
+);

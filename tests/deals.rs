@@ -388,7 +388,9 @@ async fn a_client_that_vanishes_mid_transfer_leaves_a_failed_deal_and_no_reserva
     client.stop().await;
 
     let db = provider.daemon.node().db().clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // The provider pulls again on its retry schedule (six pulls, about 30 s of pauses besides
+    // each pull's own timeouts) before it gives the deal up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     loop {
         let row = db.get_deal(&id).await.unwrap().unwrap();
         if row.state == cairn::market::DealState::Failed {

@@ -729,3 +729,71 @@ async fn a_client_cut_off_from_every_peer_drops_nobody_until_it_is_connected_aga
     second.stop().await;
     client.stop().await;
 }
+
+/// The client's deals that are not cancelled, by id.
+async fn live_client_deals(client: &TestNode) -> Vec<String> {
+    let deals = client
+        .daemon
+        .node()
+        .db()
+        .list_deals("client", None)
+        .await
+        .unwrap();
+    deals
+        .into_iter()
+        .filter(|d| d.state != cairn::market::state::DealState::Cancelled)
+        .map(|d| d.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pin_requests_for_one_cid_share_its_deals_and_removing_one_keeps_them() {
+    use reqwest::Method;
+    let client = TestNode::start().await;
+    let providers = connected_providers(&client, 3, 1000).await;
+    let cid = client.add_cid(bytes(200_000, 91), "?pin=false").await;
+    let body = serde_json::json!({
+        "cid": cid, "origins": [client.tcp_addr()],
+        "meta": {"replicas": "2", "challenge_period": "1s", "duration": "1h"},
+    });
+
+    // Twenty requests for one CID at once: every one is accepted (no 5xx from a busy
+    // database) and each gets its own request id.
+    let requests = (0..20).map(|_| send(pins(&client, Method::POST, "").json(&body)));
+    let answers = futures::future::join_all(requests).await;
+    let mut ids = Vec::new();
+    for (status, pin) in &answers {
+        assert_eq!(*status, 202, "{pin}");
+        ids.push(pin["requestid"].as_str().unwrap().to_string());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 20);
+
+    // They share one set of deals: two, not forty.
+    wait_for("every request pinned", Duration::from_secs(60), || async {
+        let (_, list) = send(pins(&client, Method::GET, "?status=pinned&limit=1000")).await;
+        (list["count"] == 20, list)
+    })
+    .await;
+    let shared = live_client_deals(&client).await;
+    assert_eq!(shared.len(), 2, "{shared:?}");
+
+    // Removing all but one request leaves the deals running for the last one.
+    for id in &ids[1..] {
+        let (status, body) = send(pins(&client, Method::DELETE, &format!("/{id}"))).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    assert_eq!(live_client_deals(&client).await, shared);
+    let (_, last) = send(pins(&client, Method::GET, &format!("/{}", ids[0]))).await;
+    assert_eq!(last["status"], "pinned", "{last}");
+
+    // Removing the last one ends them.
+    let (status, _) = send(pins(&client, Method::DELETE, &format!("/{}", ids[0]))).await;
+    assert_eq!(status, 202);
+    assert!(live_client_deals(&client).await.is_empty());
+    for p in providers.into_values() {
+        p.stop().await;
+    }
+    client.stop().await;
+}

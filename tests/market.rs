@@ -22,11 +22,11 @@ async fn a_client_sees_the_signed_asks_of_connected_providers() {
         "--max-piece",
         "32GiB",
         "--capacity",
-        "500GiB",
+        "2GiB",
         "--json",
     ];
     let ask: serde_json::Value = serde_json::from_str(&ok(&provider.cli(&set))).unwrap();
-    assert_eq!(ask["free_capacity"], 500u64 << 30);
+    assert_eq!(ask["free_capacity"], 2u64 << 30);
     assert_eq!(ask["min_duration_secs"], 86_400);
 
     // A node that offers nothing answers "no ask", and is left out of the list.
@@ -108,7 +108,7 @@ async fn a_provider_known_only_through_a_shared_bootstrap_peer_is_listed() {
         "--max-piece",
         "1GiB",
         "--capacity",
-        "10GiB",
+        "2GiB",
     ]));
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&client.cli(&["providers", "--json"]))).unwrap();

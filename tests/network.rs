@@ -22,6 +22,7 @@ async fn host(listen: &str, bootstrap: Vec<Multiaddr>) -> Host {
         bootstrap,
         max_connections: 64,
         provider_keys: 0,
+        announce: Vec::new(),
     };
     let keypair = libp2p::identity::Keypair::generate_ed25519();
     let (net, _task) = net::spawn(config, keypair, store.clone(), net::Services::default())

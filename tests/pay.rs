@@ -211,6 +211,7 @@ fn receipt(channel: &str, a: &TestNode, b: &TestNode, amount: u64, seq: u64) -> 
         seq,
         deal: None,
         at: 1,
+        voucher: None,
     }
 }
 
@@ -352,6 +353,56 @@ async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
             .await
             .unwrap(),
         0
+    );
+    provider.stop().await;
+    client.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passed_period_left_unpaid_by_a_crash_is_paid_on_a_later_pass() {
+    let (clock, hand) = cairn::clock::Clock::manual_now();
+    let provider = TestNode::start_with_clock(clock.clone(), |_| {}).await;
+    set_ask(&provider, "1000000000000", "0");
+    let client = TestNode::start_with_clock(clock.clone(), pricey_client).await;
+    let cid = client.add_cid(bytes(2_000_000, 14), "").await;
+    let deal = json(&client.make_deal(&cid, &provider, "30d", Some("1h")));
+    assert_eq!(deal["state"], "active", "{deal}");
+    let id = deal["id"].as_str().unwrap().to_string();
+    let db = client.daemon.node().db().clone();
+    let first = eventually(Duration::from_secs(10), || {
+        channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    assert!(first, "the first period is paid");
+    let per_period = channel(&provider, "payee")["paid"].as_u64().unwrap();
+
+    // The client crashed between a passed challenge and its payment: the challenge is
+    // recorded as passed (the audit writes it first), the payment never went out. It is
+    // recorded an hour ahead before the clock moves there, so no real challenge falls due.
+    let row = db.get_deal(&id).await.unwrap().unwrap();
+    let at = clock.now_ms() + 3_600_000;
+    let mut passed = db.challenges_for(&row.piece_root).await.unwrap()[0].clone();
+    passed.id = format!("{:064x}", 7);
+    passed.issued_at = at;
+    passed.answered_at = Some(at);
+    passed.deadline = at + 30_000;
+    db.record_challenge(&passed).await.unwrap();
+    hand.advance(Duration::from_secs(3600));
+    let unpaid_period = db.storage_payments(&id).await.unwrap().len();
+    assert_eq!(unpaid_period, 1, "only the first period is paid so far");
+
+    // A later pass pays it, once.
+    let paid_twice = eventually(Duration::from_secs(20), || {
+        channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) >= 2 * per_period
+    })
+    .await;
+    assert!(paid_twice, "{}", channel(&provider, "payee"));
+    let payments = db.storage_payments(&id).await.unwrap();
+    assert_eq!(payments.len(), 2, "{payments:?}");
+    assert_eq!(payments[1].period, payments[0].period + 1);
+    assert_eq!(
+        channel(&provider, "payee")["paid"].as_u64().unwrap(),
+        2 * per_period
     );
     provider.stop().await;
     client.stop().await;

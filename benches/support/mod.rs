@@ -61,17 +61,35 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(repo: PathBuf) -> Daemon {
+        Self::start_with(repo, |text| text)
+    }
+
+    /// Like [`Daemon::start`], with `edit` applied to the config.toml `cairn init` wrote.
+    pub fn start_with(repo: PathBuf, edit: impl FnOnce(String) -> String) -> Daemon {
         cairn(&repo, &["init", "--random-ports"]);
         let config = repo.join("config.toml");
         let text = std::fs::read_to_string(&config)
             .expect("config")
             .replace("0.0.0.0", "127.0.0.1");
-        std::fs::write(&config, text).expect("config");
+        std::fs::write(&config, edit(text)).expect("config");
+        // `CAIRN_BENCH_LOGS=DIR` keeps each daemon's log as DIR/<repo name>.log.
+        let log = match std::env::var_os("CAIRN_BENCH_LOGS") {
+            Some(dir) => {
+                let name = repo
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                let path = PathBuf::from(dir).join(format!("{name}.log"));
+                Stdio::from(std::fs::File::create(path).expect("log file"))
+            }
+            None => Stdio::null(),
+        };
         let child = Command::new(BIN)
             .env("CAIRN_PATH", &repo)
             .arg("daemon")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("daemon");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -107,6 +125,13 @@ impl Daemon {
 
     pub fn cli(&self, args: &[&str]) -> String {
         cairn(&self.repo, args)
+    }
+
+    /// The daemon's gateway URL.
+    pub fn gateway(&self) -> String {
+        let text = std::fs::read_to_string(self.repo.join("daemon.json")).expect("daemon.json");
+        let info: serde_json::Value = serde_json::from_str(&text).expect("json");
+        info["gateway"].as_str().expect("gateway").to_string()
     }
 
     /// Offers storage at a nominal price (1 per GiB-month), any duration from 1 s, pieces up

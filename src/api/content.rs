@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::dag::{self, resolve};
 use super::{auth::require_token, types, ApiError, AppState};
-use crate::content::profile::{ImportOptions, Profile};
+use crate::content::profile::ImportOptions;
 use crate::content::{exporter, parse_cid, HashAlg};
 use crate::node::{AddSession, AddedEntry, NodeError};
 
@@ -23,6 +23,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/add", post(add))
         .route("/pins/{cid}", post(pin_add).delete(pin_rm))
+        // Reads every pinned block, as `/repo/verify` does: the token's to ask.
+        .route("/pins/verify", post(pin_verify))
         .route("/gc", post(gc))
         .route("/car", post(car_import))
         .route("/piece/{cid}", post(piece_commit))
@@ -72,14 +74,18 @@ struct AddParams {
     pin: Option<bool>,
     name: Option<String>,
     only_hash: Option<bool>,
+    cid_version: Option<u8>,
+    /// Wrap the upload in a directory, even a single file (Kubo's `-w`).
+    wrap_with_directory: Option<bool>,
 }
 
 impl AddParams {
     fn import_options(&self) -> Result<ImportOptions, ApiError> {
-        let mut options = ImportOptions::default();
-        if let Some(profile) = &self.profile {
-            options.profile = profile.parse::<Profile>()?;
-        }
+        let mut options = ImportOptions {
+            profile: ImportOptions::profile_for(self.profile.as_deref(), self.cid_version)?,
+            cid_version: self.cid_version,
+            ..ImportOptions::default()
+        };
         if let Some(chunker) = &self.chunker {
             options.chunk_size = Some(crate::content::profile::parse_chunker(chunker)?);
         }
@@ -100,6 +106,9 @@ async fn add(
     request: Request,
 ) -> Result<Json<types::Added>, ApiError> {
     let options = params.import_options()?;
+    // Refused before any byte is read: a bad option must not cost an upload.
+    options.params()?;
+    let wrap = params.wrap_with_directory.unwrap_or(false);
     let only_hash = params.only_hash.unwrap_or(false);
     let pin = params.pin.unwrap_or(true) && !only_hash;
     let is_multipart = request
@@ -111,9 +120,14 @@ async fn add(
     let mut session = node.content().add_session(options, only_hash).await;
     let added = if is_multipart {
         match Multipart::from_request(request, &()).await {
-            Ok(multipart) => add_tree(&mut session, multipart).await,
+            Ok(multipart) => add_tree(&mut session, multipart, wrap).await,
             Err(e) => Err(ApiError::bad_request("bad_multipart", e.body_text())),
         }
+    } else if wrap {
+        Err(ApiError::bad_request(
+            "bad_request",
+            "wrap-with-directory needs a multipart upload (the file's name becomes its entry)",
+        ))
     } else {
         let body = request.into_body().into_data_stream();
         session.add_file(body).await.map_err(ApiError::from)
@@ -144,6 +158,7 @@ async fn add(
 async fn add_tree(
     session: &mut AddSession<'_>,
     mut multipart: Multipart,
+    wrap: bool,
 ) -> Result<AddedEntry, ApiError> {
     let mut tree = DirTree::default();
     while let Some(field) = multipart
@@ -164,7 +179,7 @@ async fn add_tree(
             tree.add_file(&segments, entry)?;
         }
     }
-    tree.build(session).await
+    tree.build(session, wrap).await
 }
 
 /// Splits an upload's relative path, refusing anything that could escape the tree.
@@ -221,8 +236,13 @@ impl DirTree {
         self.add_dir(parent)
     }
 
-    /// The root of the upload: the single top-level entry, or a directory wrapping several.
-    async fn build(mut self, session: &mut AddSession<'_>) -> Result<AddedEntry, ApiError> {
+    /// The root of the upload: the single top-level entry, or a directory wrapping several (or
+    /// wrapping the one, with `wrap`).
+    async fn build(
+        mut self,
+        session: &mut AddSession<'_>,
+        wrap: bool,
+    ) -> Result<AddedEntry, ApiError> {
         for (path, entry) in std::mem::take(&mut self.files) {
             if let Some((name, parent)) = path.split_last() {
                 self.dirs
@@ -249,7 +269,7 @@ impl DirTree {
             }
         }
         match root {
-            Some((children, _)) if children.len() == 1 => children
+            Some((children, _)) if children.len() == 1 && !wrap => children
                 .into_values()
                 .next()
                 .ok_or_else(|| ApiError::bad_request("empty_upload", "no files")),
@@ -262,21 +282,51 @@ impl DirTree {
     }
 }
 
+/// `?offset=&length=` of `/cat`, as Kubo's `cat -o -l`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatParams {
+    offset: Option<u64>,
+    length: Option<u64>,
+}
+
 async fn cat(
     State(state): State<AppState>,
     Path(path): Path<String>,
+    Query(params): Query<CatParams>,
 ) -> Result<Response, ApiError> {
     let cid = resolve(&state, &path).await?;
-    let entry = exporter::stat(&state.node.content().blocks(), &cid).await?;
+    let blocks = state.node.content().blocks();
+    let entry = exporter::stat(&blocks, &cid).await?;
     if entry.is_dir() {
         return Err(crate::content::ContentError::NotAFile(cid).into());
     }
-    let body = super::body::checked_file_body(exporter::cat(state.node.content().blocks(), cid));
+    let size = entry.size();
+    let offset = params.offset.unwrap_or(0);
+    if offset > size {
+        return Err(ApiError::bad_request(
+            "bad_offset",
+            format!("offset {offset} is past the end of the file ({size} bytes)"),
+        ));
+    }
+    let end = match params.length {
+        Some(length) => offset.saturating_add(length).min(size),
+        None => size,
+    };
+    let body = if offset == 0 && end == size {
+        super::body::checked_file_body(exporter::cat(blocks, cid)).await?
+    } else if end == offset {
+        Body::empty()
+    } else {
+        // Only the blocks the range is in are read.
+        let range = crate::content::selector::cat_range(blocks, cid, offset, end - 1);
+        super::body::checked_file_body(range).await?
+    };
     let headers = [
         (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-        (header::CONTENT_LENGTH, entry.size().to_string()),
+        (header::CONTENT_LENGTH, (end - offset).to_string()),
     ];
-    Ok((headers, body.await?).into_response())
+    Ok((headers, body).into_response())
 }
 
 async fn ls(
@@ -362,6 +412,33 @@ async fn pin_ls(State(state): State<AppState>) -> Result<Json<types::Pins>, ApiE
     Ok(Json(types::Pins {
         pins: pins.into_iter().map(Into::into).collect(),
     }))
+}
+
+async fn pin_verify(State(state): State<AppState>) -> Result<Json<types::PinVerify>, ApiError> {
+    let checks = state.node.content().verify_pins().await?;
+    let pins = checks
+        .into_iter()
+        .map(|c| types::PinVerdict {
+            cid: c.cid.to_string(),
+            ok: c.ok,
+            blocks: c.blocks,
+            bad_count: c.bad_count,
+            bad_nodes: c
+                .bad_nodes
+                .into_iter()
+                .map(|b| types::BadNode {
+                    cid: b.cid.to_string(),
+                    problem: match b.problem {
+                        crate::node::BadNodeKind::Missing => "missing",
+                        crate::node::BadNodeKind::Corrupt => "corrupt",
+                        crate::node::BadNodeKind::Malformed => "malformed",
+                    }
+                    .to_string(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(types::PinVerify { pins }))
 }
 
 async fn gc(State(state): State<AppState>) -> Result<Json<types::Collected>, ApiError> {

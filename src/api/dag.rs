@@ -19,6 +19,8 @@ use crate::content::{exporter, parse_cid, BlockGet};
 pub(super) async fn resolve(state: &AppState, path: &str) -> Result<Cid, ApiError> {
     let (root, rest) = path.split_once('/').unwrap_or((path, ""));
     let root = parse_cid(root)?;
+    // A kept CID whose local copy is gone is rebuilt from its erasure-coded slots first.
+    state.node.keeps().restore_if_missing(&root).await?;
     let rest = rest.trim_end_matches('/');
     if rest.is_empty() {
         return Ok(root);

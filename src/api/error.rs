@@ -79,6 +79,7 @@ impl From<ContentError> for ApiError {
             MalformedNode { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "malformed_node"),
             Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "corrupt_block"),
             Source(_) => return ApiError::internal(&e),
+            StoreUnavailable(_) => return store_unavailable(&e),
             #[allow(unreachable_patterns)]
             _ => (StatusCode::BAD_REQUEST, "invalid_content"),
         };
@@ -94,6 +95,9 @@ impl From<NodeError> for ApiError {
             NodeError::Content(_) => return content_error(e),
             NodeError::Blockstore(BlockstoreError::Full { .. }) => S::INSUFFICIENT_STORAGE,
             NodeError::Blockstore(BlockstoreError::Content(_)) => return content_error(e),
+            NodeError::Blockstore(
+                BlockstoreError::ObjectStore { .. } | BlockstoreError::NoCredentials,
+            ) => return store_unavailable(&e),
             NodeError::Car(CarError::Content(_)) => return content_error(e),
             NodeError::Car(CarError::BlockMismatch(cid)) => {
                 return ContentError::HashMismatch(*cid).into()
@@ -102,6 +106,11 @@ impl From<NodeError> for ApiError {
             NodeError::Car(_) => S::BAD_REQUEST,
             NodeError::Market(_) | NodeError::Pay(_) | NodeError::Proof(_) => S::BAD_REQUEST,
             NodeError::Policy(_) => S::BAD_REQUEST,
+            NodeError::Erasure(e) => match erasure_status(e) {
+                Some(status) => status,
+                None => return ApiError::internal(&e),
+            },
+            NodeError::Chain(chain) => chain_status(chain),
             NodeError::Refuse { reason, .. } => refusal_status(*reason),
             // A peer refused what was asked (its reason is in the message); a peer that could
             // not be reached or answered out of turn is an upstream failure.
@@ -126,12 +135,35 @@ impl From<NodeError> for ApiError {
     }
 }
 
+/// The object storage behind the block store failed: the caller may retry later; the cause
+/// (endpoint, key, server answer) goes to the log, not to the caller.
+fn store_unavailable(error: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "object storage failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the block store's object storage is unreachable or failing; retry later (nothing of this request was recorded; the node's log has the cause)",
+    )
+}
+
 fn content_error(e: NodeError) -> ApiError {
     match e {
         NodeError::Content(e)
         | NodeError::Blockstore(BlockstoreError::Content(e))
         | NodeError::Car(CarError::Content(e)) => e.into(),
         other => ApiError::internal(&other),
+    }
+}
+
+/// A scheme the caller wrote is its fault (400); data that cannot be rebuilt, or stored or
+/// fetched slots and manifests that do not match what they claim, are a conflict with what
+/// the keep holds (409); a failing codec or disk is ours (`None`: internal).
+fn erasure_status(e: &crate::erasure::ErasureError) -> Option<StatusCode> {
+    use crate::erasure::ErasureError as E;
+    match e {
+        E::InvalidScheme { .. } | E::InvalidLayout(_) => Some(StatusCode::BAD_REQUEST),
+        E::Io(_) | E::Codec(_) | E::Slot(_) => None,
+        _ => Some(StatusCode::CONFLICT),
     }
 }
 
@@ -143,7 +175,23 @@ fn refusal_status(reason: Refusal) -> StatusCode {
         | Refusal::UnknownPiece => StatusCode::NOT_FOUND,
         Refusal::Busy => StatusCode::TOO_MANY_REQUESTS,
         Refusal::Duplicate => StatusCode::CONFLICT,
+        Refusal::WrongChain => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A chain's answer: a revert is the caller's conflict with the contract's state, a bad
+/// argument the caller's fault, a chain that cannot be reached or confirm an upstream failure.
+fn chain_status(e: &crate::chain::ChainError) -> StatusCode {
+    use crate::chain::ChainError as C;
+    match e {
+        C::Reverted(_) | C::Failed { .. } => StatusCode::CONFLICT,
+        C::Invalid(_) | C::Voucher(_) => StatusCode::BAD_REQUEST,
+        C::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        C::Unconfirmed { .. } => StatusCode::GATEWAY_TIMEOUT,
+        C::Rpc { .. } | C::Unexpected(_) | C::Wallet { .. } | C::Io { .. } => {
+            StatusCode::BAD_GATEWAY
+        }
     }
 }
 
@@ -153,6 +201,8 @@ fn static_reason(e: &NodeError) -> &'static str {
         NodeError::Market(e) => e.reason(),
         NodeError::Pay(e) => e.reason(),
         NodeError::Proof(e) => e.reason(),
+        NodeError::Erasure(e) => e.reason(),
+        NodeError::Chain(e) => e.reason(),
         NodeError::Refuse { reason, .. } => reason.as_str(),
         NodeError::Policy(_) => "invalid_policy",
         NodeError::Net(_) => "unreachable",
@@ -256,6 +306,25 @@ mod tests {
                 NodeError::Interrupted("cut".into()),
                 StatusCode::BAD_REQUEST,
                 "upload_interrupted",
+            ),
+            (
+                NodeError::Erasure("4+0".parse::<crate::erasure::Scheme>().unwrap_err()),
+                StatusCode::BAD_REQUEST,
+                "invalid_scheme",
+            ),
+            (
+                NodeError::Erasure(crate::erasure::ErasureError::Unrecoverable {
+                    have: 3,
+                    need: 4,
+                    missing: vec![0, 1, 2, 3, 4],
+                }),
+                StatusCode::CONFLICT,
+                "unrecoverable",
+            ),
+            (
+                NodeError::Erasure(crate::erasure::ErasureError::Io("disk".into())),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
             ),
         ];
         for (error, status, reason) in cases {

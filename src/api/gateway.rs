@@ -1,4 +1,5 @@
-//! The path gateway and the trustless gateway at `/ipfs/<cid>[/<path>]`.
+//! The path gateway and the trustless gateway at `/ipfs/<cid>[/<path>]`; `/ipns/` answers 501
+//! until IPNS exists.
 //!
 //! Trustless responses (`application/vnd.ipld.raw`, `application/vnd.ipld.car`, chosen by
 //! `Accept` or `?format=`) carry verifiable bytes; the path gateway deserializes UnixFS:
@@ -11,51 +12,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use cid::Cid;
-use serde::Deserialize;
 
-use super::dag::{car_response, raw_response, resolve};
+use super::trustless::{self, Format, GatewayParams};
 use super::{ApiError, AppState};
-use crate::content::exporter;
+use crate::content::{exporter, selector};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/ipfs/{*path}", get(ipfs))
+    Router::new()
+        .route("/ipfs/{*path}", get(ipfs))
+        .route("/ipns", get(ipns))
+        .route("/ipns/", get(ipns))
+        .route("/ipns/{*path}", get(ipns))
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct GatewayParams {
-    format: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Raw,
-    Car,
-    Unixfs,
-}
-
-fn negotiate(params: &GatewayParams, headers: &HeaderMap) -> Result<Format, ApiError> {
-    match params.format.as_deref() {
-        Some("raw") => return Ok(Format::Raw),
-        Some("car") => return Ok(Format::Car),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "bad_format",
-                format!("unsupported format {other:?} (use raw or car)"),
-            ))
-        }
-        None => {}
-    }
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    Ok(if accept.contains("application/vnd.ipld.raw") {
-        Format::Raw
-    } else if accept.contains("application/vnd.ipld.car") {
-        Format::Car
-    } else {
-        Format::Unixfs
-    })
+/// IPNS names cannot be resolved yet: a clear 501 rather than a 404 that reads as "absent".
+async fn ipns() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "ipns_unsupported",
+        "this gateway does not resolve IPNS names yet: request the content by CID at /ipfs/<cid>",
+    )
 }
 
 async fn ipfs(
@@ -65,16 +41,31 @@ async fn ipfs(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     state.metrics.gateway_requests.inc();
-    let format = negotiate(&params, &headers)?;
-    let cid = resolve(&state, &path).await?;
-    let mut response = match format {
-        Format::Raw => raw_response(&state, cid).await?,
-        Format::Car => car_response(&state, cid).await?,
-        Format::Unixfs => unixfs_response(&state, cid, &path).await?,
+    let format = trustless::negotiate(&params, &headers)?;
+    let (root, segments) = trustless::split_path(&path)?;
+    // A kept CID whose local copy is gone is rebuilt from its erasure-coded slots first.
+    state.node.keeps().restore_if_missing(&root).await?;
+    let filename = params.filename.as_deref();
+    let (mut response, cid) = match format {
+        Format::Car { dups } => {
+            let plan = trustless::plan(&state, root, &segments, &params, dups).await?;
+            let terminal = plan.terminal;
+            (trustless::car(&state, plan, filename), terminal)
+        }
+        Format::Raw => {
+            let cid = resolve(&state, root, &segments).await?;
+            (trustless::raw(&state, cid, filename).await?, cid)
+        }
+        Format::Unixfs => {
+            let cid = resolve(&state, root, &segments).await?;
+            (unixfs_response(&state, cid, &path).await?, cid)
+        }
     };
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{cid}\"")) {
-        headers.insert(header::ETAG, etag);
+    if !headers.contains_key(header::ETAG) {
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"{cid}\"")) {
+            headers.insert(header::ETAG, etag);
+        }
     }
     headers.insert(
         header::CACHE_CONTROL,
@@ -83,11 +74,25 @@ async fn ipfs(
     if let Ok(roots) = HeaderValue::from_str(&cid.to_string()) {
         headers.insert("x-ipfs-roots", roots);
     }
+    if let Ok(value) = HeaderValue::from_str(&format!("/ipfs/{path}")) {
+        headers.insert("x-ipfs-path", value);
+    }
     Ok(response)
+}
+
+async fn resolve(state: &AppState, root: Cid, segments: &[&str]) -> Result<Cid, ApiError> {
+    let blocks = state.node.content().blocks();
+    Ok(selector::resolve_traced(&blocks, root, segments).await?.1)
 }
 
 async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Response, ApiError> {
     let blocks = state.node.content().blocks();
+    if cid.hash().code() == selector::IDENTITY {
+        // An inline block: its bytes are the CID's digest.
+        let data = selector::fetch(&blocks, &cid).await?;
+        let kind = sniff(path, &data);
+        return Ok(([(header::CONTENT_TYPE, kind)], data).into_response());
+    }
     let entry = exporter::stat(&blocks, &cid).await?;
     if !entry.is_dir() {
         return file_response(state, cid, entry.size(), path).await;
@@ -126,36 +131,75 @@ async fn file_response(
     size: u64,
     path: &str,
 ) -> Result<Response, ApiError> {
-    let body = super::body::checked_file_body(exporter::cat(state.node.content().blocks(), cid));
+    let blocks = state.node.content().blocks();
+    // The first bytes (the first leaf, at most) decide the type when the name does not.
+    let head: Vec<bytes::Bytes> = match size {
+        0 => Vec::new(),
+        _ => {
+            futures::TryStreamExt::try_collect(selector::cat_range(
+                blocks.clone(),
+                cid,
+                0,
+                SNIFF_LEN.min(size) - 1,
+            ))
+            .await?
+        }
+    };
+    let kind = sniff(path, &head.concat());
+    let body = super::body::checked_file_body(exporter::cat(blocks, cid));
     let headers = [
-        (header::CONTENT_TYPE, content_type(path).to_string()),
+        (header::CONTENT_TYPE, kind),
         (header::CONTENT_LENGTH, size.to_string()),
     ];
     Ok((headers, body.await?).into_response())
 }
 
-/// The media type a file name's extension implies.
-fn content_type(path: &str) -> &'static str {
-    let ext = path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        "css" => "text/css",
-        "js" | "mjs" => "text/javascript",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "wasm" => "application/wasm",
-        "pdf" => "application/pdf",
-        "mp4" => "video/mp4",
-        _ => "application/octet-stream",
+/// Bytes read to sniff a file's type (what the WHATWG sniffing algorithm reads).
+const SNIFF_LEN: u64 = 512;
+
+/// The media type of a file: from its name's extension, else from its first bytes (magic
+/// numbers, then HTML and text), else `application/octet-stream`.
+fn sniff(path: &str, head: &[u8]) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if let Some(mime) = mime_guess::from_path(name).first() {
+        return with_charset(mime.essence_str());
     }
+    if let Some(kind) = infer::get(head) {
+        return with_charset(kind.mime_type());
+    }
+    let start = String::from_utf8_lossy(&head[..head.len().min(64)]).to_ascii_lowercase();
+    let start = start.trim_start();
+    if start.starts_with("<!doctype html") || start.starts_with("<html") {
+        return "text/html; charset=utf-8".into();
+    }
+    if looks_like_text(head) {
+        return "text/plain; charset=utf-8".into();
+    }
+    "application/octet-stream".into()
+}
+
+fn with_charset(mime: &str) -> String {
+    if mime.starts_with("text/") {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    }
+}
+
+/// UTF-8 (a character cut at the end of the sample allowed) without control bytes other
+/// than whitespace.
+fn looks_like_text(head: &[u8]) -> bool {
+    if head.is_empty() {
+        return false;
+    }
+    let valid = match std::str::from_utf8(head) {
+        Ok(_) => head.len(),
+        Err(e) if e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => return false,
+    };
+    head[..valid]
+        .iter()
+        .all(|&b| b >= 0x20 || matches!(b, b'\n' | b'\r' | b'\t' | 0x0c))
 }
 
 fn escape(text: &str) -> String {

@@ -4,6 +4,11 @@
 //!
 //! A CLI keep states its whole policy: a field left out takes the node's `[keeper]` default,
 //! not the keep's earlier value. Keeping a CID whose keep failed starts it afresh.
+//!
+//! `erasure` (`k+m`) holds the CID as erasure-coded slots; it is recorded as the keep's
+//! `meta.erasure` (as the Pinning Service API sets it), and a keep's scheme is fixed: asking
+//! for another one is refused (remove the keep first). `POST /keeps/{key}/restore` rebuilds an
+//! erasure-coded keep's DAG from its slots and pins it again.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -22,6 +27,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/keeps", post(keep))
         .route("/keeps/{key}", delete(remove))
+        .route("/keeps/{key}/restore", post(restore))
         .layer(from_fn_with_state(state, require_token::<ApiError>));
     Router::new()
         .route("/keeps", get(list))
@@ -62,9 +68,21 @@ async fn keep(
     policy
         .validate()
         .map_err(|e| ApiError::bad_request("invalid_policy", e.to_string()))?;
+    let meta = erasure_meta(&body)?;
+    let wanted = crate::node::erasure_spec_of(&meta)?;
     let existing = keeps_of(&state, &cid).await?;
     let row = match existing.iter().find(|k| k.status != KeepStatus::Failed) {
         Some(keep) => {
+            if crate::node::erasure_spec_of(&keep.meta)? != wanted {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "keep_exists",
+                    format!(
+                        "{cid} is kept as {} already: remove the keep first to change that",
+                        describe_scheme(&keep.meta)
+                    ),
+                ));
+            }
             if keep.policy != policy {
                 state
                     .node
@@ -82,7 +100,7 @@ async fn keep(
                 cid,
                 name: None,
                 origins: Vec::new(),
-                meta: Default::default(),
+                meta,
                 policy,
             };
             Some(state.node.keeps().create_keep(request).await?)
@@ -90,6 +108,59 @@ async fn keep(
     };
     let row = row.ok_or_else(|| NodeError::internal("the keep vanished"))?;
     report(&state, row).await.map(Json)
+}
+
+/// The meta an erasure request records: `erasure` and its repair threshold.
+fn erasure_meta(
+    body: &types::KeepRequest,
+) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
+    let mut meta = std::collections::BTreeMap::new();
+    match (&body.erasure, body.repair_threshold) {
+        (Some(scheme), threshold) => {
+            meta.insert(crate::node::META_ERASURE.to_string(), scheme.clone());
+            if let Some(t) = threshold {
+                meta.insert(
+                    crate::node::META_REPAIR_THRESHOLD.to_string(),
+                    t.to_string(),
+                );
+            }
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid",
+                "repair_threshold needs erasure".to_string(),
+            ))
+        }
+        (None, None) => {}
+    }
+    Ok(meta)
+}
+
+fn describe_scheme(meta: &std::collections::BTreeMap<String, String>) -> String {
+    match meta.get(crate::node::META_ERASURE) {
+        Some(scheme) => format!("{scheme} erasure-coded slots"),
+        None => "replicas".into(),
+    }
+}
+
+/// Rebuilds an erasure-coded keep's DAG from its slots and pins it again.
+async fn restore(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<types::KeepRestore>, ApiError> {
+    let keeps = find(&state, &key).await?;
+    let keep = keeps
+        .iter()
+        .find(|k| k.meta.contains_key(crate::node::META_ERASURE))
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "not_erasure_coded",
+                format!("{key} is kept as replicas, not erasure-coded slots"),
+            )
+        })?;
+    let report = state.node.keeps().restore_keep(&keep).await?;
+    Ok(Json(report.into()))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<types::Keeps>, ApiError> {

@@ -7,29 +7,37 @@
 //! the matching status; internal details are logged, not returned.
 //!
 //! The JSON bodies of the node API are the structs of [`types`], which the CLI reads back;
-//! `views` maps the node's records onto them.
+//! `views` maps the node's records onto them. `GET /api/v1/openapi.json` describes them
+//! (`openapi.rs`).
 //!
 //! The IPFS Pinning Service API (`pinning`) is served at `/pins`, outside `/api/v1`, where its
 //! clients expect it, with the spec's own error body `{"error": {"reason", "details"}}`.
 
 mod auth;
 mod body;
+mod chain;
 mod content;
 mod dag;
 mod error;
 mod gateway;
+#[cfg(test)]
+mod gateway_tests;
 mod host;
 mod keeps;
+mod kubo;
 mod market;
 mod metrics;
 mod net;
+mod openapi;
 mod pay;
 mod pinning;
 mod repo;
 mod server;
+mod stats;
 mod status;
 #[cfg(test)]
 mod tests;
+mod trustless;
 pub mod types;
 mod views;
 
@@ -88,9 +96,14 @@ pub fn api_router(state: AppState) -> Router {
                 .merge(market::deal_routes(state.clone()))
                 .merge(keeps::routes(state.clone()))
                 .merge(pay::routes(state.clone()))
+                .merge(chain::routes(state.clone()))
                 .merge(repo::routes(state.clone()))
+                .merge(stats::routes())
+                .merge(openapi::routes())
                 .merge(status::routes()),
         )
+        // Kubo's RPC API, for the tools written against Kubo.
+        .nest("/api/v0", kubo::routes(state.clone()))
         .route(
             "/health",
             get(|| async {
@@ -108,12 +121,22 @@ pub fn api_router(state: AppState) -> Router {
             state.clone(),
             host::local_only,
         ))
+        // Times every request, refused ones included, by its matched route.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 
 /// The gateway: `/ipfs/<cid>[/<path>]`.
 pub fn gateway_router(state: AppState) -> Router {
-    gateway::routes().with_state(state)
+    gateway::routes()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, within `limits` (a connection

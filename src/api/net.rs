@@ -14,6 +14,7 @@ use crate::net::NetHandle;
 pub fn routes(state: AppState) -> Router<AppState> {
     let writes = Router::new()
         .route("/swarm/connect", post(connect))
+        .route("/swarm/disconnect", post(disconnect))
         .route("/routing/provide/{cid}", post(provide))
         .route("/audit", post(audit))
         .layer(from_fn_with_state(state, require_token::<ApiError>));
@@ -61,6 +62,42 @@ async fn connect(
         id: peer.to_string(),
         connected: true,
     }))
+}
+
+/// `POST /swarm/disconnect?addr=<multiaddr ending in /p2p/<id>>` (or a bare peer id).
+async fn disconnect(
+    State(state): State<AppState>,
+    Query(params): Query<ConnectParams>,
+) -> Result<Json<types::Disconnected>, ApiError> {
+    let peer = peer_of(&params.addr)?;
+    if !net(&state)?.disconnect(peer).await.map_err(net_error)? {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_connected",
+            format!("not connected to {peer}"),
+        ));
+    }
+    Ok(Json(types::Disconnected {
+        id: peer.to_string(),
+        disconnected: true,
+    }))
+}
+
+/// The peer an address names: its last `/p2p/<id>`, or the text itself as a peer id.
+fn peer_of(addr: &str) -> Result<libp2p::PeerId, ApiError> {
+    if let Ok(peer) = addr.parse::<libp2p::PeerId>() {
+        return Ok(peer);
+    }
+    let parsed: libp2p::Multiaddr = addr.parse().map_err(|e| {
+        ApiError::bad_request("bad_multiaddr", format!("invalid multiaddr {addr:?}: {e}"))
+    })?;
+    match parsed.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok(peer),
+        _ => Err(ApiError::bad_request(
+            "bad_multiaddr",
+            format!("{addr:?} does not end with /p2p/<peer id>"),
+        )),
+    }
 }
 
 async fn peers(State(state): State<AppState>) -> Result<Json<types::Peers>, ApiError> {

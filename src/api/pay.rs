@@ -175,5 +175,14 @@ async fn view(state: &AppState, row: &ChannelRow) -> Result<types::Channel, ApiE
         settled: row.settled,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        onchain: crate::node::binding_of(row)
+            .map_err(ApiError::from)?
+            .map(|b| types::OnChainChannel {
+                chain_id: b.chain_id,
+                contract: b.domain().contract.to_checksum(None),
+                channel_id: b.channel_id().to_string(),
+                payer: b.payer_address().to_checksum(None),
+                payee: b.payee_address().to_checksum(None),
+            }),
     })
 }

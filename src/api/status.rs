@@ -12,7 +12,7 @@
 //! the old one at once, and a content security policy that allows this origin only, so the
 //! page cannot load or send anything elsewhere.
 
-use super::types::{Capacity, Status, Storage};
+use super::types::{Capacity, ProofTotals, Status, Storage};
 use super::{ApiError, AppState};
 use crate::node::NodeError;
 use axum::extract::State;
@@ -83,7 +83,28 @@ async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
             quota_bytes: node.content().store().quota(),
         },
         provider,
+        proofs: proof_totals(&state).await?,
     }))
+}
+
+/// Challenges by outcome from the database's own count (the deals API lists at most 100 per
+/// deal, so counting its rows would freeze there).
+async fn proof_totals(state: &AppState) -> Result<ProofTotals, ApiError> {
+    let counts = state
+        .node
+        .db()
+        .challenge_counts()
+        .await
+        .map_err(NodeError::from)?;
+    let mut totals = ProofTotals::default();
+    for (_role, outcome, n) in counts {
+        match outcome.as_str() {
+            "passed" | "answered" => totals.passed += n,
+            "pending" => {}
+            _ => totals.failed += n,
+        }
+    }
+    Ok(totals)
 }
 
 #[cfg(test)]

@@ -394,6 +394,12 @@ pub struct KeepRequest {
     pub duration_secs: Option<u64>,
     pub max_price_per_gib_month: Option<u64>,
     pub challenge_period_secs: Option<u64>,
+    /// Hold the CID as `k+m` erasure-coded slots (e.g. `4+4`) instead of replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<String>,
+    /// With `erasure`: rebuild lost slots once fewer than this many are held (default k+1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_threshold: Option<u32>,
 }
 
 /// `GET /keeps`.
@@ -425,6 +431,70 @@ pub struct Keep {
     pub providers: Vec<Replica>,
     pub paid: u64,
     pub events: Vec<KeepEvent>,
+    /// For an erasure-coded keep: its scheme, erasure root and health.
+    #[serde(default)]
+    pub erasure: Option<KeepErasure>,
+    /// For an erasure-coded keep: every slot with its provider, deal, last proof and score.
+    #[serde(default)]
+    pub slots: Vec<Slot>,
+}
+
+/// An erasure-coded keep's scheme and health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepErasure {
+    /// `k+m`.
+    pub scheme: String,
+    pub k: u32,
+    pub m: u32,
+    pub repair_threshold: u32,
+    /// The erasure root (the manifest's CID), once encoded.
+    pub manifest: Option<String>,
+    pub healthy: u32,
+    /// Healthy slots minus k.
+    pub health: i64,
+    pub recoverable: bool,
+    /// Slots without a healthy deal.
+    pub missing: Vec<u32>,
+}
+
+/// One slot of an erasure-coded keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub index: u32,
+    pub cid: String,
+    pub piece_root: String,
+    /// `healthy`, `unproven`, `at_risk` or `missing`.
+    pub state: String,
+    pub peer: Option<String>,
+    pub deal: Option<String>,
+    pub deal_state: Option<DealState>,
+    pub last_proof: Option<LastProof>,
+    pub score: Option<Score>,
+    pub paid: u64,
+    /// A copy is pinned here.
+    pub local: bool,
+    /// Copies refused for not matching the manifest.
+    pub failures: u64,
+}
+
+/// `POST /keeps/{key}/restore`: what the DAG was rebuilt from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepRestore {
+    pub cid: String,
+    pub manifest: String,
+    pub slots: Vec<RestoredSlot>,
+    pub blocks: u64,
+    pub piece_size: u64,
+    pub took_ms: u64,
+    /// Slots passed over, with why.
+    pub refused: Vec<(u32, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredSlot {
+    pub index: u32,
+    /// `local`, or the provider it was fetched from.
+    pub source: String,
 }
 
 /// One provider's part in a keep.
@@ -505,6 +575,19 @@ pub struct Channel {
     pub settled: Option<u64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Where the deposit is escrowed, for a channel on chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onchain: Option<OnChainChannel>,
+}
+
+/// A channel's escrow on chain: the contract's channel id (decimal) and both EVM addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnChainChannel {
+    pub chain_id: u64,
+    pub contract: String,
+    pub channel_id: String,
+    pub payer: String,
+    pub payee: String,
 }
 
 /// `GET /pay/channels/{id}/receipts`: the signed open and close and every receipt, as
@@ -553,6 +636,17 @@ pub struct Status {
     pub storage: Storage,
     /// `None` when this node offers no storage (no ask set).
     pub provider: Option<Capacity>,
+    /// Every challenge this node issued or answered, counted by the database.
+    #[serde(default)]
+    pub proofs: ProofTotals,
+}
+
+/// Challenges over the whole history, both roles: `passed` (a proof verified, or this node's
+/// answer sent) and `failed` (failed, late or unreachable); pending ones are in neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofTotals {
+    pub passed: u64,
+    pub failed: u64,
 }
 
 /// The block store.
@@ -573,4 +667,64 @@ pub struct Capacity {
     /// Held by accepted and active deals.
     pub reserved: u64,
     pub free: u64,
+}
+
+/// `POST /swarm/disconnect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnected {
+    pub id: String,
+    pub disconnected: bool,
+}
+
+/// `GET /repo/stat`: what the repository holds (Kubo's `repo stat`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoStat {
+    /// Blocks recorded in the database.
+    pub num_objects: u64,
+    /// Bytes of block data stored.
+    pub repo_size: u64,
+    /// The configured quota (`[storage] quota`), if any.
+    pub storage_max: Option<u64>,
+    /// The data directory.
+    pub repo_path: String,
+    /// The node's version (`cairn/<semver>`).
+    pub version: String,
+}
+
+/// `GET /stats/bw`: bytes moved over libp2p since the daemon started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandwidthStats {
+    pub total_in: u64,
+    pub total_out: u64,
+    /// Seconds since the network started, over which the averages are taken.
+    pub seconds: u64,
+    /// Average bytes per second received and sent.
+    pub rate_in: u64,
+    pub rate_out: u64,
+}
+
+/// One bad node of a pinned DAG.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadNode {
+    pub cid: String,
+    /// `missing`, `corrupt` or `malformed`.
+    pub problem: String,
+}
+
+/// One pin's verdict in `POST /pins/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinVerdict {
+    pub cid: String,
+    pub ok: bool,
+    /// Blocks of the DAG read and found whole.
+    pub blocks: u64,
+    pub bad_count: u64,
+    /// The bad nodes, up to 100.
+    pub bad_nodes: Vec<BadNode>,
+}
+
+/// `POST /pins/verify`: every pin's DAG checked against the local store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinVerify {
+    pub pins: Vec<PinVerdict>,
 }

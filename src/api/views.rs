@@ -9,7 +9,10 @@ use super::types;
 use crate::content::exporter::DirEntry;
 use crate::db::{ChallengeRow, DealEventRow, KeepEventRow, KeepRow, PinRow, ProofRow, ReceiptRow};
 use crate::keeper::Score;
-use crate::node::{AuditReport, Balance, CarImport, GcReport, KeepReport, ReplicaReport};
+use crate::node::{
+    AuditReport, Balance, CarImport, ErasureReport, GcReport, KeepReport, ReplicaReport,
+    RestoreReport, SlotReport,
+};
 
 impl From<DirEntry> for types::ListEntry {
     fn from(entry: DirEntry) -> Self {
@@ -318,6 +321,8 @@ impl From<KeepReport> for types::Keep {
             providers,
             paid,
             events,
+            erasure,
+            slots,
         } = report;
         let KeepRow {
             id,
@@ -359,6 +364,97 @@ impl From<KeepReport> for types::Keep {
             providers: providers.into_iter().map(Into::into).collect(),
             paid,
             events: events.into_iter().map(Into::into).collect(),
+            erasure: erasure.map(Into::into),
+            slots: slots.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<ErasureReport> for types::KeepErasure {
+    fn from(report: ErasureReport) -> Self {
+        let ErasureReport {
+            scheme,
+            k,
+            m,
+            repair_threshold,
+            manifest,
+            healthy,
+            health,
+            recoverable,
+            missing,
+        } = report;
+        types::KeepErasure {
+            scheme,
+            k,
+            m,
+            repair_threshold,
+            manifest,
+            healthy,
+            health,
+            recoverable,
+            missing,
+        }
+    }
+}
+
+impl From<SlotReport> for types::Slot {
+    fn from(report: SlotReport) -> Self {
+        let SlotReport {
+            index,
+            cid,
+            piece_root,
+            state,
+            peer,
+            deal,
+            deal_state,
+            last_proof,
+            score,
+            paid,
+            local,
+            failures,
+        } = report;
+        types::Slot {
+            index,
+            cid,
+            piece_root,
+            state,
+            peer,
+            deal,
+            deal_state,
+            last_proof: last_proof.map(Into::into),
+            score: score.map(Into::into),
+            paid,
+            local,
+            failures,
+        }
+    }
+}
+
+impl From<RestoreReport> for types::KeepRestore {
+    fn from(report: RestoreReport) -> Self {
+        let RestoreReport {
+            cid,
+            manifest,
+            slots,
+            blocks,
+            piece_size,
+            took_ms,
+            refused,
+        } = report;
+        types::KeepRestore {
+            cid,
+            manifest,
+            slots: slots
+                .into_iter()
+                .map(|s| types::RestoredSlot {
+                    index: s.index,
+                    source: s.source,
+                })
+                .collect(),
+            blocks,
+            piece_size,
+            took_ms,
+            refused,
         }
     }
 }
@@ -589,10 +685,41 @@ mod tests {
             last_proof: None,
             ..live.clone()
         };
+        let slot = SlotReport {
+            index: 2,
+            cid: cid().to_string(),
+            piece_root: "ab".repeat(32),
+            state: "healthy".into(),
+            peer: Some("12D3KooWpeer".into()),
+            deal: Some("deal-2".into()),
+            deal_state: Some(DealState::Active),
+            last_proof: Some(ProofRow {
+                outcome: "passed".into(),
+                reason: None,
+                issued_at: 60,
+                answered_at: Some(61),
+            }),
+            score: Some(score()),
+            paid: 7,
+            local: false,
+            failures: 1,
+        };
         same_json::<_, types::Keep>(KeepReport {
             keep,
             providers: vec![live, dropped],
             paid: 40,
+            erasure: Some(ErasureReport {
+                scheme: "4+4".into(),
+                k: 4,
+                m: 4,
+                repair_threshold: 5,
+                manifest: Some(cid().to_string()),
+                healthy: 1,
+                health: -3,
+                recoverable: false,
+                missing: vec![0, 1, 3, 4, 5, 6, 7],
+            }),
+            slots: vec![slot],
             events: vec![KeepEventRow {
                 seq: 1,
                 at: 3,
@@ -713,6 +840,7 @@ mod tests {
             settled: None,
             created_at: 1,
             updated_at: 2,
+            onchain: None,
         };
         assert_eq!(
             serde_json::to_value(&channel).unwrap(),

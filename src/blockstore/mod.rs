@@ -6,6 +6,7 @@
 //! - [`Blockstore`]: the interface every backend implements.
 //! - [`FsBlockstore`] (`fs.rs`): files under a directory, sharded as Kubo's flatfs.
 //! - [`MemoryBlockstore`] (`memory.rs`): a map in RAM, for tests.
+//! - [`S3Blockstore`] (`s3.rs`): one object per block in an S3-compatible bucket.
 //! - [`Quota`] (`quota.rs`): the one place that holds the quota and the used-byte counter and
 //!   serializes operations on one CID; backends do no accounting of their own.
 //! - [`Store`] (`store.rs`): the backend chosen in config, behind the quota, as a cheap
@@ -20,11 +21,17 @@
 mod fs;
 mod memory;
 mod quota;
+mod s3;
+/// A real S3 server (s3s-fs on 127.0.0.1) for the tests of every backend.
+#[cfg(test)]
+#[path = "../../tests/support/s3_server.rs"]
+pub(crate) mod s3_server;
 mod store;
 
 pub use fs::FsBlockstore;
 pub use memory::MemoryBlockstore;
 pub use quota::Quota;
+pub use s3::{S3Blockstore, S3Config, S3Credentials};
 pub use store::{Backend, BackendConfig, Store};
 
 use std::future::Future;
@@ -48,8 +55,30 @@ pub enum BlockstoreError {
         "block store is full: {needed} more bytes needed, {available} available under the quota"
     )]
     Full { needed: u64, available: u64 },
+    /// The object storage behind the `s3` backend failed: unreachable, refusing the
+    /// credentials, without the bucket, or answering errors after the client's retries.
+    #[error("object storage {location} failed{}: {source}", on_key(.key))]
+    ObjectStore {
+        /// `endpoint/bucket/prefix`.
+        location: String,
+        /// The object key asked for, empty if none.
+        key: String,
+        source: object_store::Error,
+    },
+    #[error(
+        "the s3 block store needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
+    NoCredentials,
     #[error(transparent)]
     Content(#[from] ContentError),
+}
+
+fn on_key(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!(" on {key}")
+    }
 }
 
 pub type Result<T, E = BlockstoreError> = std::result::Result<T, E>;
@@ -141,6 +170,9 @@ impl<S: Blockstore> crate::content::BlockGet for LocalBlocks<S> {
             Ok(Some(data)) => Ok(data),
             Ok(None) => Err(ContentError::NotFound(*cid)),
             Err(BlockstoreError::Corrupt(cid)) => Err(ContentError::Corrupt(cid)),
+            Err(e @ BlockstoreError::ObjectStore { .. }) => {
+                Err(ContentError::StoreUnavailable(e.to_string()))
+            }
             Err(e) => Err(ContentError::Source(e.to_string())),
         }
     }
@@ -149,6 +181,9 @@ impl<S: Blockstore> crate::content::BlockGet for LocalBlocks<S> {
         match self.0.read_range(cid, offset, len).await {
             Ok(Some(data)) => Ok(data),
             Ok(None) => Err(ContentError::NotFound(*cid)),
+            Err(e @ BlockstoreError::ObjectStore { .. }) => {
+                Err(ContentError::StoreUnavailable(e.to_string()))
+            }
             Err(e) => Err(ContentError::Source(e.to_string())),
         }
     }

@@ -18,7 +18,9 @@
 //!   cumulative is signed as `uint256`.
 
 pub mod anvil;
+pub mod config;
 pub mod contract;
+pub mod handle;
 pub mod voucher;
 pub mod wallet;
 
@@ -35,6 +37,7 @@ pub use contract::{
     ChainClient, ChannelState, Channels, Claimed, CloseStarted, CooperativelyClosed, Deployment,
     Opened, ToppedUp, TxOutcome, Withdrawn,
 };
+pub use handle::ChainHandle;
 pub use voucher::{recover, Close, Domain, Voucher, VoucherError};
 pub use wallet::{Wallet, WALLET_FILE};
 

@@ -12,7 +12,7 @@ use tokio_util::io::ReaderStream;
 use super::{progress, Context};
 use crate::api::types::Added;
 use crate::content::importer::{FileImporter, ImportedFile};
-use crate::content::profile::{parse_chunker, ImportOptions, Profile};
+use crate::content::profile::{parse_chunker, ImportOptions};
 use crate::content::HashAlg;
 
 #[derive(Debug, Args)]
@@ -26,11 +26,26 @@ pub struct AddArgs {
     #[arg(long)]
     pub profile: Option<String>,
     /// Chunker, as Kubo's: size-<bytes>.
-    #[arg(long)]
+    #[arg(short = 's', long)]
     pub chunker: Option<String>,
-    /// Use raw blocks for leaves (overrides the profile).
-    #[arg(long)]
+    /// Use raw blocks for leaves (overrides the profile): `--raw-leaves` alone means true,
+    /// `--raw-leaves=false` turns them off (the value needs `=`, as Kubo's flags do).
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
     pub raw_leaves: Option<bool>,
+    /// CID version, as Kubo's flag: 0 (CIDv0, dag-pb leaves; with no --profile, Kubo's
+    /// default layout `unixfs-v0-2015`) or 1 (CIDv1, raw leaves).
+    #[arg(long, value_name = "0|1")]
+    pub cid_version: Option<u8>,
+    /// Wrap the file (or directory) in a new directory, as Kubo's -w: the CID printed is the
+    /// wrapping directory's.
+    #[arg(short = 'w', long)]
+    pub wrap_with_directory: bool,
     /// Hash function: sha2-256 (default) or blake3.
     #[arg(long)]
     pub hash: Option<String>,
@@ -46,6 +61,9 @@ pub struct AddArgs {
     /// Print only the CID.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print only the final CID (Kubo's -Q; the same as -q here, which prints only the root).
+    #[arg(short = 'Q', long)]
+    pub quieter: bool,
     /// Include files and directories whose names start with a dot (left out by default, as
     /// IPIP-0499 profiles say).
     #[arg(short = 'H', long)]
@@ -54,10 +72,11 @@ pub struct AddArgs {
 
 impl AddArgs {
     fn options(&self) -> anyhow::Result<ImportOptions> {
-        let mut options = ImportOptions::default();
-        if let Some(profile) = &self.profile {
-            options.profile = profile.parse::<Profile>()?;
-        }
+        let mut options = ImportOptions {
+            profile: ImportOptions::profile_for(self.profile.as_deref(), self.cid_version)?,
+            cid_version: self.cid_version,
+            ..ImportOptions::default()
+        };
         if let Some(chunker) = &self.chunker {
             options.chunk_size = Some(parse_chunker(chunker)?);
         }
@@ -65,6 +84,8 @@ impl AddArgs {
         if let Some(hash) = &self.hash {
             options.hash = hash.parse::<HashAlg>()?;
         }
+        // Checked here, so a bad combination fails before any upload.
+        options.params()?;
         Ok(options)
     }
 
@@ -87,6 +108,12 @@ impl AddArgs {
         if let Some(raw) = self.raw_leaves {
             query.push(("raw-leaves", raw.to_string()));
         }
+        if let Some(version) = self.cid_version {
+            query.push(("cid-version", version.to_string()));
+        }
+        if self.wrap_with_directory {
+            query.push(("wrap-with-directory", "true".into()));
+        }
         query
     }
 }
@@ -98,8 +125,8 @@ pub async fn run(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     if meta.is_dir() && !args.recursive {
         bail!("{} is a directory: use -r to add it", args.path.display());
     }
-    let quiet = args.quiet || ctx.json;
-    if args.only_hash && !meta.is_dir() {
+    let quiet = args.quiet || args.quieter || ctx.json;
+    if args.only_hash && !meta.is_dir() && !args.wrap_with_directory {
         let hashed = hash_locally(&args.path, options, meta.len(), quiet).await?;
         return report(ctx, &args, &hashed.cid, &hashed);
     }
@@ -121,9 +148,8 @@ fn report(
     cid: &str,
     out: &impl serde::Serialize,
 ) -> anyhow::Result<()> {
-    if args.quiet && !ctx.json {
-        println!("{cid}");
-        return Ok(());
+    if (args.quiet || args.quieter) && !ctx.json {
+        return super::print_line(cid);
     }
     ctx.print(out, || format!("added {cid} {}", args.path.display()))
 }
@@ -197,6 +223,18 @@ async fn upload(
 ) -> anyhow::Result<Added> {
     let client = ctx.client()?;
     let request = client.request(Method::POST, "/add").query(&args.query());
+    if !meta.is_dir() && args.wrap_with_directory {
+        // One part named by the file's name: the daemon wraps it in a directory.
+        let bar = progress::bytes(Some(meta.len()), quiet);
+        let name = file_name(&args.path)?;
+        let part = Part::stream_with_length(file_body(&args.path, &bar).await?, meta.len())
+            .file_name(name);
+        let out = client
+            .json(request.multipart(Form::new().part("file", part)))
+            .await;
+        bar.finish_and_clear();
+        return out;
+    }
     if !meta.is_dir() {
         let bar = progress::bytes(Some(meta.len()), quiet);
         let body = file_body(&args.path, &bar).await?;
@@ -233,6 +271,15 @@ async fn file_body(path: &Path, bar: &indicatif::ProgressBar) -> anyhow::Result<
         }
     });
     Ok(Body::wrap_stream(stream))
+}
+
+fn file_name(path: &Path) -> anyhow::Result<String> {
+    let name = path
+        .canonicalize()?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| anyhow::anyhow!("{} has no file name", path.display()))?;
+    Ok(name)
 }
 
 /// Every file (with its source path) and directory (`None`) under `root`, as paths relative

@@ -10,6 +10,16 @@ use serde::Serialize;
 use super::Context;
 use crate::api::types::ErrorBody;
 
+/// The daemon refused a call: its status and machine-readable reason travel up to the exit
+/// report (`--json` errors carry them).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message} ({reason}, HTTP {status})")]
+pub struct ApiFailure {
+    pub reason: String,
+    pub message: String,
+    pub status: u16,
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -23,15 +33,20 @@ impl Client {
         let data = ctx.data_dir()?;
         let base = match &ctx.api {
             Some(api) => api.trim_end_matches('/').to_string(),
-            None => {
-                let info = data.read_daemon_info().ok_or_else(|| {
-                    anyhow!(
-                        "no daemon running for {} (start one with `cairn daemon`, or pass --api)",
-                        data.root().display()
-                    )
-                })?;
-                info.api
-            }
+            None => match data.daemon_file() {
+                crate::config::DaemonFile::Running(info) => info.api,
+                crate::config::DaemonFile::Absent => bail!(
+                    "no daemon running for {} (start one with `cairn daemon`, or pass --api)",
+                    data.root().display()
+                ),
+                crate::config::DaemonFile::Stale(info) => bail!(
+                    "no daemon running for {}: its daemon.json was left by pid {}, which \
+                     stopped without cleaning up (start one with `cairn daemon`, which \
+                     replaces it)",
+                    data.root().display(),
+                    info.pid
+                ),
+            },
         };
         let token = std::env::var("CAIRN_API_TOKEN")
             .ok()
@@ -64,7 +79,12 @@ impl Client {
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();
         if let Ok(e) = serde_json::from_slice::<ErrorBody>(&body) {
-            bail!("{} ({}, HTTP {})", e.message, e.error, status.as_u16());
+            return Err(ApiFailure {
+                reason: e.error,
+                message: e.message,
+                status: status.as_u16(),
+            }
+            .into());
         }
         // Not the API's error body (a rejection by the HTTP layer, say): its text, if short.
         let text = String::from_utf8_lossy(&body);

@@ -1,4 +1,6 @@
-//! `cairn daemon`.
+//! `cairn daemon`: runs the node until `SIGTERM` or `SIGINT`, then stops it gracefully
+//! ([`Daemon::stop`]: tasks finish or are cancelled, the network shuts down, what periodic tasks
+//! hold is written, the database is closed, `daemon.json` removed) and exits 0.
 
 use clap::Args;
 
@@ -19,6 +21,8 @@ pub async fn run(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
         data.init(&Config::new(args.random_ports))?;
         eprintln!("initialized {}", data.root().display());
     }
+    // Before start-up, so a stop asked for while the node starts is not lost.
+    let mut stop = super::signals::Stop::install()?;
     let daemon = Daemon::start(data).await?;
     let info = &daemon.info;
     if ctx.json {
@@ -31,10 +35,11 @@ pub async fn run(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
         for addr in &info.addresses {
             println!("swarm:   {addr}");
         }
-        println!("daemon ready (Ctrl-C to stop)");
+        println!("daemon ready (Ctrl-C or SIGTERM to stop)");
     }
-    tokio::signal::ctrl_c().await?;
-    eprintln!("stopping");
+    let signal = stop.wait().await;
+    tracing::info!(signal, "stopping");
     daemon.stop().await;
+    tracing::info!("stopped");
     Ok(())
 }

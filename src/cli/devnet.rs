@@ -2,7 +2,13 @@
 //! dir and SQLite database: one client and several providers. The client adds a sample
 //! dataset and keeps it with three replicas; challenges and payments run every `--period`;
 //! after `--kill-after` one provider holding a replica is stopped and the keeper repairs.
-//! A summary line is printed every two seconds; Ctrl-C (or `--run-for`) stops every node.
+//! A summary line is printed every two seconds; `SIGINT` (Ctrl-C), `SIGTERM`, `--run-for` or
+//! a closed stdout (the reader of a pipe went away) stops every node, and a temporary data dir
+//! is removed before the command exits.
+//!
+//! With `--chain`, the nodes settle on a local anvil (127.0.0.1, an OS-picked port): the
+//! contract and a test token are deployed, every wallet gets gas, the client gets tokens,
+//! deposits are escrowed, providers claim, and the summary shows their token balances.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -14,7 +20,12 @@ use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 
 use super::Context;
+use alloy::primitives::U256;
+
 use crate::api::types::Added;
+use crate::chain::anvil::NPM_BINARY;
+use crate::chain::config::ChainConfig;
+use crate::chain::Anvil;
 use crate::config::{Config, DataDir};
 use crate::keeper::Policy;
 use crate::market::state::DealState;
@@ -44,7 +55,22 @@ pub struct DevnetArgs {
     /// Stop on its own after this long (default: run until Ctrl-C).
     #[arg(long, value_parser = parse_duration)]
     pub run_for: Option<Duration>,
+    /// Settle on a local anvil chain instead of the nodes' ledgers.
+    #[arg(long)]
+    pub chain: bool,
+    /// The anvil binary (default: contracts/evm/node_modules/.bin/anvil under the current
+    /// dir if present, else `anvil` on the PATH).
+    #[arg(long, value_name = "PATH", requires = "chain")]
+    pub anvil: Option<PathBuf>,
+    /// With --chain: unclaimed receipts (base units) past which providers claim.
+    #[arg(long, default_value_t = 100, requires = "chain")]
+    pub claim_threshold: u64,
 }
+
+/// Tokens minted to the devnet's client: far more than its deals cost.
+const CLIENT_TOKENS: u64 = 1_000_000_000_000;
+/// Gas for every devnet wallet: 100 ether.
+const GAS_WEI: u128 = 100_000_000_000_000_000_000;
 
 /// Prices that make payments visible on a small dataset and short deals.
 const PRICE_PER_GIB_MONTH: u64 = 1_000_000_000;
@@ -65,7 +91,16 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
             true,
         ),
     };
-    let mut net = Devnet::start(&root, &args).await?;
+    let mut stop = super::signals::Stop::install()?;
+    let mut net = match Devnet::start(&root, &args).await {
+        Ok(net) => net,
+        Err(e) => {
+            if temporary {
+                let _ = std::fs::remove_dir_all(&root);
+            }
+            return Err(e);
+        }
+    };
     let pages: Vec<String> = std::iter::once(&net.client)
         .chain(&net.providers)
         .map(|d| format!("{}/", d.info.api))
@@ -73,54 +108,136 @@ pub async fn run(ctx: &Context, args: DevnetArgs) -> anyhow::Result<()> {
     let started = serde_json::json!({"event": "started", "data": root,
         "client": net.client.info.api, "status_pages": pages,
         "providers": net.providers.iter().map(|p| p.info.id.clone()).collect::<Vec<_>>()});
-    say(ctx, &started, || {
+    let said = say(ctx, &started, || {
         format!(
             "devnet: 1 client and {} providers under {}\nstatus pages (client first): {}",
             args.nodes,
             root.display(),
             pages.join(" ")
         )
-    })?;
-    let outcome = net.watch(ctx, &args).await;
+    });
+    let outcome = match said {
+        Ok(()) => net.watch(ctx, &args, &mut stop).await,
+        Err(e) => Err(e.into()),
+    };
     net.stop().await;
     if temporary {
         let _ = std::fs::remove_dir_all(&root);
     }
-    outcome
+    match outcome {
+        // Nobody reads any more (`cairn devnet | head -3`): stopping is all that was left.
+        Err(e) if is_closed_pipe(&e) => {
+            tracing::info!("stdout closed; devnet stopped");
+            Ok(())
+        }
+        outcome => outcome,
+    }
 }
 
+/// Prints one event (JSON with `--json`, else the human line). Unlike `println!`, a closed
+/// stdout is an error returned, not a panic, so the nodes still stop and the data is removed.
 fn say(
     ctx: &Context,
     value: &serde_json::Value,
     human: impl FnOnce() -> String,
-) -> anyhow::Result<()> {
-    ctx.print(value, human)
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let line = match ctx.json {
+        true => value.to_string(),
+        false => human(),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush())
+}
+
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 struct Devnet {
     client: Daemon,
     providers: Vec<Daemon>,
     keep: String,
+    /// The local chain with `--chain` (killed when dropped, after the nodes stop).
+    chain: Option<DevChain>,
 }
 
-async fn start_node(dir: PathBuf) -> anyhow::Result<Daemon> {
+/// The devnet's chain: anvil and where the contract is.
+struct DevChain {
+    anvil: Anvil,
+    config: ChainConfig,
+}
+
+impl DevChain {
+    async fn start(args: &DevnetArgs) -> anyhow::Result<Self> {
+        let binary = match &args.anvil {
+            Some(path) => path.clone(),
+            None if std::path::Path::new(NPM_BINARY).exists() => PathBuf::from(NPM_BINARY),
+            None => PathBuf::from("anvil"),
+        };
+        let anvil = Anvil::start(&binary).await.with_context(|| {
+            format!(
+                "starting {} (install it with `npm ci` in contracts/evm, or pass --anvil)",
+                binary.display()
+            )
+        })?;
+        let deployment = anvil.deployer().deploy(None).await?;
+        let mut config = ChainConfig::new(
+            anvil.url().to_string(),
+            deployment.contract,
+            Some(deployment.token),
+        );
+        config.claim_threshold = args.claim_threshold;
+        config.challenge_window = Duration::from_secs(600);
+        Ok(DevChain { anvil, config })
+    }
+
+    /// Gas for `node`'s wallet, and `tokens` of the test token.
+    async fn fund(&self, node: &Node, tokens: u64) -> anyhow::Result<()> {
+        let chain = node
+            .parts()
+            .chain
+            .as_ref()
+            .ok_or_else(|| anyhow!("a devnet node without [chain]"))?;
+        self.anvil
+            .fund(chain.address(), U256::from(GAS_WEI))
+            .await?;
+        if tokens > 0 {
+            let channels = self.anvil.deployer().channels(self.config.contract).await?;
+            channels.mint(chain.address(), U256::from(tokens)).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn start_node(dir: PathBuf, chain: Option<&DevChain>) -> anyhow::Result<Daemon> {
     let data = DataDir::new(dir);
     if !data.is_initialized() {
         let mut config = Config::new(true);
         // Loopback only: the demo network never listens on, or dials, anything else.
         config.swarm.listen = vec![Multiaddr::from(Ipv4Addr::LOCALHOST).with(Protocol::Tcp(0))];
+        config.chain = chain.map(|c| c.config.clone());
         data.init(&config)?;
     }
-    Ok(Daemon::start(data).await?)
+    let daemon = Daemon::start(data).await?;
+    if let Some(chain) = chain {
+        chain.fund(daemon.node(), 0).await?;
+    }
+    Ok(daemon)
 }
 
 impl Devnet {
     async fn start(root: &std::path::Path, args: &DevnetArgs) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
             .with_context(|| format!("cannot create {}", root.display()))?;
+        let chain = match args.chain {
+            true => Some(DevChain::start(args).await?),
+            false => None,
+        };
         let mut providers = Vec::new();
         for i in 0..args.nodes {
-            let daemon = start_node(root.join(format!("provider-{i}"))).await?;
+            let daemon = start_node(root.join(format!("provider-{i}")), chain.as_ref()).await?;
             daemon
                 .node()
                 .provider()
@@ -128,7 +245,10 @@ impl Devnet {
                 .await?;
             providers.push(daemon);
         }
-        let client = start_node(root.join("client")).await?;
+        let client = start_node(root.join("client"), chain.as_ref()).await?;
+        if let Some(chain) = &chain {
+            chain.fund(client.node(), CLIENT_TOKENS).await?;
+        }
         let net = client
             .node()
             .net()
@@ -165,22 +285,33 @@ impl Devnet {
             client,
             providers,
             keep: keep.id,
+            chain,
         })
     }
 
     /// Prints a summary every two seconds; stops a replica's provider once, after
-    /// `kill_after`; returns at Ctrl-C or after `run_for`.
-    async fn watch(&mut self, ctx: &Context, args: &DevnetArgs) -> anyhow::Result<()> {
+    /// `kill_after`; returns at `SIGINT` or `SIGTERM`, after `run_for`, or with the error of
+    /// a closed stdout.
+    async fn watch(
+        &mut self,
+        ctx: &Context,
+        args: &DevnetArgs,
+        stop: &mut super::signals::Stop,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut killed = false;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => return Ok(()),
+                signal = stop.wait() => {
+                    tracing::info!(signal, "stopping the devnet");
+                    return Ok(());
+                }
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
-            let summary = summary(self.client.node(), &self.providers, &self.keep).await?;
+            let mut summary = summary(self.client.node(), &self.providers, &self.keep).await?;
+            if let Some(chain) = &self.chain {
+                summary["onchain"] = onchain_summary(chain, &self.providers).await;
+            }
             say(ctx, &summary, || human_summary(&summary))?;
             if !killed && started.elapsed() >= args.kill_after {
                 killed = self.kill_a_replica(ctx).await?;
@@ -225,6 +356,8 @@ impl Devnet {
         for provider in self.providers {
             provider.stop().await;
         }
+        // Last: the nodes may still have talked to it while stopping.
+        drop(self.chain);
     }
 }
 
@@ -235,7 +368,7 @@ fn provider_terms(period: Duration) -> AskTerms {
         min_duration_secs: 1,
         max_duration_secs: 365 * 24 * 3600,
         max_piece_size: 1 << 30,
-        capacity: 10 << 30,
+        capacity: 2 << 30,
         min_challenge_period_secs: period.as_secs().max(1),
         ttl_secs: 3600,
         allow: None,
@@ -314,7 +447,45 @@ async fn summary(
     }))
 }
 
+/// Each provider's token balance on chain (what it claimed), or why it could not be read.
+async fn onchain_summary(chain: &DevChain, providers: &[Daemon]) -> serde_json::Value {
+    let channels = match chain.anvil.deployer().channels(chain.config.contract).await {
+        Ok(channels) => channels,
+        Err(e) => return serde_json::json!({"error": e.to_string()}),
+    };
+    let mut balances = serde_json::Map::new();
+    for provider in providers {
+        let Some(wallet) = provider.node().parts().chain.as_ref() else {
+            continue;
+        };
+        let balance = match channels.token_balance(wallet.address()).await {
+            Ok(balance) => serde_json::Value::String(balance.to_string()),
+            Err(e) => serde_json::json!({"error": e.reason()}),
+        };
+        balances.insert(provider.info.id.clone(), balance);
+    }
+    serde_json::json!({
+        "rpc": chain.anvil.url(),
+        "contract": chain.config.contract.to_checksum(None),
+        "token_balances": balances,
+    })
+}
+
 fn human_summary(s: &serde_json::Value) -> String {
+    let onchain = s["onchain"]["token_balances"]
+        .as_object()
+        .map(|b| {
+            let values: Vec<String> = b
+                .values()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                .collect();
+            format!(" | on-chain token balances {}", values.join(" "))
+        })
+        .unwrap_or_default();
+    human_summary_ledger(s) + &onchain
+}
+
+fn human_summary_ledger(s: &serde_json::Value) -> String {
     format!(
         "keep {} {}/{} healthy | deals active {} failed {} cancelled {} | proofs passed {} failed {} | receipts {} | client spent {} | providers earned {}",
         s["keep"]["status"].as_str().unwrap_or("?"),

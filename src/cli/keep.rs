@@ -1,5 +1,6 @@
-//! `cairn keep <cid> [policy]`, `cairn keep ls|show|rm`: persistent pinning with a
-//! replication policy, through the daemon's `/keeps` API.
+//! `cairn keep <cid> [policy]`, `cairn keep ls|show|rm|restore`: persistent pinning with a
+//! replication policy (full replicas, or `--erasure k+m` slots), through the daemon's `/keeps`
+//! API.
 //!
 //! Policy flags left out take the node's `[keeper]` defaults (not the keep's earlier
 //! values): each `cairn keep` states the whole policy.
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use super::table::Table;
 use super::Context;
-use crate::api::types::{Keep, KeepRequest, Keeps, KeepsRemoved};
+use crate::api::types::{Keep, KeepRequest, KeepRestore, Keeps, KeepsRemoved};
 use crate::market::DealState;
 use crate::units::{format_secs, format_unix_ms, parse_duration};
 use clap::{Args, Subcommand};
@@ -33,6 +34,13 @@ pub struct KeepArgs {
     /// How often each provider must prove it holds the data, e.g. 1h.
     #[arg(long, value_parser = parse_duration)]
     pub challenge_period: Option<Duration>,
+    /// Hold the CID as k data + m parity slots on k+m distinct providers (e.g. 4+4): any k
+    /// restore it. Instead of --replicas.
+    #[arg(long, conflicts_with = "replicas")]
+    pub erasure: Option<String>,
+    /// With --erasure: rebuild lost slots once fewer than this many are held (default k+1).
+    #[arg(long, requires = "erasure")]
+    pub repair_threshold: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +52,9 @@ pub enum KeepCommand {
     Show { cid: String },
     /// Stop keeping a CID: its deals are cancelled (no longer challenged or paid).
     Rm { cid: String },
+    /// Rebuild an erasure-coded keep's DAG from any k of its slots (fetched from providers)
+    /// when the copy here is gone or damaged; every block is checked, then pinned again.
+    Restore { cid: String },
 }
 
 pub async fn run(ctx: &Context, args: KeepArgs) -> anyhow::Result<()> {
@@ -61,6 +72,11 @@ pub async fn run(ctx: &Context, args: KeepArgs) -> anyhow::Result<()> {
             let out: KeepsRemoved = client.delete_json(&format!("/keeps/{cid}")).await?;
             ctx.print(&out, || format!("no longer keeping {cid}"))
         }
+        (Some(KeepCommand::Restore { cid }), _) => {
+            let path = format!("/keeps/{cid}/restore");
+            let out: KeepRestore = client.post_json(&path, &serde_json::json!({})).await?;
+            ctx.print(&out, || restored(&out))
+        }
         (None, cid) => {
             let request = KeepRequest {
                 cid: cid.unwrap_or_default(),
@@ -68,6 +84,8 @@ pub async fn run(ctx: &Context, args: KeepArgs) -> anyhow::Result<()> {
                 duration_secs: args.duration.map(|d| d.as_secs()),
                 max_price_per_gib_month: args.max_price_per_gib_month,
                 challenge_period_secs: args.challenge_period.map(|d| d.as_secs()),
+                erasure: args.erasure,
+                repair_threshold: args.repair_threshold,
             };
             let out: Keep = client.post_json("/keeps", &request).await?;
             ctx.print(&out, || {
@@ -92,7 +110,10 @@ fn table(keeps: &[Keep]) -> String {
         table.row(vec![
             k.cid.clone(),
             k.status.as_str().to_string(),
-            format!("{}/{}", k.healthy, k.policy.replicas),
+            match &k.erasure {
+                Some(e) => format!("{}/{} slots", e.healthy, e.k + e.m),
+                None => format!("{}/{}", k.healthy, k.policy.replicas),
+            },
             k.shortfall.to_string(),
             k.paid.to_string(),
             k.id.clone(),
@@ -101,7 +122,88 @@ fn table(keeps: &[Keep]) -> String {
     table.render()
 }
 
+fn restored(r: &KeepRestore) -> String {
+    let from: Vec<String> = r
+        .slots
+        .iter()
+        .map(|s| format!("slot {} ({})", s.index, s.source))
+        .collect();
+    let mut lines = vec![format!(
+        "restored {} from {} in {} ms: {} blocks, a piece of {} bytes, pinned",
+        r.cid,
+        from.join(", "),
+        r.took_ms,
+        r.blocks,
+        r.piece_size
+    )];
+    for (index, why) in &r.refused {
+        lines.push(format!("  slot {index} passed over: {why}"));
+    }
+    lines.join("\n")
+}
+
+/// The slot table of an erasure-coded keep, with its health line.
+fn slot_lines(k: &Keep) -> Vec<String> {
+    let Some(e) = &k.erasure else {
+        return Vec::new();
+    };
+    let mut lines = vec![
+        format!(
+            "{} slots, erasure root {}; health {:+} ({} of {} healthy, k = {}), repair below {} held{}",
+            e.scheme,
+            e.manifest.as_deref().unwrap_or("(not encoded yet)"),
+            e.health,
+            e.healthy,
+            e.k + e.m,
+            e.k,
+            e.repair_threshold,
+            if e.recoverable {
+                String::new()
+            } else {
+                format!("; unrecoverable from healthy slots alone, missing {:?}", e.missing)
+            }
+        ),
+        String::new(),
+    ];
+    let header = [
+        "SLOT",
+        "STATE",
+        "PROVIDER",
+        "DEAL",
+        "LAST PROOF",
+        "SCORE",
+        "PAID",
+    ];
+    let mut table = Table::new(&header).right_aligned(&[0, 5, 6]);
+    for s in &k.slots {
+        let proof = match &s.last_proof {
+            None => "none yet".to_string(),
+            Some(last) => format!("{} {}", last.outcome, format_unix_ms(last.issued_at)),
+        };
+        table.row(vec![
+            s.index.to_string(),
+            s.state.clone(),
+            s.peer.clone().unwrap_or_else(|| "-".into()),
+            s.deal_state
+                .map(DealState::as_str)
+                .unwrap_or("-")
+                .to_string(),
+            proof,
+            s.score
+                .as_ref()
+                .map_or("-".into(), |sc| format!("{:.2}", sc.value)),
+            s.paid.to_string(),
+        ]);
+    }
+    lines.extend(table.lines());
+    lines.push(String::new());
+    lines
+}
+
 fn show(k: &Keep) -> String {
+    if k.erasure.is_some() {
+        return show_slots(k);
+    }
     let p = &k.policy;
     let cap = match p.max_price_per_gib_month {
         Some(c) => format!("at most {c} per GiB-month"),
@@ -150,6 +252,33 @@ fn show(k: &Keep) -> String {
         lines.push(format!("  {}", r.score.explanation));
     }
     lines.push(String::new());
+    events(k, &mut lines);
+    lines.join("\n")
+}
+
+/// An erasure-coded keep: its policy, health, slot table and decisions.
+fn show_slots(k: &Keep) -> String {
+    let p = &k.policy;
+    let cap = match p.max_price_per_gib_month {
+        Some(c) => format!("at most {c} per GiB-month"),
+        None => "no price cap".into(),
+    };
+    let mut lines = vec![
+        format!("{}  {}", k.cid, status(k)),
+        format!(
+            "request {}; slots for {}, {cap}, a proof every {}; paid {}",
+            k.id,
+            format_secs(p.duration_secs),
+            format_secs(p.challenge_period_secs),
+            k.paid
+        ),
+    ];
+    lines.extend(slot_lines(k));
+    events(k, &mut lines);
+    lines.join("\n")
+}
+
+fn events(k: &Keep, lines: &mut Vec<String>) {
     lines.push("what the keeper did:".into());
     for e in &k.events {
         lines.push(format!(
@@ -159,7 +288,6 @@ fn show(k: &Keep) -> String {
             e.detail
         ));
     }
-    lines.join("\n")
 }
 
 #[cfg(test)]
@@ -232,6 +360,8 @@ mod tests {
             ],
             paid: 60,
             events: Vec::new(),
+            erasure: None,
+            slots: Vec::new(),
         };
         let shown = show(&keep);
         let lines: Vec<&str> = shown.lines().collect();

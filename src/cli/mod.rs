@@ -1,20 +1,31 @@
 //! The `cairn` command line: clap definitions, one file per subcommand. Every command except
 //! `init`, `daemon`, `add --only-hash` and `sim` talks to a running daemon over its HTTP API; the
 //! daemon is found through the data dir's `daemon.json` unless `--api` says otherwise.
+//! `config`, `completions` and `man` need no daemon either.
+//!
+//! Kubo's names work beside Cairn's own: `add -Q --cid-version --raw-leaves -w -s`,
+//! `cat -o -l`, `repo gc|stat`, `dag export|import`, `config`, `stats bw`,
+//! `swarm disconnect`, `pin verify`. How the binary ends (exit codes, `--json` errors, a
+//! closed stdout) is in [`exit`].
 
 mod add;
 mod audit;
 mod car;
 mod cat;
+mod chain;
 mod client;
+mod config;
 mod daemon;
 mod deal;
 mod devnet;
+mod docs;
+pub mod exit;
 mod gc;
 mod get;
 mod id;
 mod init;
 mod keep;
+mod logging;
 mod ls;
 mod pay;
 mod piece;
@@ -24,15 +35,19 @@ mod proof;
 mod provider;
 mod repo;
 mod routing;
+mod signals;
 mod sim;
+mod stats;
 mod swarm;
 mod table;
+mod wallet;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 pub use client::Client;
+pub use logging::init as init_logging;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -77,12 +92,24 @@ pub enum Command {
     Pin(pin::PinCommand),
     /// Remove every stored block that no pin references.
     Gc,
-    /// Check the block store (and repair it).
+    /// The repository: verify (and repair) the block store, gc, stat.
     #[command(subcommand)]
     Repo(repo::RepoCommand),
     /// Export and import CARv1 files.
     #[command(subcommand)]
     Car(car::CarCommand),
+    /// Export and import DAGs as CARv1 (Kubo's names for `car export|import`).
+    #[command(subcommand)]
+    Dag(car::CarCommand),
+    /// Read or set a config.toml key (`cairn config api.listen`), or `cairn config show`.
+    Config(config::ConfigArgs),
+    /// Traffic figures: `cairn stats bw`.
+    #[command(subcommand)]
+    Stats(stats::StatsCommand),
+    /// Print a shell completion script: bash, zsh, fish, elvish, powershell.
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff), or write one per command with --dir.
+    Man(docs::ManArgs),
     /// Show this node's peer id and addresses.
     Id,
     /// Challenge a provider to prove it holds a piece; prints pass/fail, latency, proof size.
@@ -114,6 +141,11 @@ pub enum Command {
     /// Piece commitments (what storage proofs are checked against).
     #[command(subcommand)]
     Piece(piece::PieceCommand),
+    /// The node's EVM address and its native and token balances.
+    Wallet,
+    /// The payment-channel contract on an EVM chain.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
     /// Simulations that need no daemon: `cairn sim availability`.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -137,7 +169,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pin(command) => pin::run(&ctx, command).await,
         Command::Gc => gc::gc(&ctx).await,
         Command::Repo(command) => repo::run(&ctx, command).await,
-        Command::Car(command) => car::run(&ctx, command).await,
+        Command::Car(command) | Command::Dag(command) => car::run(&ctx, command).await,
+        Command::Config(args) => config::run(&ctx, args),
+        Command::Stats(command) => stats::run(&ctx, command).await,
+        Command::Completions(args) => docs::completions(args),
+        Command::Man(args) => docs::man(args),
         Command::Id => id::run(&ctx).await,
         Command::Piece(command) => piece::run(&ctx, command).await,
         Command::Swarm(command) => swarm::run(&ctx, command).await,
@@ -151,6 +187,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pay(command) => pay::run(&ctx, command).await,
         Command::Balance => pay::balance(&ctx).await,
         Command::Sim(command) => sim::run(&ctx, command).await,
+        Command::Wallet => wallet::run(&ctx).await,
+        Command::Chain(command) => chain::run(&ctx, command).await,
     }
 }
 
@@ -182,10 +220,28 @@ impl Context {
         human: impl FnOnce() -> String,
     ) -> anyhow::Result<()> {
         if self.json {
-            println!("{}", serde_json::to_value(value)?);
+            print_line(&serde_json::to_value(value)?.to_string())
         } else {
-            println!("{}", human());
+            print_line(&human())
         }
-        Ok(())
     }
+}
+
+/// Writes one line to stdout. A closed stdout is an error (`BrokenPipe`) that ends the
+/// command quietly with exit 0 (see [`exit`]), never a panic as with `println!`.
+pub fn print_line(line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes bytes to stdout, as [`print_line`] does.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
 }

@@ -25,6 +25,10 @@ pub enum PayCommand {
     Receipts(ReceiptsArgs),
     /// Verify an exported receipts CAR offline: signatures, monotonicity, totals.
     Verify { file: PathBuf },
+    /// Payee of a channel on chain: cash its highest receipt now ({claimed, tx}).
+    Claim { channel: String },
+    /// Payer of a channel on chain: after the challenge window, take back what was not paid.
+    Withdraw { channel: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,7 +39,8 @@ pub enum ChannelCommand {
         #[arg(long)]
         deposit: u64,
     },
-    /// Settle a channel with the highest receipt the payee holds.
+    /// Settle a channel with the highest receipt the payee holds; on chain, start the close
+    /// (the payee may claim until the challenge window ends, then `cairn pay withdraw`).
     Close { channel: String },
 }
 
@@ -60,6 +65,12 @@ pub async fn run(ctx: &Context, command: PayCommand) -> anyhow::Result<()> {
             let path = format!("/pay/channels/{channel}/close");
             let closed: Channel = client.post_empty(&path).await?;
             ctx.print(&closed, || {
+                if let Some(onchain) = &closed.onchain {
+                    return format!(
+                        "started closing {channel} (contract channel {}) on chain: withdraw after the challenge window",
+                        onchain.channel_id
+                    );
+                }
                 let settled = closed.settled.map_or("null".to_string(), |s| s.to_string());
                 format!("closed {channel}: settled {settled}")
             })
@@ -71,6 +82,26 @@ pub async fn run(ctx: &Context, command: PayCommand) -> anyhow::Result<()> {
         }
         PayCommand::Receipts(args) => receipts(ctx, args).await,
         PayCommand::Verify { file } => verify(ctx, &file).await,
+        PayCommand::Claim { channel } => {
+            let client = ctx.client()?;
+            let path = format!("/pay/channels/{channel}/claim");
+            let claimed: serde_json::Value = client.post_empty(&path).await?;
+            ctx.print(&claimed, || match claimed["tx"].as_str() {
+                Some(tx) => format!("claimed {} on {channel} (tx {tx})", claimed["claimed"]),
+                None => format!("nothing new to claim on {channel}"),
+            })
+        }
+        PayCommand::Withdraw { channel } => {
+            let client = ctx.client()?;
+            let path = format!("/pay/channels/{channel}/withdraw");
+            let withdrawn: serde_json::Value = client.post_empty(&path).await?;
+            ctx.print(&withdrawn, || {
+                format!(
+                    "withdrew {} from {channel} (the payee was paid {}; tx {})",
+                    withdrawn["refund"], withdrawn["paid_out"], withdrawn["tx"]
+                )
+            })
+        }
     }
 }
 

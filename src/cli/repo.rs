@@ -1,9 +1,10 @@
-//! `cairn repo verify [--repair]`.
+//! `cairn repo verify [--repair]`, `cairn repo gc` (the same as `cairn gc`), `cairn repo stat`.
 
 use clap::Subcommand;
 use reqwest::Method;
 
 use super::Context;
+use crate::api::types::RepoStat;
 
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
@@ -15,11 +16,26 @@ pub enum RepoCommand {
         #[arg(long)]
         repair: bool,
     },
+    /// Remove every stored block that no pin references (the same as `cairn gc`).
+    Gc,
+    /// What the repository holds: blocks, bytes, quota, path.
+    Stat {
+        /// Print only the sizes (RepoSize and StorageMax), as Kubo's --size-only.
+        #[arg(long)]
+        size_only: bool,
+        /// Print sizes in human units (KiB, MiB, ...).
+        #[arg(short = 'H', long)]
+        human: bool,
+    },
 }
 
 pub async fn run(ctx: &Context, command: RepoCommand) -> anyhow::Result<()> {
+    let repair = match command {
+        RepoCommand::Verify { repair } => repair,
+        RepoCommand::Gc => return super::gc::gc(ctx).await,
+        RepoCommand::Stat { size_only, human } => return stat(ctx, size_only, human).await,
+    };
     let client = ctx.client()?;
-    let RepoCommand::Verify { repair } = command;
     let path = if repair {
         "/repo/verify?repair=true"
     } else {
@@ -42,6 +58,27 @@ pub async fn run(ctx: &Context, command: RepoCommand) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+async fn stat(ctx: &Context, size_only: bool, human: bool) -> anyhow::Result<()> {
+    let out: RepoStat = ctx.client()?.get_json("/repo/stat").await?;
+    let size = |bytes: u64| match human {
+        true => bytesize::ByteSize::b(bytes).display().iec().to_string(),
+        false => bytes.to_string(),
+    };
+    ctx.print(&out, || {
+        let max = out.storage_max.map_or("unlimited".to_string(), size);
+        let mut lines = vec![
+            format!("RepoSize:   {}", size(out.repo_size)),
+            format!("StorageMax: {max}"),
+        ];
+        if !size_only {
+            lines.insert(0, format!("NumObjects: {}", out.num_objects));
+            lines.push(format!("RepoPath:   {}", out.repo_path));
+            lines.push(format!("Version:    {}", out.version));
+        }
+        lines.join("\n")
+    })
 }
 
 fn human(out: &serde_json::Value, repair: bool) -> String {

@@ -12,6 +12,7 @@ pub mod hamt;
 pub mod importer;
 pub mod profile;
 pub mod reach;
+pub mod selector;
 pub mod unixfs;
 
 use std::future::Future;
@@ -67,6 +68,10 @@ pub enum ContentError {
     InvalidOption(String),
     #[error("block source failed: {0}")]
     Source(String),
+    /// The block store's object storage could not be reached or failed (the text is the
+    /// store's error, for the log).
+    #[error("block store unavailable: {0}")]
+    StoreUnavailable(String),
     /// The local copy does not hash to its CID and no peer supplied a good one.
     #[error(
         "stored block {0} is corrupt and no peer supplied it (run `cairn repo verify --repair`)"

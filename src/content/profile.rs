@@ -44,6 +44,21 @@ pub struct ImportOptions {
     pub chunk_size: Option<usize>,
     pub raw_leaves: Option<bool>,
     pub hash: HashAlg,
+    /// Kubo's `--cid-version`: 0 forces CIDv0 (sha2-256 only) and, unless `raw_leaves` says
+    /// otherwise, dag-pb leaves; 1 forces CIDv1 and raw leaves. `None` keeps the profile's.
+    pub cid_version: Option<u8>,
+}
+
+impl ImportOptions {
+    /// The profile a Kubo-style add means when none is named: `--cid-version 0` is Kubo's
+    /// own default output (`unixfs-v0-2015`), anything else Cairn's default.
+    pub fn profile_for(profile: Option<&str>, cid_version: Option<u8>) -> Result<Profile> {
+        match (profile, cid_version) {
+            (Some(profile), _) => profile.parse(),
+            (None, Some(0)) => Ok(Profile::UnixfsV0_2015),
+            (None, _) => Ok(Profile::default()),
+        }
+    }
 }
 
 /// The concrete parameters an import runs with.
@@ -97,10 +112,25 @@ impl ImportOptions {
             Some(size) => parse_chunker(&format!("size-{size}"))?,
             None => chunk_size,
         };
-        Ok(Params {
+        let (cid_v0, raw_leaves) = match self.cid_version {
             // CIDv0 can only name sha2-256 dag-pb; another hash moves the import to CIDv1,
             // as Kubo does.
-            cid_v0: cid_v0 && self.hash == HashAlg::Sha2_256,
+            None => (cid_v0 && self.hash == HashAlg::Sha2_256, raw_leaves),
+            Some(0) if self.hash != HashAlg::Sha2_256 => {
+                return Err(ContentError::InvalidOption(
+                    "CIDv0 only supports sha2-256 (use --cid-version 1 with another hash)".into(),
+                ))
+            }
+            Some(0) => (true, false),
+            Some(1) => (false, true),
+            Some(other) => {
+                return Err(ContentError::InvalidOption(format!(
+                    "unknown CID version {other} (use 0 or 1)"
+                )))
+            }
+        };
+        Ok(Params {
+            cid_v0,
             raw_leaves: self.raw_leaves.unwrap_or(raw_leaves),
             chunk_size,
             max_links,
@@ -140,6 +170,49 @@ mod tests {
         };
         let custom = custom.params().unwrap();
         assert_eq!((custom.chunk_size, custom.raw_leaves), (1024, false));
+    }
+
+    #[test]
+    fn cid_version_overrides_as_kubo_s_flag_does() {
+        let v1 = ImportOptions {
+            profile: Profile::UnixfsV0_2015,
+            cid_version: Some(1),
+            ..Default::default()
+        };
+        let v1 = v1.params().unwrap();
+        assert_eq!(
+            (v1.cid_v0, v1.raw_leaves, v1.chunk_size),
+            (false, true, 262_144)
+        );
+        let v0 = ImportOptions {
+            cid_version: Some(0),
+            raw_leaves: Some(true),
+            ..Default::default()
+        };
+        let v0 = v0.params().unwrap();
+        assert_eq!((v0.cid_v0, v0.raw_leaves), (true, true));
+        for bad in [
+            ImportOptions {
+                cid_version: Some(2),
+                ..Default::default()
+            },
+            ImportOptions {
+                cid_version: Some(0),
+                hash: HashAlg::Blake3,
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(bad.params(), Err(ContentError::InvalidOption(_))));
+        }
+        assert_eq!(
+            ImportOptions::profile_for(None, Some(0)).unwrap(),
+            Profile::UnixfsV0_2015
+        );
+        assert_eq!(
+            ImportOptions::profile_for(None, Some(1)).unwrap(),
+            Profile::UnixfsV1_2025
+        );
+        assert!(ImportOptions::profile_for(Some("nope"), None).is_err());
     }
 
     #[test]

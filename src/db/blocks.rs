@@ -9,11 +9,14 @@ use super::{Db, DbError, Result};
 
 impl Db {
     /// Records blocks the store now holds (already synced to disk). Idempotent.
-    pub async fn record_blocks(&self, blocks: &[(Cid, u64)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+    /// Records blocks (a CID already recorded is left as it is). Returns the bytes of the rows
+    /// this call wrote, so a caller can count exactly what it added.
+    pub async fn record_blocks(&self, blocks: &[(Cid, u64)]) -> Result<u64> {
+        let mut tx = self.begin().await?;
         let now = self.now_ms();
+        let mut written = 0;
         for (cid, size) in blocks {
-            sqlx::query(
+            let done = sqlx::query(
                 "INSERT INTO blocks (cid, size, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (cid) DO NOTHING",
             )
@@ -22,9 +25,12 @@ impl Db {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if done.rows_affected() > 0 {
+                written += size;
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
 
     pub async fn forget_block(&self, cid: &Cid) -> Result<()> {
@@ -105,7 +111,7 @@ impl Db {
         if blocks.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         for cid in blocks {
             sqlx::query("DELETE FROM blocks WHERE cid = $1")
                 .bind(cid.to_string())

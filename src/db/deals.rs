@@ -2,6 +2,8 @@
 //! transaction, and only if the deal is still in the state the caller saw, so two tasks
 //! racing on one deal cannot both move it.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use super::{Db, DbError, Result};
@@ -49,26 +51,73 @@ fn parse_state(text: &str) -> Result<DealState> {
 impl Db {
     /// Records a new deal in `row.state` with its first event.
     pub async fn insert_deal(&self, row: &DealRow, reason: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO deals (id, role, peer, root_cid, piece_root, piece_size, proposal, acceptance, state, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-        )
-        .bind(&row.id)
-        .bind(&row.role)
-        .bind(&row.peer)
-        .bind(&row.root_cid)
-        .bind(&row.piece_root)
-        .bind(row.piece_size as i64)
-        .bind(&row.proposal)
-        .bind(&row.acceptance)
-        .bind(state_text(row.state))
-        .bind(row.created_at)
-        .execute(&mut *tx)
-        .await?;
+        let mut tx = self.begin().await?;
+        insert_row(&mut tx, row).await?;
         insert_event(&mut tx, &row.id, 0, row.state, reason, self.now_ms()).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Client: records a new deal with what it may be paid in all and from which channel
+    /// (`None` for a free deal), in one transaction.
+    pub async fn insert_funded_deal(
+        &self,
+        row: &DealRow,
+        reason: &str,
+        channel: Option<&str>,
+        total: u64,
+    ) -> Result<()> {
+        let total = i64::try_from(total).map_err(|_| DbError::OutOfRange(total.to_string()))?;
+        let mut tx = self.begin().await?;
+        insert_row(&mut tx, row).await?;
+        sqlx::query("INSERT INTO deal_funding (deal, channel, total) VALUES ($1, $2, $3)")
+            .bind(&row.id)
+            .bind(channel)
+            .bind(total)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(&mut tx, &row.id, 0, row.state, reason, self.now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Client: per channel, what the unfinished deals with `peer` recorded with their
+    /// funding may still be paid (their total less what was paid for them).
+    pub async fn committed_per_channel(&self, peer: &str) -> Result<HashMap<String, u64>> {
+        let rows = sqlx::query(
+            "SELECT f.channel AS channel, \
+                    CAST(SUM(f.total - COALESCE(p.paid, 0)) AS BIGINT) AS held \
+             FROM deals d JOIN deal_funding f ON f.deal = d.id \
+             LEFT JOIN (SELECT deal, SUM(amount) AS paid FROM storage_payments GROUP BY deal) p \
+               ON p.deal = d.id \
+             WHERE d.role = 'client' AND d.peer = $1 AND f.channel IS NOT NULL \
+               AND d.state NOT IN ('expired', 'failed', 'cancelled') \
+             GROUP BY f.channel",
+        )
+        .bind(peer)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut held = HashMap::new();
+        for r in rows {
+            let channel: String = r.try_get("channel")?;
+            let amount: i64 = r.try_get("held")?;
+            held.insert(channel, amount.max(0) as u64);
+        }
+        Ok(held)
+    }
+
+    /// Client: the unfinished deals with `peer` that have no funding record (recorded before
+    /// there was one).
+    pub async fn unfunded_record_deals(&self, peer: &str) -> Result<Vec<DealRow>> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_DEAL} WHERE role = 'client' AND peer = $1 \
+               AND state NOT IN ('expired', 'failed', 'cancelled') \
+               AND id NOT IN (SELECT deal FROM deal_funding)"
+        ))
+        .bind(peer)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deal_row).collect()
     }
 
     /// Moves a deal from `from` to `to`; returns false (and changes nothing) if it is no
@@ -81,7 +130,7 @@ impl Db {
         reason: &str,
         acceptance: Option<&str>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE deals SET state = $1, updated_at = $2, acceptance = COALESCE($3, acceptance) WHERE id = $4 AND state = $5",
         )
@@ -169,6 +218,26 @@ impl Db {
     }
 }
 
+async fn insert_row(tx: &mut sqlx::Transaction<'static, sqlx::Any>, row: &DealRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO deals (id, role, peer, root_cid, piece_root, piece_size, proposal, acceptance, state, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(&row.id)
+    .bind(&row.role)
+    .bind(&row.peer)
+    .bind(&row.root_cid)
+    .bind(&row.piece_root)
+    .bind(row.piece_size as i64)
+    .bind(&row.proposal)
+    .bind(&row.acceptance)
+    .bind(state_text(row.state))
+    .bind(row.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 const SELECT_DEAL: &str = "SELECT id, role, peer, root_cid, piece_root, piece_size, proposal, acceptance, state, created_at, updated_at FROM deals";
 
 fn deal_row(r: &sqlx::any::AnyRow) -> Result<DealRow> {
@@ -229,6 +298,56 @@ mod tests {
             created_at: 1,
             updated_at: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn what_a_channels_unfinished_deals_hold_is_their_totals_less_what_was_paid() {
+        each_backend!(|db: Db| async move {
+            let client = |id: &str| DealRow {
+                role: "client".into(),
+                peer: "12D3p".into(),
+                ..row(id, 10)
+            };
+            let on = |channel: &str| Some(channel.to_string());
+            for (id, channel, total) in [
+                ("a", on("c1"), 100),
+                ("b", on("c1"), 50),
+                ("c", on("c2"), 7),
+            ] {
+                db.insert_funded_deal(&client(id), "accepted", channel.as_deref(), total)
+                    .await
+                    .unwrap();
+            }
+            db.insert_funded_deal(&client("free"), "accepted", None, 0)
+                .await
+                .unwrap();
+            // Deal "b" ended: it holds nothing. "a" was paid 30 of its 100.
+            db.transition_deal("b", DealState::Accepted, DealState::Failed, "gone", None)
+                .await
+                .unwrap();
+            let payment = crate::db::StoragePayment {
+                deal: "a".into(),
+                period: 0,
+                channel: "c1".into(),
+                amount: 30,
+                seq: 1,
+                at: 1,
+            };
+            assert!(db.record_storage_payment(&payment).await.unwrap());
+            let held = db.committed_per_channel("12D3p").await.unwrap();
+            assert_eq!(held.get("c1"), Some(&70));
+            assert_eq!(held.get("c2"), Some(&7));
+            assert_eq!(held.len(), 2);
+            assert!(db.committed_per_channel("other").await.unwrap().is_empty());
+            // A deal recorded without funding (before the record existed) is listed for the
+            // caller to decode; funded ones are not.
+            db.insert_deal(&client("old"), "accepted").await.unwrap();
+            let older = db.unfunded_record_deals("12D3p").await.unwrap();
+            assert_eq!(
+                older.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+                ["old"]
+            );
+        })
     }
 
     #[tokio::test]

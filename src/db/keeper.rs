@@ -130,7 +130,7 @@ impl Db {
     async fn write_keep(&self, keep: &KeepRow, replaces: Option<&str>) -> Result<KeepRow> {
         let mut last_error = None;
         for _ in 0..5 {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin().await?;
             let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) AS m FROM keeps")
                 .fetch_one(&mut *tx)
                 .await?
@@ -173,11 +173,13 @@ impl Db {
                 Err(e) => return Err(e.into()),
             }
             if let Some(old) = replaces {
-                sqlx::query("UPDATE keep_deals SET keep = $1 WHERE keep = $2")
-                    .bind(&keep.id)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?;
+                for table in ["keep_deals", "keep_erasure", "keep_slots"] {
+                    sqlx::query(&format!("UPDATE {table} SET keep = $1 WHERE keep = $2"))
+                        .bind(&keep.id)
+                        .bind(old)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 for table in ["keep_events", "keeps"] {
                     let column = if table == "keeps" { "id" } else { "keep" };
                     sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
@@ -283,8 +285,8 @@ impl Db {
 
     /// Deletes a keep with its deals' records and events; returns whether it existed.
     pub async fn delete_keep(&self, id: &str) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        for table in ["keep_deals", "keep_events"] {
+        let mut tx = self.begin().await?;
+        for table in ["keep_deals", "keep_events", "keep_slots", "keep_erasure"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE keep = $1"))
                 .bind(id)
                 .execute(&mut *tx)
@@ -334,6 +336,38 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Live deals that keeps of `cid` other than `except` hold, each once, oldest link first:
+    /// what another pin request of the same CID may share (`keeper::share`).
+    pub async fn shared_deals(&self, cid: &str, except: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT kd.deal AS deal, kd.peer AS peer, MIN(kd.created_at) AS first \
+             FROM keep_deals kd JOIN keeps k ON k.id = kd.keep \
+             WHERE k.cid = $1 AND kd.keep <> $2 AND kd.state = 'live' \
+             GROUP BY kd.deal, kd.peer ORDER BY first, kd.deal",
+        )
+        .bind(cid)
+        .bind(except)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("deal")?, r.try_get("peer")?)))
+            .collect()
+    }
+
+    /// Whether a keep other than `except` still holds `deal` live (so it must not be
+    /// cancelled on `except`'s account).
+    pub async fn deal_held_elsewhere(&self, deal: &str, except: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM keep_deals WHERE deal = $1 AND keep <> $2 AND state = 'live'",
+        )
+        .bind(deal)
+        .bind(except)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(n > 0)
     }
 
     /// A keep's deals, oldest first.

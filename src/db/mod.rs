@@ -8,12 +8,15 @@
 mod asks;
 mod blocks;
 mod deals;
+mod erasure;
 mod keeper;
 mod pay;
 mod pins;
 mod proofs;
+mod totals;
 
 pub use deals::{DealEventRow, DealRow};
+pub use erasure::{KeepErasureRow, KeepSlotRow, SlotDealRow};
 pub use keeper::{
     KeepDealRow, KeepEventRow, KeepHealthRow, KeepQuery, KeepRow, KeeperTotals, ProofRow,
     ProviderRecord,
@@ -21,6 +24,7 @@ pub use keeper::{
 pub use pay::{ChannelRow, ReceiptRow, ReceiptWriter, RetrievalAccount, StoragePayment};
 pub use pins::PinRow;
 pub use proofs::{ChallengeRow, PieceRow};
+pub use totals::{LatencyTotals, Totals, PROOF_LATENCY_BUCKETS_MS};
 
 use std::str::FromStr;
 
@@ -50,6 +54,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite: write transactions take the write lock when they begin (see [`Db::begin`]).
+    is_sqlite: bool,
     /// The time every row's timestamp is taken from.
     clock: crate::clock::Clock,
 }
@@ -85,7 +91,25 @@ impl Db {
                 .await?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool, clock })
+        Ok(Db {
+            pool,
+            is_sqlite,
+            clock,
+        })
+    }
+
+    /// Begins a transaction that may write.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
+    /// cannot wait for another writer (SQLite answers `database is locked` at once, without
+    /// the busy timeout, since waiting could deadlock), so concurrent API calls failed. An
+    /// immediate one takes the write lock first and waits its turn under the busy timeout.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(if self.is_sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {

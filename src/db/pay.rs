@@ -150,7 +150,7 @@ impl Db {
         if !checked.advances() {
             return Ok(false);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // On false or error the transaction is dropped, which rolls it back.
         let stored = apply_receipt(&mut tx, receipt, &checked, self.now_ms()).await?;
         if stored {

@@ -19,7 +19,7 @@ impl Db {
     /// references exist, or none do. Re-pinning replaces the reference set.
     pub async fn add_pin(&self, root: &Cid, name: Option<&str>, refs: &[Cid]) -> Result<()> {
         let root_text = root.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO pins (cid, name, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (cid) DO UPDATE SET name = COALESCE(excluded.name, pins.name)",
@@ -48,7 +48,7 @@ impl Db {
     /// pin references them.
     pub async fn remove_pin(&self, root: &Cid) -> Result<bool> {
         let root_text = root.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM pin_refs WHERE pin = $1")
             .bind(&root_text)
             .execute(&mut *tx)

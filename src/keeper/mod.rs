@@ -21,10 +21,12 @@
 //!   with no replica at all) and reports the shortfall, never `pinned`;
 //! - `failed` is final and means the CID could not be fetched and pinned locally.
 
+pub mod erasure;
 pub mod policy;
 pub mod repair;
 pub mod score;
 pub mod select;
+pub mod share;
 
 pub use policy::{Policy, PolicyError, Subnet, MAX_REPLICAS};
 pub use repair::{DealHealth, Phase, Plan, Verdict};

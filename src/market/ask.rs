@@ -26,6 +26,23 @@ pub struct Ask {
     pub expires_at: u64,
     /// Increases with every new ask from the same provider; the highest wins.
     pub seq: u64,
+    /// Where the provider is paid, when it settles on an EVM chain; absent for a provider
+    /// that settles on its ledger (and then the encoding is exactly version 1's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<AskChain>,
+}
+
+/// The chain a provider is paid on: the chain id, the `CairnChannels` contract, and the
+/// provider's EVM address, the payee of the channels clients open to it. Signed with the
+/// rest of the ask by the provider's ed25519 key, so it binds that address to the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskChain {
+    pub chain_id: u64,
+    #[serde(with = "serde_bytes")]
+    pub contract: [u8; 20],
+    #[serde(with = "serde_bytes")]
+    pub payee: [u8; 20],
 }
 
 impl Signable for Ask {
@@ -83,6 +100,7 @@ mod tests {
             collateral: Amount(0),
             expires_at: 1_000,
             seq: 1,
+            chain: None,
         }
     }
 

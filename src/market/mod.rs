@@ -17,7 +17,7 @@ pub mod policy;
 pub mod state;
 pub mod wire;
 
-pub use ask::Ask;
+pub use ask::{Ask, AskChain};
 pub use deal::{DealAcceptance, DealCancel, DealProposal};
 pub use policy::{Capacity, Policy};
 pub use state::{DealEvent, DealState};

@@ -33,6 +33,7 @@ fn ask() -> Ask {
         collateral: Amount(0),
         expires_at: NOW + 3_600_000,
         seq: 7,
+        chain: None,
     }
 }
 

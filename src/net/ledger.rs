@@ -1,11 +1,14 @@
 //! Per-peer Bitswap accounting: bytes and blocks each way, and blocks a peer sent unasked.
-//! This is the hook paid retrieval charges against.
+//! This is the hook paid retrieval charges against. Beside the per-peer ledgers, totals since
+//! the host started (all peers, each direction) feed the node's metrics.
 //!
 //! Invariant: at most [`MAX_LEDGERS`] peers are kept. A new peer past the cap evicts the
 //! ledger touched longest ago, so peers that come and go (or a peer cycling identities)
-//! cannot grow the map; the peers in active exchange are the ones touched recently.
+//! cannot grow the map; the peers in active exchange are the ones touched recently. The
+//! totals are not affected by eviction.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use libp2p::PeerId;
@@ -21,10 +24,23 @@ pub struct Ledger {
     pub unwanted_blocks: u64,
 }
 
+/// Bitswap traffic since the host started, all peers together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub blocks_in: u64,
+    pub bytes_in: u64,
+    pub blocks_out: u64,
+    pub bytes_out: u64,
+}
+
 #[derive(Debug)]
 pub struct Ledgers {
     peers: Mutex<Peers>,
     cap: usize,
+    blocks_in: AtomicU64,
+    bytes_in: AtomicU64,
+    blocks_out: AtomicU64,
+    bytes_out: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +61,10 @@ impl Ledgers {
         Ledgers {
             peers: Mutex::default(),
             cap: cap.max(1),
+            blocks_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            blocks_out: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
         }
     }
 
@@ -67,16 +87,32 @@ impl Ledgers {
         f(&mut entry.0)
     }
 
+    /// One block of `bytes` sent to `peer`.
     pub fn sent(&self, peer: PeerId, bytes: u64) {
+        self.blocks_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
         self.with(peer, |l| l.bytes_sent += bytes);
     }
 
+    /// Block bytes `peer` sent in one message.
     pub fn received(&self, peer: PeerId, bytes: u64) {
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
         self.with(peer, |l| l.bytes_received += bytes);
     }
 
+    /// A block from `peer` that this node wanted.
     pub fn block_received(&self, peer: PeerId) {
+        self.blocks_in.fetch_add(1, Ordering::Relaxed);
         self.with(peer, |l| l.blocks_received += 1);
+    }
+
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            blocks_in: self.blocks_in.load(Ordering::Relaxed),
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            blocks_out: self.blocks_out.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+        }
     }
 
     /// Counts a block the peer sent unasked; returns the peer's total.

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::blockstore::Blockstore;
 use bitswap::Bitswap;
 pub use ledger::Ledger;
+pub use swarm::KAD_PROTOCOL;
 
 /// How long a provider lookup may take before returning what it found.
 pub const FIND_PROVIDERS_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,6 +42,8 @@ pub struct NetConfig {
     /// Provider keys the DHT store holds (this node's and others'); the daemon sizes it from
     /// its pin count. At least [`swarm::MIN_PROVIDER_KEYS`].
     pub provider_keys: usize,
+    /// Public addresses advertised beside the listen addresses (identify, the DHT).
+    pub announce: Vec<Multiaddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ pub type Providers = Vec<(PeerId, Vec<Multiaddr>)>;
 pub(crate) enum Command {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<PeerId>>),
+    /// Closes every connection to a peer; answers whether it was connected.
+    Disconnect(PeerId, oneshot::Sender<bool>),
     Peers(oneshot::Sender<Vec<(PeerId, Multiaddr)>>),
     Provide(Cid, oneshot::Sender<Result<()>>),
     FindProviders(Cid, oneshot::Sender<Providers>),
@@ -97,6 +102,17 @@ pub struct NetHandle {
     counters: Arc<swarm::Counters>,
     /// Hash mismatches the Bitswap engine saw.
     mismatches: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// libp2p's bandwidth counters (bytes per direction and transport), read by `stats bw`.
+    bandwidth: Arc<libp2p::metrics::Registry>,
+    /// When the host started (the span `stats bw` averages over).
+    started: std::time::Instant,
+}
+
+/// Bytes this host has moved since it started, over every transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Bandwidth {
+    pub total_in: u64,
+    pub total_out: u64,
 }
 
 impl std::fmt::Debug for NetHandle {
@@ -115,6 +131,8 @@ trait BitswapGet: Send + Sync {
         peers: &'a [PeerId],
         timeout: Duration,
     ) -> futures::future::BoxFuture<'a, Result<Bytes>>;
+
+    fn wantlist_len(&self) -> usize;
 }
 
 impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
@@ -125,6 +143,10 @@ impl<S: Blockstore + Clone> BitswapGet for Bitswap<S> {
         timeout: Duration,
     ) -> futures::future::BoxFuture<'a, Result<Bytes>> {
         Box::pin(async move { Ok(Bitswap::get(self, cid, peers, timeout).await?) })
+    }
+
+    fn wantlist_len(&self) -> usize {
+        Bitswap::wantlist_len(self)
     }
 }
 
@@ -154,11 +176,16 @@ pub async fn spawn<S: Blockstore + Clone>(
         proofs,
         market,
         pay: pay_streams,
+        bandwidth,
     } = swarm::build(keypair, &config)?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Listen(addr.clone(), e.to_string()))?;
+    }
+    // External addresses are what identify tells peers and the DHT puts in provider records.
+    for addr in &config.announce {
+        swarm.add_external_address(addr.clone());
     }
     let ledgers = Arc::new(ledger::Ledgers::default());
     let tasks = crate::tasks::Tasks::default();
@@ -206,6 +233,8 @@ pub async fn spawn<S: Blockstore + Clone>(
         tasks,
         counters,
         mismatches,
+        bandwidth: Arc::new(bandwidth),
+        started: std::time::Instant::now(),
     };
     // Wait for the listeners so callers can read real ports at once.
     handle.wait_for_listeners(config.listen.len()).await;
@@ -247,6 +276,43 @@ impl NetHandle {
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
+    }
+
+    /// Closes the connections to `peer`; `false` if it was not connected.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<bool> {
+        self.ask(|tx| Command::Disconnect(peer, tx)).await
+    }
+
+    /// Totals of libp2p's bandwidth counters. They are kept as Prometheus counters (the
+    /// registry offers no other reader), so the text encoding is summed by direction.
+    pub fn bandwidth(&self) -> Bandwidth {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.bandwidth).is_err() {
+            return Bandwidth::default();
+        }
+        let mut totals = Bandwidth::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((labels, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            // Counters are whole bytes; the cast saturates.
+            let value = value as u64;
+            let labels = labels.to_ascii_lowercase();
+            if labels.contains("direction=\"inbound\"") {
+                totals.total_in = totals.total_in.saturating_add(value);
+            } else if labels.contains("direction=\"outbound\"") {
+                totals.total_out = totals.total_out.saturating_add(value);
+            }
+        }
+        totals
+    }
+
+    /// How long the host has been up.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub async fn peers(&self) -> Result<Vec<(PeerId, Multiaddr)>> {
@@ -309,6 +375,16 @@ impl NetHandle {
 
     pub fn ledgers(&self) -> std::collections::HashMap<PeerId, Ledger> {
         self.ledgers.snapshot()
+    }
+
+    /// Bitswap blocks and bytes each way since the host started.
+    pub fn traffic(&self) -> ledger::Traffic {
+        self.ledgers.traffic()
+    }
+
+    /// CIDs this node is fetching over Bitswap now.
+    pub fn wantlist_len(&self) -> usize {
+        self.bitswap.wantlist_len()
     }
 
     /// Sends a storage challenge to `peer` and waits for its answer (`/cairn/proof/1`).

@@ -64,6 +64,8 @@ pub struct Built {
     pub proofs: mpsc::Receiver<super::inbound::Incoming>,
     pub market: mpsc::Receiver<super::inbound::Incoming>,
     pub pay: mpsc::Receiver<super::inbound::Incoming>,
+    /// Bytes in and out per transport, counted on every connection's streams.
+    pub bandwidth: libp2p::metrics::Registry,
 }
 
 pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<Built> {
@@ -77,6 +79,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(4))
         .with_max_pending_incoming(Some(64));
+    let mut bandwidth = libp2p::metrics::Registry::default();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -86,6 +89,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         )
         .map_err(|e| setup(&e))?
         .with_quic()
+        .with_bandwidth_metrics(&mut bandwidth)
         .with_behaviour(|key| {
             let id = key.public().to_peer_id();
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
@@ -135,6 +139,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         proofs,
         market,
         pay,
+        bandwidth,
     })
 }
 
@@ -291,6 +296,10 @@ fn handle_command(swarm: &mut Swarm<Behaviour>, state: &mut State, command: Comm
             let _ = reply.send(addrs);
         }
         Command::Dial(addr, reply) => handle_dial(swarm, state, addr, reply),
+        Command::Disconnect(peer, reply) => {
+            let connected = state.peers.remove(&peer).is_some();
+            let _ = reply.send(connected && swarm.disconnect_peer_id(peer).is_ok());
+        }
         Command::Peers(reply) => {
             let peers = state.peers.iter().map(|(p, c)| (*p, c.addr.clone()));
             let _ = reply.send(peers.collect());

@@ -35,6 +35,14 @@ impl Daemon {
     pub async fn start_with_clock(data: DataDir, clock: Clock) -> Result<Self> {
         // First of all: a second daemon on these files must not touch them (nor daemon.json).
         let lock = data.lock()?;
+        // With the lock held, any daemon.json is one a daemon that did not stop left behind.
+        if let Some(stale) = data.read_daemon_info() {
+            tracing::warn!(
+                pid = stale.pid,
+                "replacing the daemon.json of a daemon that did not stop cleanly"
+            );
+            data.remove_daemon_info();
+        }
         let node = Node::open_with_clock(data, clock).await?;
         // Before anything reads or writes blocks: the store and the database agree again
         // after whatever a crash left (see `node::content::reconcile`).
@@ -50,6 +58,21 @@ impl Daemon {
             took_ms = started.elapsed().as_millis() as u64,
             "block store reconciled with the database"
         );
+        // `[provider]` terms, once the store knows what it holds (a capacity the disk cannot
+        // hold is refused here, before the node serves) and before the first ask is signed.
+        if let Some(provider) = &node.config().provider {
+            node.provider()
+                .set_ask_terms(&provider.terms())
+                .await
+                .map_err(|e| {
+                    NodeError::Config(crate::config::ConfigError::BadValue {
+                        path: node.data().root().join("config.toml"),
+                        key: Some("provider".into()),
+                        line: None,
+                        reason: e.to_string(),
+                    })
+                })?;
+        }
         let bind = |addr| async move {
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -135,6 +158,14 @@ impl Daemon {
                 }
             },
         );
+        if node.parts().chain.is_some() {
+            // Claims on chain (`node::pay::claims`): thresholds, ended deals, payers' closes.
+            let pay = node.pay().clone();
+            every(&node, CLAIM_PASS, "claim pass", move || {
+                let pay = pay.clone();
+                async move { pay.claim_pass().await }
+            });
+        }
         if let Some(orders) = node.pay().take_invoice_orders() {
             tasks.spawn(send_invoices(node.pay().clone(), orders));
         }
@@ -190,6 +221,9 @@ impl Daemon {
     }
 }
 
+/// How often a chain-configured node looks at its channels to claim.
+const CLAIM_PASS: Duration = Duration::from_secs(1);
+
 /// Runs `step` every `period` until the node stops; a failed step is logged and the next one
 /// runs on time.
 fn every<F, Fut>(node: &Node, period: Duration, what: &'static str, step: F)
@@ -221,6 +255,7 @@ async fn start_network(node: &Node) -> Result<(NetHandle, tokio::task::JoinHandl
         bootstrap: swarm.bootstrap.clone(),
         max_connections: 512,
         provider_keys: pins.saturating_mul(4),
+        announce: swarm.announce.clone(),
     };
     let keypair = crate::config::libp2p_keypair(node.key()).map_err(NodeError::internal)?;
     Ok(net::spawn(

@@ -9,10 +9,12 @@
 use libp2p::PeerId;
 
 use crate::blockstore::BlockstoreError;
+use crate::chain::ChainError;
 use crate::config::ConfigError;
 use crate::content::car::CarError;
 use crate::content::ContentError;
 use crate::db::DbError;
+use crate::erasure::ErasureError;
 use crate::keeper::PolicyError;
 use crate::market::MarketError;
 use crate::net::NetError;
@@ -38,9 +40,16 @@ pub enum NodeError {
     /// A market rule refused an object (ours or a peer's).
     #[error("{reason}: {0}", reason = .0.reason())]
     Market(#[from] MarketError),
+    /// Erasure coding refused a scheme, a manifest or a slot, or the data is unrecoverable
+    /// from the slots there are.
+    #[error("{reason}: {0}", reason = .0.reason())]
+    Erasure(#[from] ErasureError),
     /// A payment rule refused an object (ours or a peer's).
     #[error("{reason}: {0}", reason = .0.reason())]
     Pay(#[from] PayError),
+    /// The chain refused, could not be reached, or answered unexpectedly.
+    #[error("{reason}: {0}", reason = .0.reason())]
+    Chain(#[from] ChainError),
     /// A proof or challenge did not verify.
     #[error("{reason}: {0}", reason = .0.reason())]
     Proof(#[from] ProofError),
@@ -106,6 +115,8 @@ pub enum Refusal {
     NotEd25519,
     /// Too much in flight: try again later.
     Busy,
+    /// The peer settles on another chain or contract than this node (or one of them on none).
+    WrongChain,
 }
 
 impl Refusal {
@@ -125,6 +136,7 @@ impl Refusal {
             Refusal::ChannelClosed => "channel_closed",
             Refusal::NotEd25519 => "not_ed25519",
             Refusal::Busy => "busy",
+            Refusal::WrongChain => "wrong_chain",
         }
     }
 }
@@ -162,6 +174,8 @@ impl NodeError {
             NodeError::Market(e) => e.reason(),
             NodeError::Pay(e) => e.reason(),
             NodeError::Proof(e) => e.reason(),
+            NodeError::Erasure(e) => e.reason(),
+            NodeError::Chain(e) => e.reason(),
             NodeError::Refuse { reason, .. } => reason.as_str(),
             NodeError::Refused { reason, .. } => reason,
             NodeError::Net(_) => "unreachable",
@@ -172,6 +186,9 @@ impl NodeError {
             NodeError::Content(_) => "invalid_content",
             NodeError::Car(_) => "invalid_car",
             NodeError::Blockstore(BlockstoreError::Full { .. }) => "store_full",
+            NodeError::Blockstore(
+                BlockstoreError::ObjectStore { .. } | BlockstoreError::NoCredentials,
+            ) => "store_unavailable",
             NodeError::Piece(_)
             | NodeError::Blockstore(_)
             | NodeError::Db(_)
@@ -198,6 +215,11 @@ impl NodeError {
                 told("store_full", "this node's store is full".into())
             }
             NodeError::Offline => told("offline", "the node is shutting down".into()),
+            // The peer may retry later; which RPC this node uses is not its business.
+            NodeError::Chain(ChainError::Unreachable { .. }) => told(
+                "chain_unreachable",
+                "this node cannot reach its chain now; try again later".into(),
+            ),
             other => {
                 tracing::warn!(error = %other, "request from a peer failed");
                 told("internal", "internal error".into())

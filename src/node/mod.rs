@@ -22,18 +22,29 @@ mod keeps;
 mod parts;
 mod pay;
 mod provider;
+mod room;
 
 pub use content::{
     AddSession, AddedEntry, BadBlock, BlockProblem, CarImport, Content, GcReport, NodeBlocks,
     ReconcileReport, RepairOutcome, VerifyReport,
 };
+pub use content::{BadNode, BadNodeKind, PinCheck};
 pub use daemon::Daemon;
 pub use deals::{decode_proposal, AuditReport, DealRequest, Deals};
 pub use error::{NodeError, Refusal, Rejection, Result};
-pub use keeps::{DiscoveredProvider, KeepReport, KeepRequest, Keeper, Keeps, ReplicaReport};
+pub use keeps::{
+    erasure_spec_of, DiscoveredProvider, ErasureReport, ErasureSpec, KeepReport, KeepRequest,
+    Keeper, Keeps, Rebuilt, ReplicaReport, RestoreReport, RestoredFrom, SlotReport, META_ERASURE,
+    META_REPAIR_THRESHOLD,
+};
 pub use parts::{NetSlot, Parts, Signer, Store, Tasks};
-pub use pay::{Balance, LedgerSettlement, Payment, Payments, RetrievalMeter};
+pub(crate) use pay::binding_of;
+pub use pay::{
+    Balance, ChainSettlement, ClaimOutcome, CloseStart, LedgerSettlement, Payment, Payments,
+    RetrievalMeter, WalletView, Withdrawal,
+};
 pub use provider::{AskTerms, Provider};
+pub use room::Room;
 
 use std::sync::Arc;
 
@@ -73,7 +84,13 @@ impl Node {
         data.secure()?;
         let quota = config.storage.quota;
         let store = BlockStore::open(&config.block_store(&data), quota, db.used_bytes().await?)?;
+        // A store the node cannot reach refuses the start, before anything is served.
+        store.probe().await?;
         let api_token = data.load_token()?;
+        let chain = match &config.chain {
+            Some(chain) => Some(crate::chain::ChainHandle::open(chain.clone(), data.root())?),
+            None => None,
+        };
         let parts = Parts {
             db,
             store,
@@ -83,6 +100,7 @@ impl Node {
             tasks: Tasks::default(),
             config: Arc::new(config),
             data: Arc::new(data),
+            chain,
         };
         Ok(Self::assemble(parts, api_token))
     }

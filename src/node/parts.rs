@@ -34,6 +34,8 @@ pub struct Parts {
     pub tasks: Tasks,
     pub config: Arc<Config>,
     pub data: Arc<DataDir>,
+    /// The chain channels settle on, when `[chain]` is configured; the ledger otherwise.
+    pub chain: Option<crate::chain::ChainHandle>,
 }
 
 /// The libp2p host, once the daemon has started it.
@@ -122,6 +124,7 @@ impl Parts {
             tasks: Tasks::default(),
             config: Arc::new(Config::new(true)),
             data: Arc::new(data),
+            chain: None,
         })
     }
 }

@@ -103,6 +103,9 @@ impl Provider {
             return Err(NodeError::invalid("ttl must be positive"));
         }
         terms.client_lists()?;
+        if let Some(room) = super::room::room(&self.parts)? {
+            room.check(terms.capacity)?;
+        }
         let json = serde_json::to_string(terms).map_err(NodeError::internal)?;
         self.parts.db.put_ask_terms(&json).await?;
         self.pay.refresh_retrieval_terms().await?;
@@ -133,6 +136,12 @@ impl Provider {
         }
     }
 
+    /// What the block store can hold now (`None` off a local disk): the ceiling of the
+    /// capacity terms may offer.
+    pub fn room(&self) -> Result<Option<super::Room>> {
+        super::room::room(&self.parts)
+    }
+
     pub async fn ask_terms(&self) -> Result<Option<AskTerms>> {
         stored_terms(&self.parts.db).await
     }
@@ -144,7 +153,8 @@ impl Provider {
         };
         let reserved = self.parts.db.reserved_capacity().await?;
         let now = self.parts.clock.now_u64();
-        let ask = self.ask_from(&terms, terms.capacity.saturating_sub(reserved), now);
+        let mut ask = self.ask_from(&terms, terms.capacity.saturating_sub(reserved), now);
+        ask.chain = self.pay.ask_chain().await?;
         self.parts.signer.sign(ask).map(Some)
     }
 
@@ -161,6 +171,7 @@ impl Provider {
             expires_at: now.saturating_add(terms.ttl_secs.saturating_mul(1000)),
             // Signed fresh each time: the signing time orders them.
             seq: now,
+            chain: None,
         }
     }
 }

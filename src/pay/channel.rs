@@ -31,6 +31,10 @@ pub struct ChannelOpen {
     pub nonce: u64,
     /// Unix ms.
     pub at: u64,
+    /// Where the deposit is escrowed on chain; absent for a channel the ledger settles (and
+    /// then the encoding is exactly version 1's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<super::OnChain>,
 }
 
 impl Signable for ChannelOpen {
@@ -180,6 +184,12 @@ impl Channel {
         Ok(Verdict::New)
     }
 
+    /// The checks that tie a receipt to this channel and its two parties, for a caller that
+    /// checks more (an on-chain voucher) before the ordering rules.
+    pub fn check_parties_of(&self, receipt: &Signed<Receipt>) -> Result<(), PayError> {
+        self.check_parties(receipt).map(|_| ())
+    }
+
     /// The checks that tie a receipt to this channel and its two parties (shared with
     /// settlement, which accepts closed channels).
     pub(super) fn check_parties<'a>(
@@ -240,6 +250,7 @@ impl Channel {
             seq: self.seq.checked_add(1).ok_or(PayError::Overflow)?,
             deal,
             at,
+            voucher: None,
         })
     }
 

@@ -32,6 +32,7 @@ pub fn signed_open(deposit: u64) -> Signed<ChannelOpen> {
         deposit: Amount(deposit),
         nonce: 1,
         at: NOW,
+        chain: None,
     };
     Signed::sign(open, &payer_key()).unwrap()
 }
@@ -50,6 +51,7 @@ pub fn receipt(channel: &Channel, amount: u64, seq: u64) -> Signed<Receipt> {
         seq,
         deal: None,
         at: NOW + seq,
+        voucher: None,
     };
     Signed::sign(receipt, &payer_key()).unwrap()
 }

@@ -75,6 +75,7 @@ mod tests {
                 deposit: Amount(1000),
                 nonce: 1,
                 at: 1,
+                chain: None,
             },
             payer,
         )

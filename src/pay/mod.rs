@@ -27,12 +27,14 @@
 
 pub mod channel;
 pub mod history;
+pub mod onchain;
 pub mod receipt;
 pub mod retrieval;
 pub mod settle;
 pub mod wire;
 
 pub use channel::{Channel, ChannelClose, ChannelOpen, Verdict, MAX_CLOSE_SIZE, MAX_OPEN_SIZE};
+pub use onchain::OnChain;
 pub use receipt::{verify_batch, Receipt, MAX_RECEIPT_SIZE};
 pub use retrieval::{Gate, RetrievalTerms};
 pub use settle::{check_settlement, Settled, Settlement};
@@ -68,6 +70,16 @@ pub enum PayError {
     TooLarge { size: usize, max: usize },
     #[error("invalid field: {0}")]
     Invalid(String),
+    /// A receipt on an on-chain channel without its EIP-712 voucher.
+    #[error("a receipt on an on-chain channel must carry its voucher")]
+    MissingVoucher,
+    /// The voucher is not the channel's payer's signature over the receipt's amount in the
+    /// channel's chain and contract.
+    #[error("voucher refused: {0}")]
+    BadVoucher(String),
+    /// The channel is on another chain or contract than this node settles on.
+    #[error("wrong chain: {0}")]
+    WrongChain(String),
 }
 
 impl PayError {
@@ -86,6 +98,9 @@ impl PayError {
             PayError::Encoding(_) => "malformed",
             PayError::TooLarge { .. } => "too_large",
             PayError::Invalid(_) => "invalid",
+            PayError::MissingVoucher => "missing_voucher",
+            PayError::BadVoucher(_) => "bad_voucher",
+            PayError::WrongChain(_) => "wrong_chain",
         }
     }
 }
@@ -109,6 +124,8 @@ impl From<AmountOverflow> for PayError {
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod onchain_vectors;
 #[cfg(test)]
 mod vectors;
 

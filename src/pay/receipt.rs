@@ -32,6 +32,10 @@ pub struct Receipt {
     pub deal: Option<Cid>,
     /// Unix ms.
     pub at: u64,
+    /// On an on-chain channel: the payer's EIP-712 voucher signature (65 bytes) over this
+    /// receipt's `amount` (`super::onchain`); absent on a ledger channel.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    pub voucher: Option<Vec<u8>>,
 }
 
 impl Signable for Receipt {

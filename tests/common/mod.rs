@@ -5,15 +5,63 @@
 use cairn::config::{Config, DataDir};
 use cairn::node::Daemon;
 
+#[path = "../support/s3_server.rs"]
+pub mod s3_server;
+
+use s3_server::S3Server;
+
+/// The block store backend a test node runs on: content tests run each body on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// Files in the data dir (the default).
+    Fs,
+    /// Objects in a real S3 server of the node's own ([`S3Server`]).
+    S3,
+}
+
 pub struct TestNode {
     pub daemon: Daemon,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// The S3 server of a node on [`Storage::S3`]; it lives as long as the node.
+    pub s3: Option<S3Server>,
 }
+
+/// The key prefix test nodes keep their blocks under in their S3 server's bucket.
+pub const S3_PREFIX: &str = "node";
 
 impl TestNode {
     pub async fn start() -> Self {
         Self::start_with(|_| {}).await
+    }
+
+    /// A node on `storage`.
+    pub async fn start_on(storage: Storage) -> Self {
+        Self::start_on_with(storage, |_| {}).await
+    }
+
+    /// A node on `storage`, its config edited by `edit` before it starts.
+    pub async fn start_on_with(storage: Storage, edit: impl FnOnce(&mut Config)) -> Self {
+        let node = match storage {
+            Storage::Fs => Self::start_with(edit).await,
+            Storage::S3 => {
+                let server = S3Server::start();
+                let mut node = Self::start_with(|c| {
+                    s3_config(c, &server);
+                    edit(c);
+                })
+                .await;
+                node.s3 = Some(server);
+                node
+            }
+        };
+        let backend = node.daemon.node().content().store().backend().name();
+        let expected = match storage {
+            Storage::Fs => "fs",
+            Storage::S3 => "s3",
+        };
+        assert_eq!(backend, expected, "the node runs on the backend asked for");
+        node
     }
 
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
@@ -41,6 +89,7 @@ impl TestNode {
             daemon,
             dir,
             http: reqwest::Client::new(),
+            s3: None,
         }
     }
 
@@ -86,9 +135,13 @@ impl TestNode {
             .to_string()
     }
 
-    /// Files in the block store, counted on disk (the ground truth for "nothing left").
+    /// Blocks in the store, counted as files on disk, in the data dir or in the S3 server's
+    /// bucket (the ground truth for "nothing left").
     pub fn stored_files(&self) -> usize {
-        count_files(&self.repo().join("blocks"))
+        match &self.s3 {
+            None => count_files(&self.repo().join("blocks")),
+            Some(server) => count_files(&server.bucket_dir()),
+        }
     }
 
     /// Runs the real `cairn` binary against this node.
@@ -139,16 +192,64 @@ impl TestNode {
 
     /// Stops the daemon and starts it again on the same data dir (new ports).
     pub async fn restart(self) -> Self {
-        let TestNode { daemon, dir, http } = self;
+        let TestNode {
+            daemon,
+            dir,
+            http,
+            s3,
+        } = self;
         let data = daemon.node().data().clone();
         daemon.stop().await;
         let daemon = Daemon::start(data).await.unwrap();
-        TestNode { daemon, dir, http }
+        TestNode {
+            daemon,
+            dir,
+            http,
+            s3,
+        }
     }
 
     pub async fn stop(self) {
         self.daemon.stop().await;
     }
+}
+
+/// Points `config` at `server`'s bucket (under [`S3_PREFIX`]), with the credentials in the
+/// environment, as an operator would.
+pub fn s3_config(config: &mut Config, server: &S3Server) {
+    s3_server::set_credentials_env();
+    config.storage.backend = cairn::config::StorageBackend::S3;
+    config.storage.s3 = Some(cairn::config::S3Settings {
+        bucket: Some(s3_server::BUCKET.into()),
+        endpoint: Some(server.endpoint()),
+        region: None,
+        prefix: S3_PREFIX.into(),
+        path_style: Some(true),
+    });
+}
+
+/// Runs each named test body (an `async fn(Storage)`) once per backend, as
+/// `fs::<name>` and `s3::<name>`.
+#[macro_export]
+macro_rules! every_storage {
+    ($($body:ident),* $(,)?) => {
+        mod fs {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $body() {
+                    super::$body($crate::common::Storage::Fs).await
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $body() {
+                    super::$body($crate::common::Storage::S3).await
+                }
+            )*
+        }
+    };
 }
 
 fn count_files(dir: &std::path::Path) -> usize {

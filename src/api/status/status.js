@@ -155,8 +155,10 @@ async function loadDeals() {
 }
 
 // Passed and failed challenges, counted up over time: as a client this node's challenges to
-// its providers, as a provider the challenges it answered.
-function drawProofs(deals) {
+// its providers, as a provider the challenges it answered. The chart draws the challenges the
+// deals list (at most 100 per deal); the figures are the database's totals (`totals`, from
+// /api/v1/status), so they never freeze at that cap.
+function drawProofs(deals, totals) {
   const unique = new Map();
   for (const d of deals) {
     for (const c of d.challenges ?? []) unique.set(`${c.role}/${c.peer}/${c.id}`, c);
@@ -168,8 +170,8 @@ function drawProofs(deals) {
     else failed += 1;
     return { t: c.issued_at, passed, failed };
   });
-  setFigure("proofs-passed", passed);
-  setFigure("proofs-failed", failed);
+  setFigure("proofs-passed", totals?.passed ?? passed);
+  setFigure("proofs-failed", totals?.failed ?? failed);
 
   const svg = $("proof-chart");
   svg.dataset.points = String(points.length);
@@ -281,7 +283,8 @@ async function poll() {
   const proofs = deals.then((list) =>
     guard("proofs", async () => {
       if (!list) throw new Error("deals unavailable");
-      drawProofs(list);
+      const { proofs: totals } = await getJson("/api/v1/status");
+      drawProofs(list, totals);
     }),
   );
   const others = Object.entries(SECTIONS).map(([id, load]) => guard(id, load));

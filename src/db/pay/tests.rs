@@ -32,7 +32,7 @@ fn receipt(channel: &str, seq: u64, amount: u64) -> ReceiptRow {
         channel: channel.into(),
         seq,
         amount,
-        deal: (seq % 2 == 0).then(|| "deal1".to_string()),
+        deal: seq.is_multiple_of(2).then(|| "deal1".to_string()),
         at: 100 + seq as i64,
         signed: format!("{channel}-{seq:04x}"),
         stored_at: 0,

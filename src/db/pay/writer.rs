@@ -122,7 +122,7 @@ pub(super) async fn write_batch(db: &Db, batch: &mut Vec<Request>) {
 /// One transaction for the whole batch, in queue order; the outcomes in the same order.
 async fn apply_batch(db: &Db, ready: &[(Request, CheckedReceipt)]) -> Result<Vec<bool>> {
     let now = db.now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let mut outcomes = Vec::with_capacity(ready.len());
     for (request, checked) in ready {
         outcomes.push(apply_receipt(&mut tx, &request.receipt, checked, now).await?);

@@ -15,7 +15,9 @@
 //! against the peer. A block from a peer that was asked for a CID, matching nothing wanted,
 //! is a hash mismatch: logged as a warning (`hash mismatch from <peer>`), counted
 //! ([`Bitswap::hash_mismatches`]), and that peer counts as not having what it was asked for,
-//! so a fetch turns to other providers at once instead of waiting out its timeout.
+//! so a fetch turns to other providers at once instead of waiting out its timeout. A
+//! duplicate (a block this node wanted from several peers, answered by another first) is
+//! dropped without counting; the last [`RECENT_BLOCKS`] received CIDs are remembered for that.
 //!
 //! Waiters are keyed per request: each [`Bitswap::get`] registers its own waiter, and its
 //! timeout or a dont-have removes only that waiter; the CID's entry goes when the last does.
@@ -58,8 +60,9 @@ pub const MAX_STREAMS_PER_PEER: usize = 32;
 pub const STREAM_IDLE: Duration = Duration::from_secs(30);
 /// Wantlists answered at once (store reads and sends in flight), all peers together.
 pub const MAX_SERVING: usize = 32;
-/// CIDs recently received, so a late duplicate is told apart from a hash mismatch.
-const RECENT: usize = 1024;
+/// Received CIDs remembered to tell a late duplicate (the normal race of a broadcast want,
+/// dropped without counting, as Kubo counts it a duplicate) from a block nobody asked for.
+pub const RECENT_BLOCKS: usize = 4096;
 /// Blocks a peer may send unasked before it is disconnected.
 pub const MAX_UNWANTED_BLOCKS: u64 = 16;
 /// Bytes of blocks packed into one response message.
@@ -100,15 +103,38 @@ struct Want {
 struct Wants {
     by_cid: HashMap<Cid, Want>,
     next_request: u64,
-    recent: std::collections::VecDeque<Cid>,
+    recent: Recent,
+}
+
+/// A bounded set of recently received CIDs: inserting past [`RECENT_BLOCKS`] forgets the
+/// oldest.
+#[derive(Default)]
+struct Recent {
+    order: std::collections::VecDeque<Cid>,
+    set: HashSet<Cid>,
+}
+
+impl Recent {
+    fn insert(&mut self, cid: Cid) {
+        if !self.set.insert(cid) {
+            return;
+        }
+        self.order.push_back(cid);
+        if self.order.len() > RECENT_BLOCKS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    fn contains(&self, cid: &Cid) -> bool {
+        self.set.contains(cid)
+    }
 }
 
 impl Wants {
     fn received(&mut self, cid: Cid) {
-        if self.recent.len() >= RECENT {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(cid);
+        self.recent.insert(cid);
     }
 
     /// Removes request `id`'s waiter for `cid`, and the CID's entry once nobody waits.
@@ -200,6 +226,11 @@ impl<S: Blockstore + Clone> Bitswap<S> {
             }
         });
         engine
+    }
+
+    /// CIDs this node is fetching now (its wantlist).
+    pub fn wantlist_len(&self) -> usize {
+        self.lock().by_cid.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Wants> {
@@ -588,4 +619,33 @@ fn msg_data_bytes(msg: &Message) -> u64 {
     let v0: usize = msg.blocks.iter().map(Vec::len).sum();
     let v1: usize = msg.payload.iter().map(|p| p.data.len()).sum();
     (v0 + v1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cid(i: u32) -> Cid {
+        let block = crate::content::Block::encode(
+            crate::content::RAW,
+            crate::content::HashAlg::Sha2_256,
+            i.to_le_bytes().to_vec(),
+        );
+        *block.cid()
+    }
+
+    #[test]
+    fn recent_blocks_are_remembered_up_to_the_bound_oldest_forgotten_first() {
+        let mut recent = Recent::default();
+        for i in 0..RECENT_BLOCKS as u32 {
+            recent.insert(cid(i));
+        }
+        recent.insert(cid(0)); // already there: no second entry
+        assert!(recent.contains(&cid(0)));
+        recent.insert(cid(RECENT_BLOCKS as u32));
+        assert!(!recent.contains(&cid(0)), "the oldest is forgotten");
+        assert!(recent.contains(&cid(1)));
+        assert_eq!(recent.order.len(), RECENT_BLOCKS);
+        assert_eq!(recent.set.len(), RECENT_BLOCKS);
+    }
 }

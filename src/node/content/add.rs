@@ -1,6 +1,10 @@
 //! Adding content: one session per upload, holding the GC read lock from the first block to
 //! the pin. A session that fails removes the blocks it newly wrote (unless a pin that landed
-//! meanwhile references them), so an interrupted upload leaves nothing behind.
+//! meanwhile references them), so an interrupted upload leaves nothing behind. When that
+//! removal fails too (object storage that went away mid-add), the blocks stay stored without a
+//! row (but counted by the store, which holds them); a later add that finds such a block
+//! already stored records it then, so a retried add ends with every block of its DAG recorded
+//! and the count equal to the rows' sum again.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -9,6 +13,7 @@ use cid::Cid;
 use futures::{Stream, StreamExt};
 use tokio::sync::RwLockReadGuard;
 
+use super::reconcile::row_texts;
 use super::Content;
 use crate::blockstore::Blockstore;
 use crate::content::importer::{DirectoryBuilder, FileImporter};
@@ -32,6 +37,9 @@ pub struct AddSession<'a> {
     only_hash: bool,
     /// Blocks this session wrote that were not in the store before, with their sizes.
     new_blocks: Vec<(Cid, u64)>,
+    /// Blocks this session found already stored, with their sizes: each has a row, or is an
+    /// orphan of an earlier add that failed, which this one records.
+    present_blocks: Vec<(Cid, u64)>,
     /// Every block of the DAGs added: the references the pin records.
     refs: HashSet<Cid>,
     _gc_guard: RwLockReadGuard<'a, ()>,
@@ -46,6 +54,7 @@ impl Content {
             options,
             only_hash,
             new_blocks: Vec::new(),
+            present_blocks: Vec::new(),
             refs: HashSet::new(),
         }
     }
@@ -63,6 +72,8 @@ impl AddSession<'_> {
             self.refs.insert(*block.cid());
             if self.content.parts.store.put(&block).await? {
                 self.new_blocks.push((*block.cid(), len));
+            } else {
+                self.present_blocks.push((*block.cid(), len));
             }
         }
         Ok(bytes)
@@ -159,13 +170,26 @@ impl AddSession<'_> {
 
     async fn persist(&mut self, pins: &[(Cid, Vec<Cid>)], name: Option<&str>) -> Result<()> {
         self.content.parts.store.sync().await?;
-        self.content
-            .parts
-            .db
-            .record_blocks(&self.new_blocks)
-            .await?;
+        let db = &self.content.parts.db;
+        db.record_blocks(&self.new_blocks).await?;
+        // Stored but without a row under either of its CID texts: an orphan, adopted here.
+        let texts: Vec<String> = self
+            .present_blocks
+            .iter()
+            .flat_map(|(c, _)| row_texts(c))
+            .collect();
+        let recorded = db.recorded_among(&texts).await?;
+        let orphans: Vec<(Cid, u64)> = self
+            .present_blocks
+            .iter()
+            .filter(|(cid, _)| !row_texts(cid).iter().any(|t| recorded.contains(t)))
+            .copied()
+            .collect();
+        // Not counted again: the store counted each when its put stored it (the count starts
+        // at start-up from a reconciled store, where every stored block has a row).
+        db.record_blocks(&orphans).await?;
         for (root, refs) in pins {
-            self.content.parts.db.add_pin(root, name, refs).await?;
+            db.add_pin(root, name, refs).await?;
         }
         Ok(())
     }

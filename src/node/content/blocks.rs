@@ -60,6 +60,9 @@ impl BlockGet for NodeBlocks {
                 tracing::warn!(%cid, "stored block is corrupt; asking peers for it");
                 true
             }
+            Err(e @ BlockstoreError::ObjectStore { .. }) => {
+                return Err(ContentError::StoreUnavailable(e.to_string()))
+            }
             Err(e) => return Err(source(&e)),
         };
         let not_found = || {

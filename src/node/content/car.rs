@@ -36,11 +36,20 @@ impl Content {
         input: R,
         pin: bool,
     ) -> Result<CarImport> {
+        Ok(self.car_import_counted(input, pin).await?.0)
+    }
+
+    /// Like [`Content::car_import`], also returning the bytes of the blocks imported.
+    pub async fn car_import_counted<R: AsyncRead + Unpin + Send>(
+        &self,
+        input: R,
+        pin: bool,
+    ) -> Result<(CarImport, u64)> {
         let mut session = self.add_session(Default::default(), false).await;
         match read_car(&mut session, input).await {
-            Ok(import) => {
+            Ok((import, bytes)) => {
                 session.commit_roots(&import.roots, pin).await?;
-                Ok(import)
+                Ok((import, bytes))
             }
             Err(e) => {
                 session.rollback().await;
@@ -71,12 +80,13 @@ pub(crate) async fn dag_blocks_from<G: crate::content::BlockGet>(
 async fn read_car<R: AsyncRead + Unpin + Send>(
     session: &mut AddSession<'_>,
     input: R,
-) -> Result<CarImport> {
+) -> Result<(CarImport, u64)> {
     let mut reader = CarReader::new(input).await?;
     let roots = reader.roots().to_vec();
     let mut reach = Reach::new(&roots);
-    let mut blocks = 0;
+    let (mut blocks, mut bytes) = (0, 0);
     while let Some(block) = reader.next_block().await? {
+        bytes += block.data().len() as u64;
         let links =
             crate::content::dag::links(block.cid(), block.data()).map_err(CarError::from)?;
         blocks += 1;
@@ -84,9 +94,12 @@ async fn read_car<R: AsyncRead + Unpin + Send>(
             session.put_block(block).await?;
         }
     }
-    Ok(CarImport {
-        roots,
-        blocks,
-        unreachable: reach.unreachable(),
-    })
+    Ok((
+        CarImport {
+            roots,
+            blocks,
+            unreachable: reach.unreachable(),
+        },
+        bytes,
+    ))
 }

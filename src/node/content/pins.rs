@@ -35,16 +35,23 @@ impl Content {
     /// batch holds the GC write lock only while it runs, so an add waits for at most one
     /// batch, and blocks pinned between batches are seen by the next one's query.
     pub async fn gc(&self) -> Result<GcReport> {
+        Ok(self.gc_listed().await?.0)
+    }
+
+    /// Like [`Content::gc`], also returning the CIDs removed.
+    pub async fn gc_listed(&self) -> Result<(GcReport, Vec<Cid>)> {
         let mut report = GcReport::default();
+        let mut removed = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let batch = {
                 let _exclusive = self.inner.gc_lock.write().await;
-                self.gc_batch(after.as_deref(), &mut report).await?
+                self.gc_batch(after.as_deref(), &mut report, &mut removed)
+                    .await?
             };
             match batch {
                 Some(last) => after = Some(last),
-                None => return Ok(report),
+                None => return Ok((report, removed)),
             }
             // Let the adds that queued behind this batch take the lock first.
             tokio::task::yield_now().await;
@@ -53,7 +60,12 @@ impl Content {
 
     /// One batch after `after` (caller holds the GC write lock): the last CID looked at, or
     /// `None` when nothing is left.
-    async fn gc_batch(&self, after: Option<&str>, report: &mut GcReport) -> Result<Option<String>> {
+    async fn gc_batch(
+        &self,
+        after: Option<&str>,
+        report: &mut GcReport,
+        removed: &mut Vec<Cid>,
+    ) -> Result<Option<String>> {
         let candidates = self
             .parts
             .db
@@ -89,8 +101,9 @@ impl Content {
             deleted?;
         }
         drop(deletes);
-        let removed: Vec<Cid> = doomed.iter().map(|(cid, _)| *cid).collect();
-        self.parts.db.forget_blocks(&removed).await?;
+        let gone: Vec<Cid> = doomed.iter().map(|(cid, _)| *cid).collect();
+        self.parts.db.forget_blocks(&gone).await?;
+        removed.extend(gone);
         report.removed_blocks += doomed.len() as u64;
         report.freed_bytes += doomed.iter().map(|(_, size)| size).sum::<u64>();
         Ok(Some(last))
@@ -104,5 +117,17 @@ impl Content {
         self.parts.store.delete(cid).await?;
         self.parts.db.forget_block(cid).await?;
         Ok(())
+    }
+}
+
+impl Content {
+    /// Whether any pin's DAG holds `cid` (under this CID or its CIDv0/v1 twin).
+    pub async fn is_referenced(&self, cid: &Cid) -> Result<bool> {
+        self.referenced(cid).await
+    }
+
+    /// Every stored block, recorded: how many there are (what `repo stat` counts).
+    pub async fn block_count(&self) -> Result<u64> {
+        Ok(self.parts.db.block_count().await?)
     }
 }

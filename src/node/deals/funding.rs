@@ -39,15 +39,19 @@ impl Deals {
         Ok(Some(self.pay.open_channel(provider, total.0).await?.id))
     }
 
-    /// Per channel to `provider`, what the client's unfinished deals on it may still be paid.
+    /// Per channel to `provider`, what the client's unfinished deals on it may still be paid:
+    /// one query over the funding recorded with each deal, plus a decode of any unfinished
+    /// deal recorded before funding records existed.
     async fn committed_per_channel(&self, provider: PeerId) -> Result<HashMap<String, u64>> {
-        let mut committed = HashMap::new();
         let provider = provider.to_string();
-        let paid = self.parts.db.storage_paid_per_deal().await?;
-        for deal in self.parts.db.list_deals("client", None).await? {
-            if deal.state.is_final() || deal.peer != provider {
-                continue;
-            }
+        let db = &self.parts.db;
+        let mut committed = db.committed_per_channel(&provider).await?;
+        let older = db.unfunded_record_deals(&provider).await?;
+        if older.is_empty() {
+            return Ok(committed);
+        }
+        let paid = db.storage_paid_per_deal().await?;
+        for deal in older {
             let Some((_, signed)) = decode_row(&deal) else {
                 continue;
             };
@@ -80,6 +84,9 @@ impl Deals {
         if row.role != "payee" || row.state != "open" || row.payer != hex::encode(proposal.client) {
             return unfunded("the channel is not an open channel from this client");
         }
-        Ok(())
+        // On chain: the contract, not the client's word, says the escrow covers the price.
+        self.pay
+            .check_chain_funding(&row, proposal.total_price()?.0)
+            .await
     }
 }

@@ -2,8 +2,11 @@
 //! challenge period (the outcome goes into the deal's proof record) and pays each passed
 //! period, the provider cancels deals whose client stopped paying (`pay::enforce`), and both
 //! sides expire a deal at its end, the provider unpinning data it kept only for that deal.
-//! State lives in the database, so a restarted node picks up where it left off.
+//! A passed period whose payment failed (the provider unreachable, say) is paid on a later
+//! pass, until it is paid or the deal ends. State lives in the database, so a restarted node
+//! picks up where it left off.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::Deals;
@@ -33,6 +36,8 @@ impl Deals {
                     self.expire(&deal, &proposal).await?;
                 } else if role == "client" && self.challenge_due(&deal, &proposal, now).await? {
                     self.challenge(&deal, &proposal).await?;
+                } else if role == "client" && check_payments {
+                    self.pay_missed_periods(&deal, &proposal).await?;
                 } else if role == "provider" && check_payments {
                     self.enforce_storage_payment(&deal, &proposal).await?;
                 }
@@ -46,6 +51,36 @@ impl Deals {
         if let Some(reason) = self.pay.unpaid(deal, proposal).await? {
             tracing::warn!(deal = %deal.id, %reason, "cancelling a deal its client does not pay");
             self.cancel_held_deal(deal, proposal, &reason).await?;
+        }
+        Ok(())
+    }
+
+    /// Client: pays the passed periods of `deal` that are not paid yet (a payment that
+    /// failed when its challenge passed), at most [`MISSED_PER_PASS`] per pass.
+    async fn pay_missed_periods(&self, deal: &DealRow, proposal: &DealProposal) -> Result<()> {
+        if proposal.payment_channel.is_none() {
+            return Ok(());
+        }
+        let db = &self.parts.db;
+        let passed = db
+            .challenges_for(&deal.piece_root)
+            .await?
+            .into_iter()
+            .filter(|c| c.role == "verifier" && c.peer == deal.peer && c.outcome == "passed")
+            .filter(|c| c.issued_at >= deal.created_at)
+            .map(|c| c.answered_at.unwrap_or(c.issued_at));
+        let paid: BTreeSet<i64> = db
+            .storage_payments(&deal.id)
+            .await?
+            .iter()
+            .map(|p| p.period)
+            .collect();
+        for period in missed_periods(passed, &paid, proposal) {
+            tracing::info!(deal = %deal.id, period, "paying a passed period whose payment failed");
+            if let Err(e) = self.pay.pay_storage_period(deal, proposal, period).await {
+                tracing::warn!(deal = %deal.id, error = %e, "could not pay a storage period");
+                break;
+            }
         }
         Ok(())
     }
@@ -129,5 +164,54 @@ impl Deals {
             tracing::warn!(deal = %deal.id, error = %e, "could not pay a storage period");
         }
         Ok(())
+    }
+}
+
+/// Most missed periods one pass pays for a deal (the rest wait for the next pass).
+const MISSED_PER_PASS: usize = 4;
+
+/// The periods with a passed challenge (answered at `passed_at`, Unix ms) that have no
+/// payment in `paid`, oldest first, at most [`MISSED_PER_PASS`].
+fn missed_periods(
+    passed_at: impl Iterator<Item = i64>,
+    paid: &BTreeSet<i64>,
+    proposal: &DealProposal,
+) -> Vec<i64> {
+    let periods: BTreeSet<i64> = passed_at.map(|at| proposal.period_at(at)).collect();
+    periods
+        .into_iter()
+        .filter(|p| !paid.contains(p))
+        .take(MISSED_PER_PASS)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missed_periods_are_the_passed_ones_without_a_payment_oldest_first_and_bounded() {
+        let proposal = DealProposal {
+            client: [1; 32],
+            provider: [2; 32],
+            root: cid::Cid::try_from("bafkqaaa").unwrap(),
+            piece_root: [3; 32],
+            piece_size: 1024,
+            start: 1_000,
+            duration_secs: 3600,
+            price_per_gib_month: crate::amount::Amount(10),
+            challenge_period_secs: 10,
+            samples_per_challenge: 4,
+            payment_channel: Some("channel".into()),
+            origins: vec![],
+        };
+        // Period length 10 s from a start at 1 000 ms.
+        let passed = [
+            1_500, 11_000, 12_000, 31_000, 41_000, 51_000, 61_000, 71_000,
+        ];
+        let paid = BTreeSet::from([1]);
+        let missed = missed_periods(passed.into_iter(), &paid, &proposal);
+        assert_eq!(missed, [0, 3, 4, 5]);
+        assert!(missed_periods([11_000].into_iter(), &paid, &proposal).is_empty());
     }
 }

@@ -19,6 +19,7 @@ mod cancel;
 mod funding;
 mod lifecycle;
 mod prover;
+mod retry;
 
 pub use prover::AuditReport;
 
@@ -244,7 +245,8 @@ impl Deals {
     /// The rest of a transfer: from `transferring` to `active` or `failed`.
     async fn finish_transfer(self, deal: Cid, proposal: Signed<DealProposal>) {
         let id = deal.to_string();
-        let (to, reason, acceptance) = match self.fetch_and_check(&deal, &proposal.payload).await {
+        let (to, reason, acceptance) = match self.fetch_with_retries(&deal, &proposal.payload).await
+        {
             Ok(acceptance) => (
                 DealState::Active,
                 "piece matches: activated".to_string(),
@@ -284,13 +286,15 @@ impl Deals {
     ) -> Result<Signed<DealAcceptance>> {
         // The client, or the origins it named, may not be connected (after a restart, say).
         if let Some(net) = self.parts.net.running() {
+            // Every origin: the blocks may be spread over them, and a dial to one that is up
+            // costs little.
             for addr in proposal
                 .origins
                 .iter()
                 .filter_map(|a| a.parse::<libp2p::Multiaddr>().ok())
             {
-                if net.dial(addr).await.is_ok() {
-                    break;
+                if let Err(e) = net.dial(addr.clone()).await {
+                    tracing::debug!(deal = %deal, %addr, error = %e, "origin not reachable");
                 }
             }
         }
@@ -365,6 +369,10 @@ impl Deals {
             other => return Err(unwanted(peer, other, "an ask request")),
         };
         let terms = ask.check(self.parts.clock.now_u64())?.clone();
+        if terms.price_per_gib_month.0 > 0 {
+            // Paid deals settle where both settle, or not at all (`wrong_chain`).
+            self.pay.check_ask_chain(&terms).await?;
+        }
         // The request's cap, else the node's default: a client never takes an ask it did not
         // agree to, whatever the provider asks.
         let (max, whose) = match request.max_price_per_gib_month {
@@ -434,9 +442,11 @@ impl Deals {
             DealState::Accepted,
             &self.parts.clock,
         )?;
+        let total = proposal.payload.total_price()?.0;
+        let channel = proposal.payload.payment_channel.as_deref();
         self.parts
             .db
-            .insert_deal(&row, "accepted by the provider")
+            .insert_funded_deal(&row, "accepted by the provider", channel, total)
             .await?;
         self.changed(deal);
         drop(funding);

@@ -22,7 +22,17 @@ impl Prover for Deals {
     fn answer(&self, peer: PeerId, challenge: Challenge) -> BoxFuture<'_, Answer> {
         Box::pin(async move {
             let started = self.parts.clock.now_ms();
-            let answer = self.decide(&challenge).await;
+            let answer = match self
+                .pay
+                .stopped_by_close(&peer, &challenge.piece_root)
+                .await
+            {
+                Ok(true) => Answer::rejected(
+                    "deal_stopped",
+                    "the payer started closing the channel that pays for this deal",
+                ),
+                _ => self.decide(&challenge).await,
+            };
             let (outcome, reason) = match &answer {
                 Answer::Proof(_) => ("answered", None),
                 Answer::Rejected(r) => ("rejected", Some(format!("{}: {}", r.reason, r.detail))),

@@ -3,7 +3,10 @@
 //! applies the domain's plan (`crate::keeper::repair`): drops failing providers (their deals
 //! are cancelled, so the lifecycle stops challenging and paying them), releases surplus,
 //! raises warnings, and starts new deals with the providers `select` chooses, then stores
-//! the keep's status. Every decision is a keep event.
+//! the keep's status. Every decision is a keep event. Pin requests for the same CID share
+//! deals (`crate::keeper::share`): a request first adopts the live deals another request
+//! holds, deals being made count for every request of the CID, and a deal is cancelled only
+//! when no request holds it any more.
 //!
 //! Bounds: a tick evaluates at most [`KEEPS_PER_TICK`] keeps (round robin); slow work never
 //! runs in the tick: fetching a DAG, discovering providers and making a deal (which waits for
@@ -22,11 +25,12 @@ use tokio::task::JoinSet;
 
 use super::{Discovered, Keeps};
 use crate::db::{KeepHealthRow, KeepRow};
-use crate::keeper::repair::{self, DealHealth};
+use crate::keeper::repair::{self, DealHealth, Verdict};
 use crate::keeper::select::{self, Candidate, Need};
-use crate::keeper::{KeepStatus, Score, Subnet};
+use crate::keeper::{share, KeepStatus, Score, Subnet};
 use crate::node::Result;
 
+mod erasure;
 mod health;
 mod tasks;
 
@@ -88,14 +92,21 @@ pub struct Keeper {
 
 #[derive(Default)]
 struct State {
-    /// Per keep, the providers a deal is being made with.
-    making: HashMap<String, Vec<String>>,
+    /// Per CID, the providers a deal is being made with and the keep it is for: every
+    /// request for a CID counts them, so requests arriving together make one set of deals.
+    making: HashMap<String, Vec<(String, String)>>,
     fetching: HashSet<String>,
     /// Per keep and provider: until when it is left alone, and failures in a row.
     backoff: HashMap<(String, String), (Instant, u32)>,
     discovered: Option<(Instant, Discovered)>,
     discovering: bool,
     discovery_ttl: Duration,
+    /// Per erasure-coded keep, the slots a deal is being made for, with the provider.
+    making_slots: HashMap<String, Vec<(u32, String)>>,
+    /// Erasure-coded keeps whose slots are being encoded or rebuilt now.
+    slot_work: HashSet<String>,
+    /// When such work last failed, per keep (tried again after `erasure::WORK_RETRY`).
+    slot_work_failed: HashMap<String, Instant>,
     /// Per keep, the warnings raised and still standing (each is recorded once).
     warnings: HashMap<String, BTreeSet<String>>,
     cursor: usize,
@@ -188,14 +199,17 @@ impl Keeper {
                 .store_health(keep, &health_row(KeepStatus::Queued, details))
                 .await;
         };
+        if let Some(spec) = super::erasure::spec_of(&keep.meta)? {
+            return self.evaluate_erasure(keep, spec, tasks, scores).await;
+        }
         // Deals being made are read before the keep's recorded deals: a deal that finishes
         // in between is then counted twice for one tick (harmless), never zero times (which
         // would make one deal too many).
-        let making = self
+        let making: Vec<String> = self
             .state()
             .making
-            .get(&keep.id)
-            .cloned()
+            .get(&keep.cid)
+            .map(|list| list.iter().map(|(_, peer)| peer.clone()).collect())
             .unwrap_or_default();
         let mut excluded = BTreeMap::new();
         let mut deals = Vec::new();
@@ -214,6 +228,8 @@ impl Keeper {
         for peer in &making {
             excluded.insert(peer.clone(), "a deal with it is being made".into());
         }
+        self.share(keep, piece_root, &making, &mut deals, &mut excluded, scores)
+            .await?;
         let plan = repair::plan(
             &keep.policy,
             &deals,
@@ -280,7 +296,17 @@ impl Keeper {
                 .map(|d| d.peer.clone())
                 .unwrap_or_default();
             let reason = format!("{state} by the keeper: {why}");
-            self.keeps.cancel_deal(deal, &reason).await?;
+            // A deal another request for the CID still holds goes on for it; that request
+            // drops it itself if the provider is failing (it reads the same proofs).
+            if !self
+                .keeps
+                .parts
+                .db
+                .deal_held_elsewhere(deal, &keep.id)
+                .await?
+            {
+                self.keeps.cancel_deal(deal, &reason).await?;
+            }
             self.keeps
                 .parts
                 .db
@@ -295,6 +321,65 @@ impl Keeper {
             };
             let detail = format!("provider {peer} {state} (deal {deal}): {why}");
             self.event(&keep.id, kind, &detail).await;
+        }
+        Ok(())
+    }
+
+    /// One keep per CID: adopts live deals other requests for the same CID hold, while this
+    /// keep wants more replicas and the deal serves its policy (`keeper::share`); providers
+    /// holding such a deal are never asked for a second one.
+    async fn share(
+        &self,
+        keep: &KeepRow,
+        piece_root: &str,
+        making: &[String],
+        deals: &mut Vec<DealHealth>,
+        excluded: &mut BTreeMap<String, String>,
+        scores: &mut HashMap<String, Score>,
+    ) -> Result<()> {
+        let db = &self.keeps.parts.db;
+        let now = self.keeps.parts.clock.now_ms();
+        for (deal, peer) in db.shared_deals(&keep.cid, &keep.id).await? {
+            let wanted = keep.policy.replicas as usize;
+            if excluded.contains_key(&peer) || deals.len() + making.len() >= wanted {
+                excluded
+                    .entry(peer)
+                    .or_insert_with(|| "holds a deal for this CID (another pin request)".into());
+                continue;
+            }
+            let row = db.get_deal(&deal).await?;
+            let Some((_, signed)) = row.as_ref().and_then(crate::node::deals::decode_row) else {
+                continue;
+            };
+            let proposal = &signed.payload;
+            let offer = share::Offer {
+                price_per_gib_month: proposal.price_per_gib_month.0,
+                challenge_period_secs: proposal.challenge_period_secs,
+                end_ms: i64::try_from(proposal.end()).unwrap_or(i64::MAX),
+            };
+            // A deal that cannot serve this policy needs no proof record read.
+            let health = if share::serves(&keep.policy, &offer, now) {
+                self.deal_health(keep, &deal, &peer, piece_root, scores)
+                    .await?
+            } else {
+                None
+            };
+            let healthy = health
+                .as_ref()
+                .is_some_and(|h| !matches!(h.verdict(&keep.policy, now), Verdict::Drop(_)));
+            if let (true, Some(health)) = (healthy, health) {
+                if db.add_keep_deal(&keep.id, &deal, &peer).await? {
+                    let detail = format!(
+                        "sharing deal {deal} with {peer}, made for another request for this CID"
+                    );
+                    self.event(&keep.id, "deal", &detail).await;
+                    deals.push(health);
+                }
+            }
+            excluded.insert(
+                peer,
+                "holds a deal for this CID (another pin request)".into(),
+            );
         }
         Ok(())
     }

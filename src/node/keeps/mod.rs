@@ -8,8 +8,13 @@
 //! lifecycle challenges and pays `active` deals only), and the local pin the keeper made is
 //! undone unless another keep wants the same CID.
 
+mod erasure;
 mod keeper;
 
+pub use erasure::{
+    spec_of as erasure_spec_of, ErasureReport, ErasureSpec, Rebuilt, RestoreReport, RestoredFrom,
+    SlotReport, META_ERASURE, META_REPAIR_THRESHOLD,
+};
 pub use keeper::Keeper;
 
 use std::collections::{BTreeMap, HashMap};
@@ -88,6 +93,10 @@ pub struct KeepReport {
     pub providers: Vec<ReplicaReport>,
     pub paid: u64,
     pub events: Vec<KeepEventRow>,
+    /// For an erasure-coded keep: its scheme, manifest and health.
+    pub erasure: Option<ErasureReport>,
+    /// For an erasure-coded keep: each slot's provider, deal, last proof, score and payment.
+    pub slots: Vec<SlotReport>,
 }
 
 /// A random UUID (version 4) as the request id, as the Pinning Service API suggests.
@@ -156,7 +165,11 @@ impl Keeps {
         let row = self.parts.db.insert_keep(&row).await?;
         self.parts
             .db
-            .add_keep_event(&row.id, "created", &describe(&row.policy))
+            .add_keep_event(
+                &row.id,
+                "created",
+                &erasure::describe(&row, describe(&row.policy)),
+            )
             .await?;
         Ok(row)
     }
@@ -214,7 +227,9 @@ impl Keeps {
             return Ok(false);
         };
         for deal in self.parts.db.keep_deals(id).await? {
-            if deal.state == "live" {
+            // A deal another request for the same CID shares stays, for that request.
+            let shared = self.parts.db.deal_held_elsewhere(&deal.deal, id).await?;
+            if deal.state == "live" && !shared {
                 self.cancel_deal(&deal.deal, "the keep was removed: no longer paid")
                     .await?;
             }
@@ -301,7 +316,13 @@ impl Keeps {
             paid = paid.saturating_add(report.paid);
             providers.push(report);
         }
+        let (erasure, slots) = match self.erasure_report(&keep).await? {
+            Some((summary, slots)) => (Some(summary), slots),
+            None => (None, Vec::new()),
+        };
         Ok(KeepReport {
+            erasure,
+            slots,
             events: self.parts.db.keep_events(&keep.id, EVENTS_SHOWN).await?,
             keep,
             providers,
@@ -428,6 +449,7 @@ impl Keeps {
 fn new_keep(request: KeepRequest, now: i64) -> Result<KeepRow> {
     let cid = crate::content::parse_cid(&request.cid)?;
     request.policy.validate()?;
+    erasure::spec_of(&request.meta)?;
     if request
         .name
         .as_ref()

@@ -6,10 +6,14 @@
 //! committed it (so an acknowledged receipt survives a crash, and a payer's retry of it is
 //! answered `duplicate`); a payer records each receipt it signs before sending it, so it never
 //! signs two different receipts with one sequence number; amounts are integers with checked
-//! arithmetic. Settlement goes through [`crate::pay::Settlement`]; the backend here is the
-//! node's own ledger ([`LedgerSettlement`]).
+//! arithmetic. Settlement goes through [`crate::pay::Settlement`]; the backend is the node's
+//! own ledger ([`LedgerSettlement`]) unless `[chain]` is configured, and then channels are
+//! escrowed in the chain's contract and cashed there ([`ChainSettlement`], `chain.rs`,
+//! `claims.rs`).
 
 mod balance;
+mod chain;
+mod claims;
 mod enforce;
 mod payee;
 mod payer;
@@ -17,9 +21,11 @@ mod retrieval;
 mod settle;
 
 pub use balance::Balance;
+pub(crate) use chain::binding_of;
+pub use chain::{ClaimOutcome, CloseStart, WalletView, Withdrawal};
 pub use payer::Payment;
 pub use retrieval::{InvoiceOrder, RetrievalMeter};
-pub use settle::LedgerSettlement;
+pub use settle::{ChainSettlement, LedgerSettlement};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +69,8 @@ struct PayState {
     invoice_lock: tokio::sync::Mutex<()>,
     /// Per peer, the Bitswap ledger's bytes received already written to the database.
     received_marks: tokio::sync::Mutex<std::collections::HashMap<libp2p::PeerId, u64>>,
+    /// The claim loop's memory (one pass at a time).
+    claims: tokio::sync::Mutex<claims::ClaimWatch>,
 }
 
 impl Payments {
@@ -79,6 +87,7 @@ impl Payments {
             invoice_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(INVOICES_WAITING)),
             enforced_at: Default::default(),
             received_marks: Default::default(),
+            claims: Default::default(),
         };
         Payments {
             parts,

@@ -66,6 +66,7 @@ impl Payments {
                 expected: peer.to_string(),
             }));
         }
+        self.check_open_on_chain(payload).await?;
         let row = channel_row(&open, "payee", &peer, &self.parts.clock)?;
         // Opening twice is harmless: the id is the open's CID, so the row is the same.
         self.parts.db.insert_channel(&row).await?;
@@ -121,6 +122,15 @@ impl Payments {
                 .filter(|r| r.role == "payee")
                 .ok_or(PayError::WrongChannel)?;
             let channel = channel_of(&row).map_err(|e| internal(&e))?;
+            // On an escrowed channel the voucher must be cashable before anything is stored.
+            if let Some(binding) = super::chain::binding_of(&row).map_err(|e| internal(&e))? {
+                channel.check_parties_of(receipt)?;
+                binding.check_voucher(&receipt.payload)?;
+            } else if receipt.payload.voucher.is_some() {
+                return Err(PayError::Invalid(
+                    "a voucher on a channel the ledger settles".into(),
+                ));
+            }
             if channel.check_verified(receipt)? == Verdict::Duplicate {
                 return Ok("duplicate");
             }
@@ -198,9 +208,18 @@ impl Payments {
             seq: state.seq,
             at: self.parts.clock.now_u64(),
         })?;
-        let settlement = LedgerSettlement {
-            db: self.parts.db.clone(),
-            close_signed: close.to_bytes().map(hex::encode).ok(),
+        let close_signed = close.to_bytes().map(hex::encode).ok();
+        let settlement: Box<dyn Settlement> = match super::chain::binding_of(&row)? {
+            Some(binding) => Box::new(super::ChainSettlement {
+                db: self.parts.db.clone(),
+                channels: self.chain()?.channels().await?.clone(),
+                binding,
+                close_signed,
+            }),
+            None => Box::new(LedgerSettlement {
+                db: self.parts.db.clone(),
+                close_signed,
+            }),
         };
         settlement
             .settle(&state, last.as_ref())

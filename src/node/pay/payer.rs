@@ -58,25 +58,36 @@ impl Payments {
             ));
         }
         let payee = peer_key(&peer.to_string())?;
+        // On a chain-configured node the deposit is escrowed first; the open names it.
+        let chain = match self.parts.chain {
+            Some(_) => Some(self.open_on_chain(peer, deposit).await?),
+            None => None,
+        };
         let open = self.parts.signer.sign(ChannelOpen {
             payer: self.parts.signer.public_key(),
             payee,
             deposit: Amount(deposit),
             nonce: rand::random(),
             at: self.parts.clock.now_u64(),
+            chain,
         })?;
         let id = open.channel_id()?;
-        match self
+        let answer = match self
             .pay_request(peer, &PayRequest::Open(Box::new(open.clone())))
-            .await?
+            .await
         {
-            PayResponse::Opened { channel } if channel == id => {}
-            other => {
-                return Err(NodeError::Protocol {
-                    peer,
-                    what: format!("{other:?} to a channel open"),
-                })
+            Ok(PayResponse::Opened { channel }) if channel == id => Ok(()),
+            Ok(other) => Err(NodeError::Protocol {
+                peer,
+                what: format!("{other:?} to a channel open"),
+            }),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = answer {
+            if let Some(binding) = &chain {
+                self.abandon_on_chain(binding).await;
             }
+            return Err(e);
         }
         let row = channel_row(&open, "payer", &peer, &self.parts.clock)?;
         self.parts.db.insert_channel(&row).await?;
@@ -129,7 +140,11 @@ impl Payments {
         let _signing = self.state.sign_lock.lock().await;
         let (row, peer) = self.own_channel(channel).await?;
         let state = channel_of(&row)?;
-        let receipt = state.next_receipt(increment, deal, self.parts.clock.now_u64())?;
+        let mut receipt = state.next_receipt(increment, deal, self.parts.clock.now_u64())?;
+        if let Some(binding) = super::chain::binding_of(&row)? {
+            let wallet = self.chain()?.wallet();
+            receipt.voucher = Some(binding.sign_voucher(receipt.amount.0, wallet)?);
+        }
         let signed = self.parts.signer.sign(receipt)?;
         let stored = receipt_row(&signed, &self.parts.clock)?;
         if !self.parts.db.record_receipt(&stored, row.seq).await? {
@@ -220,6 +235,13 @@ impl Payments {
                 Refusal::ChannelClosed,
                 format!("{channel} is already closed"),
             ));
+        }
+        if let Some(binding) = super::chain::binding_of(&row)? {
+            // Escrowed: the payer's close is the contract's; the payee claims during the window
+            // and the payer withdraws the rest after it (`withdraw`).
+            let started = self.start_close_on_chain(&row, &binding).await?;
+            tracing::info!(channel, closes_at = started.closes_at, tx = %started.tx, "started closing a channel on chain");
+            return Ok(row);
         }
         let state = channel_of(&row)?;
         let close = match self.pay_request(peer, &PayRequest::Close(state.id)).await? {

@@ -162,9 +162,9 @@ impl Keeper {
         let peer = chosen.peer.clone();
         self.state()
             .making
-            .entry(keep.id.clone())
+            .entry(keep.cid.clone())
             .or_default()
-            .push(peer.clone());
+            .push((keep.id.clone(), peer.clone()));
         let detail = format!(
             "proposing a deal to {peer} ({} per GiB-month, score {:.2}) for replica {nth} of {}",
             chosen.price_per_gib_month, chosen.score, keep.policy.replicas
@@ -175,8 +175,11 @@ impl Keeper {
             let _slot = keeper.deal_slots.clone().acquire_owned().await;
             keeper.make_deal(&keep, &peer).await;
             let mut state = keeper.state();
-            if let Some(list) = state.making.get_mut(&keep.id) {
-                list.retain(|p| p != &peer);
+            if let Some(list) = state.making.get_mut(&keep.cid) {
+                list.retain(|(k, p)| (k, p) != (&keep.id, &peer));
+                if list.is_empty() {
+                    state.making.remove(&keep.cid);
+                }
             }
         });
     }
