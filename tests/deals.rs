@@ -478,6 +478,73 @@ async fn a_provider_refuses_denied_clients_and_those_not_on_its_allow_list() {
     }
 }
 
+/// Nobody connects by hand: a client whose challenges found its provider down redials it
+/// once it is back on its address, and a client restarted on new ports redials its provider
+/// from the addresses it saved, so challenges pass again in both cases.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_redials_its_provider_after_either_side_restarts() {
+    let provider = provider("1GiB").await;
+    let client = TestNode::start().await;
+    let cid = client.add_cid(bytes(1_100_000, 71), "").await;
+    let deal = json(&client.make_deal(&cid, &provider, "1h", Some("1s")));
+    assert_eq!(deal["state"], "active", "{deal}");
+    let id = deal["id"].as_str().unwrap().to_string();
+    let peer = provider.daemon.node().peer_id().to_string();
+    let passed = |client: &TestNode| {
+        json(&client.cli(&["deal", "show", &id, "--json"]))["proofs_passed"]
+            .as_u64()
+            .unwrap()
+    };
+
+    // The provider goes away; the client's next challenges find nobody (its dials fail, which
+    // made libp2p's own caches forget the address).
+    let data = provider.daemon.node().data().clone();
+    let addr = provider.tcp_addr();
+    provider.keep_tcp_port();
+    let TestNode {
+        daemon,
+        dir,
+        http,
+        s3,
+    } = provider;
+    daemon.stop().await;
+    let db = client.daemon.node().db().clone();
+    let mut unreachable = false;
+    for _ in 0..100 {
+        let history = db.provider_history(&peer, 20).await.unwrap();
+        if history.iter().any(|o| o == "unreachable") {
+            unreachable = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(unreachable, "a challenge found the provider down");
+    let provider = TestNode {
+        daemon: cairn::node::Daemon::start(data).await.unwrap(),
+        dir,
+        http,
+        s3,
+    };
+    assert_eq!(provider.tcp_addr(), addr);
+    let before = passed(&client);
+    let back = eventually(Duration::from_secs(20), || passed(&client) > before).await;
+    assert!(
+        back,
+        "challenges pass again once the provider is back on its address"
+    );
+
+    // The client restarts on new ports: only its saved addresses lead it to the provider.
+    let client = client.restart().await;
+    let before = passed(&client);
+    let back = eventually(Duration::from_secs(20), || passed(&client) > before).await;
+    assert!(
+        back,
+        "a restarted client redials its provider from the saved addresses"
+    );
+    provider.stop().await;
+    client.stop().await;
+}
+
 /// A deal recorded as `accepted` or `transferring` when its provider stopped is picked up
 /// again when the provider starts: it ends active (or failed, never stuck), and capacity
 /// stays exact throughout.

@@ -11,6 +11,7 @@ mod deals;
 mod erasure;
 mod keeper;
 mod pay;
+mod peers;
 mod pins;
 mod proofs;
 mod totals;

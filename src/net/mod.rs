@@ -7,6 +7,7 @@
 //! their own tasks on raw streams.
 
 pub mod bitswap;
+pub mod book;
 pub(crate) mod frame;
 mod inbound;
 pub mod ledger;
@@ -106,6 +107,8 @@ pub struct NetHandle {
     bandwidth: Arc<libp2p::metrics::Registry>,
     /// When the host started (the span `stats bw` averages over).
     started: std::time::Instant,
+    /// Where peers listen; every dial by peer id is offered these addresses.
+    book: book::AddressBook,
 }
 
 /// Bytes this host has moved since it started, over every transport.
@@ -177,6 +180,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         market,
         pay: pay_streams,
         bandwidth,
+        book,
     } = swarm::build(keypair, &config)?;
     for addr in &config.listen {
         swarm
@@ -218,6 +222,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         config.bootstrap.clone(),
         gossiped_asks.clone(),
         counters.clone(),
+        book.clone(),
     ));
     let mismatches = {
         let engine = engine.clone();
@@ -235,6 +240,7 @@ pub async fn spawn<S: Blockstore + Clone>(
         mismatches,
         bandwidth: Arc::new(bandwidth),
         started: std::time::Instant::now(),
+        book,
     };
     // Wait for the listeners so callers can read real ports at once.
     handle.wait_for_listeners(config.listen.len()).await;
@@ -242,6 +248,17 @@ pub async fn spawn<S: Blockstore + Clone>(
 }
 
 impl NetHandle {
+    /// Adds addresses known to reach `peer` (from the node's records) to the address book, so
+    /// the next dial to it tries them.
+    pub fn remember_addresses(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        self.book.remember(peer, addrs);
+    }
+
+    /// Where `peer` was last known to listen.
+    pub fn known_addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.book.get(peer)
+    }
+
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
     }

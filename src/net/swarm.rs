@@ -2,9 +2,8 @@
 //! command to a named handler. Queries awaiting the DHT are matched to their replies by id.
 //!
 //! Bounds on what peers can make this task remember (issue 14):
-//! - peer addresses: only what a peer says it listens on (identify) and addresses this node
-//!   dialled, never the source port of an inbound connection (ephemeral, not dialable); at
-//!   most [`MAX_ADDRS_PER_PEER`] per peer, [`MAX_ADDRESS_BOOK`] peers, the oldest evicted;
+//! - peer addresses: the [`AddressBook`] (what a peer says it listens on, addresses this node
+//!   dialled, never the source port of an inbound connection), capped per peer and in peers;
 //! - gossiped asks: newest per origin, at most [`MAX_GOSSIPED_ASKS`] origins, oldest evicted;
 //! - the DHT's record store: sized from the node's pin count ([`NetConfig::provider_keys`]),
 //!   not libp2p's default of 1024 keys, past which `provide` fails. A failed provide is a
@@ -25,13 +24,10 @@ use libp2p::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::book::{AddressBook, MAX_ADDRS_PER_PEER};
 use super::{Command, NetConfig, NetError, Providers, Result};
 
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
-/// Addresses kept per peer.
-pub const MAX_ADDRS_PER_PEER: usize = 16;
-/// Peers whose addresses are kept.
-pub const MAX_ADDRESS_BOOK: usize = 4096;
 /// Origins whose latest gossiped ask is kept.
 pub const MAX_GOSSIPED_ASKS: usize = 1024;
 /// How often the DHT routing table is refreshed (`kad.bootstrap()`).
@@ -47,6 +43,7 @@ pub struct Behaviour {
     kad: kad::Behaviour<MemoryStore>,
     stream: libp2p_stream::Behaviour,
     inbound: super::inbound::Behaviour,
+    book: super::book::Behaviour,
     gossipsub: gossipsub::Behaviour,
 }
 
@@ -66,6 +63,8 @@ pub struct Built {
     pub pay: mpsc::Receiver<super::inbound::Incoming>,
     /// Bytes in and out per transport, counted on every connection's streams.
     pub bandwidth: libp2p::metrics::Registry,
+    /// Where peers listen, offered to every dial by peer id.
+    pub book: AddressBook,
 }
 
 pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<Built> {
@@ -80,6 +79,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         .with_max_established_per_peer(Some(4))
         .with_max_pending_incoming(Some(64));
     let mut bandwidth = libp2p::metrics::Registry::default();
+    let book = AddressBook::default();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -125,6 +125,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
                 kad,
                 stream: libp2p_stream::Behaviour::new(),
                 inbound,
+                book: super::book::Behaviour::new(book.clone()),
                 gossipsub,
             })
         })
@@ -140,6 +141,7 @@ pub fn build(keypair: libp2p::identity::Keypair, config: &NetConfig) -> Result<B
         market,
         pay,
         bandwidth,
+        book,
     })
 }
 
@@ -174,7 +176,7 @@ impl GossipedAsks {
 
 /// A per-peer map capped in size: past the cap, the entry written longest ago goes.
 #[derive(Debug)]
-pub struct Aged<T> {
+pub(super) struct Aged<T> {
     map: HashMap<PeerId, (T, u64)>,
     tick: u64,
 }
@@ -189,7 +191,7 @@ impl<T> Default for Aged<T> {
 }
 
 impl<T> Aged<T> {
-    fn insert(&mut self, peer: PeerId, value: T, cap: usize) {
+    pub(super) fn insert(&mut self, peer: PeerId, value: T, cap: usize) {
         self.tick += 1;
         if !self.map.contains_key(&peer) && self.map.len() >= cap {
             let oldest = self
@@ -204,12 +206,11 @@ impl<T> Aged<T> {
         self.map.insert(peer, (value, self.tick));
     }
 
-    fn get(&self, peer: &PeerId) -> Option<&T> {
+    pub(super) fn get(&self, peer: &PeerId) -> Option<&T> {
         self.map.get(peer).map(|(v, _)| v)
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.map.len()
     }
 }
@@ -238,8 +239,8 @@ struct State {
     provides: HashMap<QueryId, oneshot::Sender<Result<()>>>,
     lookups: HashMap<QueryId, (HashSet<PeerId>, oneshot::Sender<Providers>)>,
     peers: HashMap<PeerId, Connected>,
-    /// What peers said they listen on (identify), capped.
-    addresses: Aged<Vec<Multiaddr>>,
+    /// Where peers listen (identify, and addresses this node dialled), capped.
+    book: AddressBook,
     gossiped_asks: GossipedAsks,
     counters: std::sync::Arc<Counters>,
     /// Whether the first bootstrap (once a DHT server is known) has run.
@@ -253,8 +254,10 @@ pub async fn run(
     bootstrap: Vec<Multiaddr>,
     gossiped_asks: GossipedAsks,
     counters: std::sync::Arc<Counters>,
+    book: AddressBook,
 ) {
     let mut state = State {
+        book,
         gossiped_asks,
         counters,
         ..State::default()
@@ -377,6 +380,7 @@ fn handle_event(
                     .behaviour_mut()
                     .kad
                     .add_address(&peer_id, addr.clone());
+                state.book.remember(peer_id, vec![addr.clone()]);
             }
             // A second connection does not replace a dialled address with an inbound one.
             let keep = state
@@ -448,7 +452,7 @@ fn handle_identify(
             swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
         }
     }
-    state.addresses.insert(peer, usable, MAX_ADDRESS_BOOK);
+    state.book.listens(peer, usable);
     if speaks_kad && !state.bootstrapped {
         state.bootstrapped = true;
         bootstrap_dht(swarm, state);
@@ -527,7 +531,7 @@ fn finish_lookup(state: &mut State, id: QueryId) {
         let with_addrs = found
             .into_iter()
             .map(|peer| {
-                let mut addrs = state.addresses.get(&peer).cloned().unwrap_or_default();
+                let mut addrs = state.book.get(&peer);
                 // The address of a connection this node dialled is reachable; the source
                 // port of one the peer opened is not, so it is never handed out.
                 if let Some(connected) = state.peers.get(&peer).filter(|c| c.dialed) {

@@ -93,6 +93,11 @@ impl Daemon {
         let _ = state.urls.set(urls.clone());
         let (net, net_task) = start_network(&node).await?;
         node.net().set(net.clone())?;
+        match super::addresses::load(&node, &net).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(peers = n, "loaded the saved addresses of deal peers"),
+            Err(e) => tracing::warn!(error = %e, "could not load saved peer addresses"),
+        }
 
         let tasks = &node.parts().tasks;
         let servers = [
@@ -121,6 +126,18 @@ impl Daemon {
         }
 
         tasks.spawn(provide_pins(node.clone(), net.clone()));
+        {
+            let (node, net) = (node.clone(), net.clone());
+            every(
+                &node.clone(),
+                super::addresses::SAVE_EVERY,
+                "save peer addresses",
+                move || {
+                    let (node, net) = (node.clone(), net.clone());
+                    async move { super::addresses::save(&node, &net).await }
+                },
+            );
+        }
         let content = node.content().clone();
         every(
             &node,
@@ -205,6 +222,9 @@ impl Daemon {
     pub async fn stop(mut self) {
         self.node.parts().tasks.stop().await;
         if let Some(net) = self.node.net().running() {
+            if let Err(e) = super::addresses::save(&self.node, net).await {
+                tracing::warn!(error = %e, "could not save peer addresses at stop");
+            }
             net.shutdown().await;
         }
         if let Some(task) = self.net_task.take() {

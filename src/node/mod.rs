@@ -14,6 +14,7 @@
 //! tasks, and stops them all (every task the services spawn is in one [`Tasks`] set) before the
 //! database closes.
 
+mod addresses;
 mod content;
 mod daemon;
 mod deals;

@@ -209,6 +209,27 @@ impl TestNode {
         }
     }
 
+    /// Makes the node's next start listen on the TCP port it has now (the one the OS picked
+    /// at first), as a provider with a fixed listen port comes back on its address.
+    pub fn keep_tcp_port(&self) {
+        let addr = self.tcp_addr();
+        let port = addr
+            .split('/')
+            .skip_while(|p| *p != "tcp")
+            .nth(1)
+            .expect("a TCP listen address")
+            .to_string();
+        let path = self.repo().join("config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let any_port = "/ip4/127.0.0.1/tcp/0\"";
+        assert!(
+            text.contains(any_port),
+            "the test config listens on TCP port 0"
+        );
+        let fixed = text.replace(any_port, &format!("/ip4/127.0.0.1/tcp/{port}\""));
+        std::fs::write(&path, fixed).unwrap();
+    }
+
     pub async fn stop(self) {
         self.daemon.stop().await;
     }
