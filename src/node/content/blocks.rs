@@ -120,15 +120,30 @@ impl Content {
         Ok(())
     }
 
-    /// Makes fetched blocks durable and records them. The daemon calls it every second.
+    /// Makes fetched blocks durable and records them. The daemon calls it every second. When
+    /// it returns, every block fetched before the call is recorded, even one in a batch
+    /// another flush was writing; a batch that failed to record is kept for the next flush.
     pub async fn flush_fetched(&self) -> super::Result<()> {
+        let _one = self.inner.flushing.lock().await;
         let batch =
             std::mem::take(&mut *self.inner.fetched.lock().unwrap_or_else(|p| p.into_inner()));
         if batch.is_empty() {
             return Ok(());
         }
-        self.parts.store.sync().await?;
-        self.parts.db.record_blocks(&batch).await?;
-        Ok(())
+        let written = match self.parts.store.sync().await {
+            Ok(()) => self
+                .parts
+                .db
+                .record_blocks(&batch)
+                .await
+                .map(|_| ())
+                .map_err(Into::into),
+            Err(e) => Err(e.into()),
+        };
+        if written.is_err() {
+            let mut pending = self.inner.fetched.lock().unwrap_or_else(|p| p.into_inner());
+            pending.extend(batch);
+        }
+        written
     }
 }

@@ -43,6 +43,9 @@ pub struct Content {
 struct Inner {
     /// Blocks fetched from the network, stored but not yet recorded (see `blocks.rs`).
     fetched: std::sync::Mutex<Vec<(Cid, u64)>>,
+    /// Held by the flush that is writing a batch of `fetched`, so a second caller waits for
+    /// it instead of returning while that batch is not yet recorded.
+    flushing: tokio::sync::Mutex<()>,
     /// Blocks recently fetched for reading only.
     recent: blocks::Recent,
     gc_lock: RwLock<()>,
