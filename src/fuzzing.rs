@@ -10,8 +10,11 @@
 use bytes::Bytes;
 use cid::Cid;
 
+/// A target's entry point: arbitrary bytes in, nothing out (a panic is the finding).
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("bitswap_message", bitswap_message),
     ("frame", frame),
     ("market_message", market_message),
