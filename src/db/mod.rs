@@ -9,6 +9,7 @@ mod asks;
 mod blocks;
 mod deals;
 mod erasure;
+pub mod history;
 mod keeper;
 mod pay;
 mod pins;
@@ -16,6 +17,7 @@ mod proofs;
 mod totals;
 
 pub use deals::{DealEventRow, DealRow};
+pub use history::{DayRow, Payouts, PayoutRow, ProverTotals, RunRow, Sample};
 pub use erasure::{KeepErasureRow, KeepSlotRow, SlotDealRow};
 pub use keeper::{
     KeepDealRow, KeepEventRow, KeepHealthRow, KeepQuery, KeepRow, KeeperTotals, ProofRow,

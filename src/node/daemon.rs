@@ -115,6 +115,10 @@ impl Daemon {
         }
 
         tasks.spawn(provide_pins(node.clone(), net.clone()));
+        // Dashboard history (`node::history`): this run's start, then a sample a minute.
+        super::history::Sampler::start(&node)
+            .await?
+            .spawn(super::history::SAMPLE_EVERY);
         let content = node.content().clone();
         every(
             &node,
