@@ -31,6 +31,11 @@ fn require_chromium() {
 /// Runs headless Chromium on `url` and returns the DOM after the page has run for
 /// `VIRTUAL_TIME_MS` of virtual time. Blocking: call it from `spawn_blocking`.
 fn rendered_dom(url: &str) -> String {
+    rendered_dom_at(url, None)
+}
+
+/// Like [`rendered_dom`], in a window of `size` (`"420,900"`) when given.
+fn rendered_dom_at(url: &str, size: Option<&str>) -> String {
     require_chromium();
     let profile = tempfile::tempdir().unwrap();
     let mut command = Command::new(CHROMIUM);
@@ -47,6 +52,7 @@ fn rendered_dom(url: &str) -> String {
             "--disable-dev-shm-usage",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(size.map(|s| format!("--window-size={s}")))
         .arg(format!("--virtual-time-budget={VIRTUAL_TIME_MS}"))
         .arg("--dump-dom")
         .arg(url)
@@ -85,6 +91,15 @@ fn rendered_dom(url: &str) -> String {
 async fn render(url: String) -> Page {
     Page(
         tokio::task::spawn_blocking(move || rendered_dom(&url))
+            .await
+            .unwrap(),
+    )
+}
+
+/// The page as a phone shows it: 420 px wide.
+async fn render_narrow(url: String) -> Page {
+    Page(
+        tokio::task::spawn_blocking(move || rendered_dom_at(&url, Some("420,900")))
             .await
             .unwrap(),
     )
@@ -439,7 +454,7 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
         .expect("the keep has a row");
     assert_eq!(attr_of(row, "data-status").as_deref(), Some("pinning"));
     assert!(
-        page.0.contains("<td>2 of 3</td>"),
+        page.0.contains(r#"<td data-label="Healthy replicas">2 of 3</td>"#),
         "healthy replicas of those wanted"
     );
     assert_eq!(page.status("earnings"), "ok");
@@ -458,4 +473,196 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
     assert_eq!(attr_of(row, "data-state").as_deref(), Some("open"));
     assert!(page.attr("updated", "data-polls").parse::<u64>().unwrap() >= 2);
     server.abort();
+}
+
+/// A client that accepts the high prices the dashboard test asks, so its payments count.
+fn pricey_client(config: &mut cairn::config::Config) {
+    config.pay.max_price_per_gib_month = 1 << 62;
+}
+
+async fn history(node: &TestNode) -> serde_json::Value {
+    get_json(node, "/status/history?days=30").await
+}
+
+/// The dashboard after real traffic: a paid deal between two daemons that ran its course, its
+/// channel closed and settled, and more challenges answered than any API page lists. Each
+/// figure the page shows (at 420 px, with nothing overflowing) is the database's total.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
+    use cairn::db::ChallengeRow;
+    use common::{eventually, json, ok};
+
+    require_chromium();
+    let provider = provider().await;
+    post_json(
+        &provider,
+        "/provider/ask",
+        serde_json::json!({
+            "price_per_gib_month": 1_000_000_000_000u64,
+            "min_duration_secs": 1,
+            "max_duration_secs": 365 * 86_400,
+            "max_piece_size": GIB,
+            "capacity": GIB,
+            "min_challenge_period_secs": 1,
+            "ttl_secs": 3600,
+        }),
+    )
+    .await;
+    let client = TestNode::start_with(pricey_client).await;
+    let cid = client.add_cid(bytes(2_500_000, 93), "").await;
+    let deal = json(&client.make_deal(&cid, &provider, "6s", Some("1s")));
+    assert_eq!(deal["state"], "active", "{deal}");
+    let deal_id = deal["id"].as_str().unwrap().to_string();
+    // The deal runs its course: paid periods, then no more receipts.
+    let mut ended = false;
+    for _ in 0..300 {
+        let shown = get_json(&provider, &format!("/deals/{deal_id}")).await;
+        if shown["state"] != "active" {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the 6 s deal did not end within 30 s");
+    let payee = |node: &TestNode| {
+        let list = json(&node.cli(&["pay", "channels", "--json"]));
+        list["channels"][0].clone()
+    };
+    let paid = payee(&provider)["paid"].as_u64().unwrap();
+    assert!(paid > 0, "the deal's passed periods were paid: {}", payee(&provider));
+    let channel = payee(&client)["id"].as_str().unwrap().to_string();
+    let closed = json(&client.cli(&["pay", "channel", "close", &channel, "--json"]));
+    assert_eq!(closed["state"], "closed");
+    assert!(
+        eventually(Duration::from_secs(10), || payee(&provider)["state"] == "closed").await,
+        "the provider saw the close"
+    );
+
+    // More challenges answered on this deal's piece than the deals API lists (100 per deal).
+    let db = provider.daemon.node().db();
+    let now = db.now_ms();
+    for i in 0..150 {
+        db.record_challenge(&ChallengeRow {
+            id: format!("{i:064x}"),
+            role: "prover".into(),
+            peer: client.daemon.info.id.clone(),
+            piece_root: deal["piece_root"].as_str().unwrap_or("root").into(),
+            piece_size: 1,
+            period: 1_000 + i,
+            samples: 1,
+            issued_at: now - 1_000 + i as i64,
+            deadline: now + 60_000,
+            answered_at: Some(now),
+            outcome: "answered".into(),
+            reason: None,
+            latency_ms: Some(1),
+            proof_bytes: Some(1),
+        })
+        .await
+        .unwrap();
+    }
+    let totals = db.totals().await.unwrap();
+    let count = |role: &str, outcome: &str| {
+        totals
+            .challenges
+            .iter()
+            .filter(|(r, o, _)| r == role && o == outcome)
+            .map(|c| c.2)
+            .sum::<u64>()
+    };
+    let answered = count("prover", "answered");
+    assert!(answered > 150, "{totals:?}");
+    let earned = totals.paid.iter().find(|(r, _)| r == "payee").unwrap().1;
+    assert_eq!(earned, paid);
+
+    let (client_page, provider_page) = tokio::join!(
+        render_narrow(format!("{}/", client.daemon.info.api)),
+        render_narrow(format!("{}/", provider.daemon.info.api)),
+    );
+    let (client_history, provider_history) = tokio::join!(history(&client), history(&provider));
+
+    // The provider's dashboard.
+    let page = &provider_page;
+    for section in ["overview", "income", "payouts", "bandwidth", "disk", "capacity"] {
+        assert_eq!(page.status(section), "ok", "section #{section}");
+    }
+    assert_eq!(page.value("node-online"), "true");
+    assert!(page.number("node-uptime") > 0);
+    assert_eq!(page.number("ask-price"), 1_000_000_000_000);
+    assert_eq!(page.number("provider-answered"), answered);
+    assert_eq!(page.number("earned-all"), earned);
+    assert_eq!(page.number("earned-today"), earned, "every receipt was stored today");
+    assert_eq!(page.number("earned-month"), earned);
+    assert!(page.0.contains(&format!("{earned} base units")), "amounts carry their unit");
+    assert_eq!(page.number("payout-count"), 1);
+    assert_eq!(page.number("payout-total"), paid, "the ledger settled at the highest receipt");
+    assert_eq!(page.value("payout-kind"), "settlement");
+    assert!(page.tag_with(&format!(r#"data-channel-id="{channel}" data-amount="{paid}""#)).is_some());
+    assert_eq!(page.attr("earned-chart", "data-days"), "30");
+    let today = &provider_history["series"][29];
+    assert!(page
+        .tag_with(&format!(r#"data-day="{}" data-earned="{earned}""#, today["date"].as_str().unwrap()))
+        .is_some());
+    // The piece came to the provider over Bitswap.
+    let bytes_in = page.number("bytes-in-all");
+    assert!(bytes_in >= 2_500_000, "{bytes_in}");
+    assert_eq!(bytes_in, provider_history["totals"]["bytes_in"].as_u64().unwrap());
+    assert_eq!(page.number("bytes-in-today"), bytes_in);
+    let status = get_json(&provider, "/status").await;
+    assert_eq!(page.number("disk-used"), status["storage"]["stored_bytes"].as_u64().unwrap());
+    assert!(page.number("disk-free") > 0);
+    assert_eq!(page.number("disk-capacity"), GIB);
+    assert!(page.tag_with(r#"data-series="used""#).is_some());
+    assert!(page.attr("updated", "data-scroll-width").parse::<u64>().unwrap() <= 420);
+
+    // The client's: what it spent, the same receipts from the other side.
+    let page = &client_page;
+    assert_eq!(page.status("spending"), "ok");
+    assert_eq!(page.number("spent-all"), paid);
+    assert_eq!(page.number("spent-today"), paid);
+    let bytes_out = page.number("bytes-out-all");
+    assert!(bytes_out >= 2_500_000, "{bytes_out}");
+    assert_eq!(bytes_out, client_history["totals"]["bytes_out"].as_u64().unwrap());
+    assert_eq!(page.value("ask-price"), "", "the client offers no storage");
+    assert!(page.attr("updated", "data-scroll-width").parse::<u64>().unwrap() <= 420);
+
+    // Stopped, the provider's last sample is in the database: the same bytes as shown.
+    let data = provider.repo();
+    provider.stop().await;
+    let db = cairn::db::Db::connect(&format!("sqlite://{}", data.join("cairn.db").display()))
+        .await
+        .unwrap();
+    assert_eq!(db.traffic_totals().await.unwrap().0, bytes_in);
+    db.close().await;
+    client.stop().await;
+    let _ = ok;
+}
+
+#[tokio::test]
+async fn history_refuses_a_bad_window_with_a_reason() {
+    let node = TestNode::start().await;
+    for bad in ["0", "100000", "abc", "-3", "367"] {
+        let response = node
+            .http
+            .get(node.api("/status/history"))
+            .query(&[("days", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "days={bad}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "bad_days", "days={bad}: {body}");
+        assert!(body["message"].as_str().unwrap().contains("1 to 366"), "{body}");
+    }
+    let fresh = get_json(&node, "/status/history?days=7").await;
+    assert_eq!(fresh["days"], 7);
+    assert_eq!(fresh["unit"], "base units");
+    assert_eq!(fresh["series"].as_array().unwrap().len(), 7);
+    assert_eq!(fresh["totals"]["earned"], 0);
+    assert_eq!(fresh["payouts"]["count"], 0);
+    assert!(fresh["provider"]["pass_rate"].is_null());
+    assert!(fresh["node"]["started_at"].as_i64().unwrap() > 0, "{fresh}");
+    assert!(fresh["node"]["capacity"].is_null());
+    assert_eq!(get_json(&node, "/status/history").await["days"], 30);
+    node.stop().await;
 }
