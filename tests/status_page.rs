@@ -415,13 +415,26 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
         {"peer": "12D3KooWPeerA", "earned": 700, "spent": 0, "owed_to_us": 50, "we_owe": 0},
         {"peer": "12D3KooWPeerB", "earned": 0, "spent": 300, "owed_to_us": 0, "we_owe": 20},
     ]});
-    let channels = serde_json::json!({"channels": [
-        {"id": "chan-1", "role": "payer", "peer": "12D3KooWPeerB", "deposit": 1000,
-         "paid": 300, "remaining": 700, "pending": 20, "state": "open"},
-    ]});
+    // 25 channels: three pages of 10.
+    let channels: Vec<_> = (1..=25)
+        .map(|i| {
+            serde_json::json!({"id": format!("chan-{i}"), "role": "payer",
+                "peer": "12D3KooWPeerB", "deposit": 1000, "paid": 300, "remaining": 700,
+                "pending": 20, "state": "open"})
+        })
+        .collect();
+    let channels = serde_json::json!({ "channels": channels });
     let keeps = serde_json::json!({"keeps": [
-        {"id": "keep-1", "cid": "bafkreikept", "status": "pinning", "healthy": 2,
-         "policy": {"replicas": 3}, "at_risk": 1, "shortfall": 0, "paid": 40},
+        {"id": "keep-1", "cid": "bafkreikept", "name": "photos", "status": "pinning",
+         "healthy": 2, "policy": {"replicas": 3}, "at_risk": 1, "shortfall": 0, "paid": 40,
+         "providers": [
+            {"peer": "12D3KooWPeerC", "score": {"value": 0.5, "pass_rate": 1.0,
+             "uptime": 0.5, "challenges": 12}},
+            {"peer": "12D3KooWPeerC", "score": {"value": 0.9, "pass_rate": 1.0,
+             "uptime": 0.9, "challenges": 12}},
+            {"peer": "12D3KooWPeerD", "score": {"value": 0.25, "pass_rate": 0.5,
+             "uptime": 0.5, "challenges": 4}},
+         ]},
     ]});
     let canned = |body: serde_json::Value| get(move || async move { axum::Json(body) });
     let mut api = axum::Router::new()
@@ -465,8 +478,21 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
     assert_eq!(page.attr("earnings-chart", "data-peers"), "2");
     assert!(page.tag_with(r#"data-earned="700""#).is_some());
     assert!(page.tag_with(r#"data-spent="300""#).is_some());
+    // The keep's name and request id, and each provider once at its best score.
+    assert!(page.0.contains(r#"<td data-label="Name">photos</td>"#));
+    assert!(page.0.contains(r#"<td data-label="Request id">keep-1</td>"#));
+    assert_eq!(page.status("scores"), "ok");
+    assert_eq!(page.number("score-count"), 2);
+    assert!(page.tag_with(r#"data-peer="12D3KooWPeerC" data-score="0.9""#).is_some());
+    assert!(page.tag_with(r#"data-peer="12D3KooWPeerD" data-score="0.25""#).is_some());
+    assert!(page.0.contains("300 base units"), "amounts carry their unit");
     assert_eq!(page.status("channels"), "ok");
-    assert_eq!(page.number("channel-count"), 1);
+    assert_eq!(page.number("channel-count"), 25);
+    // A page of 10 rows, and a pager saying there are three.
+    assert_eq!(page.0.matches("data-channel-id=").count(), 10);
+    assert_eq!(page.value("channel-list-pager"), "3");
+    assert_eq!(page.attr("channel-list-pager", "data-rows"), "25");
+    assert!(page.tag_with(r#"data-channel-id="chan-11""#).is_none());
     let row = page
         .tag_with(r#"data-channel-id="chan-1""#)
         .expect("the channel has a row");

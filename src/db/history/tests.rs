@@ -80,7 +80,7 @@ async fn the_sampler_adds_traffic_since_its_last_sample_per_day() {
         hand.advance(Duration::from_secs(20 * 60));
         db.record_sample(run, &sample(130, 10, 4_100)).await.unwrap();
         // Past midnight: the day's bytes are the counters' growth since the last sample.
-        hand.advance(Duration::from_secs(30 * 60));
+        hand.advance(Duration::from_secs(50 * 60));
         db.record_sample(run, &sample(250, 30, 4_200)).await.unwrap();
         let latest = db.latest_run().await.unwrap().unwrap();
         assert_eq!(
@@ -132,7 +132,7 @@ async fn channel(db: &Db, id: &str, role: &str, paid: i64, state: &str, settled:
     .bind(paid)
     .bind(state)
     .bind(settled)
-    .bind(DEC_1 + 5 * DAY_MS)
+    .bind(DEC_1)
     .execute(db.pool())
     .await
     .unwrap();
