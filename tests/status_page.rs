@@ -18,6 +18,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Virtual time the page's scripts get before the DOM is dumped: two polls and a bit.
 const VIRTUAL_TIME_MS: u32 = 5_000;
+/// The narrowest window headless Chromium opens, in px.
+const MIN_WINDOW: u32 = 500;
+/// A phone's width, in CSS px.
+const PHONE: u32 = 420;
 
 /// Fails, never skips, when Chromium is missing, and says how to install it.
 fn require_chromium() {
@@ -34,10 +38,22 @@ fn rendered_dom(url: &str) -> String {
     rendered_dom_at(url, None)
 }
 
-/// Like [`rendered_dom`], in a window of `size` (`"420,900"`) when given.
-fn rendered_dom_at(url: &str, size: Option<&str>) -> String {
+/// Like [`rendered_dom`], laid out `width` CSS pixels wide when given.
+///
+/// Headless Chromium makes no window narrower than 500 px, so a narrower layout is a 500 px
+/// window zoomed (the profile's default zoom) until it is `width` CSS pixels wide: what a
+/// phone that wide lays out, media queries included. The page reports `innerWidth`, which the
+/// tests check.
+fn rendered_dom_at(url: &str, width: Option<u32>) -> String {
     require_chromium();
     let profile = tempfile::tempdir().unwrap();
+    if let Some(width) = width {
+        // Chromium's zoom levels are powers of 1.2.
+        let level = (f64::from(MIN_WINDOW) / f64::from(width)).ln() / 1.2f64.ln();
+        let prefs = serde_json::json!({"partition": {"default_zoom_level": {"x": level}}});
+        std::fs::create_dir_all(profile.path().join("Default")).unwrap();
+        std::fs::write(profile.path().join("Default/Preferences"), prefs.to_string()).unwrap();
+    }
     let mut command = Command::new(CHROMIUM);
     command
         .args([
@@ -52,7 +68,7 @@ fn rendered_dom_at(url: &str, size: Option<&str>) -> String {
             "--disable-dev-shm-usage",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(size.map(|s| format!("--window-size={s}")))
+        .args(width.map(|_| format!("--window-size={MIN_WINDOW},900")))
         .arg(format!("--virtual-time-budget={VIRTUAL_TIME_MS}"))
         .arg("--dump-dom")
         .arg(url)
@@ -99,7 +115,7 @@ async fn render(url: String) -> Page {
 /// The page as a phone shows it: 420 px wide.
 async fn render_narrow(url: String) -> Page {
     Page(
-        tokio::task::spawn_blocking(move || rendered_dom_at(&url, Some("420,900")))
+        tokio::task::spawn_blocking(move || rendered_dom_at(&url, Some(PHONE)))
             .await
             .unwrap(),
     )
@@ -516,7 +532,7 @@ async fn history(node: &TestNode) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     use cairn::db::ChallengeRow;
-    use common::{eventually, json, ok};
+    use common::{eventually, json};
 
     require_chromium();
     let provider = provider().await;
@@ -536,12 +552,21 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     .await;
     let client = TestNode::start_with(pricey_client).await;
     let cid = client.add_cid(bytes(2_500_000, 93), "").await;
-    let deal = json(&client.make_deal(&cid, &provider, "6s", Some("1s")));
+    let deal = json(&client.make_deal(&cid, &provider, "10s", Some("1s")));
     assert_eq!(deal["state"], "active", "{deal}");
     let deal_id = deal["id"].as_str().unwrap().to_string();
-    // The deal runs its course: paid periods, then no more receipts.
+    let payee = |node: &TestNode| {
+        let list = json(&node.cli(&["pay", "channels", "--json"]));
+        list["channels"][0].clone()
+    };
+    let paid_some = eventually(Duration::from_secs(30), || {
+        payee(&provider)["paid"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    assert!(paid_some, "a passed period was paid: {}", payee(&provider));
+    // The deal runs its course: then no more receipts.
     let mut ended = false;
-    for _ in 0..300 {
+    for _ in 0..600 {
         let shown = get_json(&provider, &format!("/deals/{deal_id}")).await;
         if shown["state"] != "active" {
             ended = true;
@@ -549,13 +574,7 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(ended, "the 6 s deal did not end within 30 s");
-    let payee = |node: &TestNode| {
-        let list = json(&node.cli(&["pay", "channels", "--json"]));
-        list["channels"][0].clone()
-    };
-    let paid = payee(&provider)["paid"].as_u64().unwrap();
-    assert!(paid > 0, "the deal's passed periods were paid: {}", payee(&provider));
+    assert!(ended, "the 10 s deal did not end within 60 s");
     let channel = payee(&client)["id"].as_str().unwrap().to_string();
     let closed = json(&client.cli(&["pay", "channel", "close", &channel, "--json"]));
     assert_eq!(closed["state"], "closed");
@@ -563,6 +582,9 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
         eventually(Duration::from_secs(10), || payee(&provider)["state"] == "closed").await,
         "the provider saw the close"
     );
+    // Closed: no receipt counts after this.
+    let paid = payee(&provider)["paid"].as_u64().unwrap();
+    assert_eq!(payee(&provider)["settled"].as_u64(), Some(paid));
 
     // More challenges answered on this deal's piece than the deals API lists (100 per deal).
     let db = provider.daemon.node().db();
@@ -639,7 +661,7 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     assert!(page.number("disk-free") > 0);
     assert_eq!(page.number("disk-capacity"), GIB);
     assert!(page.tag_with(r#"data-series="used""#).is_some());
-    assert!(page.attr("updated", "data-scroll-width").parse::<u64>().unwrap() <= 420);
+    assert_narrow(page);
 
     // The client's: what it spent, the same receipts from the other side.
     let page = &client_page;
@@ -650,18 +672,31 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     assert!(bytes_out >= 2_500_000, "{bytes_out}");
     assert_eq!(bytes_out, client_history["totals"]["bytes_out"].as_u64().unwrap());
     assert_eq!(page.value("ask-price"), "", "the client offers no storage");
-    assert!(page.attr("updated", "data-scroll-width").parse::<u64>().unwrap() <= 420);
+    assert_narrow(page);
 
     // Stopped, the provider's last sample is in the database: the same bytes as shown.
-    let data = provider.repo();
-    provider.stop().await;
-    let db = cairn::db::Db::connect(&format!("sqlite://{}", data.join("cairn.db").display()))
+    let TestNode {
+        daemon, dir: _dir, ..
+    } = provider;
+    let url = daemon.node().data().default_database_url();
+    daemon.stop().await;
+    let db = cairn::db::Db::connect(&url)
         .await
         .unwrap();
     assert_eq!(db.traffic_totals().await.unwrap().0, bytes_in);
     db.close().await;
     client.stop().await;
-    let _ = ok;
+}
+
+/// The page was laid out 420 px wide and nothing sticks out sideways.
+fn assert_narrow(page: &Page) {
+    assert_eq!(page.attr("updated", "data-viewport"), PHONE.to_string());
+    let width: u32 = page.attr("updated", "data-scroll-width").parse().unwrap();
+    assert!(
+        width <= PHONE,
+        "{width} px wide: {}",
+        page.attr("updated", "data-widest")
+    );
 }
 
 #[tokio::test]

@@ -482,6 +482,16 @@ async function pollHistory() {
     }))));
 }
 
+// What sticks out furthest to the right, when something does (for whoever debugs a layout).
+function widest() {
+  let [far, what] = [0, ""];
+  for (const el of document.body.querySelectorAll("*")) {
+    const right = el.getBoundingClientRect().right;
+    if (right > far) [far, what] = [right, `${el.tagName.toLowerCase()}#${el.id}.${el.className}`];
+  }
+  return `${what} ${Math.round(far)}`;
+}
+
 async function guard(sectionId, load) {
   try {
     const result = await load();
@@ -510,7 +520,10 @@ async function poll() {
   const others = Object.entries(SECTIONS).map(([id, load]) => guard(id, load));
   await Promise.all([...others, proofs, pollHistory()]);
   // What a test reads to check nothing overflows sideways (the page at 420 px).
-  $("updated").dataset.scrollWidth = String(document.documentElement.scrollWidth);
+  const width = document.documentElement.scrollWidth;
+  $("updated").dataset.scrollWidth = String(width);
+  $("updated").dataset.viewport = String(window.innerWidth);
+  $("updated").dataset.widest = width > window.innerWidth ? widest() : "";
   polls += 1;
   setFigure("updated", Date.now(), `Updated ${time(Date.now())}.`);
   $("updated").dataset.polls = String(polls);
