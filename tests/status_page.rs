@@ -52,7 +52,11 @@ fn rendered_dom_at(url: &str, width: Option<u32>) -> String {
         let level = (f64::from(MIN_WINDOW) / f64::from(width)).ln() / 1.2f64.ln();
         let prefs = serde_json::json!({"partition": {"default_zoom_level": {"x": level}}});
         std::fs::create_dir_all(profile.path().join("Default")).unwrap();
-        std::fs::write(profile.path().join("Default/Preferences"), prefs.to_string()).unwrap();
+        std::fs::write(
+            profile.path().join("Default/Preferences"),
+            prefs.to_string(),
+        )
+        .unwrap();
     }
     let mut command = Command::new(CHROMIUM);
     command
@@ -483,7 +487,8 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
         .expect("the keep has a row");
     assert_eq!(attr_of(row, "data-status").as_deref(), Some("pinning"));
     assert!(
-        page.0.contains(r#"<td data-label="Healthy replicas">2 of 3</td>"#),
+        page.0
+            .contains(r#"<td data-label="Healthy replicas">2 of 3</td>"#),
         "healthy replicas of those wanted"
     );
     assert_eq!(page.status("earnings"), "ok");
@@ -496,12 +501,21 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
     assert!(page.tag_with(r#"data-spent="300""#).is_some());
     // The keep's name and request id, and each provider once at its best score.
     assert!(page.0.contains(r#"<td data-label="Name">photos</td>"#));
-    assert!(page.0.contains(r#"<td data-label="Request id">keep-1</td>"#));
+    assert!(page
+        .0
+        .contains(r#"<td data-label="Request id">keep-1</td>"#));
     assert_eq!(page.status("scores"), "ok");
     assert_eq!(page.number("score-count"), 2);
-    assert!(page.tag_with(r#"data-peer="12D3KooWPeerC" data-score="0.9""#).is_some());
-    assert!(page.tag_with(r#"data-peer="12D3KooWPeerD" data-score="0.25""#).is_some());
-    assert!(page.0.contains("300 base units"), "amounts carry their unit");
+    assert!(page
+        .tag_with(r#"data-peer="12D3KooWPeerC" data-score="0.9""#)
+        .is_some());
+    assert!(page
+        .tag_with(r#"data-peer="12D3KooWPeerD" data-score="0.25""#)
+        .is_some());
+    assert!(
+        page.0.contains("300 base units"),
+        "amounts carry their unit"
+    );
     assert_eq!(page.status("channels"), "ok");
     assert_eq!(page.number("channel-count"), 25);
     // A page of 10 rows, and a pager saying there are three.
@@ -579,7 +593,9 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     let closed = json(&client.cli(&["pay", "channel", "close", &channel, "--json"]));
     assert_eq!(closed["state"], "closed");
     assert!(
-        eventually(Duration::from_secs(10), || payee(&provider)["state"] == "closed").await,
+        eventually(Duration::from_secs(10), || payee(&provider)["state"]
+            == "closed")
+        .await,
         "the provider saw the close"
     );
     // Closed: no receipt counts after this.
@@ -631,7 +647,14 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
 
     // The provider's dashboard.
     let page = &provider_page;
-    for section in ["overview", "income", "payouts", "bandwidth", "disk", "capacity"] {
+    for section in [
+        "overview",
+        "income",
+        "payouts",
+        "bandwidth",
+        "disk",
+        "capacity",
+    ] {
         assert_eq!(page.status(section), "ok", "section #{section}");
     }
     assert_eq!(page.value("node-online"), "true");
@@ -639,25 +662,49 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     assert_eq!(page.number("ask-price"), 1_000_000_000_000);
     assert_eq!(page.number("provider-answered"), answered);
     assert_eq!(page.number("earned-all"), earned);
-    assert_eq!(page.number("earned-today"), earned, "every receipt was stored today");
+    assert_eq!(
+        page.number("earned-today"),
+        earned,
+        "every receipt was stored today"
+    );
     assert_eq!(page.number("earned-month"), earned);
-    assert!(page.0.contains(&format!("{earned} base units")), "amounts carry their unit");
+    assert!(
+        page.0.contains(&format!("{earned} base units")),
+        "amounts carry their unit"
+    );
     assert_eq!(page.number("payout-count"), 1);
-    assert_eq!(page.number("payout-total"), paid, "the ledger settled at the highest receipt");
+    assert_eq!(
+        page.number("payout-total"),
+        paid,
+        "the ledger settled at the highest receipt"
+    );
     assert_eq!(page.value("payout-kind"), "settlement");
-    assert!(page.tag_with(&format!(r#"data-channel-id="{channel}" data-amount="{paid}""#)).is_some());
+    assert!(page
+        .tag_with(&format!(
+            r#"data-channel-id="{channel}" data-amount="{paid}""#
+        ))
+        .is_some());
     assert_eq!(page.attr("earned-chart", "data-days"), "30");
     let today = &provider_history["series"][29];
     assert!(page
-        .tag_with(&format!(r#"data-day="{}" data-earned="{earned}""#, today["date"].as_str().unwrap()))
+        .tag_with(&format!(
+            r#"data-day="{}" data-earned="{earned}""#,
+            today["date"].as_str().unwrap()
+        ))
         .is_some());
     // The piece came to the provider over Bitswap.
     let bytes_in = page.number("bytes-in-all");
     assert!(bytes_in >= 2_500_000, "{bytes_in}");
-    assert_eq!(bytes_in, provider_history["totals"]["bytes_in"].as_u64().unwrap());
+    assert_eq!(
+        bytes_in,
+        provider_history["totals"]["bytes_in"].as_u64().unwrap()
+    );
     assert_eq!(page.number("bytes-in-today"), bytes_in);
     let status = get_json(&provider, "/status").await;
-    assert_eq!(page.number("disk-used"), status["storage"]["stored_bytes"].as_u64().unwrap());
+    assert_eq!(
+        page.number("disk-used"),
+        status["storage"]["stored_bytes"].as_u64().unwrap()
+    );
     assert!(page.number("disk-free") > 0);
     assert_eq!(page.number("disk-capacity"), GIB);
     assert!(page.tag_with(r#"data-series="used""#).is_some());
@@ -670,7 +717,10 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     assert_eq!(page.number("spent-today"), paid);
     let bytes_out = page.number("bytes-out-all");
     assert!(bytes_out >= 2_500_000, "{bytes_out}");
-    assert_eq!(bytes_out, client_history["totals"]["bytes_out"].as_u64().unwrap());
+    assert_eq!(
+        bytes_out,
+        client_history["totals"]["bytes_out"].as_u64().unwrap()
+    );
     assert_eq!(page.value("ask-price"), "", "the client offers no storage");
     assert_narrow(page);
 
@@ -680,9 +730,7 @@ async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
     } = provider;
     let url = daemon.node().data().default_database_url();
     daemon.stop().await;
-    let db = cairn::db::Db::connect(&url)
-        .await
-        .unwrap();
+    let db = cairn::db::Db::connect(&url).await.unwrap();
     assert_eq!(db.traffic_totals().await.unwrap().0, bytes_in);
     db.close().await;
     client.stop().await;
@@ -713,7 +761,10 @@ async fn history_refuses_a_bad_window_with_a_reason() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "days={bad}");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"], "bad_days", "days={bad}: {body}");
-        assert!(body["message"].as_str().unwrap().contains("1 to 366"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("1 to 366"),
+            "{body}"
+        );
     }
     let fresh = get_json(&node, "/status/history?days=7").await;
     assert_eq!(fresh["days"], 7);

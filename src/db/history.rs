@@ -200,10 +200,11 @@ impl Db {
     pub async fn record_sample(&self, run: i64, sample: &Sample) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT sampled_in, sampled_out FROM node_runs WHERE started_at = $1")
-            .bind(run)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT sampled_in, sampled_out FROM node_runs WHERE started_at = $1")
+                .bind(run)
+                .fetch_optional(&mut *tx)
+                .await?;
         let (seen_in, seen_out) = match row {
             Some(r) => (
                 count(r.try_get("sampled_in")?),

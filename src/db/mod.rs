@@ -17,8 +17,8 @@ mod proofs;
 mod totals;
 
 pub use deals::{DealEventRow, DealRow};
-pub use history::{DayRow, Payouts, PayoutRow, ProverTotals, RunRow, Sample};
 pub use erasure::{KeepErasureRow, KeepSlotRow, SlotDealRow};
+pub use history::{DayRow, PayoutRow, Payouts, ProverTotals, RunRow, Sample};
 pub use keeper::{
     KeepDealRow, KeepEventRow, KeepHealthRow, KeepQuery, KeepRow, KeeperTotals, ProofRow,
     ProviderRecord,

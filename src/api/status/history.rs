@@ -215,10 +215,7 @@ pub async fn history(
         rejected: rejected_all,
     };
 
-    let listed = db
-        .payouts(PAYOUTS_LISTED)
-        .await
-        .map_err(NodeError::from)?;
+    let listed = db.payouts(PAYOUTS_LISTED).await.map_err(NodeError::from)?;
     let payouts = Payouts {
         kind: match node.parts().chain {
             Some(_) => "claim",
@@ -239,7 +236,8 @@ pub async fn history(
     let peers = match net {
         Some(net) => {
             let peers = net.peers().await.map_err(NodeError::Net)?;
-            let distinct: std::collections::HashSet<_> = peers.into_iter().map(|(p, _)| p).collect();
+            let distinct: std::collections::HashSet<_> =
+                peers.into_iter().map(|(p, _)| p).collect();
             Some(distinct.len() as u64)
         }
         None => None,

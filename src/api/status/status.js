@@ -388,7 +388,7 @@ function loadDisk(history) {
 function drawDays(svgId, series, keys, format) {
   const svg = $(svgId);
   svg.dataset.days = String(series.length);
-  const [W, H, L, R, T, B] = [600, 160, 64, 10, 10, 22];
+  const [W, H, L, R, T, B] = [600, 160, 24, 10, 10, 22];
   const top = Math.max(1, ...series.flatMap((d) => keys.map(([k]) => amount(d[k]))));
   const slot = (W - L - R) / Math.max(1, series.length);
   const bar = Math.max(1, (slot - 2) / keys.length);
@@ -402,7 +402,7 @@ function drawDays(svgId, series, keys, format) {
     });
   });
   kids.push(
-    label(L - 4, T + 8, format(top), "end"),
+    label(L + 4, T + 8, format(top)),
     label(L - 4, H - B, "0", "end"),
     label(L, H - 4, series[0]?.date ?? ""),
     label(W - R, H - 4, series[series.length - 1]?.date ?? "", "end"),
@@ -420,7 +420,7 @@ function drawDisk(series, now) {
     capacity: now.capacity });
   const sampled = days.map((d, i) => ({ ...d, i })).filter((d) => d.disk_used != null);
   svg.dataset.days = String(sampled.length);
-  const [W, H, L, R, T, B] = [600, 160, 64, 10, 10, 22];
+  const [W, H, L, R, T, B] = [600, 160, 24, 10, 10, 22];
   const disk = (d) => (d.disk_free == null ? null : amount(d.disk_used) + amount(d.disk_free));
   const top = Math.max(1, ...sampled.flatMap((d) => [amount(d.disk_used), amount(d.capacity),
     disk(d) ?? 0]));
@@ -430,18 +430,20 @@ function drawDisk(series, now) {
   for (const [series_, cls, value] of [["used", "pass", (d) => amount(d.disk_used)],
     ["capacity", "cap", (d) => (d.capacity == null ? null : amount(d.capacity))],
     ["disk", "fail", disk]]) {
-    const points = sampled.filter((d) => value(d) != null).map((d) => `${x(d.i)},${y(value(d))}`);
-    if (points.length === 1) points.push(points[0].replace(/^[^,]+/, (W - R).toString()));
+    const known = sampled.filter((d) => value(d) != null);
+    // A single day's sample is drawn across the chart, as a level.
+    const points = known.length === 1 ? [`${L},${y(value(known[0]))}`, `${W - R},${y(value(known[0]))}`]
+      : known.map((d) => `${x(d.i)},${y(value(d))}`);
     if (points.length) {
       kids.push(svgEl("polyline", { points: points.join(" "), class: `line ${cls}`,
         "data-series": series_ }));
     }
   }
   kids.push(
-    label(L - 4, T + 8, bytes(top), "end"),
+    label(L + 4, T + 8, bytes(top)),
     label(L - 4, H - B, "0", "end"),
     label(L, H - 4, days[0]?.date ?? ""),
-    label(W - R, H - 4, "used / capacity / disk", "end"),
+    label(W - R, H - 4, series[series.length - 1]?.date ?? "", "end"),
   );
   svg.replaceChildren(...kids);
 }

@@ -31,7 +31,10 @@ fn days_are_utc_days_since_the_epoch() {
     let mut last = civil(-1);
     for day in 0..146_097 {
         let (y, m, d) = civil(day);
-        assert!((1..=12).contains(&m) && (1..=31).contains(&d), "{day}: {y}-{m}-{d}");
+        assert!(
+            (1..=12).contains(&m) && (1..=31).contains(&d),
+            "{day}: {y}-{m}-{d}"
+        );
         assert!((y, m, d) > last, "{day} follows {last:?}");
         last = (y, m, d);
     }
@@ -51,7 +54,13 @@ fn dense_fills_every_day_and_months_sum_their_days() {
         days.iter().map(|d| d.day).collect::<Vec<_>>(),
         (20_786..=20_790).collect::<Vec<_>>()
     );
-    assert_eq!(days[0], DayRow { day: 20_786, ..DayRow::default() });
+    assert_eq!(
+        days[0],
+        DayRow {
+            day: 20_786,
+            ..DayRow::default()
+        }
+    );
     assert_eq!(days[1].earned, 5);
     assert_eq!(days[3].earned, 7);
     // 20_786 and 20_787 are in November, the rest in December.
@@ -76,45 +85,73 @@ async fn the_sampler_adds_traffic_since_its_last_sample_per_day() {
             disk_free: Some(1_000_000 - disk_used),
             capacity: Some(5_000),
         };
-        db.record_sample(run, &sample(100, 10, 4_000)).await.unwrap();
+        db.record_sample(run, &sample(100, 10, 4_000))
+            .await
+            .unwrap();
         hand.advance(Duration::from_secs(20 * 60));
-        db.record_sample(run, &sample(130, 10, 4_100)).await.unwrap();
+        db.record_sample(run, &sample(130, 10, 4_100))
+            .await
+            .unwrap();
         // Past midnight: the day's bytes are the counters' growth since the last sample.
         hand.advance(Duration::from_secs(50 * 60));
-        db.record_sample(run, &sample(250, 30, 4_200)).await.unwrap();
+        db.record_sample(run, &sample(250, 30, 4_200))
+            .await
+            .unwrap();
         let latest = db.latest_run().await.unwrap().unwrap();
         assert_eq!(
-            (latest.started_at, latest.last_seen, latest.sampled_in, latest.sampled_out),
+            (
+                latest.started_at,
+                latest.last_seen,
+                latest.sampled_in,
+                latest.sampled_out
+            ),
             (run, DEC_1 + DAY_MS + 10 * 60_000, 250, 30)
         );
         // A restart: the counters begin at 0 again and only the new run's bytes are added.
         hand.advance(Duration::from_secs(60));
         let second = db.start_run().await.unwrap();
         assert!(second > run);
-        db.record_sample(second, &sample(40, 5, 4_300)).await.unwrap();
+        db.record_sample(second, &sample(40, 5, 4_300))
+            .await
+            .unwrap();
 
         let days = db.history_days(20_788).await.unwrap();
         assert_eq!(days.len(), 2, "{days:?}");
-        assert_eq!((days[0].day, days[0].bytes_in, days[0].bytes_out), (20_788, 130, 10));
+        assert_eq!(
+            (days[0].day, days[0].bytes_in, days[0].bytes_out),
+            (20_788, 130, 10)
+        );
         assert_eq!(days[0].disk_used, Some(4_100), "the day's latest sample");
         assert_eq!(days[0].disk_free, Some(1_000_000 - 4_100));
         assert_eq!(days[0].capacity, Some(5_000));
-        assert_eq!((days[1].day, days[1].bytes_in, days[1].bytes_out), (20_789, 160, 25));
+        assert_eq!(
+            (days[1].day, days[1].bytes_in, days[1].bytes_out),
+            (20_789, 160, 25)
+        );
         assert_eq!(days[1].disk_used, Some(4_300));
         assert_eq!(db.traffic_totals().await.unwrap(), (290, 35));
         // A window starting later leaves the earlier day out.
         assert_eq!(db.history_days(20_789).await.unwrap().len(), 1);
-        let samples: i64 = sqlx::query("SELECT CAST(SUM(samples) AS BIGINT) AS n FROM history_days")
-            .fetch_one(db.pool())
-            .await
-            .unwrap()
-            .try_get("n")
-            .unwrap();
+        let samples: i64 =
+            sqlx::query("SELECT CAST(SUM(samples) AS BIGINT) AS n FROM history_days")
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+                .try_get("n")
+                .unwrap();
         assert_eq!(samples, 4);
         // Off a local disk and not a provider: the figures are absent, not 0.
-        db.record_sample(second, &Sample { bytes_in: 40, bytes_out: 5, disk_used: 1, ..Sample::default() })
-            .await
-            .unwrap();
+        db.record_sample(
+            second,
+            &Sample {
+                bytes_in: 40,
+                bytes_out: 5,
+                disk_used: 1,
+                ..Sample::default()
+            },
+        )
+        .await
+        .unwrap();
         let today = db.history_days(20_789).await.unwrap();
         assert_eq!((today[0].disk_free, today[0].capacity), (None, None));
         assert_eq!(today[0].bytes_in, 160, "no new bytes, none added");
@@ -169,7 +206,12 @@ async fn earnings_and_spending_per_day_are_what_each_receipt_added() {
         let got: Vec<_> = days.iter().map(|d| (d.day, d.earned, d.spent)).collect();
         assert_eq!(
             got,
-            vec![(20_787, 0, 4), (20_788, 25, 0), (20_789, 545, 0), (20_791, 0, 5)]
+            vec![
+                (20_787, 0, 4),
+                (20_788, 25, 0),
+                (20_789, 545, 0),
+                (20_791, 0, 5)
+            ]
         );
         // The days add up to the channels' totals.
         let earned: u64 = days.iter().map(|d| d.earned).sum();
@@ -184,7 +226,9 @@ async fn earnings_and_spending_per_day_are_what_each_receipt_added() {
         assert_eq!(payouts.recent[0].kind, "settlement");
         assert_eq!(payouts.recent[0].tx, None);
         for i in 0..3u64 {
-            db.record_payout(&format!("0xtx{i}"), "in-1", 20 + i).await.unwrap();
+            db.record_payout(&format!("0xtx{i}"), "in-1", 20 + i)
+                .await
+                .unwrap();
         }
         db.record_payout("0xtx0", "in-1", 20).await.unwrap();
         let payouts = db.payouts(2).await.unwrap();
@@ -220,7 +264,13 @@ async fn the_provider_s_answers_count_per_day_and_per_hour() {
         assert_eq!(db.prover_totals(0).await.unwrap(), ProverTotals::default());
         // 150 answers in hour 0 and 1 of Dec 1 (more than any API page), 2 rejected on Dec 2.
         for i in 0..150 {
-            challenge(i, "prover", "answered", DEC_1 + (i as i64 % 2) * HOUR_MS + 1).await;
+            challenge(
+                i,
+                "prover",
+                "answered",
+                DEC_1 + (i as i64 % 2) * HOUR_MS + 1,
+            )
+            .await;
         }
         challenge(900, "prover", "rejected", DEC_1 + DAY_MS).await;
         challenge(901, "prover", "rejected", DEC_1 + DAY_MS + 5).await;
