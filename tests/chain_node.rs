@@ -225,7 +225,10 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     assert_eq!(payouts["kind"], "claim", "{payouts}");
     assert_eq!(payouts["count"], 1, "{payouts}");
     assert_eq!(payouts["total"].as_u64(), Some(claimed), "{payouts}");
-    assert!(payouts["recent"][0]["tx"].as_str().unwrap().starts_with("0x"));
+    assert!(payouts["recent"][0]["tx"]
+        .as_str()
+        .unwrap()
+        .starts_with("0x"));
 
     // The payer starts the close mid-deal: the provider claims what it holds before the
     // window ends and stops serving the deal, saying why.

@@ -3,8 +3,9 @@
 //! space, the capacity offered) into the day's row of `history_days` (`db::history`).
 //!
 //! Invariants: one sampler per daemon run, started before the daemon reports ready (its run's
-//! start is the node's uptime origin) and owned by the node's [`super::Tasks`]; it takes one
-//! last sample when the node stops, so a clean stop loses no traffic; the time of every sample
+//! start is the node's uptime origin) and owned by the node's [`super::Tasks`]; the daemon
+//! takes one last sample when it stops, after its tasks and before the database closes, so a
+//! clean stop loses no traffic; the time of every sample
 //! is the node's [`crate::clock::Clock`] (the database stamps it), while how often it wakes is
 //! tokio's timer, as for every loop of the node.
 
@@ -71,25 +72,20 @@ impl Sampler {
         })
     }
 
-    /// Samples every `period` until the node stops, then once more.
+    /// Samples every `period` until the node stops (a sample is one transaction, so a stop
+    /// between two leaves nothing half-written; the daemon takes the last one itself, after
+    /// its tasks have ended).
     pub fn spawn(self, period: Duration) {
         let tasks = self.node.parts().tasks.clone();
-        let stop = tasks.stop_token();
-        tasks.spawn_graceful(async move {
+        tasks.spawn(async move {
             let mut ticks = tokio::time::interval(period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await;
             loop {
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = ticks.tick() => {}
-                }
+                ticks.tick().await;
                 if let Err(e) = self.sample().await {
                     tracing::warn!(error = %e, "history sample failed");
                 }
-            }
-            if let Err(e) = self.sample().await {
-                tracing::warn!(error = %e, "could not take the last history sample at stop");
             }
         });
     }
