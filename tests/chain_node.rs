@@ -211,6 +211,24 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
         cairn::chain::config::DEFAULT_CLAIM_THRESHOLD
     );
     assert_eq!(provider.daemon.node().pay().claims_sent().await, 1);
+    // The dashboard's payouts are the claims on chain, with their transaction.
+    let history: serde_json::Value = provider
+        .http
+        .get(provider.api("/status/history?days=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payouts = &history["payouts"];
+    assert_eq!(payouts["kind"], "claim", "{payouts}");
+    assert_eq!(payouts["count"], 1, "{payouts}");
+    assert_eq!(payouts["total"].as_u64(), Some(claimed), "{payouts}");
+    assert!(payouts["recent"][0]["tx"]
+        .as_str()
+        .unwrap()
+        .starts_with("0x"));
 
     // The payer starts the close mid-deal: the provider claims what it holds before the
     // window ends and stops serving the deal, saying why.

@@ -18,6 +18,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Virtual time the page's scripts get before the DOM is dumped: two polls and a bit.
 const VIRTUAL_TIME_MS: u32 = 5_000;
+/// The narrowest window headless Chromium opens, in px.
+const MIN_WINDOW: u32 = 500;
+/// A phone's width, in CSS px.
+const PHONE: u32 = 420;
 
 /// Fails, never skips, when Chromium is missing, and says how to install it.
 fn require_chromium() {
@@ -31,8 +35,29 @@ fn require_chromium() {
 /// Runs headless Chromium on `url` and returns the DOM after the page has run for
 /// `VIRTUAL_TIME_MS` of virtual time. Blocking: call it from `spawn_blocking`.
 fn rendered_dom(url: &str) -> String {
+    rendered_dom_at(url, None)
+}
+
+/// Like [`rendered_dom`], laid out `width` CSS pixels wide when given.
+///
+/// Headless Chromium makes no window narrower than 500 px, so a narrower layout is a 500 px
+/// window zoomed (the profile's default zoom) until it is `width` CSS pixels wide: what a
+/// phone that wide lays out, media queries included. The page reports `innerWidth`, which the
+/// tests check.
+fn rendered_dom_at(url: &str, width: Option<u32>) -> String {
     require_chromium();
     let profile = tempfile::tempdir().unwrap();
+    if let Some(width) = width {
+        // Chromium's zoom levels are powers of 1.2.
+        let level = (f64::from(MIN_WINDOW) / f64::from(width)).ln() / 1.2f64.ln();
+        let prefs = serde_json::json!({"partition": {"default_zoom_level": {"x": level}}});
+        std::fs::create_dir_all(profile.path().join("Default")).unwrap();
+        std::fs::write(
+            profile.path().join("Default/Preferences"),
+            prefs.to_string(),
+        )
+        .unwrap();
+    }
     let mut command = Command::new(CHROMIUM);
     command
         .args([
@@ -47,6 +72,7 @@ fn rendered_dom(url: &str) -> String {
             "--disable-dev-shm-usage",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(width.map(|_| format!("--window-size={MIN_WINDOW},900")))
         .arg(format!("--virtual-time-budget={VIRTUAL_TIME_MS}"))
         .arg("--dump-dom")
         .arg(url)
@@ -85,6 +111,15 @@ fn rendered_dom(url: &str) -> String {
 async fn render(url: String) -> Page {
     Page(
         tokio::task::spawn_blocking(move || rendered_dom(&url))
+            .await
+            .unwrap(),
+    )
+}
+
+/// The page as a phone shows it: 420 px wide.
+async fn render_narrow(url: String) -> Page {
+    Page(
+        tokio::task::spawn_blocking(move || rendered_dom_at(&url, Some(PHONE)))
             .await
             .unwrap(),
     )
@@ -400,13 +435,26 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
         {"peer": "12D3KooWPeerA", "earned": 700, "spent": 0, "owed_to_us": 50, "we_owe": 0},
         {"peer": "12D3KooWPeerB", "earned": 0, "spent": 300, "owed_to_us": 0, "we_owe": 20},
     ]});
-    let channels = serde_json::json!({"channels": [
-        {"id": "chan-1", "role": "payer", "peer": "12D3KooWPeerB", "deposit": 1000,
-         "paid": 300, "remaining": 700, "pending": 20, "state": "open"},
-    ]});
+    // 25 channels: three pages of 10.
+    let channels: Vec<_> = (1..=25)
+        .map(|i| {
+            serde_json::json!({"id": format!("chan-{i}"), "role": "payer",
+                "peer": "12D3KooWPeerB", "deposit": 1000, "paid": 300, "remaining": 700,
+                "pending": 20, "state": "open"})
+        })
+        .collect();
+    let channels = serde_json::json!({ "channels": channels });
     let keeps = serde_json::json!({"keeps": [
-        {"id": "keep-1", "cid": "bafkreikept", "status": "pinning", "healthy": 2,
-         "policy": {"replicas": 3}, "at_risk": 1, "shortfall": 0, "paid": 40},
+        {"id": "keep-1", "cid": "bafkreikept", "name": "photos", "status": "pinning",
+         "healthy": 2, "policy": {"replicas": 3}, "at_risk": 1, "shortfall": 0, "paid": 40,
+         "providers": [
+            {"peer": "12D3KooWPeerC", "score": {"value": 0.5, "pass_rate": 1.0,
+             "uptime": 0.5, "challenges": 12}},
+            {"peer": "12D3KooWPeerC", "score": {"value": 0.9, "pass_rate": 1.0,
+             "uptime": 0.9, "challenges": 12}},
+            {"peer": "12D3KooWPeerD", "score": {"value": 0.25, "pass_rate": 0.5,
+             "uptime": 0.5, "challenges": 4}},
+         ]},
     ]});
     let canned = |body: serde_json::Value| get(move || async move { axum::Json(body) });
     let mut api = axum::Router::new()
@@ -439,7 +487,8 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
         .expect("the keep has a row");
     assert_eq!(attr_of(row, "data-status").as_deref(), Some("pinning"));
     assert!(
-        page.0.contains("<td>2 of 3</td>"),
+        page.0
+            .contains(r#"<td data-label="Healthy replicas">2 of 3</td>"#),
         "healthy replicas of those wanted"
     );
     assert_eq!(page.status("earnings"), "ok");
@@ -450,12 +499,282 @@ async fn failing_endpoints_mark_only_their_sections_unavailable() {
     assert_eq!(page.attr("earnings-chart", "data-peers"), "2");
     assert!(page.tag_with(r#"data-earned="700""#).is_some());
     assert!(page.tag_with(r#"data-spent="300""#).is_some());
+    // The keep's name and request id, and each provider once at its best score.
+    assert!(page.0.contains(r#"<td data-label="Name">photos</td>"#));
+    assert!(page
+        .0
+        .contains(r#"<td data-label="Request id">keep-1</td>"#));
+    assert_eq!(page.status("scores"), "ok");
+    assert_eq!(page.number("score-count"), 2);
+    assert!(page
+        .tag_with(r#"data-peer="12D3KooWPeerC" data-score="0.9""#)
+        .is_some());
+    assert!(page
+        .tag_with(r#"data-peer="12D3KooWPeerD" data-score="0.25""#)
+        .is_some());
+    assert!(
+        page.0.contains("300 base units"),
+        "amounts carry their unit"
+    );
     assert_eq!(page.status("channels"), "ok");
-    assert_eq!(page.number("channel-count"), 1);
+    assert_eq!(page.number("channel-count"), 25);
+    // A page of 10 rows, and a pager saying there are three.
+    assert_eq!(page.0.matches("data-channel-id=").count(), 10);
+    assert_eq!(page.value("channel-list-pager"), "3");
+    assert_eq!(page.attr("channel-list-pager", "data-rows"), "25");
+    assert!(page.tag_with(r#"data-channel-id="chan-11""#).is_none());
     let row = page
         .tag_with(r#"data-channel-id="chan-1""#)
         .expect("the channel has a row");
     assert_eq!(attr_of(row, "data-state").as_deref(), Some("open"));
     assert!(page.attr("updated", "data-polls").parse::<u64>().unwrap() >= 2);
     server.abort();
+}
+
+/// A client that accepts the high prices the dashboard test asks, so its payments count.
+fn pricey_client(config: &mut cairn::config::Config) {
+    config.pay.max_price_per_gib_month = 1 << 62;
+}
+
+async fn history(node: &TestNode) -> serde_json::Value {
+    get_json(node, "/status/history?days=30").await
+}
+
+/// The dashboard after real traffic: a paid deal between two daemons that ran its course, its
+/// channel closed and settled, and more challenges answered than any API page lists. Each
+/// figure the page shows (at 420 px, with nothing overflowing) is the database's total.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_shows_the_database_totals_after_a_paid_deal() {
+    use cairn::db::ChallengeRow;
+    use common::{eventually, json};
+
+    require_chromium();
+    let provider = provider().await;
+    post_json(
+        &provider,
+        "/provider/ask",
+        serde_json::json!({
+            "price_per_gib_month": 1_000_000_000_000u64,
+            "min_duration_secs": 1,
+            "max_duration_secs": 365 * 86_400,
+            "max_piece_size": GIB,
+            "capacity": GIB,
+            "min_challenge_period_secs": 1,
+            "ttl_secs": 3600,
+        }),
+    )
+    .await;
+    let client = TestNode::start_with(pricey_client).await;
+    let cid = client.add_cid(bytes(2_500_000, 93), "").await;
+    let deal = json(&client.make_deal(&cid, &provider, "10s", Some("1s")));
+    assert_eq!(deal["state"], "active", "{deal}");
+    let deal_id = deal["id"].as_str().unwrap().to_string();
+    let payee = |node: &TestNode| {
+        let list = json(&node.cli(&["pay", "channels", "--json"]));
+        list["channels"][0].clone()
+    };
+    let paid_some = eventually(Duration::from_secs(30), || {
+        payee(&provider)["paid"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    assert!(paid_some, "a passed period was paid: {}", payee(&provider));
+    // The deal runs its course: then no more receipts.
+    let mut ended = false;
+    for _ in 0..600 {
+        let shown = get_json(&provider, &format!("/deals/{deal_id}")).await;
+        if shown["state"] != "active" {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the 10 s deal did not end within 60 s");
+    let channel = payee(&client)["id"].as_str().unwrap().to_string();
+    let closed = json(&client.cli(&["pay", "channel", "close", &channel, "--json"]));
+    assert_eq!(closed["state"], "closed");
+    assert!(
+        eventually(Duration::from_secs(10), || payee(&provider)["state"]
+            == "closed")
+        .await,
+        "the provider saw the close"
+    );
+    // Closed: no receipt counts after this.
+    let paid = payee(&provider)["paid"].as_u64().unwrap();
+    assert_eq!(payee(&provider)["settled"].as_u64(), Some(paid));
+
+    // More challenges answered on this deal's piece than the deals API lists (100 per deal).
+    let db = provider.daemon.node().db();
+    let now = db.now_ms();
+    for i in 0..150 {
+        db.record_challenge(&ChallengeRow {
+            id: format!("{i:064x}"),
+            role: "prover".into(),
+            peer: client.daemon.info.id.clone(),
+            piece_root: deal["piece_root"].as_str().unwrap_or("root").into(),
+            piece_size: 1,
+            period: 1_000 + i,
+            samples: 1,
+            issued_at: now - 1_000 + i as i64,
+            deadline: now + 60_000,
+            answered_at: Some(now),
+            outcome: "answered".into(),
+            reason: None,
+            latency_ms: Some(1),
+            proof_bytes: Some(1),
+        })
+        .await
+        .unwrap();
+    }
+    let totals = db.totals().await.unwrap();
+    let count = |role: &str, outcome: &str| {
+        totals
+            .challenges
+            .iter()
+            .filter(|(r, o, _)| r == role && o == outcome)
+            .map(|c| c.2)
+            .sum::<u64>()
+    };
+    let answered = count("prover", "answered");
+    assert!(answered > 150, "{totals:?}");
+    let earned = totals.paid.iter().find(|(r, _)| r == "payee").unwrap().1;
+    assert_eq!(earned, paid);
+
+    let (client_page, provider_page) = tokio::join!(
+        render_narrow(format!("{}/", client.daemon.info.api)),
+        render_narrow(format!("{}/", provider.daemon.info.api)),
+    );
+    let (client_history, provider_history) = tokio::join!(history(&client), history(&provider));
+
+    // The provider's dashboard.
+    let page = &provider_page;
+    for section in [
+        "overview",
+        "income",
+        "payouts",
+        "bandwidth",
+        "disk",
+        "capacity",
+    ] {
+        assert_eq!(page.status(section), "ok", "section #{section}");
+    }
+    assert_eq!(page.value("node-online"), "true");
+    assert!(page.number("node-uptime") > 0);
+    assert_eq!(page.number("ask-price"), 1_000_000_000_000);
+    assert_eq!(page.number("provider-answered"), answered);
+    assert_eq!(page.number("earned-all"), earned);
+    assert_eq!(
+        page.number("earned-today"),
+        earned,
+        "every receipt was stored today"
+    );
+    assert_eq!(page.number("earned-month"), earned);
+    assert!(
+        page.0.contains(&format!("{earned} base units")),
+        "amounts carry their unit"
+    );
+    assert_eq!(page.number("payout-count"), 1);
+    assert_eq!(
+        page.number("payout-total"),
+        paid,
+        "the ledger settled at the highest receipt"
+    );
+    assert_eq!(page.value("payout-kind"), "settlement");
+    assert!(page
+        .tag_with(&format!(
+            r#"data-channel-id="{channel}" data-amount="{paid}""#
+        ))
+        .is_some());
+    assert_eq!(page.attr("earned-chart", "data-days"), "30");
+    let today = &provider_history["series"][29];
+    assert!(page
+        .tag_with(&format!(
+            r#"data-day="{}" data-earned="{earned}""#,
+            today["date"].as_str().unwrap()
+        ))
+        .is_some());
+    // The piece came to the provider over Bitswap.
+    let bytes_in = page.number("bytes-in-all");
+    assert!(bytes_in >= 2_500_000, "{bytes_in}");
+    assert_eq!(
+        bytes_in,
+        provider_history["totals"]["bytes_in"].as_u64().unwrap()
+    );
+    assert_eq!(page.number("bytes-in-today"), bytes_in);
+    let status = get_json(&provider, "/status").await;
+    assert_eq!(
+        page.number("disk-used"),
+        status["storage"]["stored_bytes"].as_u64().unwrap()
+    );
+    assert!(page.number("disk-free") > 0);
+    assert_eq!(page.number("disk-capacity"), GIB);
+    assert!(page.tag_with(r#"data-series="used""#).is_some());
+    assert_narrow(page);
+
+    // The client's: what it spent, the same receipts from the other side.
+    let page = &client_page;
+    assert_eq!(page.status("spending"), "ok");
+    assert_eq!(page.number("spent-all"), paid);
+    assert_eq!(page.number("spent-today"), paid);
+    let bytes_out = page.number("bytes-out-all");
+    assert!(bytes_out >= 2_500_000, "{bytes_out}");
+    assert_eq!(
+        bytes_out,
+        client_history["totals"]["bytes_out"].as_u64().unwrap()
+    );
+    assert_eq!(page.value("ask-price"), "", "the client offers no storage");
+    assert_narrow(page);
+
+    // Stopped, the provider's last sample is in the database: the same bytes as shown.
+    let TestNode {
+        daemon, dir: _dir, ..
+    } = provider;
+    let url = daemon.node().data().default_database_url();
+    daemon.stop().await;
+    let db = cairn::db::Db::connect(&url).await.unwrap();
+    assert_eq!(db.traffic_totals().await.unwrap().0, bytes_in);
+    db.close().await;
+    client.stop().await;
+}
+
+/// The page was laid out 420 px wide and nothing sticks out sideways.
+fn assert_narrow(page: &Page) {
+    assert_eq!(page.attr("updated", "data-viewport"), PHONE.to_string());
+    let width: u32 = page.attr("updated", "data-scroll-width").parse().unwrap();
+    assert!(
+        width <= PHONE,
+        "{width} px wide: {}",
+        page.attr("updated", "data-widest")
+    );
+}
+
+#[tokio::test]
+async fn history_refuses_a_bad_window_with_a_reason() {
+    let node = TestNode::start().await;
+    for bad in ["0", "100000", "abc", "-3", "367"] {
+        let response = node
+            .http
+            .get(node.api("/status/history"))
+            .query(&[("days", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "days={bad}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "bad_days", "days={bad}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("1 to 366"),
+            "{body}"
+        );
+    }
+    let fresh = get_json(&node, "/status/history?days=7").await;
+    assert_eq!(fresh["days"], 7);
+    assert_eq!(fresh["unit"], "base units");
+    assert_eq!(fresh["series"].as_array().unwrap().len(), 7);
+    assert_eq!(fresh["totals"]["earned"], 0);
+    assert_eq!(fresh["payouts"]["count"], 0);
+    assert!(fresh["provider"]["pass_rate"].is_null());
+    assert!(fresh["node"]["started_at"].as_i64().unwrap() > 0, "{fresh}");
+    assert!(fresh["node"]["capacity"].is_null());
+    assert_eq!(get_json(&node, "/status/history").await["days"], 30);
+    node.stop().await;
 }

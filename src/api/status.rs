@@ -12,6 +12,8 @@
 //! the old one at once, and a content security policy that allows this origin only, so the
 //! page cannot load or send anything elsewhere.
 
+mod history;
+
 use super::types::{Capacity, ProofTotals, Status, Storage};
 use super::{ApiError, AppState};
 use crate::node::NodeError;
@@ -43,7 +45,9 @@ pub fn page_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 /// `/status`, to be nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/status", get(status))
+    Router::new()
+        .route("/status", get(status))
+        .route("/status/history", get(history::history))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

@@ -9,6 +9,7 @@ mod asks;
 mod blocks;
 mod deals;
 mod erasure;
+pub mod history;
 mod keeper;
 mod pay;
 mod peers;
@@ -18,6 +19,7 @@ mod totals;
 
 pub use deals::{DealEventRow, DealRow};
 pub use erasure::{KeepErasureRow, KeepSlotRow, SlotDealRow};
+pub use history::{DayRow, PayoutRow, Payouts, ProverTotals, RunRow, Sample};
 pub use keeper::{
     KeepDealRow, KeepEventRow, KeepHealthRow, KeepQuery, KeepRow, KeeperTotals, ProofRow,
     ProviderRecord,
@@ -129,7 +131,35 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        // SQLite deletes the WAL when its last connection closes, but the pool's connections
+        // close together, and when two close at once neither is the last: the WAL stays. One
+        // more connection, opened and closed alone after the pool, is the last for sure.
+        if self.is_sqlite {
+            // Most of the closing work done now, while waiting is cheap: the WAL copied into
+            // the database and emptied.
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "could not checkpoint the WAL at close");
+            }
+        }
+        let file = match self.is_sqlite {
+            true => sqlx::query_scalar::<_, String>(
+                "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .ok(),
+            false => None,
+        };
         self.pool.close().await;
+        if let Some(file) = file.filter(|f| !f.is_empty()) {
+            use sqlx::Connection;
+            if let Ok(last) = sqlx::AnyConnection::connect(&format!("sqlite://{file}")).await {
+                let _ = last.close().await;
+            }
+        }
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Daemon {
     net_task: Option<tokio::task::JoinHandle<()>>,
     /// The data dir's lock, released last in [`Daemon::stop`] (or when the process ends).
     lock: Option<crate::config::DataDirLock>,
+    /// The history sampler, for its last sample at stop.
+    sampler: super::history::Sampler,
 }
 
 impl Daemon {
@@ -138,6 +140,9 @@ impl Daemon {
                 },
             );
         }
+        // Dashboard history (`node::history`): this run's start, then a sample a minute.
+        let sampler = super::history::Sampler::start(&node).await?;
+        sampler.clone().spawn(super::history::SAMPLE_EVERY);
         let content = node.content().clone();
         every(
             &node,
@@ -208,6 +213,7 @@ impl Daemon {
             reconciled: report,
             net_task: Some(net_task),
             lock: Some(lock),
+            sampler,
         })
     }
 
@@ -220,6 +226,10 @@ impl Daemon {
     /// tasks hold in memory, closes the database and removes `daemon.json`. No task of this
     /// node runs after it returns.
     pub async fn stop(mut self) {
+        // The history's last sample first: what the network carried since the previous one.
+        if let Err(e) = self.sampler.sample().await {
+            tracing::warn!(error = %e, "could not take the last history sample at stop");
+        }
         self.node.parts().tasks.stop().await;
         if let Some(net) = self.node.net().running() {
             if let Err(e) = super::addresses::save(&self.node, net).await {

@@ -19,6 +19,7 @@ mod content;
 mod daemon;
 mod deals;
 mod error;
+pub mod history;
 mod keeps;
 mod parts;
 mod pay;

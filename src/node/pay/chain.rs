@@ -368,6 +368,16 @@ impl Payments {
         match claimed {
             Some(claimed) => {
                 tracing::info!(channel = %row.id, amount = claimed.amount, tx = %claimed.tx.hash, gas = claimed.tx.gas_used, "claimed on chain");
+                // The dashboard's payouts; the claim stands whether or not this is recorded.
+                let amount = to_u64(claimed.amount, "claimed")?;
+                if let Err(e) = self
+                    .parts
+                    .db
+                    .record_payout(&claimed.tx.hash.to_string(), &row.id, amount)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not record a claim's payout");
+                }
                 Ok(ClaimOutcome {
                     channel: row.id,
                     claimed: to_u64(claimed.amount, "claimed")?,
