@@ -146,6 +146,7 @@ impl From<types::DealRequest> for crate::node::DealRequest {
             samples,
             max_price_per_gib_month,
             wait_secs,
+            channel,
         } = request;
         crate::node::DealRequest {
             cid,
@@ -155,6 +156,7 @@ impl From<types::DealRequest> for crate::node::DealRequest {
             samples,
             max_price_per_gib_month,
             wait_secs,
+            channel,
         }
     }
 }

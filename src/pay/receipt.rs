@@ -19,7 +19,7 @@ pub const MAX_RECEIPT_SIZE: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
-    pub channel: Cid,
+    pub channel: super::ChannelId,
     #[serde(with = "serde_bytes")]
     pub payer: [u8; 32],
     #[serde(with = "serde_bytes")]

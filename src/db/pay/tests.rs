@@ -24,6 +24,8 @@ fn channel(id: &str, role: &str, peer: &str, created_at: i64) -> ChannelRow {
         settled: None,
         created_at,
         updated_at: created_at,
+        closes_at: None,
+        refund: None,
     }
 }
 
