@@ -836,6 +836,8 @@ mod tests {
             settled: None,
             created_at: 1,
             updated_at: 2,
+            closes_at: None,
+            refund: None,
             onchain: None,
         };
         assert_eq!(

@@ -281,7 +281,7 @@ mod tests {
     fn an_open_checks_its_signer_deposit_and_parties() {
         let open = signed_open(1000);
         let channel = Channel::from_open(&open).unwrap();
-        assert_eq!(channel.id, open.cid().unwrap());
+        assert_eq!(channel.id, open.cid().unwrap().into());
         assert_eq!(
             (channel.paid, channel.seq, channel.closed),
             (Amount(0), 0, false)

@@ -185,7 +185,7 @@ mod tests {
         });
         assert_eq!(reason(&channel, &other_payee), "wrong_payee");
         let other_channel = sign(Receipt {
-            channel: signed_open(5).cid().unwrap(),
+            channel: signed_open(5).cid().unwrap().into(),
             ..next.payload.clone()
         });
         assert_eq!(reason(&channel, &other_channel), "wrong_channel");

@@ -141,7 +141,7 @@ mod tests {
             "bad_signature"
         );
         let other = Channel {
-            id: signed_open(7).cid().unwrap(),
+            id: signed_open(7).cid().unwrap().into(),
             ..channel.clone()
         };
         assert_eq!(
