@@ -534,6 +534,34 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
     set_ask(&provider, "100000000000000000");
     let refused = client.make_deal(&cid, &provider, "30d", Some("1h"));
     assert!(!refused.status.success());
+    // A deal naming its channel: refused here when the channel cannot pay for it, or is not
+    // one of this node's channels to that provider.
+    let addr = provider.tcp_addr();
+    let named = |channel: &str| {
+        failed(&client.cli(&[
+            "deal",
+            "make",
+            &cid,
+            "--provider",
+            &addr,
+            "--duration",
+            "30d",
+            "--challenge-period",
+            "1h",
+            "--channel",
+            channel,
+        ]))
+    };
+    let short = named(&id);
+    assert!(
+        short.contains("unfunded") && short.contains("left after its other deals"),
+        "{short}"
+    );
+    let unknown = named(&ChannelId::chain(contract_id + U256::from(40)).to_string());
+    assert!(unknown.contains("unknown_channel"), "{unknown}");
+    let not_ours = named("12345");
+    assert!(not_ours.contains("unknown_channel"), "{not_ours}");
+    assert_eq!(chain.tokens(chain.deployment.contract).await, 1000 - 300);
     provider.stop().await;
     client.stop().await;
 }
@@ -560,7 +588,9 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
         .await
         .unwrap();
     // The same contract, deployed the same way, on another chain id.
-    let anvil = Anvil::start_on_chain(&anvil_binary(), 31_338).await.unwrap();
+    let anvil = Anvil::start_on_chain(&anvil_binary(), 31_338)
+        .await
+        .unwrap();
     let deployment = anvil.deployer().deploy(None).await.unwrap();
     let other_chain = Chain { anvil, deployment };
     let other_url = other_chain.anvil.url().to_string();
@@ -570,7 +600,10 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
     let contract = chain.deployment.contract.to_string();
     let other_contract = other.contract.to_string();
     let cases: [(&TestNode, &[&str]); 3] = [
-        (&elsewhere, &["chain 31337 contract", &contract, &other_contract]),
+        (
+            &elsewhere,
+            &["chain 31337 contract", &contract, &other_contract],
+        ),
         (&on_other_chain, &["chain 31337", "chain 31338"]),
         (&ledger, &["chain 31337", "this node has no [chain]"]),
     ];
@@ -586,7 +619,10 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
     }
     assert_eq!(chain.tokens(chain.deployment.contract).await, 0);
     assert_eq!(other_chain.tokens(other_chain.deployment.contract).await, 0);
-    assert_eq!(other_chain.tokens(address(&on_other_chain)).await, 1_000_000);
+    assert_eq!(
+        other_chain.tokens(address(&on_other_chain)).await,
+        1_000_000
+    );
     provider.stop().await;
     elsewhere.stop().await;
     on_other_chain.stop().await;
@@ -595,7 +631,11 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
 
 /// `client` signs `open` with its ed25519 key and sends it to `provider`: the answer's channel,
 /// or the refusal's reason.
-async fn send_open(client: &TestNode, provider: &TestNode, open: ChannelOpen) -> Result<ChannelId, String> {
+async fn send_open(
+    client: &TestNode,
+    provider: &TestNode,
+    open: ChannelOpen,
+) -> Result<ChannelId, String> {
     let signed = Signed::sign(open, client.daemon.node().key()).unwrap();
     let net = client.daemon.node().net().running().unwrap();
     match net
@@ -655,7 +695,12 @@ async fn an_open_is_acknowledged_only_if_the_chain_binds_its_channel_to_both_pee
     assert!(r.starts_with("wrong_channel"), "{r}");
     // A channel the contract does not hold.
     let r = refused(
-        send_open(&client, &provider, open(to_provider + U256::from(9), payer, payee, 4)).await,
+        send_open(
+            &client,
+            &provider,
+            open(to_provider + U256::from(9), payer, payee, 4),
+        )
+        .await,
     );
     assert!(r.starts_with("wrong_channel"), "{r}");
     // Another chain id or contract than the provider's.
@@ -680,7 +725,10 @@ async fn an_open_is_acknowledged_only_if_the_chain_binds_its_channel_to_both_pee
     assert_eq!(recorded["state"], "open");
     assert_eq!(send_open(&client, &provider, good).await.unwrap(), id);
     let r = refused(send_open(&client, &provider, open(to_provider, payer, payee, 8)).await);
-    assert!(r.starts_with("invalid") && r.contains("another commitment"), "{r}");
+    assert!(
+        r.starts_with("invalid") && r.contains("another commitment"),
+        "{r}"
+    );
     provider.stop().await;
     client.stop().await;
 }

@@ -3,8 +3,7 @@
 //! (verified as a batch), one channel, sequence numbers and cumulative amounts strictly
 //! increasing, never past the deposit.
 
-
-use super::{verify_batch, ChannelId, Channel, ChannelOpen, PayError, Receipt, Verdict};
+use super::{verify_batch, Channel, ChannelId, ChannelOpen, PayError, Receipt, Verdict};
 use crate::amount::Amount;
 use crate::signed::Signed;
 

@@ -118,12 +118,16 @@ fn vectors() -> serde_json::Value {
             next(Some(signed_voucher(&domain(), CHANNEL, 349))),
             "bad_voucher",
         ),
-        ("version 1: the channel named by the open's CID", {
-            let mut r = channel.next_receipt(Amount(100), None, NOW + 400).unwrap();
-            r.channel = ChannelId::Open(open.cid().unwrap());
-            r.voucher = Some(signed_voucher(&domain(), CHANNEL, 350));
-            Signed::sign(r, &payer_key()).unwrap()
-        }, "wrong_channel"),
+        (
+            "version 1: the channel named by the open's CID",
+            {
+                let mut r = channel.next_receipt(Amount(100), None, NOW + 400).unwrap();
+                r.channel = ChannelId::Open(open.cid().unwrap());
+                r.voucher = Some(signed_voucher(&domain(), CHANNEL, 350));
+                Signed::sign(r, &payer_key()).unwrap()
+            },
+            "wrong_channel",
+        ),
     ];
     let request = PayRequest::Pay(valid.clone());
     let response = PayResponse::Acks(valid.iter().map(|r| Ack::stored(&r.payload)).collect());
@@ -208,7 +212,11 @@ fn the_onchain_vectors_are_reproduced_and_hold() {
     assert_eq!(binding.channel_id(), U256::from(CHANNEL));
     assert_eq!(binding.domain(), domain());
     // Version 2: the channel is named by the contract's id, not by the open's CID.
-    let id: ChannelId = expected["open"]["channel_id"].as_str().unwrap().parse().unwrap();
+    let id: ChannelId = expected["open"]["channel_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!(id, ChannelId::chain(U256::from(CHANNEL)));
     assert_eq!(open.channel_id().unwrap(), id);
     assert_ne!(ChannelId::Open(open.cid().unwrap()), id);

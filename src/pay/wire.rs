@@ -5,7 +5,6 @@
 //! Decoding is strict like every Cairn object: the size cap is checked before decoding, and
 //! a message that does not re-encode to the same bytes is refused (`malformed`).
 
-
 use super::receipt::MAX_RECEIPT_SIZE;
 use super::{ChannelClose, ChannelId, ChannelOpen, PayError, Receipt, RetrievalTerms};
 use crate::amount::Amount;

@@ -406,7 +406,12 @@ impl Payments {
         if let Some(closes_at) = state.closes_at {
             // Started before, but not recorded here (a crash between the transaction and the
             // record): record it now.
-            if self.parts.db.mark_channel_closing(&row.id, closes_at).await? {
+            if self
+                .parts
+                .db
+                .mark_channel_closing(&row.id, closes_at)
+                .await?
+            {
                 return Ok(CloseStart {
                     channel: row.id.clone(),
                     closes_at,
