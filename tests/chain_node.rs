@@ -1011,3 +1011,43 @@ async fn chain_deploy_and_init_write_a_chain_node_and_refuse_bad_input() {
     assert_eq!(loaded.contract.to_checksum(None), contract);
     assert_eq!(loaded.token.unwrap().to_checksum(None), token);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_escrow_whose_open_the_payee_refused_is_kept_closing_and_withdrawn_in_full() {
+    let chain = Chain::start().await;
+    let proxy = Proxy::start(chain.anvil.url()).await;
+    let url = chain.anvil.url().to_string();
+    // The provider reaches the chain through a proxy the test takes down once its ask is
+    // signed: it cannot check the escrow, so it refuses the open.
+    let provider = node_on(&chain, &proxy.url, |_| {}).await;
+    let client = node_on(&chain, &url, |_| {}).await;
+    chain.fund(&provider, 0).await;
+    chain.fund(&client, 5_000).await;
+    set_ask(&provider, "1");
+    ok(&provider.cli(&["wallet", "--json"]));
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    proxy.set_down(true);
+    let peer = provider.daemon.node().peer_id().to_string();
+    let refused = failed(&client.cli(&["pay", "channel", "open", &peer, "--deposit", "1000"]));
+    assert!(refused.contains("chain_unreachable"), "{refused}");
+    // Escrowed, closed at once, and recorded closing: no deal will use it.
+    let kept = channel(&client, "payer");
+    assert_eq!(kept["state"], "closing", "{kept}");
+    let contract_id: U256 = kept["onchain"]["channel_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let state = chain.channels().await.channel(contract_id).await.unwrap();
+    assert_eq!(kept["closes_at"].as_u64(), state.closes_at);
+    assert_eq!(chain.tokens(address(&client)).await, 4_000);
+    chain.anvil.advance(31).await.unwrap();
+    let id = kept["id"].as_str().unwrap();
+    let withdrawn = json(&client.cli(&["pay", "withdraw", id, "--json"]));
+    assert_eq!(withdrawn["refund"], 1000, "{withdrawn}");
+    assert_eq!(chain.tokens(address(&client)).await, 5_000);
+    assert_eq!(channel(&client, "payer")["state"], "closed");
+    proxy.set_down(false);
+    provider.stop().await;
+    client.stop().await;
+}

@@ -214,9 +214,25 @@ impl Payments {
     }
 
     /// Payer: the payee refused the off-chain open of an escrowed channel; start its close at
-    /// once so the deposit comes back after the window (`cairn pay withdraw`).
+    /// once and record the channel, closing, so the deposit comes back after the window
+    /// (`cairn pay withdraw`). Recorded only once the close is started, so a channel the payee
+    /// never took is never offered to a deal.
     pub(super) async fn abandon_on_chain(&self, row: &ChannelRow, binding: &OnChain) {
-        if let Err(e) = self.start_close_on_chain(row, binding).await {
+        let outcome = async {
+            let (started, _) = self
+                .contract()
+                .await?
+                .start_close(binding.channel_id())
+                .await?;
+            self.parts.db.insert_channel(row).await?;
+            self.parts
+                .db
+                .mark_channel_closing(&row.id, started.closes_at)
+                .await?;
+            Ok::<_, NodeError>(())
+        }
+        .await;
+        if let Err(e) = outcome {
             tracing::warn!(channel = %row.id, error = %e, "could not start closing an unused channel");
         }
     }

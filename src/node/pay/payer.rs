@@ -86,9 +86,8 @@ impl Payments {
         let row = channel_row(&open, "payer", &peer, &self.parts.clock)?;
         if let Err(e) = answer {
             if let Some(binding) = &chain {
-                // The deposit is escrowed: keep the channel, closing, so `cairn pay withdraw`
-                // takes it back after the window.
-                self.parts.db.insert_channel(&row).await?;
+                // The deposit is escrowed: close it, and keep the channel (closing) so that
+                // `cairn pay withdraw` takes the deposit back after the window.
                 self.abandon_on_chain(&row, binding).await;
             }
             return Err(e);
