@@ -48,6 +48,8 @@ async fn fresh_db(dir: &std::path::Path) -> Db {
             settled: None,
             created_at: c as i64,
             updated_at: c as i64,
+            closes_at: None,
+            refund: None,
         };
         assert!(db.insert_channel(&row).await.expect("channel"));
     }

@@ -16,7 +16,7 @@ use cairn::amount::Amount;
 use cairn::chain::config::ChainConfig;
 use cairn::chain::{Anvil, Deployment, Domain, Voucher, Wallet};
 use cairn::pay::wire::{PayRequest, PayResponse};
-use cairn::pay::Receipt;
+use cairn::pay::{ChannelId, ChannelOpen, OnChain, Receipt};
 use cairn::signed::Signed;
 use common::{bytes, eventually, json, ok, TestNode};
 
@@ -177,6 +177,9 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
         chain.deployment.contract.to_checksum(None)
     );
     let contract_id: U256 = onchain["channel_id"].as_str().unwrap().parse().unwrap();
+    // Its id is the contract's, on both sides and in every receipt.
+    let channel_id = ChannelId::chain(contract_id).to_string();
+    assert_eq!(payer_view["id"], channel_id.as_str());
     let deposit = payer_view["deposit"].as_u64().unwrap();
     let state = chain.channels().await.channel(contract_id).await.unwrap();
     assert_eq!(state.deposit, u128::from(deposit));
@@ -188,6 +191,7 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     })
     .await;
     assert!(paid, "{}", channel(&provider, "payee"));
+    assert_eq!(channel(&provider, "payee")["id"], channel_id.as_str());
     let first_paid = Instant::now();
     let payee = address(&provider);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -205,6 +209,11 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
         "--json",
     ]));
     let covered = receipts["receipts"].as_array().unwrap().len();
+    for r in receipts["receipts"].as_array().unwrap() {
+        let bytes = hex::decode(r["signed"].as_str().unwrap()).unwrap();
+        let signed = Signed::<Receipt>::from_bytes(&bytes, cairn::pay::MAX_RECEIPT_SIZE).unwrap();
+        assert_eq!(signed.payload.channel, ChannelId::chain(contract_id));
+    }
     eprintln!(
         "BENCH first passed period to first claimed tokens: {:.1} s; receipts covered by the first claim: {covered} (threshold {}, {claimed} claimed)",
         to_first_claim.as_secs_f64(),
@@ -233,9 +242,45 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     // The payer starts the close mid-deal: the provider claims what it holds before the
     // window ends and stops serving the deal, saying why.
     let id = payer_view["id"].as_str().unwrap().to_string();
-    ok(&client.cli(&["pay", "channel", "close", &id]));
+    let closed = json(&client.cli(&["pay", "channel", "close", &id, "--json"]));
     let closing = chain.channels().await.channel(contract_id).await.unwrap();
     assert!(closing.closes_at.is_some());
+    // The payer marks it closing, with the chain time it may withdraw from ...
+    assert_eq!(closed["state"], "closing", "{closed}");
+    assert_eq!(closed["closes_at"].as_u64(), closing.closes_at);
+    let shown = json(&client.cli(&["pay", "channel", "show", &id, "--json"]));
+    assert_eq!(shown["state"], "closing", "{shown}");
+    assert_eq!(channel(&client, "payer")["state"], "closing");
+    // ... and uses it no more: a new deal on it is refused before anything is proposed, and
+    // closing it again is refused too.
+    let more = client.add_cid(bytes(100_000, 8), "").await;
+    let addr = provider.tcp_addr();
+    let refused = failed(&client.cli(&[
+        "deal",
+        "make",
+        &more,
+        "--provider",
+        &addr,
+        "--duration",
+        "60s",
+        "--challenge-period",
+        "1s",
+        "--channel",
+        &id,
+    ]));
+    assert!(
+        refused.contains("channel_closed") && refused.contains("closing on chain"),
+        "{refused}"
+    );
+    let again = failed(&client.cli(&["pay", "channel", "close", &id]));
+    assert!(again.contains("channel_closed"), "{again}");
+    assert_eq!(
+        json(&client.cli(&["deal", "list", "--json"]))["deals"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let stopped = eventually(Duration::from_secs(20), || {
         json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["state"] == "failed"
     })
@@ -318,6 +363,11 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     );
     let again = failed(&client.cli(&["pay", "withdraw", &id]));
     assert!(again.contains("reverted"), "{again}");
+    // The payer's record: closed, with the refund and what the payee was paid.
+    let shown = json(&client.cli(&["pay", "channel", "show", &id, "--json"]));
+    assert_eq!(shown["state"], "closed", "{shown}");
+    assert_eq!(shown["refund"].as_u64(), Some(refund));
+    assert_eq!(shown["settled"].as_u64(), Some(chain.tokens(payee).await));
     // Refund plus claims is the deposit, exactly, and the tokens are where they should be.
     assert_eq!(refund + chain.tokens(payee).await, deposit);
     assert_eq!(chain.tokens(address(&client)).await, 1_000_000 - held);
@@ -425,7 +475,7 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
         payee: provider.daemon.node().key().verifying_key().to_bytes(),
         amount: Amount(amount),
         seq,
-        deal: Some(id.parse().unwrap()),
+        deal: None,
         at: 1,
         voucher,
     };
@@ -502,6 +552,34 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
     set_ask(&provider, "100000000000000000");
     let refused = client.make_deal(&cid, &provider, "30d", Some("1h"));
     assert!(!refused.status.success());
+    // A deal naming its channel: refused here when the channel cannot pay for it, or is not
+    // one of this node's channels to that provider.
+    let addr = provider.tcp_addr();
+    let named = |channel: &str| {
+        failed(&client.cli(&[
+            "deal",
+            "make",
+            &cid,
+            "--provider",
+            &addr,
+            "--duration",
+            "30d",
+            "--challenge-period",
+            "1h",
+            "--channel",
+            channel,
+        ]))
+    };
+    let short = named(&id);
+    assert!(
+        short.contains("unfunded") && short.contains("left after its other deals"),
+        "{short}"
+    );
+    let unknown = named(&ChannelId::chain(contract_id + U256::from(40)).to_string());
+    assert!(unknown.contains("unknown_channel"), "{unknown}");
+    let not_ours = named("12345");
+    assert!(not_ours.contains("unknown_channel"), "{not_ours}");
+    assert_eq!(chain.tokens(chain.deployment.contract).await, 1000 - 300);
     provider.stop().await;
     client.stop().await;
 }
@@ -527,18 +605,150 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
         .fund(address(&elsewhere), ether(1))
         .await
         .unwrap();
+    // The same contract, deployed the same way, on another chain id.
+    let anvil = Anvil::start_on_chain(&anvil_binary(), 31_338)
+        .await
+        .unwrap();
+    let deployment = anvil.deployer().deploy(None).await.unwrap();
+    let other_chain = Chain { anvil, deployment };
+    let other_url = other_chain.anvil.url().to_string();
+    let on_other_chain = node_on(&other_chain, &other_url, |_| {}).await;
+    other_chain.fund(&on_other_chain, 1_000_000).await;
     let ledger = TestNode::start_with(|c| c.pay.max_price_per_gib_month = 1 << 62).await;
-    for client in [&elsewhere, &ledger] {
+    let contract = chain.deployment.contract.to_string();
+    let other_contract = other.contract.to_string();
+    let cases: [(&TestNode, &[&str]); 3] = [
+        (
+            &elsewhere,
+            &["chain 31337 contract", &contract, &other_contract],
+        ),
+        (&on_other_chain, &["chain 31337", "chain 31338"]),
+        (&ledger, &["chain 31337", "this node has no [chain]"]),
+    ];
+    for (client, named) in cases {
         let cid = client.add_cid(bytes(100_000, 9), "").await;
         let refused = failed(&client.make_deal(&cid, &provider, "60s", Some("1s")));
         assert!(refused.contains("wrong_chain"), "{refused}");
+        for part in named {
+            assert!(refused.contains(part), "{part:?} not in {refused}");
+        }
         // Nothing was escrowed and no channel recorded.
         assert_eq!(channel(client, "payer"), serde_json::Value::Null);
     }
     assert_eq!(chain.tokens(chain.deployment.contract).await, 0);
+    assert_eq!(other_chain.tokens(other_chain.deployment.contract).await, 0);
+    assert_eq!(
+        other_chain.tokens(address(&on_other_chain)).await,
+        1_000_000
+    );
     provider.stop().await;
     elsewhere.stop().await;
+    on_other_chain.stop().await;
     ledger.stop().await;
+}
+
+/// `client` signs `open` with its ed25519 key and sends it to `provider`: the answer's channel,
+/// or the refusal's reason.
+async fn send_open(
+    client: &TestNode,
+    provider: &TestNode,
+    open: ChannelOpen,
+) -> Result<ChannelId, String> {
+    let signed = Signed::sign(open, client.daemon.node().key()).unwrap();
+    let net = client.daemon.node().net().running().unwrap();
+    match net
+        .pay(
+            provider.daemon.node().peer_id(),
+            &PayRequest::Open(Box::new(signed)),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+    {
+        PayResponse::Opened { channel } => Ok(channel),
+        PayResponse::Rejected { reason, detail } => Err(format!("{reason}: {detail}")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_is_acknowledged_only_if_the_chain_binds_its_channel_to_both_peers() {
+    let chain = Chain::start().await;
+    let url = chain.anvil.url().to_string();
+    let provider = node_on(&chain, &url, |_| {}).await;
+    let client = node_on(&chain, &url, |_| {}).await;
+    chain.fund(&provider, 0).await;
+    chain.fund(&client, 10_000).await;
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    // The client's own wallet escrows on chain, as its node would.
+    let wallet = Wallet::load(&client.repo()).unwrap();
+    let escrow = cairn::chain::ChainClient::connect(&url, wallet)
+        .await
+        .unwrap()
+        .channels(chain.deployment.contract)
+        .await
+        .unwrap();
+    let stranger = Wallet::generate().address();
+    let (payer, payee) = (address(&client), address(&provider));
+    let domain = Domain::new(31337, chain.deployment.contract);
+    let to_stranger = escrow.open(stranger, 1000, 30).await.unwrap().channel_id;
+    let to_provider = escrow.open(payee, 1000, 30).await.unwrap().channel_id;
+    let open = |id: U256, payer: Address, payee: Address, nonce: u64| ChannelOpen {
+        payer: client.daemon.node().key().verifying_key().to_bytes(),
+        payee: provider.daemon.node().key().verifying_key().to_bytes(),
+        deposit: Amount(1000),
+        nonce,
+        at: 1,
+        chain: Some(OnChain::new(domain, id, payer, payee)),
+    };
+    let refused = |outcome: Result<ChannelId, String>| outcome.unwrap_err();
+
+    // The channel on chain pays a stranger, whatever the open says.
+    let r = refused(send_open(&client, &provider, open(to_stranger, payer, payee, 1)).await);
+    assert!(r.starts_with("wrong_channel"), "{r}");
+    let r = refused(send_open(&client, &provider, open(to_stranger, payer, stranger, 2)).await);
+    assert!(r.starts_with("wrong_payee"), "{r}");
+    // The open names another payer address than the one that escrowed.
+    let r = refused(send_open(&client, &provider, open(to_provider, stranger, payee, 3)).await);
+    assert!(r.starts_with("wrong_channel"), "{r}");
+    // A channel the contract does not hold.
+    let r = refused(
+        send_open(
+            &client,
+            &provider,
+            open(to_provider + U256::from(9), payer, payee, 4),
+        )
+        .await,
+    );
+    assert!(r.starts_with("wrong_channel"), "{r}");
+    // Another chain id or contract than the provider's.
+    let mut elsewhere = open(to_provider, payer, payee, 5);
+    elsewhere.chain.as_mut().unwrap().chain_id = 1;
+    let r = refused(send_open(&client, &provider, elsewhere).await);
+    assert!(r.starts_with("wrong_chain"), "{r}");
+    let mut elsewhere = open(to_provider, payer, payee, 6);
+    elsewhere.chain.as_mut().unwrap().contract = [7; 20];
+    let r = refused(send_open(&client, &provider, elsewhere).await);
+    assert!(r.starts_with("wrong_chain"), "{r}");
+    // None of those was recorded.
+    assert_eq!(channel(&provider, "payee"), serde_json::Value::Null);
+
+    // Bound to both: acknowledged under the contract's id; the same open again is a retry,
+    // another open for the same escrow is refused.
+    let good = open(to_provider, payer, payee, 7);
+    let id = send_open(&client, &provider, good.clone()).await.unwrap();
+    assert_eq!(id, ChannelId::chain(to_provider));
+    let recorded = channel(&provider, "payee");
+    assert_eq!(recorded["id"], id.to_string().as_str());
+    assert_eq!(recorded["state"], "open");
+    assert_eq!(send_open(&client, &provider, good).await.unwrap(), id);
+    let r = refused(send_open(&client, &provider, open(to_provider, payer, payee, 8)).await);
+    assert!(
+        r.starts_with("invalid") && r.contains("another commitment"),
+        "{r}"
+    );
+    provider.stop().await;
+    client.stop().await;
 }
 
 /// A TCP proxy to the chain that a test can take down and bring back.
@@ -818,4 +1028,44 @@ async fn chain_deploy_and_init_write_a_chain_node_and_refuse_bad_input() {
     let loaded = config.chain.unwrap();
     assert_eq!(loaded.contract.to_checksum(None), contract);
     assert_eq!(loaded.token.unwrap().to_checksum(None), token);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_escrow_whose_open_the_payee_refused_is_kept_closing_and_withdrawn_in_full() {
+    let chain = Chain::start().await;
+    let proxy = Proxy::start(chain.anvil.url()).await;
+    let url = chain.anvil.url().to_string();
+    // The provider reaches the chain through a proxy the test takes down once its ask is
+    // signed: it cannot check the escrow, so it refuses the open.
+    let provider = node_on(&chain, &proxy.url, |_| {}).await;
+    let client = node_on(&chain, &url, |_| {}).await;
+    chain.fund(&provider, 0).await;
+    chain.fund(&client, 5_000).await;
+    set_ask(&provider, "1");
+    ok(&provider.cli(&["wallet", "--json"]));
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    proxy.set_down(true);
+    let peer = provider.daemon.node().peer_id().to_string();
+    let refused = failed(&client.cli(&["pay", "channel", "open", &peer, "--deposit", "1000"]));
+    assert!(refused.contains("chain_unreachable"), "{refused}");
+    // Escrowed, closed at once, and recorded closing: no deal will use it.
+    let kept = channel(&client, "payer");
+    assert_eq!(kept["state"], "closing", "{kept}");
+    let contract_id: U256 = kept["onchain"]["channel_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let state = chain.channels().await.channel(contract_id).await.unwrap();
+    assert_eq!(kept["closes_at"].as_u64(), state.closes_at);
+    assert_eq!(chain.tokens(address(&client)).await, 4_000);
+    chain.anvil.advance(31).await.unwrap();
+    let id = kept["id"].as_str().unwrap();
+    let withdrawn = json(&client.cli(&["pay", "withdraw", id, "--json"]));
+    assert_eq!(withdrawn["refund"], 1000, "{withdrawn}");
+    assert_eq!(chain.tokens(address(&client)).await, 5_000);
+    assert_eq!(channel(&client, "payer")["state"], "closed");
+    proxy.set_down(false);
+    provider.stop().await;
+    client.stop().await;
 }

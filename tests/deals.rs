@@ -749,6 +749,7 @@ async fn stopping_both_nodes_mid_transfer_leaves_no_task_of_theirs_running() {
         samples: 20,
         max_price_per_gib_month: None,
         wait_secs: 300,
+        channel: None,
     };
     let client_deals = client.daemon.node().deals().clone();
     let making = tokio::spawn(async move { client_deals.make_deal(&request).await });

@@ -157,7 +157,7 @@ async fn view(state: &AppState, row: &ChannelRow) -> Result<types::Channel, ApiE
         .retrieval_account(&row.peer, role)
         .await
         .map_err(NodeError::from)?;
-    let pending = if row.state == "open" {
+    let pending = if row.is_usable() {
         account.invoiced.saturating_sub(account.paid)
     } else {
         0
@@ -171,8 +171,10 @@ async fn view(state: &AppState, row: &ChannelRow) -> Result<types::Channel, ApiE
         remaining: row.deposit.saturating_sub(row.paid),
         pending,
         seq: row.seq,
-        state: row.state.clone(),
+        state: row.status().to_string(),
         settled: row.settled,
+        closes_at: row.closes_at,
+        refund: row.refund,
         created_at: row.created_at,
         updated_at: row.updated_at,
         onchain: crate::node::binding_of(row)

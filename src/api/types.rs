@@ -309,6 +309,10 @@ pub struct DealRequest {
     /// How long to wait for activation.
     #[serde(default = "DealRequest::default_wait_secs")]
     pub wait_secs: u64,
+    /// The payment channel (this node's, to the provider) that pays for the deal; when absent
+    /// an open channel with room is chosen, or one is opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 impl DealRequest {
@@ -571,16 +575,27 @@ pub struct Channel {
     pub remaining: u64,
     pub pending: u64,
     pub seq: u64,
+    /// `open`, `closing` (the payer started the close on chain: the channel takes no new deal
+    /// or receipt, and the payer may withdraw from `closes_at`) or `closed`.
     pub state: String,
     pub settled: Option<u64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Payer of a channel on chain, once closing: the chain time (unix s) from which it may
+    /// withdraw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closes_at: Option<u64>,
+    /// Payer of a channel on chain, once withdrawn: what came back (`settled` went to the
+    /// payee; the two add up to the deposit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<u64>,
     /// Where the deposit is escrowed, for a channel on chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub onchain: Option<OnChainChannel>,
 }
 
-/// A channel's escrow on chain: the contract's channel id (decimal) and both EVM addresses.
+/// A channel's escrow on chain: the contract's channel id (decimal; the channel's `id` is the
+/// same number as 32 bytes of hex) and both EVM addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnChainChannel {
     pub chain_id: u64,

@@ -151,6 +151,7 @@ impl From<types::DealRequest> for crate::node::DealRequest {
             samples,
             max_price_per_gib_month,
             wait_secs,
+            channel,
         } = request;
         crate::node::DealRequest {
             cid,
@@ -160,6 +161,7 @@ impl From<types::DealRequest> for crate::node::DealRequest {
             samples,
             max_price_per_gib_month,
             wait_secs,
+            channel,
         }
     }
 }
@@ -840,6 +842,8 @@ mod tests {
             settled: None,
             created_at: 1,
             updated_at: 2,
+            closes_at: None,
+            refund: None,
             onchain: None,
         };
         assert_eq!(

@@ -49,12 +49,23 @@ impl Anvil {
     /// Starts `binary` on 127.0.0.1 with an OS-picked port (`--port 0`; anvil prints
     /// `Listening on 127.0.0.1:PORT` once bound) and connects its first account.
     pub async fn start(binary: &Path) -> Result<Anvil, ChainError> {
+        Anvil::start_with(binary, &[]).await
+    }
+
+    /// As [`Anvil::start`], on EIP-155 chain `chain_id` instead of anvil's 31337: a second
+    /// chain for tests of nodes that settle on different chains.
+    pub async fn start_on_chain(binary: &Path, chain_id: u64) -> Result<Anvil, ChainError> {
+        Anvil::start_with(binary, &["--chain-id", &chain_id.to_string()]).await
+    }
+
+    async fn start_with(binary: &Path, extra: &[&str]) -> Result<Anvil, ChainError> {
         let io = |source| ChainError::Io {
             path: binary.to_path_buf(),
             source,
         };
         let mut child = Command::new(binary)
             .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

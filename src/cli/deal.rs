@@ -39,6 +39,10 @@ pub struct MakeArgs {
     /// How long to wait for activation.
     #[arg(long, value_parser = parse_duration, default_value = "5m")]
     pub wait: Duration,
+    /// The payment channel to pay from (one of this node's, to the provider); by default an
+    /// open one with room, or a new one.
+    #[arg(long)]
+    pub channel: Option<String>,
 }
 
 pub async fn run(ctx: &Context, command: DealCommand) -> anyhow::Result<()> {
@@ -53,6 +57,7 @@ pub async fn run(ctx: &Context, command: DealCommand) -> anyhow::Result<()> {
                 samples: args.samples,
                 max_price_per_gib_month: args.max_price,
                 wait_secs: args.wait.as_secs(),
+                channel: args.channel,
             };
             let deal: Deal = client.post_json("/deals", &request).await?;
             ctx.print(&deal, || {

@@ -40,8 +40,13 @@ pub enum ChannelCommand {
         deposit: u64,
     },
     /// Settle a channel with the highest receipt the payee holds; on chain, start the close
-    /// (the payee may claim until the challenge window ends, then `cairn pay withdraw`).
+    /// (the payee may claim until the challenge window ends, then `cairn pay withdraw`). The
+    /// channel is `closing` meanwhile and takes no new deal or receipt.
     Close { channel: String },
+    /// Every channel, as `cairn pay channels`.
+    List,
+    /// One channel: deposit, paid, state (`open`, `closing`, `closed`), its escrow on chain.
+    Show { channel: String },
 }
 
 #[derive(Debug, Args)]
@@ -65,17 +70,22 @@ pub async fn run(ctx: &Context, command: PayCommand) -> anyhow::Result<()> {
             let path = format!("/pay/channels/{channel}/close");
             let closed: Channel = client.post_empty(&path).await?;
             ctx.print(&closed, || {
-                if let Some(onchain) = &closed.onchain {
+                if closed.onchain.is_some() {
+                    let from = closed.closes_at.map_or("-".to_string(), |t| t.to_string());
                     return format!(
-                        "started closing {channel} (contract channel {}) on chain: withdraw after the challenge window",
-                        onchain.channel_id
+                        "{channel} is closing on chain: the payee may claim until {from}, then `cairn pay withdraw {channel}`"
                     );
                 }
                 let settled = closed.settled.map_or("null".to_string(), |s| s.to_string());
                 format!("closed {channel}: settled {settled}")
             })
         }
-        PayCommand::Channels => {
+        PayCommand::Channel(ChannelCommand::Show { channel }) => {
+            let client = ctx.client()?;
+            let shown: Channel = client.get_json(&format!("/pay/channels/{channel}")).await?;
+            ctx.print(&shown, || channel_line(&shown))
+        }
+        PayCommand::Channels | PayCommand::Channel(ChannelCommand::List) => {
             let client = ctx.client()?;
             let list: Channels = client.get_json("/pay/channels").await?;
             ctx.print(&list, || channels_table(&list.channels))
@@ -181,12 +191,12 @@ fn hex_field(text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     hex::decode(text).with_context(|| format!("the daemon's {what} is not hex"))
 }
 
-/// Writes the signed open (the root: its CID is the channel id) and every receipt as
-/// DAG-CBOR blocks.
+/// Writes the signed open (the root; its CID is the channel id of a ledger channel) and every
+/// receipt as DAG-CBOR blocks.
 async fn export(history: &Receipts, file: &Path) -> anyhow::Result<()> {
     let open_bytes = hex_field(&history.open, "channel open")?;
     let open = Signed::<ChannelOpen>::from_bytes(&open_bytes, crate::pay::MAX_OPEN_SIZE)?;
-    let root = open.channel_id()?;
+    let root = open.cid()?;
     let out = tokio::fs::File::create(file)
         .await
         .with_context(|| format!("cannot create {}", file.display()))?;

@@ -1,8 +1,8 @@
 //! Payments: channels, their receipt history, retrieval accounting and storage payments.
 //!
 //! Owns the `channels`, `receipts`, `retrieval_accounts` and `storage_payments` tables
-//! (migration 0005). Signatures are checked by the caller; this module keeps the numbers
-//! consistent:
+//! (migration 0005; a payer's on-chain close, `closes_at` and `refund`, migration 0009).
+//! Signatures are checked by the caller; this module keeps the numbers consistent:
 //! - A channel's `seq`, `paid` and `last_receipt` are those of the highest receipt in its
 //!   history, because a receipt is appended and mirrored into the channel in one transaction.
 //! - A receipt is accepted only on an open channel still at the caller's `expected_seq`, with a
@@ -43,6 +43,28 @@ pub struct ChannelRow {
     pub settled: Option<u64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// On chain, payer side: the chain time (unix s) from which the payer may withdraw, once
+    /// it started the close (migration 0009); the channel is then `closing`.
+    pub closes_at: Option<u64>,
+    /// On chain, payer side: what the withdrawal returned.
+    pub refund: Option<u64>,
+}
+
+impl ChannelRow {
+    /// The state shown to users: `open`, `closing` (a close started on chain, the challenge
+    /// window running) or `closed`.
+    pub fn status(&self) -> &str {
+        if self.state == "open" && self.closes_at.is_some() {
+            "closing"
+        } else {
+            &self.state
+        }
+    }
+
+    /// Whether the channel may take new deals and receipts.
+    pub fn is_usable(&self) -> bool {
+        self.status() == "open"
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -196,6 +218,37 @@ impl Db {
         )
         .bind(close_signed)
         .bind(to_db("settled", settled)?)
+        .bind(self.now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks an open channel `closing` from chain time `closes_at` on; false if it is closed,
+    /// closing already or unknown.
+    pub async fn mark_channel_closing(&self, id: &str, closes_at: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE channels SET closes_at = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'open' AND closes_at IS NULL",
+        )
+        .bind(to_db("closes_at", closes_at)?)
+        .bind(self.now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Closes a channel the payer withdrew from: the payee was paid `paid_out`, the payer got
+    /// `refund` back. False if it is closed already or unknown.
+    pub async fn record_withdrawal(&self, id: &str, paid_out: u64, refund: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE channels SET state = 'closed', settled = $1, refund = $2, updated_at = $3 \
+             WHERE id = $4 AND state = 'open'",
+        )
+        .bind(to_db("settled", paid_out)?)
+        .bind(to_db("refund", refund)?)
         .bind(self.now_ms())
         .bind(id)
         .execute(&self.pool)
@@ -463,7 +516,7 @@ async fn apply_receipt(
 
 const SELECT_CHANNEL: &str =
     "SELECT id, role, peer, payer, payee, deposit, paid, seq, state, open_signed, \
-     last_receipt, close_signed, settled, created_at, updated_at FROM channels";
+     last_receipt, close_signed, settled, created_at, updated_at, closes_at, refund FROM channels";
 
 const SELECT_ACCOUNT: &str = "SELECT peer, role, bytes, paid, invoiced FROM retrieval_accounts";
 
@@ -487,6 +540,14 @@ fn channel_row(r: &AnyRow) -> Result<ChannelRow> {
             .transpose()?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        closes_at: r
+            .try_get::<Option<i64>, _>("closes_at")?
+            .map(|s| from_db("channels", "closes_at", s))
+            .transpose()?,
+        refund: r
+            .try_get::<Option<i64>, _>("refund")?
+            .map(|s| from_db("channels", "refund", s))
+            .transpose()?,
     })
 }
 

@@ -7,6 +7,7 @@
 use cid::Cid;
 
 use super::receipt::Receipt;
+use super::ChannelId;
 use super::PayError;
 use crate::amount::Amount;
 use crate::signed::{Signable, Signed};
@@ -58,9 +59,13 @@ impl Signed<ChannelOpen> {
         Ok(open)
     }
 
-    /// The channel id.
-    pub fn channel_id(&self) -> Result<Cid, PayError> {
-        Ok(self.cid()?)
+    /// The channel id: for a channel escrowed on chain the contract's channel id, which the
+    /// open names; for a ledger channel the CID of this signed open.
+    pub fn channel_id(&self) -> Result<ChannelId, PayError> {
+        match &self.payload.chain {
+            Some(binding) => Ok(ChannelId::chain(binding.channel_id())),
+            None => Ok(ChannelId::Open(self.cid()?)),
+        }
     }
 }
 
@@ -68,7 +73,7 @@ impl Signed<ChannelOpen> {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelClose {
-    pub channel: Cid,
+    pub channel: ChannelId,
     /// The cumulative amount of the receipt the payee settles with (0 if it holds none).
     pub amount: Amount,
     /// That receipt's sequence number (0 if none).
@@ -105,7 +110,7 @@ impl Signed<ChannelClose> {
 /// What either side knows of a channel: plain data with the rules as methods.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Channel {
-    pub id: Cid,
+    pub id: ChannelId,
     #[serde(with = "serde_bytes")]
     pub payer: [u8; 32],
     #[serde(with = "serde_bytes")]
@@ -276,7 +281,7 @@ mod tests {
     fn an_open_checks_its_signer_deposit_and_parties() {
         let open = signed_open(1000);
         let channel = Channel::from_open(&open).unwrap();
-        assert_eq!(channel.id, open.cid().unwrap());
+        assert_eq!(channel.id, open.cid().unwrap().into());
         assert_eq!(
             (channel.paid, channel.seq, channel.closed),
             (Amount(0), 0, false)

@@ -3,16 +3,14 @@
 //! (verified as a batch), one channel, sequence numbers and cumulative amounts strictly
 //! increasing, never past the deposit.
 
-use cid::Cid;
-
-use super::{verify_batch, Channel, ChannelOpen, PayError, Receipt, Verdict};
+use super::{verify_batch, Channel, ChannelId, ChannelOpen, PayError, Receipt, Verdict};
 use crate::amount::Amount;
 use crate::signed::Signed;
 
 /// What a verified history adds up to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HistoryReport {
-    pub channel: Cid,
+    pub channel: ChannelId,
     pub payer: String,
     pub payee: String,
     pub deposit: Amount,

@@ -27,6 +27,7 @@
 
 pub mod channel;
 pub mod history;
+pub mod id;
 pub mod onchain;
 pub mod receipt;
 pub mod retrieval;
@@ -34,6 +35,7 @@ pub mod settle;
 pub mod wire;
 
 pub use channel::{Channel, ChannelClose, ChannelOpen, Verdict, MAX_CLOSE_SIZE, MAX_OPEN_SIZE};
+pub use id::ChannelId;
 pub use onchain::OnChain;
 pub use receipt::{verify_batch, Receipt, MAX_RECEIPT_SIZE};
 pub use retrieval::{Gate, RetrievalTerms};

@@ -1,9 +1,10 @@
 //! Golden vectors for channels escrowed on chain (`contracts/vectors/pay-onchain.json`): an
 //! open bound to a contract's channel, receipts carrying EIP-712 vouchers to accept in order,
 //! receipts the payee must refuse (no voucher, a forged one, one for another channel, chain
-//! id or contract, one for a lower amount), and a provider's ask naming its chain. Checked
-//! both ways, as `vectors.rs`: the generator reproduces the file, and each object meets its
-//! fate under the rules.
+//! id or contract, one for a lower amount, a version 1 receipt naming the channel by the open's
+//! CID), the `pay` and `close` requests on the wire, and a provider's ask naming its chain.
+//! Version 2: the channel id is the contract's. Checked both ways, as `vectors.rs`: the
+//! generator reproduces the file, and each object meets its fate under the rules.
 
 use alloy::primitives::{Address, U256};
 
@@ -117,7 +118,20 @@ fn vectors() -> serde_json::Value {
             next(Some(signed_voucher(&domain(), CHANNEL, 349))),
             "bad_voucher",
         ),
+        (
+            "version 1: the channel named by the open's CID",
+            {
+                let mut r = channel.next_receipt(Amount(100), None, NOW + 400).unwrap();
+                r.channel = ChannelId::Open(open.cid().unwrap());
+                r.voucher = Some(signed_voucher(&domain(), CHANNEL, 350));
+                Signed::sign(r, &payer_key()).unwrap()
+            },
+            "wrong_channel",
+        ),
     ];
+    let request = PayRequest::Pay(valid.clone());
+    let response = PayResponse::Acks(valid.iter().map(|r| Ack::stored(&r.payload)).collect());
+    let close = PayRequest::Close(channel.id);
     let ask = Ask {
         price_per_gib_month: Amount(1000),
         retrieval_price_per_gib: Amount(0),
@@ -149,6 +163,7 @@ fn vectors() -> serde_json::Value {
         "open": {
             "signed": hex_of(&open),
             "channel_id": open.channel_id().unwrap().to_string(),
+            "open_cid_not_the_id": open.cid().unwrap().to_string(),
             "deposit": DEPOSIT,
         },
         "receipts": valid.iter().map(|r| serde_json::json!({
@@ -160,6 +175,11 @@ fn vectors() -> serde_json::Value {
         "refused": refused.iter().map(|(name, r, reason)| serde_json::json!({
             "name": name, "signed": hex_of(r), "reason": reason,
         })).collect::<Vec<_>>(),
+        "wire": {
+            "pay_request": hex::encode(request.to_bytes().unwrap()),
+            "acks_response": hex::encode(response.to_bytes().unwrap()),
+            "close_request": hex::encode(close.to_bytes().unwrap()),
+        },
         "ask": {"signed": hex_of(&ask)},
     })
 }
@@ -191,7 +211,17 @@ fn the_onchain_vectors_are_reproduced_and_hold() {
     let binding = open.payload.chain.unwrap();
     assert_eq!(binding.channel_id(), U256::from(CHANNEL));
     assert_eq!(binding.domain(), domain());
+    // Version 2: the channel is named by the contract's id, not by the open's CID.
+    let id: ChannelId = expected["open"]["channel_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(id, ChannelId::chain(U256::from(CHANNEL)));
+    assert_eq!(open.channel_id().unwrap(), id);
+    assert_ne!(ChannelId::Open(open.cid().unwrap()), id);
     let mut channel = Channel::from_open(&open).unwrap();
+    assert_eq!(channel.id, id);
     for case in expected["receipts"].as_array().unwrap() {
         let r = receipt_from(&case["signed"]);
         assert_eq!(accept(&channel, &binding, &r).unwrap(), Verdict::New);
@@ -209,6 +239,23 @@ fn the_onchain_vectors_are_reproduced_and_hold() {
         );
     }
     assert_eq!(channel, before);
+    // The wire messages decode strictly and name the channel by its 32 bytes.
+    let wire = |name: &str| hex::decode(expected["wire"][name].as_str().unwrap()).unwrap();
+    let PayRequest::Pay(paid) = PayRequest::from_bytes(&wire("pay_request")).unwrap() else {
+        panic!("not a pay request");
+    };
+    assert!(paid.iter().all(|r| r.payload.channel == id));
+    let PayResponse::Acks(acks) = PayResponse::from_bytes(&wire("acks_response")).unwrap() else {
+        panic!("not acks");
+    };
+    assert!(acks.iter().all(|a| a.channel == id && a.is_accepted()));
+    assert_eq!(
+        PayRequest::from_bytes(&wire("close_request")).unwrap(),
+        PayRequest::Close(id)
+    );
+    let mut id_bytes = vec![0x58, 0x20];
+    id_bytes.extend_from_slice(&U256::from(CHANNEL).to_be_bytes::<32>());
+    assert!(wire("close_request").ends_with(&id_bytes));
     let bytes = hex::decode(expected["ask"]["signed"].as_str().unwrap()).unwrap();
     let ask = Signed::<Ask>::from_bytes(&bytes, crate::market::ask::MAX_ASK_SIZE).unwrap();
     let chain = ask.check(NOW).unwrap().chain.unwrap();

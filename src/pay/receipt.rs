@@ -19,7 +19,7 @@ pub const MAX_RECEIPT_SIZE: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Receipt {
-    pub channel: Cid,
+    pub channel: super::ChannelId,
     #[serde(with = "serde_bytes")]
     pub payer: [u8; 32],
     #[serde(with = "serde_bytes")]
@@ -185,7 +185,7 @@ mod tests {
         });
         assert_eq!(reason(&channel, &other_payee), "wrong_payee");
         let other_channel = sign(Receipt {
-            channel: signed_open(5).cid().unwrap(),
+            channel: signed_open(5).cid().unwrap().into(),
             ..next.payload.clone()
         });
         assert_eq!(reason(&channel, &other_channel), "wrong_channel");

@@ -2,7 +2,6 @@
 //! not depend on where it is cashed: the first backend is the node's own ledger (in
 //! `node::pay`), an on-chain one can be added later without touching receipts.
 
-use cid::Cid;
 use futures::future::BoxFuture;
 
 use super::{Channel, PayError, Receipt};
@@ -12,7 +11,7 @@ use crate::signed::Signed;
 /// A channel settled: the amount the payee keeps, by which backend.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Settled {
-    pub channel: Cid,
+    pub channel: super::ChannelId,
     pub amount: Amount,
     pub seq: u64,
     pub backend: &'static str,
@@ -142,7 +141,7 @@ mod tests {
             "bad_signature"
         );
         let other = Channel {
-            id: signed_open(7).cid().unwrap(),
+            id: signed_open(7).cid().unwrap().into(),
             ..channel.clone()
         };
         assert_eq!(

@@ -91,7 +91,7 @@ fn vectors() -> serde_json::Value {
         (
             "receipt for another channel",
             hex_of(&by_payer(Receipt {
-                channel: deal,
+                channel: deal.into(),
                 ..next
             })),
             "wrong_channel",

@@ -5,10 +5,8 @@
 //! Decoding is strict like every Cairn object: the size cap is checked before decoding, and
 //! a message that does not re-encode to the same bytes is refused (`malformed`).
 
-use cid::Cid;
-
 use super::receipt::MAX_RECEIPT_SIZE;
-use super::{ChannelClose, ChannelOpen, PayError, Receipt, RetrievalTerms};
+use super::{ChannelClose, ChannelId, ChannelOpen, PayError, Receipt, RetrievalTerms};
 use crate::amount::Amount;
 use crate::signed::Signed;
 
@@ -27,7 +25,7 @@ pub enum PayRequest {
     /// Payer → payee: 1..=[`MAX_BATCH`] receipts, on one or several channels; answered `acks`.
     Pay(Vec<Signed<Receipt>>),
     /// Payer → payee: settle this channel with the highest receipt; answered `closed`.
-    Close(Cid),
+    Close(ChannelId),
     /// Payee → payer: a payment request for retrieval; answered `noted`.
     Invoice(Invoice),
 }
@@ -38,7 +36,7 @@ pub enum PayRequest {
 #[serde(deny_unknown_fields)]
 pub struct Invoice {
     /// The channel to pay on, if one is open between the two.
-    pub channel: Option<Cid>,
+    pub channel: Option<ChannelId>,
     /// Cumulative bytes served to the payer.
     pub bytes_served: u64,
     pub terms: RetrievalTerms,
@@ -52,7 +50,7 @@ pub struct Invoice {
 #[serde(rename_all = "snake_case")]
 pub enum PayResponse {
     Opened {
-        channel: Cid,
+        channel: ChannelId,
     },
     /// One per receipt of the `pay` request, in the same order.
     Acks(Vec<Ack>),
@@ -72,7 +70,7 @@ pub enum PayResponse {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ack {
-    pub channel: Cid,
+    pub channel: ChannelId,
     pub seq: u64,
     pub amount: Amount,
     /// `stored`, `duplicate`, or a [`PayError::reason`].

@@ -981,7 +981,7 @@ impl Run {
             for _ in 0..10 {
                 let receipt = Signed::sign(
                     Receipt {
-                        channel: channel_cid,
+                        channel: channel_cid.into(),
                         payer,
                         payee,
                         amount: Amount(next_seq * 10),
@@ -1110,7 +1110,7 @@ async fn send_receipts(
         let seq = sent.next_seq;
         let receipt = match Signed::sign(
             Receipt {
-                channel,
+                channel: channel.into(),
                 payer,
                 payee,
                 amount: Amount(seq * 10),

@@ -24,6 +24,8 @@ fn channel(id: &str, role: &str, peer: &str, created_at: i64) -> ChannelRow {
         settled: None,
         created_at,
         updated_at: created_at,
+        closes_at: None,
+        refund: None,
     }
 }
 
@@ -438,4 +440,43 @@ async fn sqlite_commits_are_synced() {
         .try_get(0)
         .unwrap();
     assert_eq!(journal, "wal");
+}
+
+#[tokio::test]
+async fn a_channel_closing_on_chain_is_marked_once_then_closed_with_its_refund() {
+    each_backend!(|db: Db| async move {
+        let id = format!("0x{}07", "0".repeat(62));
+        db.insert_channel(&channel(&id, "payer", "p1", 1))
+            .await
+            .unwrap();
+        let fresh = db.get_channel(&id).await.unwrap().unwrap();
+        assert_eq!((fresh.status(), fresh.is_usable()), ("open", true));
+        assert!(db.mark_channel_closing(&id, 1_900_000_000).await.unwrap());
+        let closing = db.get_channel(&id).await.unwrap().unwrap();
+        assert_eq!(closing.status(), "closing");
+        assert!(!closing.is_usable());
+        assert_eq!(closing.state, "open");
+        assert_eq!(closing.closes_at, Some(1_900_000_000));
+        // Marked once: a second mark, or one of an unknown channel, changes nothing.
+        assert!(!db.mark_channel_closing(&id, 5).await.unwrap());
+        assert!(!db.mark_channel_closing("nope", 5).await.unwrap());
+        assert_eq!(
+            db.get_channel(&id).await.unwrap().unwrap().closes_at,
+            Some(1_900_000_000)
+        );
+        // An out-of-range time is refused, not wrapped.
+        assert!(matches!(
+            db.mark_channel_closing("nope", u64::MAX).await,
+            Err(DbError::OutOfRange(_))
+        ));
+        assert!(db.record_withdrawal(&id, 400, 600).await.unwrap());
+        let closed = db.get_channel(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (closed.status(), closed.settled, closed.refund),
+            ("closed", Some(400), Some(600))
+        );
+        // Withdrawn once.
+        assert!(!db.record_withdrawal(&id, 1, 1).await.unwrap());
+        assert_eq!(db.get_channel(&id).await.unwrap().unwrap(), closed);
+    });
 }

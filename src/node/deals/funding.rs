@@ -14,16 +14,25 @@ impl Deals {
     /// Client: the channel that pays for a deal; free deals need none. A channel's deposit
     /// is shared by every deal it funds: what those deals may still be paid is set aside
     /// before a new deal is put on it.
+    /// A `named` channel must be this node's, to `provider`, usable (not closing nor closed)
+    /// and with room for the deal, else the deal is refused before anything is proposed.
     pub(super) async fn fund_deal(
         &self,
         provider: PeerId,
         proposal: &DealProposal,
+        named: Option<&str>,
     ) -> Result<Option<String>> {
         let total = proposal.total_price()?;
         if total.0 == 0 {
             return Ok(None);
         }
         let committed = self.committed_per_channel(provider).await?;
+        if let Some(named) = named {
+            return self
+                .fund_from(provider, named, total.0, &committed)
+                .await
+                .map(Some);
+        }
         for row in self
             .parts
             .db
@@ -32,11 +41,47 @@ impl Deals {
         {
             let held = committed.get(&row.id).copied().unwrap_or(0);
             let free = row.deposit.saturating_sub(row.paid).saturating_sub(held);
-            if row.state == "open" && free >= total.0 {
+            if row.is_usable() && free >= total.0 {
                 return Ok(Some(row.id));
             }
         }
         Ok(Some(self.pay.open_channel(provider, total.0).await?.id))
+    }
+
+    /// Client: the deal is paid from the channel the user named.
+    async fn fund_from(
+        &self,
+        provider: PeerId,
+        named: &str,
+        total: u64,
+        committed: &HashMap<String, u64>,
+    ) -> Result<String> {
+        let (row, _) = self.pay.find_channel(named, "payer").await?;
+        if row.peer != provider.to_string() {
+            return Err(NodeError::refuse(
+                Refusal::Invalid,
+                format!("channel {} pays {}, not this provider", row.id, row.peer),
+            ));
+        }
+        crate::node::pay::refuse_if_closing(&row, "new deals")?;
+        if row.state != "open" {
+            return Err(NodeError::refuse(
+                Refusal::ChannelClosed,
+                format!("channel {} is closed: it takes no new deals", row.id),
+            ));
+        }
+        let held = committed.get(&row.id).copied().unwrap_or(0);
+        let free = row.deposit.saturating_sub(row.paid).saturating_sub(held);
+        if free < total {
+            return Err(NodeError::refuse(
+                Refusal::Unfunded,
+                format!(
+                    "channel {} has {free} left after its other deals, the deal costs {total}",
+                    row.id
+                ),
+            ));
+        }
+        Ok(row.id)
     }
 
     /// Per channel to `provider`, what the client's unfinished deals on it may still be paid:

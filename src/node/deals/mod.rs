@@ -63,6 +63,9 @@ pub struct DealRequest {
     /// How long to wait for activation.
     #[serde(default = "default_wait")]
     pub wait_secs: u64,
+    /// The payment channel that pays for the deal; chosen (or opened) when absent.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 fn default_samples() -> u32 {
@@ -414,7 +417,9 @@ impl Deals {
         // What funding would commit, refused before anything is if Cairn cannot keep it.
         crate::amount::Amount::recordable(payload.total_price()?.0, "the deal's total price")?;
         let funding = self.pay.funding_lock().await;
-        payload.payment_channel = self.fund_deal(peer, &payload).await?;
+        payload.payment_channel = self
+            .fund_deal(peer, &payload, request.channel.as_deref())
+            .await?;
         let proposal = self.parts.signer.sign(payload)?;
         let deal = proposal.deal_id()?;
         // The provider pulls this deal's DAG from us: never charge it for that.

@@ -13,12 +13,12 @@ use alloy::primitives::{Address, U256};
 use libp2p::PeerId;
 
 use super::Payments;
-use crate::chain::{ChainError, ChainHandle, ChannelState, Channels};
+use crate::chain::{ChainHandle, ChannelState, Channels};
 use crate::db::ChannelRow;
 use crate::market::wire::{MarketRequest, MarketResponse};
 use crate::market::{Ask, AskChain};
 use crate::node::{NodeError, Refusal, Result};
-use crate::pay::{ChannelOpen, OnChain, PayError};
+use crate::pay::{ChannelId, ChannelOpen, OnChain, PayError};
 use crate::signed::Signed;
 
 /// How long asking a payee for its ask may take.
@@ -51,7 +51,9 @@ pub struct CloseStart {
     pub channel: String,
     /// Chain time (unix seconds) from which `withdraw` is allowed.
     pub closes_at: u64,
-    pub tx: String,
+    /// The `startClose` transaction; none when the close had been started already and is
+    /// only recorded now.
+    pub tx: Option<String>,
 }
 
 /// `cairn wallet`: the node's EVM address and, on a chain-configured node, its balances.
@@ -72,6 +74,18 @@ pub(crate) fn binding_of(row: &ChannelRow) -> Result<Option<OnChain>> {
     let open = Signed::<ChannelOpen>::from_bytes(&bytes, crate::pay::MAX_OPEN_SIZE)
         .map_err(NodeError::internal)?;
     Ok(open.payload.chain)
+}
+
+/// The stored form of a channel id a user typed: a contract's channel id given as a number
+/// (`7`, `0x7`) becomes its 32-byte `0x` form; anything else is kept as typed.
+pub(crate) fn canonical_id(id: &str) -> String {
+    if id.parse::<ChannelId>().is_ok() {
+        return id.to_string();
+    }
+    match id.parse::<U256>() {
+        Ok(number) => ChannelId::chain(number).to_string(),
+        Err(_) => id.to_string(),
+    }
 }
 
 fn to_u64(value: u128, what: &str) -> Result<u64> {
@@ -200,17 +214,26 @@ impl Payments {
     }
 
     /// Payer: the payee refused the off-chain open of an escrowed channel; start its close at
-    /// once so the deposit comes back after the window (`cairn pay withdraw`).
-    pub(super) async fn abandon_on_chain(&self, binding: &OnChain) {
-        let outcome = match self.contract().await {
-            Ok(channels) => channels.start_close(binding.channel_id()).await.map(|_| ()),
-            Err(e) => Err(match e {
-                NodeError::Chain(e) => e,
-                other => ChainError::Unexpected(other.to_string()),
-            }),
-        };
+    /// once and record the channel, closing, so the deposit comes back after the window
+    /// (`cairn pay withdraw`). Recorded only once the close is started, so a channel the payee
+    /// never took is never offered to a deal.
+    pub(super) async fn abandon_on_chain(&self, row: &ChannelRow, binding: &OnChain) {
+        let outcome = async {
+            let (started, _) = self
+                .contract()
+                .await?
+                .start_close(binding.channel_id())
+                .await?;
+            self.parts.db.insert_channel(row).await?;
+            self.parts
+                .db
+                .mark_channel_closing(&row.id, started.closes_at)
+                .await?;
+            Ok::<_, NodeError>(())
+        }
+        .await;
         if let Err(e) = outcome {
-            tracing::warn!(channel = %binding.channel_id(), error = %e, "could not start closing an unused channel");
+            tracing::warn!(channel = %row.id, error = %e, "could not start closing an unused channel");
         }
     }
 
@@ -306,30 +329,24 @@ impl Payments {
         Ok(())
     }
 
-    /// A stored channel by its id: the CID of its open, or for an escrowed channel the
-    /// contract's channel id (decimal or 0x hex).
+    /// A stored channel by its id: the CID of its open for a ledger channel, the contract's
+    /// channel id for an escrowed one (its 32-byte `0x` form, or any number `U256` parses,
+    /// decimal or short hex).
     pub(crate) async fn find_channel(
         &self,
         id: &str,
         role: &str,
     ) -> Result<(ChannelRow, Option<OnChain>)> {
         let unknown = || NodeError::refuse(Refusal::UnknownChannel, format!("no channel {id}"));
-        if let Some(row) = self.parts.db.get_channel(id).await? {
-            if row.role != role {
-                return Err(unknown());
-            }
-            let binding = binding_of(&row)?;
-            return Ok((row, binding));
-        }
-        let wanted: U256 = id.parse().map_err(|_| unknown())?;
-        for row in self.parts.db.list_channels(Some(role), None).await? {
-            if let Some(binding) = binding_of(&row)? {
-                if binding.channel_id() == wanted {
-                    return Ok((row, Some(binding)));
-                }
-            }
-        }
-        Err(unknown())
+        let row = self
+            .parts
+            .db
+            .get_channel(&canonical_id(id))
+            .await?
+            .filter(|row| row.role == role)
+            .ok_or_else(unknown)?;
+        let binding = binding_of(&row)?;
+        Ok((row, binding))
     }
 
     /// Payee: cashes the highest receipt of `channel` now. Sends nothing, and reports 0, when
@@ -406,17 +423,41 @@ impl Payments {
     ) -> Result<CloseStart> {
         let channels = self.contract().await?;
         let state = self.on_chain_state(binding).await?;
+        if state.settled {
+            return Err(NodeError::refuse(
+                Refusal::ChannelClosed,
+                format!("{} was withdrawn already", row.id),
+            ));
+        }
         if let Some(closes_at) = state.closes_at {
+            // Started before, but not recorded here (a crash between the transaction and the
+            // record): record it now.
+            if self
+                .parts
+                .db
+                .mark_channel_closing(&row.id, closes_at)
+                .await?
+            {
+                return Ok(CloseStart {
+                    channel: row.id.clone(),
+                    closes_at,
+                    tx: None,
+                });
+            }
             return Err(NodeError::refuse(
                 Refusal::ChannelClosed,
                 format!("{} is closing already (withdraw from {closes_at})", row.id),
             ));
         }
         let (started, tx) = channels.start_close(binding.channel_id()).await?;
+        self.parts
+            .db
+            .mark_channel_closing(&row.id, started.closes_at)
+            .await?;
         Ok(CloseStart {
             channel: row.id.clone(),
             closes_at: started.closes_at,
-            tx: tx.hash.to_string(),
+            tx: Some(tx.hash.to_string()),
         })
     }
 
@@ -446,10 +487,14 @@ impl Payments {
         let withdrawn = channels.withdraw(binding.channel_id()).await?;
         let state = self.on_chain_state(&binding).await?;
         let paid_out = to_u64(state.paid_out, "paid out")?;
-        self.parts.db.close_channel(&row.id, None, paid_out).await?;
+        let refund = to_u64(withdrawn.refund, "refund")?;
+        self.parts
+            .db
+            .record_withdrawal(&row.id, paid_out, refund)
+            .await?;
         Ok(Withdrawal {
             channel: row.id,
-            refund: to_u64(withdrawn.refund, "refund")?,
+            refund,
             tx: withdrawn.tx.hash.to_string(),
             paid_out,
         })

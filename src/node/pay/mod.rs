@@ -23,6 +23,7 @@ mod settle;
 pub use balance::Balance;
 pub(crate) use chain::binding_of;
 pub use chain::{ClaimOutcome, CloseStart, WalletView, Withdrawal};
+pub(crate) use payer::refuse_if_closing;
 pub use payer::Payment;
 pub use retrieval::{InvoiceOrder, RetrievalMeter};
 pub use settle::{ChainSettlement, LedgerSettlement};

@@ -2,7 +2,6 @@
 //! and stored before they are acknowledged, closes settled through the ledger, and invoices
 //! received (this node as payer) handed to the retrieval payer.
 
-use cid::Cid;
 use futures::future::BoxFuture;
 use libp2p::PeerId;
 
@@ -12,7 +11,9 @@ use crate::amount::Amount;
 use crate::node::provider::peer_key;
 use crate::node::{NodeError, Result};
 use crate::pay::wire::{Ack, PayRequest, PayResponse};
-use crate::pay::{verify_batch, ChannelClose, ChannelOpen, PayError, Receipt, Settlement, Verdict};
+use crate::pay::{
+    verify_batch, ChannelClose, ChannelId, ChannelOpen, PayError, Receipt, Settlement, Verdict,
+};
 use crate::signed::Signed;
 
 /// Answers `/cairn/pay/1`.
@@ -68,8 +69,18 @@ impl Payments {
         }
         self.check_open_on_chain(payload).await?;
         let row = channel_row(&open, "payee", &peer, &self.parts.clock)?;
-        // Opening twice is harmless: the id is the open's CID, so the row is the same.
-        self.parts.db.insert_channel(&row).await?;
+        // Opening twice with the same signed open is harmless (the row is the same); another
+        // open naming a contract channel already recorded is refused, so one on-chain channel
+        // is never two off-chain commitments.
+        if !self.parts.db.insert_channel(&row).await? {
+            let held = self.parts.db.get_channel(&row.id).await?;
+            if held.map(|h| h.open_signed) != Some(row.open_signed.clone()) {
+                return Err(refuse(PayError::Invalid(format!(
+                    "channel {} is already opened with another commitment",
+                    row.id
+                ))));
+            }
+        }
         Ok(PayResponse::Opened {
             channel: open.channel_id().map_err(refuse)?,
         })
@@ -176,7 +187,7 @@ impl Payments {
         }
     }
 
-    async fn receive_close(&self, peer: PeerId, channel: Cid) -> Result<PayResponse> {
+    async fn receive_close(&self, peer: PeerId, channel: ChannelId) -> Result<PayResponse> {
         let row = self
             .parts
             .db

@@ -83,13 +83,15 @@ impl Payments {
             }),
             Err(e) => Err(e),
         };
+        let row = channel_row(&open, "payer", &peer, &self.parts.clock)?;
         if let Err(e) = answer {
             if let Some(binding) = &chain {
-                self.abandon_on_chain(binding).await;
+                // The deposit is escrowed: close it, and keep the channel (closing) so that
+                // `cairn pay withdraw` takes the deposit back after the window.
+                self.abandon_on_chain(&row, binding).await;
             }
             return Err(e);
         }
-        let row = channel_row(&open, "payer", &peer, &self.parts.clock)?;
         self.parts.db.insert_channel(&row).await?;
         Ok(row)
     }
@@ -104,7 +106,7 @@ impl Payments {
             .await?;
         if let Some(row) = rows
             .into_iter()
-            .find(|r| r.state == "open" && r.deposit.saturating_sub(r.paid) >= need)
+            .find(|r| r.is_usable() && r.deposit.saturating_sub(r.paid) >= need)
         {
             return Ok(row);
         }
@@ -116,7 +118,7 @@ impl Payments {
         let row = self
             .parts
             .db
-            .get_channel(channel)
+            .get_channel(&super::chain::canonical_id(channel))
             .await?
             .filter(|r| r.role == "payer")
             .ok_or_else(|| {
@@ -139,6 +141,7 @@ impl Payments {
     ) -> Result<Payment> {
         let _signing = self.state.sign_lock.lock().await;
         let (row, peer) = self.own_channel(channel).await?;
+        refuse_if_closing(&row, "new receipts")?;
         let state = channel_of(&row)?;
         let mut receipt = state.next_receipt(increment, deal, self.parts.clock.now_u64())?;
         if let Some(binding) = super::chain::binding_of(&row)? {
@@ -236,12 +239,19 @@ impl Payments {
                 format!("{channel} is already closed"),
             ));
         }
+        refuse_if_closing(&row, "another close")?;
         if let Some(binding) = super::chain::binding_of(&row)? {
             // Escrowed: the payer's close is the contract's; the payee claims during the window
-            // and the payer withdraws the rest after it (`withdraw`).
+            // and the payer withdraws the rest after it (`withdraw`). From now on the channel
+            // is `closing` here and takes no new deal or receipt.
             let started = self.start_close_on_chain(&row, &binding).await?;
-            tracing::info!(channel, closes_at = started.closes_at, tx = %started.tx, "started closing a channel on chain");
-            return Ok(row);
+            tracing::info!(channel, closes_at = started.closes_at, tx = ?started.tx, "started closing a channel on chain");
+            return self
+                .parts
+                .db
+                .get_channel(&row.id)
+                .await?
+                .ok_or_else(|| NodeError::internal("channel vanished"));
         }
         let state = channel_of(&row)?;
         let close = match self.pay_request(peer, &PayRequest::Close(state.id)).await? {
@@ -257,13 +267,28 @@ impl Payments {
         let hex_close = close.to_bytes().map(hex::encode).ok();
         self.parts
             .db
-            .close_channel(channel, hex_close.as_deref(), close.payload.amount.0)
+            .close_channel(&row.id, hex_close.as_deref(), close.payload.amount.0)
             .await?;
         self.parts
             .db
-            .get_channel(channel)
+            .get_channel(&row.id)
             .await?
             .ok_or_else(|| NodeError::internal("channel vanished"))
+    }
+}
+
+/// A channel whose close started on chain takes nothing new: refused with `channel_closed`,
+/// saying when the payer may withdraw.
+pub(crate) fn refuse_if_closing(row: &ChannelRow, what: &str) -> Result<()> {
+    match row.closes_at {
+        Some(closes_at) if row.state == "open" => Err(NodeError::refuse(
+            Refusal::ChannelClosed,
+            format!(
+                "channel {} is closing on chain (withdraw from {closes_at}): it takes no {what}",
+                row.id
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -292,6 +317,8 @@ pub(super) fn channel_row(
         settled: None,
         created_at: now,
         updated_at: now,
+        closes_at: None,
+        refund: None,
     })
 }
 

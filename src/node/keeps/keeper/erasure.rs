@@ -280,6 +280,7 @@ impl Keeper {
             samples: 20,
             max_price_per_gib_month: keep.policy.max_price_per_gib_month,
             wait_secs: DEAL_WAIT_SECS,
+            channel: None,
         };
         let row = match self.keeps.deals.make_deal(&request).await {
             Ok(row) => {
