@@ -186,7 +186,7 @@ async fn honest_round(client: &TestNode, provider: &TestNode, block: &cid::Cid) 
     let pay = net
         .pay(
             peer,
-            &cairn::pay::wire::PayRequest::Close(*block),
+            &cairn::pay::wire::PayRequest::Close((*block).into()),
             HONEST_BOUND,
         )
         .await
