@@ -95,7 +95,10 @@ async fn only_if_cached_on_the_gateway_never_goes_to_the_network() {
     ] {
         let response = probe(&b, method.clone(), query).await.unwrap();
         assert_eq!(response.status(), 412, "{method} {query}");
-        assert!(response.bytes().await.unwrap().is_empty(), "{method} {query}");
+        assert!(
+            response.bytes().await.unwrap().is_empty(),
+            "{method} {query}"
+        );
     }
     assert_eq!(bitswap_in(&b).await, 0, "no block asked of A");
 
@@ -115,7 +118,10 @@ async fn only_if_cached_on_the_gateway_never_goes_to_the_network() {
         .await
         .unwrap();
     assert_eq!(fetched.status(), 200);
-    assert_eq!(sha256_hex(&fetched.bytes().await.unwrap()), sha256_hex(&data));
+    assert_eq!(
+        sha256_hex(&fetched.bytes().await.unwrap()),
+        sha256_hex(&data)
+    );
     assert!(bitswap_in(&b).await >= data.len() as u64);
     for node in [a, b] {
         node.stop().await;

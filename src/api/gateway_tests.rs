@@ -461,12 +461,21 @@ async fn x_ipfs_roots_names_one_cid_per_path_segment_in_every_format() {
     let blocks = site.node.content().local_blocks();
     let fetch = |cid: Cid| {
         let blocks = blocks.clone();
-        async move { crate::content::selector::fetch(&blocks, &cid).await.unwrap() }
+        async move {
+            crate::content::selector::fetch(&blocks, &cid)
+                .await
+                .unwrap()
+        }
     };
     let sub = named(&links(&site.root, &fetch(site.root).await), "sub");
     let file = named(&links(&sub, &fetch(sub).await), "file.bin");
     let expected = format!("{},{sub},{file}", site.root);
-    for query in ["", "?format=raw", "?format=car", "?format=car&dag-scope=block"] {
+    for query in [
+        "",
+        "?format=raw",
+        "?format=car",
+        "?format=car&dag-scope=block",
+    ] {
         let uri = format!("/ipfs/{}/sub/file.bin{query}", site.root);
         let response = get(&site.node, &uri, None).await;
         assert_eq!(response.status(), StatusCode::OK, "{uri}");
@@ -477,7 +486,10 @@ async fn x_ipfs_roots_names_one_cid_per_path_segment_in_every_format() {
         );
     }
     let response = get(&site.node, &format!("/ipfs/{}/sub/", site.root), None).await;
-    assert_eq!(header(&response, "x-ipfs-roots"), format!("{},{sub}", site.root));
+    assert_eq!(
+        header(&response, "x-ipfs-roots"),
+        format!("{},{sub}", site.root)
+    );
     let response = get(&site.node, &format!("/ipfs/{}", site.root), None).await;
     assert_eq!(header(&response, "x-ipfs-roots"), site.root.to_string());
 }
@@ -514,10 +526,19 @@ async fn only_if_cached_answers_what_is_here_and_412_for_what_is_not() {
         crate::content::HashAlg::Sha2_256,
         &b"never added"[..],
     );
-    for (method, query) in [("GET", ""), ("HEAD", ""), ("GET", "?format=car"), ("GET", "?format=raw")] {
+    for (method, query) in [
+        ("GET", ""),
+        ("HEAD", ""),
+        ("GET", "?format=car"),
+        ("GET", "?format=raw"),
+    ] {
         let uri = format!("/ipfs/{}{query}", missing.cid());
         let response = get_with(&site.node, method, &uri, &cached).await;
-        assert_eq!(response.status(), StatusCode::PRECONDITION_FAILED, "{method} {uri}");
+        assert_eq!(
+            response.status(),
+            StatusCode::PRECONDITION_FAILED,
+            "{method} {uri}"
+        );
         assert!(body_bytes(response).await.is_empty(), "{method} {uri}");
     }
 
@@ -527,15 +548,34 @@ async fn only_if_cached_answers_what_is_here_and_412_for_what_is_not() {
         .await
         .unwrap();
     let sub = named(&links(&site.root, &root_data), "sub");
-    assert!(site.node.content().store().delete(&sub).await.unwrap().is_some());
+    assert!(site
+        .node
+        .content()
+        .store()
+        .delete(&sub)
+        .await
+        .unwrap()
+        .is_some());
     let uri = format!("/ipfs/{}/sub/file.bin", site.root);
     let response = get_with(&site.node, "GET", &uri, &cached).await;
     assert_eq!(response.status(), StatusCode::PRECONDITION_FAILED);
     assert!(body_bytes(response).await.is_empty());
     // A sibling that is still whole is served; a name the local directory lacks is a 404.
-    let response = get_with(&site.node, "GET", &format!("/ipfs/{}/hello.txt", site.root), &cached).await;
+    let response = get_with(
+        &site.node,
+        "GET",
+        &format!("/ipfs/{}/hello.txt", site.root),
+        &cached,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_bytes(response).await, b"hello, gateway\n");
-    let response = get_with(&site.node, "GET", &format!("/ipfs/{}/absent", site.root), &cached).await;
+    let response = get_with(
+        &site.node,
+        "GET",
+        &format!("/ipfs/{}/absent", site.root),
+        &cached,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
