@@ -69,3 +69,75 @@ async fn b_finds_a_through_the_dht_with_a_shared_bootstrap_peer() {
         node.stop().await;
     }
 }
+
+/// `Cache-Control: only-if-cached` on B's gateway never fetches from A: 412 with no body for
+/// what only A has (GET and HEAD, every format), while the same request without the directive
+/// fetches it from A; on A, which has it, the directive changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_if_cached_on_the_gateway_never_goes_to_the_network() {
+    let a = TestNode::start().await;
+    let b = TestNode::start().await;
+    let data = bytes(700_000, 33);
+    let cid = a.add_cid(data.clone(), "").await;
+    ok(&b.cli(&["swarm", "connect", &a.tcp_addr()]));
+
+    let probe = |node: &TestNode, method: reqwest::Method, query: &str| {
+        node.http
+            .request(method, node.gateway(&format!("/ipfs/{cid}{query}")))
+            .header("cache-control", "only-if-cached")
+            .send()
+    };
+    for (method, query) in [
+        (reqwest::Method::HEAD, ""),
+        (reqwest::Method::GET, ""),
+        (reqwest::Method::GET, "?format=raw"),
+        (reqwest::Method::GET, "?format=car"),
+    ] {
+        let response = probe(&b, method.clone(), query).await.unwrap();
+        assert_eq!(response.status(), 412, "{method} {query}");
+        assert!(
+            response.bytes().await.unwrap().is_empty(),
+            "{method} {query}"
+        );
+    }
+    assert_eq!(bitswap_in(&b).await, 0, "no block asked of A");
+
+    let here = probe(&a, reqwest::Method::GET, "").await.unwrap();
+    assert_eq!(here.status(), 200);
+    assert_eq!(
+        here.headers()["x-ipfs-roots"].to_str().unwrap(),
+        cid.as_str()
+    );
+    assert_eq!(sha256_hex(&here.bytes().await.unwrap()), sha256_hex(&data));
+
+    // Without the directive B fetches from A: the 412s above were the directive's doing.
+    let fetched = b
+        .http
+        .get(b.gateway(&format!("/ipfs/{cid}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(
+        sha256_hex(&fetched.bytes().await.unwrap()),
+        sha256_hex(&data)
+    );
+    assert!(bitswap_in(&b).await >= data.len() as u64);
+    for node in [a, b] {
+        node.stop().await;
+    }
+}
+
+/// The Bitswap bytes a node received (`/api/v0/stats/bw`, `TotalIn`).
+async fn bitswap_in(node: &TestNode) -> u64 {
+    let stats: serde_json::Value = node
+        .http
+        .post(format!("{}/api/v0/stats/bw", node.daemon.info.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["TotalIn"].as_u64().unwrap()
+}

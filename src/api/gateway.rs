@@ -5,6 +5,13 @@
 //! `Accept` or `?format=`) carry verifiable bytes; the path gateway deserializes UnixFS:
 //! a file's bytes, a directory's `index.html`, or an HTML listing. Paths are resolved through
 //! the DAG, never the filesystem; `.` and `..` segments are refused.
+//!
+//! Every response names its path (`X-Ipfs-Path`) and the logical roots that resolved it
+//! (`X-Ipfs-Roots`: the root, then one CID per path segment, HAMT shards left out). A request
+//! with `Cache-Control: only-if-cached` reads local blocks only, never the network nor a
+//! restore from erasure-coded slots: content that is not here (a block of the path, the
+//! terminal block, or the first bytes of a file) is `412 Precondition Failed` with no body,
+//! as the path-gateway spec asks; a request that can be answered is answered as without it.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +22,7 @@ use cid::Cid;
 
 use super::trustless::{self, Format, GatewayParams};
 use super::{ApiError, AppState};
-use crate::content::{exporter, selector};
+use crate::content::{exporter, selector, BlockGet};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -43,23 +50,73 @@ async fn ipfs(
     state.metrics.gateway_requests.inc();
     let format = trustless::negotiate(&params, &headers)?;
     let (root, segments) = trustless::split_path(&path)?;
+    let request = Request {
+        root,
+        segments: &segments,
+        path: &path,
+        params: &params,
+        format,
+    };
+    if only_if_cached(&headers) {
+        // Local blocks only: no network fetch, no restore from erasure-coded slots.
+        let blocks = state.node.content().local_blocks();
+        return match serve(&state, blocks, request).await {
+            Err(e) if e.reason == NOT_LOCAL => Ok(StatusCode::PRECONDITION_FAILED.into_response()),
+            outcome => outcome,
+        };
+    }
     // A kept CID whose local copy is gone is rebuilt from its erasure-coded slots first.
     state.node.keeps().restore_if_missing(&root).await?;
+    serve(&state, state.node.content().blocks(), request).await
+}
+
+/// The reason [`ApiError`] gives a block that is not there (`ContentError::NotFound`); read
+/// from local blocks only, that is content this node does not have.
+const NOT_LOCAL: &str = "not_found";
+
+/// Whether the request carries `Cache-Control: only-if-cached` (among other directives,
+/// in any case).
+fn only_if_cached(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| d.trim().eq_ignore_ascii_case("only-if-cached"))
+}
+
+/// One `/ipfs/` request, parsed.
+struct Request<'a> {
+    root: Cid,
+    segments: &'a [&'a str],
+    path: &'a str,
+    params: &'a GatewayParams,
+    format: Format,
+}
+
+/// Answers a request from `blocks`: the path is resolved first (so a missing root or
+/// segment is an error status), then the format's response is built.
+async fn serve<G>(state: &AppState, blocks: G, request: Request<'_>) -> Result<Response, ApiError>
+where
+    G: BlockGet + Clone + Send + Sync + 'static,
+{
+    let Request {
+        root,
+        segments,
+        path,
+        params,
+        format,
+    } = request;
+    let traced = selector::resolve_path(&blocks, root, segments).await?;
+    let cid = traced.terminal;
     let filename = params.filename.as_deref();
-    let (mut response, cid) = match format {
+    let mut response = match format {
         Format::Car { dups } => {
-            let plan = trustless::plan(&state, root, &segments, &params, dups).await?;
-            let terminal = plan.terminal;
-            (trustless::car(&state, plan, filename), terminal)
+            let plan = trustless::plan(&blocks, root, &traced, params, dups).await?;
+            trustless::car(state, blocks, plan, filename)
         }
-        Format::Raw => {
-            let cid = resolve(&state, root, &segments).await?;
-            (trustless::raw(&state, cid, filename).await?, cid)
-        }
-        Format::Unixfs => {
-            let cid = resolve(&state, root, &segments).await?;
-            (unixfs_response(&state, cid, &path).await?, cid)
-        }
+        Format::Raw => trustless::raw(&blocks, cid, filename).await?,
+        Format::Unixfs => unixfs_response(blocks, cid, path).await?,
     };
     let headers = response.headers_mut();
     if !headers.contains_key(header::ETAG) {
@@ -71,7 +128,8 @@ async fn ipfs(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=29030400, immutable"),
     );
-    if let Ok(roots) = HeaderValue::from_str(&cid.to_string()) {
+    let roots: Vec<String> = traced.roots.iter().map(Cid::to_string).collect();
+    if let Ok(roots) = HeaderValue::from_str(&roots.join(",")) {
         headers.insert("x-ipfs-roots", roots);
     }
     if let Ok(value) = HeaderValue::from_str(&format!("/ipfs/{path}")) {
@@ -80,13 +138,10 @@ async fn ipfs(
     Ok(response)
 }
 
-async fn resolve(state: &AppState, root: Cid, segments: &[&str]) -> Result<Cid, ApiError> {
-    let blocks = state.node.content().blocks();
-    Ok(selector::resolve_traced(&blocks, root, segments).await?.1)
-}
-
-async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Response, ApiError> {
-    let blocks = state.node.content().blocks();
+async fn unixfs_response<G>(blocks: G, cid: Cid, path: &str) -> Result<Response, ApiError>
+where
+    G: BlockGet + Clone + Send + Sync + 'static,
+{
     if cid.hash().code() == selector::IDENTITY {
         // An inline block: its bytes are the CID's digest.
         let data = selector::fetch(&blocks, &cid).await?;
@@ -95,12 +150,12 @@ async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Respo
     }
     let entry = exporter::stat(&blocks, &cid).await?;
     if !entry.is_dir() {
-        return file_response(state, cid, entry.size(), path).await;
+        return file_response(blocks, cid, entry.size(), path).await;
     }
     let entries = exporter::list_dir(&blocks, &cid).await?;
     if let Some(index) = entries.iter().find(|e| e.name == "index.html") {
         let size = exporter::stat(&blocks, &index.cid).await?.size();
-        return file_response(state, index.cid, size, "index.html").await;
+        return file_response(blocks, index.cid, size, "index.html").await;
     }
     let base = format!("/ipfs/{}", path.trim_end_matches('/'));
     let mut html = format!(
@@ -125,13 +180,10 @@ async fn unixfs_response(state: &AppState, cid: Cid, path: &str) -> Result<Respo
         .into_response())
 }
 
-async fn file_response(
-    state: &AppState,
-    cid: Cid,
-    size: u64,
-    path: &str,
-) -> Result<Response, ApiError> {
-    let blocks = state.node.content().blocks();
+async fn file_response<G>(blocks: G, cid: Cid, size: u64, path: &str) -> Result<Response, ApiError>
+where
+    G: BlockGet + Clone + Send + Sync + 'static,
+{
     // The first bytes (the first leaf, at most) decide the type when the name does not.
     let head: Vec<bytes::Bytes> = match size {
         0 => Vec::new(),

@@ -443,3 +443,139 @@ async fn files_get_a_sniffed_content_type_and_ipns_a_clear_501() {
         assert_eq!(body["error"], "ipns_unsupported");
     }
 }
+
+async fn get_with(node: &Node, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    gateway_router(AppState::new(node.clone()))
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn x_ipfs_roots_names_one_cid_per_path_segment_in_every_format() {
+    let site = site().await;
+    let blocks = site.node.content().local_blocks();
+    let fetch = |cid: Cid| {
+        let blocks = blocks.clone();
+        async move {
+            crate::content::selector::fetch(&blocks, &cid)
+                .await
+                .unwrap()
+        }
+    };
+    let sub = named(&links(&site.root, &fetch(site.root).await), "sub");
+    let file = named(&links(&sub, &fetch(sub).await), "file.bin");
+    let expected = format!("{},{sub},{file}", site.root);
+    for query in [
+        "",
+        "?format=raw",
+        "?format=car",
+        "?format=car&dag-scope=block",
+    ] {
+        let uri = format!("/ipfs/{}/sub/file.bin{query}", site.root);
+        let response = get(&site.node, &uri, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(header(&response, "x-ipfs-roots"), expected, "{uri}");
+        assert_eq!(
+            header(&response, "x-ipfs-path"),
+            format!("/ipfs/{}/sub/file.bin", site.root)
+        );
+    }
+    let response = get(&site.node, &format!("/ipfs/{}/sub/", site.root), None).await;
+    assert_eq!(
+        header(&response, "x-ipfs-roots"),
+        format!("{},{sub}", site.root)
+    );
+    let response = get(&site.node, &format!("/ipfs/{}", site.root), None).await;
+    assert_eq!(header(&response, "x-ipfs-roots"), site.root.to_string());
+}
+
+#[tokio::test]
+async fn only_if_cached_answers_what_is_here_and_412_for_what_is_not() {
+    use crate::blockstore::Blockstore;
+    let site = site().await;
+    let cached = [("cache-control", "only-if-cached")];
+    // Here: answered exactly as without the directive.
+    for query in ["", "?format=raw", "?format=car"] {
+        let uri = format!("/ipfs/{}/sub/file.bin{query}", site.root);
+        let plain = get(&site.node, &uri, None).await;
+        let probed = get_with(&site.node, "GET", &uri, &cached).await;
+        assert_eq!(probed.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            header(&probed, "x-ipfs-roots"),
+            header(&plain, "x-ipfs-roots")
+        );
+        assert_eq!(body_bytes(probed).await, body_bytes(plain).await, "{uri}");
+    }
+    let head = get_with(
+        &site.node,
+        "HEAD",
+        &format!("/ipfs/{}/sub/file.bin", site.root),
+        &[("cache-control", "max-age=0, Only-If-Cached")],
+    )
+    .await;
+    assert_eq!(head.status(), StatusCode::OK, "other directives beside it");
+
+    // Not here: 412 with no payload, for GET and HEAD and every format.
+    let missing = crate::content::Block::encode(
+        crate::content::RAW,
+        crate::content::HashAlg::Sha2_256,
+        &b"never added"[..],
+    );
+    for (method, query) in [
+        ("GET", ""),
+        ("HEAD", ""),
+        ("GET", "?format=car"),
+        ("GET", "?format=raw"),
+    ] {
+        let uri = format!("/ipfs/{}{query}", missing.cid());
+        let response = get_with(&site.node, method, &uri, &cached).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::PRECONDITION_FAILED,
+            "{method} {uri}"
+        );
+        assert!(body_bytes(response).await.is_empty(), "{method} {uri}");
+    }
+
+    // A block inside the path gone from the store: the path cannot be resolved here.
+    let blocks = site.node.content().local_blocks();
+    let root_data = crate::content::selector::fetch(&blocks, &site.root)
+        .await
+        .unwrap();
+    let sub = named(&links(&site.root, &root_data), "sub");
+    assert!(site
+        .node
+        .content()
+        .store()
+        .delete(&sub)
+        .await
+        .unwrap()
+        .is_some());
+    let uri = format!("/ipfs/{}/sub/file.bin", site.root);
+    let response = get_with(&site.node, "GET", &uri, &cached).await;
+    assert_eq!(response.status(), StatusCode::PRECONDITION_FAILED);
+    assert!(body_bytes(response).await.is_empty());
+    // A sibling that is still whole is served; a name the local directory lacks is a 404.
+    let response = get_with(
+        &site.node,
+        "GET",
+        &format!("/ipfs/{}/hello.txt", site.root),
+        &cached,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_bytes(response).await, b"hello, gateway\n");
+    let response = get_with(
+        &site.node,
+        "GET",
+        &format!("/ipfs/{}/absent", site.root),
+        &cached,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

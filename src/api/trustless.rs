@@ -19,9 +19,9 @@ use futures::{StreamExt, TryStreamExt};
 use super::{ApiError, AppState};
 use crate::content::car::CarWriter;
 use crate::content::selector::{
-    self, ByteRange, Resolved, Scope, Selection, SelectiveWalker, IDENTITY,
+    self, ByteRange, Resolved, Scope, Selection, SelectiveWalker, Traced, IDENTITY,
 };
-use crate::content::{unixfs, DAG_PB, RAW};
+use crate::content::{unixfs, BlockGet, DAG_PB, RAW};
 
 /// The response format a gateway request asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,12 +209,12 @@ fn binary_headers(response: &mut Response, filename: &str) {
 }
 
 /// The terminal block as `application/vnd.ipld.raw` (identity CIDs answered from the CID).
-pub(super) async fn raw(
-    state: &AppState,
+pub(super) async fn raw<G: BlockGet>(
+    blocks: &G,
     cid: Cid,
     filename: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let data = selector::fetch(&state.node.content().blocks(), &cid).await?;
+    let data = selector::fetch(blocks, &cid).await?;
     let mut response = ([(header::CONTENT_TYPE, RAW_TYPE)], data).into_response();
     binary_headers(&mut response, filename.unwrap_or(&format!("{cid}.bin")));
     Ok(response)
@@ -240,15 +240,14 @@ impl CarPlan {
     }
 }
 
-/// Resolves the path (recording the blocks that prove it) and the selection.
-pub(super) async fn plan(
-    state: &AppState,
+/// The selection for a resolved path (`traced` holds the blocks that prove it).
+pub(super) async fn plan<G: BlockGet>(
+    blocks: &G,
     root: Cid,
-    segments: &[&str],
+    traced: &Traced,
     params: &GatewayParams,
     dups: bool,
 ) -> Result<CarPlan, ApiError> {
-    let blocks = state.node.content().blocks();
     let mut scope = match params.dag_scope.as_deref() {
         Some(scope) => scope.parse::<Scope>()?,
         None => Scope::All,
@@ -257,12 +256,12 @@ pub(super) async fn plan(
         Some(text) => Some(text.parse::<ByteRange>()?),
         None => None,
     };
-    // The root must be here before any byte: a missing root is a 404, not a cut CAR.
-    let (path, terminal) = selector::resolve_traced(&blocks, root, segments).await?;
+    // The path was resolved before any byte: a missing root is a 404, not a cut CAR.
+    let (path, terminal) = (traced.path.clone(), traced.terminal);
     let mut bytes = None;
     if let Some(range) = range {
         scope = Scope::Entity;
-        if let Some(size) = file_size(state, &terminal).await? {
+        if let Some(size) = file_size(blocks, &terminal).await? {
             match range.resolve(size) {
                 Resolved::Bytes { first, last } => bytes = Some((first, last)),
                 Resolved::Empty => scope = Scope::Block,
@@ -277,7 +276,7 @@ pub(super) async fn plan(
         }
     } else {
         // Reads the terminal block now, so a missing one is a clean 404.
-        selector::fetch(&blocks, &terminal).await?;
+        selector::fetch(blocks, &terminal).await?;
     }
     Ok(CarPlan {
         root,
@@ -289,8 +288,8 @@ pub(super) async fn plan(
 }
 
 /// The size in bytes of the file at `cid`, or `None` when it is not a file.
-async fn file_size(state: &AppState, cid: &Cid) -> Result<Option<u64>, ApiError> {
-    let data = selector::fetch(&state.node.content().blocks(), cid).await?;
+async fn file_size<G: BlockGet>(blocks: &G, cid: &Cid) -> Result<Option<u64>, ApiError> {
+    let data = selector::fetch(blocks, cid).await?;
     match cid.codec() {
         RAW => Ok(Some(data.len() as u64)),
         DAG_PB => {
@@ -309,9 +308,13 @@ async fn file_size(state: &AppState, cid: &Cid) -> Result<Option<u64>, ApiError>
 
 /// Streams the planned CAR. A failure after the first byte aborts the body, so a client
 /// never mistakes a cut CAR for a whole one.
-pub(super) fn car(state: &AppState, plan: CarPlan, filename: Option<&str>) -> Response {
+pub(super) fn car<G: BlockGet + Send + 'static>(
+    state: &AppState,
+    blocks: G,
+    plan: CarPlan,
+    filename: Option<&str>,
+) -> Response {
     let (writer, reader) = tokio::io::duplex(256 * 1024);
-    let blocks = state.node.content().blocks();
     let root = plan.root;
     let mut walker = SelectiveWalker::new(blocks, plan.path.clone(), plan.terminal, plan.selection);
     let export = state.node.parts().tasks.spawn_joinable(async move {

@@ -324,6 +324,44 @@ mod tests {
         ));
     }
 
+    /// `X-Ipfs-Roots` material: one root per path segment, the HAMT shards read on the way
+    /// kept apart (they are in the traced path, not the roots).
+    #[tokio::test]
+    async fn a_traced_path_through_a_sharded_directory_keeps_one_root_per_segment() {
+        let memory = Arc::new(MemoryBlockstore::new());
+        let options = ImportOptions::default();
+        let mut wiki = DirectoryBuilder::new(options.clone());
+        let names: Vec<String> = (0..3000)
+            .map(|i| format!("article-{i:05}-{}", "n".repeat(80)))
+            .collect();
+        for name in &names {
+            let (cid, size) = import(name.as_bytes(), options.clone(), &memory).await;
+            wiki.add(name, cid, size).unwrap();
+        }
+        let (blocks, wiki) = wiki.finish().unwrap();
+        store(blocks, &memory).await;
+        let mut top = DirectoryBuilder::new(options.clone());
+        top.add("wiki", wiki, 1).unwrap();
+        let (blocks, top) = top.finish().unwrap();
+        store(blocks, &memory).await;
+        let src = LocalBlocks(memory.clone());
+        let name = &names[1234];
+        let file = resolve_path(&src, &wiki, name).await.unwrap();
+        let traced = crate::content::selector::resolve_path(&src, top, &["wiki", name])
+            .await
+            .unwrap();
+        assert_eq!(traced.roots, vec![top, wiki, file]);
+        assert_eq!(traced.terminal, file);
+        assert_eq!(traced.path[..2], [top, wiki]);
+        assert!(traced.path.len() > 2, "the shards under wiki were read too");
+        assert!(!traced.path.contains(&file));
+        let root_only = crate::content::selector::resolve_path(&src, top, &[])
+            .await
+            .unwrap();
+        assert_eq!(root_only.roots, vec![top]);
+        assert!(root_only.path.is_empty());
+    }
+
     #[tokio::test]
     async fn a_directory_is_not_a_file_and_a_file_is_not_a_directory() {
         let memory = Arc::new(MemoryBlockstore::new());

@@ -191,7 +191,25 @@ pub async fn resolve_traced<G: BlockGet>(
     root: Cid,
     segments: &[&str],
 ) -> Result<(Vec<Cid>, Cid)> {
+    let traced = resolve_path(src, root, segments).await?;
+    Ok((traced.path, traced.terminal))
+}
+
+/// A path resolved under a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traced {
+    /// Every block read before the terminal one: the root first, HAMT shards included.
+    pub path: Vec<Cid>,
+    /// The logical roots, one per path segment: the root, then the CID each segment named
+    /// (HAMT shards left out); the last is the terminal. What a gateway's `X-Ipfs-Roots` lists.
+    pub roots: Vec<Cid>,
+    pub terminal: Cid,
+}
+
+/// Resolves `segments` under `root`, keeping both the blocks read and the logical roots.
+pub async fn resolve_path<G: BlockGet>(src: &G, root: Cid, segments: &[&str]) -> Result<Traced> {
     let mut path = Vec::new();
+    let mut roots = vec![root];
     let mut current = root;
     let not_found = || ContentError::PathNotFound {
         root,
@@ -217,6 +235,7 @@ pub async fn resolve_traced<G: BlockGet>(
                 .find(|l| l.name.as_deref() == Some(segment))
                 .map(|l| l.cid)
                 .ok_or_else(not_found)?;
+            roots.push(current);
             continue;
         }
         let mut links = node.links;
@@ -239,8 +258,13 @@ pub async fn resolve_traced<G: BlockGet>(
             }
         }
         current = found.ok_or_else(not_found)?;
+        roots.push(current);
     }
-    Ok((path, current))
+    Ok(Traced {
+        path,
+        roots,
+        terminal: current,
+    })
 }
 
 /// What a selective walk sends after the path blocks.
