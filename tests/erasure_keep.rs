@@ -4,7 +4,9 @@
 //! local DAG, or from k slots when it is gone) and dealt to new providers, and too few
 //! providers leave a shortfall that is topped up. Then each bad input: a slot copy that does
 //! not match the manifest, a manifest that does not match its CID, more than m slots lost,
-//! two slots offered to one provider, and a malformed scheme.
+//! two slots offered to one provider, and a malformed scheme. Slot deals nearing their end
+//! are renewed, on the same provider while its ask is fair, else on another that holds no
+//! slot of the keep.
 //!
 //! Every node reads one manual clock where proofs matter: the test moves time a challenge
 //! period per look instead of waiting for it.
@@ -477,6 +479,149 @@ async fn bad_slots_bad_manifests_and_lost_slots_are_refused_and_reported() {
         p.stop().await;
     }
     bystander.stop().await;
+    client.stop().await;
+}
+
+async fn set_price(p: &TestNode, price: u64) {
+    let terms = serde_json::json!({
+        "price_per_gib_month": price, "min_duration_secs": 1, "max_duration_secs": 365 * 86_400,
+        "max_piece_size": 1u64 << 30, "capacity": 1u64 << 30, "min_challenge_period_secs": 1,
+        "ttl_secs": 365 * 86_400,
+    });
+    let response = p
+        .http
+        .post(p.api("/provider/ask"))
+        .bearer_auth(p.token())
+        .json(&terms)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
+/// Slot index -> deal id, for slots with a live deal.
+fn slot_deals(report: &Value) -> HashMap<u64, String> {
+    slots(report)
+        .iter()
+        .filter(|s| s["deal"].is_string())
+        .map(|s| {
+            let index = s["index"].as_u64().unwrap();
+            (index, s["deal"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slot_deals_nearing_their_end_are_renewed_never_two_slots_on_one_provider() {
+    let (clock, hand) = Clock::manual_now();
+    let client = TestNode::start_with_clock(clock.clone(), |_| {}).await;
+    let providers = providers(&clock, &client, 4).await;
+    let data = bytes(500_000, 165);
+    let cid = client.add_cid(data.clone(), "").await;
+    // A one-day term, challenged hourly: renewed 2.4 h before its end (a tenth of the term).
+    let args = [
+        "keep",
+        cid.as_str(),
+        "--erasure",
+        "2+1",
+        "--challenge-period",
+        "1h",
+        "--duration",
+        "1d",
+        "--max-price-per-gib-month",
+        "5000",
+        "--json",
+    ];
+    ok(&client.cli(&args));
+    let first = wait_for("pinned", &hand, Duration::from_secs(150), || async {
+        let r = report(&client, &cid).await;
+        let local = slots(&r).iter().any(|s| s["local"] == true);
+        (all_healthy(&r, 3) && !local, r)
+    })
+    .await;
+    let first_peers = placed(&first);
+    let first_deals = slot_deals(&first);
+    assert_eq!(first_deals.len(), 3);
+    let spare = providers
+        .keys()
+        .find(|p| !first_peers.values().any(|q| q == *p))
+        .unwrap()
+        .clone();
+    // Slot 0's provider now asks more than the keep pays: its slot must move to the spare.
+    let dear = first_peers[&0].clone();
+    set_price(&providers[&dear], 9000).await;
+    // With the DAG gone here, a renewal fetches its slot back from the slot's provider.
+    lose_local_copy(&client, &cid).await;
+
+    // Move time an hour per look, but hold it while a renewal is under way, so every
+    // renewal has its whole lead time (the tenth of the term) to complete.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    let renewed = loop {
+        let r = report(&client, &cid).await;
+        let details = r["status_details"].as_str().unwrap_or("").to_string();
+        let now = slot_deals(&r);
+        let new_and_active = slots(&r)
+            .iter()
+            .filter(|s| {
+                let index = s["index"].as_u64().unwrap();
+                s["deal_state"] == "active" && now.get(&index) != first_deals.get(&index)
+            })
+            .count();
+        if all_healthy(&r, 3) && new_and_active == 3 && r["erasure"]["health"] == 1 {
+            let mut ended = true;
+            for d in first_deals.values() {
+                let deal = client.daemon.node().db().get_deal(d).await.unwrap();
+                ended &= deal.is_some_and(|d| d.state != cairn::market::state::DealState::Active);
+            }
+            if ended {
+                break r;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not renewed in time; last seen:\n{r:#}"
+        );
+        // The status never falls: the old deals hold their slots until the new ones do.
+        assert_eq!(r["status"], "pinned", "{r:#}");
+        let started = events(&r, "deal_started")
+            .iter()
+            .filter(|e| e.contains("to renew slot"))
+            .count();
+        let failed = events(&r, "deal_failed").len();
+        let held = details.contains("due for renewal") || started > new_and_active + failed;
+        if !held {
+            hand.advance(Duration::from_secs(3600));
+        }
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+    };
+    let now = placed(&renewed);
+    let peers: HashSet<&String> = now.values().collect();
+    assert_eq!(peers.len(), 3, "never two slots on one provider: {now:?}");
+    assert_eq!(
+        now[&0], spare,
+        "the dear provider's slot moved to the spare"
+    );
+    assert_eq!(now[&1], first_peers[&1], "renewed with the same provider");
+    assert_eq!(now[&2], first_peers[&2], "renewed with the same provider");
+    for (index, deal) in slot_deals(&renewed) {
+        assert_ne!(first_deals[&index], deal, "slot {index} has a new deal");
+    }
+    assert!(
+        events(&renewed, "repair").is_empty(),
+        "renewed, not rebuilt: {renewed:#}"
+    );
+    let fetched = events(&renewed, "slot_fetched");
+    assert!(!fetched.is_empty(), "{renewed:#}");
+    assert!(
+        fetched.iter().all(|e| !e.contains("(0 bytes fetched")),
+        "fetched from the providers: {fetched:?}"
+    );
+    // The renewed keep still restores byte for byte from its providers.
+    ok(&client.cli(&["keep", "restore", &cid]));
+    assert_eq!(cat(&client, &cid).await, data);
+    for p in providers.into_values() {
+        p.stop().await;
+    }
     client.stop().await;
 }
 

@@ -16,6 +16,15 @@
 //!   or one being made) fall below the repair threshold (default `k + 1`). Then every missing
 //!   slot is rebuilt at once, from the local DAG when it is here, else from `k` slots fetched
 //!   from providers, so one repair pays the fetch of `k` slots for all the slots it rebuilds.
+//! - **Renewal**, as for replicas (`policy`): once a slot's deal is due for renewal (less than
+//!   a tenth of its term or two challenge periods left) and the slot has no other live deal,
+//!   a new deal is made for the same slot, with the same provider first when it still offers
+//!   fair terms, else with another provider that holds no other slot of the keep. The old
+//!   deal still holds the slot (and counts toward its state) until it ends; it is never
+//!   released as surplus. A new deal needs the slot's bytes here: when the copy here was let
+//!   go, the slot is first brought back (`to_fetch`: encoded again from the local DAG when it
+//!   is whole here, else fetched by CID from its provider), then dealt; the copy is let go
+//!   again once the new deal is active.
 //! - **Status**: `pinned` when every slot is healthy, `queued` while no slot is held, else
 //!   `pinning`; the shortfall is the slots that are missing and cannot be placed for lack of
 //!   an eligible provider (made up when providers appear).
@@ -94,6 +103,12 @@ pub struct SlotPlan {
     pub waiting: Vec<u32>,
     /// Slots with an active deal (any verdict but drop) whose copy here may be let go.
     pub release_local: Vec<u32>,
+    /// Slots whose every live deal is due for renewal, with those deals' providers (preferred
+    /// for the new deal of that slot, and only for it).
+    pub renewing: Vec<(u32, Vec<String>)>,
+    /// Slots due for renewal whose bytes are not here: fetch them back from their provider
+    /// before the new deal (then they are in `to_deal`).
+    pub to_fetch: Vec<u32>,
     pub healthy: usize,
     pub at_risk: usize,
     /// Slots with a live deal or one being made.
@@ -132,13 +147,26 @@ pub fn plan_slots(
                 verdict => kept.push((deal, verdict)),
             }
         }
-        // The best deal holds the slot; any other is surplus.
+        // The best deal gives the slot its state; deals due for renewal run to their end.
         kept.sort_by_key(|(d, v)| (std::cmp::Reverse(rank(v)), std::cmp::Reverse(d.created_ms)));
-        for (deal, _) in kept.iter().skip(1) {
+        let due =
+            |d: &DealHealth| d.phase == Phase::Active && policy.due_for_renewal(d.end_ms, now_ms);
+        let current: Vec<&(&DealHealth, Verdict)> = kept.iter().filter(|(d, _)| !due(d)).collect();
+        // The best current deal holds the slot; any other current one is surplus.
+        for (deal, _) in current.iter().skip(1) {
             plan.releases.push((
                 deal.deal.clone(),
                 format!("slot {} is held by another deal", slot.index),
             ));
+        }
+        if current.is_empty() && !kept.is_empty() && !slot.in_flight {
+            let peers: Vec<String> = kept.iter().map(|(d, _)| d.peer.clone()).collect();
+            plan.renewing.push((slot.index, peers));
+            if slot.local {
+                plan.to_deal.push(slot.index);
+            } else {
+                plan.to_fetch.push(slot.index);
+            }
         }
         let state = match kept.first() {
             Some((_, Verdict::Healthy)) => SlotState::Healthy,
@@ -153,7 +181,7 @@ pub fn plan_slots(
             None if slot.in_flight => SlotState::Unproven,
             None => SlotState::Missing,
         };
-        if let Some((deal, _)) = kept.first() {
+        if let Some((deal, _)) = current.first() {
             if deal.phase == Phase::Active && slot.local {
                 plan.release_local.push(slot.index);
             }
@@ -236,6 +264,10 @@ pub fn slot_health(
     }
     if plan.at_risk > 0 {
         details.push_str(&format!(", {} at risk", plan.at_risk));
+    }
+    if !plan.renewing.is_empty() {
+        let due: Vec<u32> = plan.renewing.iter().map(|(i, _)| *i).collect();
+        details.push_str(&format!(", slots {due:?} due for renewal"));
     }
     if rebuilding {
         details.push_str(&format!(", rebuilding slots {:?}", plan.to_rebuild));
@@ -391,6 +423,81 @@ mod tests {
         assert_eq!(plan.to_rebuild, vec![0]);
         assert!(plan.warnings.iter().any(|w| w.contains("slot 1")));
         assert_eq!(plan.health(two_one), -1);
+    }
+
+    #[test]
+    fn a_slot_whose_deal_nears_its_end_is_renewed_and_the_old_deal_runs_out() {
+        let p = policy();
+        let lead = p.renewal_lead_ms();
+        let ending = |id: &str| DealHealth {
+            end_ms: NOW + lead - 1,
+            ..deal(id, &[Outcome::Passed])
+        };
+        // Not due yet: nothing to do.
+        let slots = vec![
+            slot(0, vec![deal("a", &[Outcome::Passed])], false),
+            slot(1, vec![deal("b", &[Outcome::Passed])], false),
+        ];
+        let plan = plan_slots(Scheme::new(1, 1).unwrap(), 2, &p, &slots, NOW);
+        assert!(plan.renewing.is_empty() && plan.to_fetch.is_empty() && plan.to_deal.is_empty());
+
+        // Due: the copy here was let go, so it is fetched back first; a copy here is dealt.
+        let slots = vec![
+            slot(0, vec![ending("a")], false),
+            slot(1, vec![ending("b")], true),
+        ];
+        let plan = plan_slots(Scheme::new(1, 1).unwrap(), 2, &p, &slots, NOW);
+        assert_eq!(plan.to_fetch, vec![0]);
+        assert_eq!(plan.to_deal, vec![1]);
+        assert_eq!(
+            plan.renewing,
+            vec![
+                (0, vec!["peer-a".to_string()]),
+                (1, vec!["peer-b".to_string()])
+            ]
+        );
+        // The old deals still hold their slots: healthy, held, not rebuilt, copy kept.
+        assert_eq!(plan.healthy, 2);
+        assert_eq!(plan.held, 2);
+        assert!(plan.to_rebuild.is_empty() && plan.releases.is_empty());
+        assert!(plan.release_local.is_empty(), "kept for the new deal");
+        let health = slot_health(&plan, Scheme::new(1, 1).unwrap(), 2, 1, false, 0, "");
+        assert_eq!(health.status, KeepStatus::Pinned);
+        assert!(
+            health.details.contains("slots [0, 1] due for renewal"),
+            "{}",
+            health.details
+        );
+
+        // A deal being made for it: no second renewal.
+        let mut making = slot(0, vec![ending("a")], true);
+        making.in_flight = true;
+        let plan = plan_slots(Scheme::new(1, 1).unwrap(), 1, &p, &[making], NOW);
+        assert!(plan.renewing.is_empty() && plan.to_deal.is_empty());
+
+        // The new deal is pending: neither deal is released, the copy here stays.
+        let pending = DealHealth {
+            phase: Phase::Pending,
+            created_ms: NOW,
+            end_ms: NOW + 30 * 86_400_000,
+            ..deal("new", &[])
+        };
+        let slots = vec![slot(0, vec![ending("old"), pending.clone()], true)];
+        let plan = plan_slots(Scheme::new(1, 1).unwrap(), 1, &p, &slots, NOW);
+        assert!(plan.renewing.is_empty() && plan.to_deal.is_empty());
+        assert!(plan.releases.is_empty(), "{:?}", plan.releases);
+        assert_eq!(plan.states, vec![SlotState::Healthy]);
+        assert!(plan.release_local.is_empty());
+        // Active: the copy here is let go; the old deal is still not released.
+        let active = DealHealth {
+            phase: Phase::Active,
+            ..pending
+        };
+        let slots = vec![slot(0, vec![ending("old"), active], true)];
+        let plan = plan_slots(Scheme::new(1, 1).unwrap(), 1, &p, &slots, NOW);
+        assert_eq!(plan.release_local, vec![0]);
+        assert!(plan.releases.is_empty());
+        assert!(plan.renewing.is_empty());
     }
 
     #[test]

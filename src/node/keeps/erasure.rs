@@ -352,6 +352,45 @@ impl Keeps {
         Ok(entry.cid)
     }
 
+    /// Brings slots `indices` of keep `keep` back here (pinned), so deals due for renewal can
+    /// be made anew (a deal needs its bytes here): encoded again from the local DAG when it
+    /// is whole here (no traffic, as a repair does), else fetched by CID from the providers
+    /// holding them (one slot's bytes each, not `k`). Bitswap checks every block against its
+    /// CID on arrival and the slot's CID is the manifest's, so a fetched slot is the slot.
+    /// Returns the bytes fetched from providers.
+    pub async fn fetch_slots(&self, keep: &KeepRow, indices: &[u32]) -> Result<u64> {
+        let root = crate::content::parse_cid(&keep.cid)?;
+        if keep.local_pin && self.content.dag_blocks(&root).await.is_ok() {
+            return Ok(self.rebuild_slots(keep, indices).await?.fetched_bytes);
+        }
+        let slots = self.parts.db.keep_slots(&keep.id).await?;
+        let sources = self.slot_sources(keep).await?;
+        let wanted: Vec<(u32, String)> = sources
+            .into_iter()
+            .filter(|(i, _)| indices.contains(i))
+            .collect();
+        self.reach(&wanted).await;
+        let mut fetched = 0;
+        for &index in indices {
+            let Some(slot) = slots.iter().find(|s| s.index == index) else {
+                return Err(ErasureError::BadIndex {
+                    index,
+                    n: slots.len() as u32,
+                }
+                .into());
+            };
+            if slot.local {
+                continue;
+            }
+            let cid = crate::content::parse_cid(&slot.cid)?;
+            let name = format!("keep:{}:slot:{index}", keep.id);
+            self.content.pin_add(&cid, Some(&name)).await?;
+            self.parts.db.set_slot_local(&keep.id, index, true).await?;
+            fetched += slot.piece_size;
+        }
+        Ok(fetched)
+    }
+
     /// Lets go of the copy of slot `index` pinned here (its provider holds it now).
     pub async fn release_slot(&self, keep: &str, slot: &KeepSlotRow) -> Result<()> {
         let cid = crate::content::parse_cid(&slot.cid)?;

@@ -5,7 +5,11 @@
 //! are in `crate::keeper::erasure`). Every decision is a keep event.
 //!
 //! A provider holding, or being offered, any slot of a keep is excluded for every other slot
-//! of it, and so is one dropped from it; distinct subnets as for replicas. Encoding and
+//! of it, and so is one dropped from it; distinct subnets as for replicas. A slot whose deal
+//! is due for renewal is dealt anew, its own provider first (for that slot only, and only
+//! while it holds no other slot of the keep); its bytes are fetched back first when the copy
+//! here was let go. Providers are chosen one slot at a time, each choice excluded for the
+//! slots after it. Encoding and
 //! rebuilding run in tasks the run loop owns (one at a time per keep, holding a fetch slot);
 //! a failed one is retried after [`WORK_RETRY`].
 
@@ -33,6 +37,18 @@ pub(super) const WORK_RETRY: Duration = Duration::from_secs(10);
 enum Work {
     Encode(Scheme),
     Rebuild(Vec<u32>),
+    /// Fetch slots due for renewal back from their providers.
+    Fetch(Vec<u32>),
+}
+
+/// What placing slots works from.
+struct Placing<'a> {
+    slots: &'a [KeepSlotRow],
+    deals: &'a [DealHealth],
+    /// Providers not to use for any slot, with why.
+    excluded: BTreeMap<String, String>,
+    /// The slots each provider holds (live deals).
+    holds: &'a HashMap<String, HashSet<u32>>,
 }
 
 impl Keeper {
@@ -61,6 +77,7 @@ impl Keeper {
             .cloned()
             .unwrap_or_default();
         let mut excluded = BTreeMap::new();
+        let mut holds: HashMap<String, HashSet<u32>> = HashMap::new();
         let mut by_slot: HashMap<u32, Vec<DealHealth>> = HashMap::new();
         let mut deals = Vec::new();
         for sd in db.slot_deals(&keep.id).await? {
@@ -78,7 +95,11 @@ impl Keeper {
             };
             let health = self.deal_health(keep, &kd.deal, &kd.peer, &row.piece_root, scores);
             if let Some(health) = health.await? {
-                excluded.insert(kd.peer, format!("holds slot {slot} of this keep"));
+                holds.entry(kd.peer.clone()).or_default().insert(slot);
+                // A drop outweighs holding a slot.
+                excluded
+                    .entry(kd.peer)
+                    .or_insert(format!("holds slot {slot} of this keep"));
                 by_slot.entry(slot).or_default().push(health.clone());
                 deals.push(health);
             }
@@ -116,11 +137,19 @@ impl Keeper {
         let (started, short, why_short) = if plan.to_deal.is_empty() {
             (0, 0, String::new())
         } else {
-            self.place_slots(keep, &plan, &slots, &deals, excluded, tasks, scores)
+            let placing = Placing {
+                slots: &slots,
+                deals: &deals,
+                excluded,
+                holds: &holds,
+            };
+            self.place_slots(keep, &plan, placing, tasks, scores)
                 .await?
         };
         if !plan.to_rebuild.is_empty() {
             self.slot_work(keep, Work::Rebuild(plan.to_rebuild.clone()), tasks);
+        } else if !plan.to_fetch.is_empty() {
+            self.slot_work(keep, Work::Fetch(plan.to_fetch.clone()), tasks);
         }
         let rebuilding = self.state().slot_work.contains(&keep.id);
         let mut health = slot_health(
@@ -171,19 +200,22 @@ impl Keeper {
         Ok(())
     }
 
-    /// Chooses a provider for each slot to deal and starts the deals. Returns how many
-    /// started, how many slots found no provider, and why.
-    #[allow(clippy::too_many_arguments)]
+    /// Chooses a provider for each slot to deal, one slot at a time, and starts the deals.
+    /// Returns how many started, how many slots found no provider, and why.
     async fn place_slots(
         self: &Arc<Self>,
         keep: &KeepRow,
         plan: &SlotPlan,
-        slots: &[KeepSlotRow],
-        deals: &[DealHealth],
-        mut excluded: BTreeMap<String, String>,
+        placing: Placing<'_>,
         tasks: &mut JoinSet<()>,
         scores: &mut HashMap<String, Score>,
     ) -> Result<(usize, usize, String)> {
+        let Placing {
+            slots,
+            deals,
+            mut excluded,
+            holds,
+        } = placing;
         let wanted = plan.to_deal.len();
         let Some(found) = self.discovered(tasks) else {
             return Ok((0, wanted, "looking for providers".into()));
@@ -196,7 +228,6 @@ impl Keeper {
                     .or_insert("a deal with it failed: tried again after a pause".into());
             }
         }
-        let taken: HashSet<Subnet> = deals.iter().filter_map(|d| d.subnet).collect();
         let mut candidates = Vec::new();
         for d in found.iter() {
             let peer = d.peer.to_string();
@@ -214,29 +245,66 @@ impl Keeper {
                 peer,
             });
         }
-        let piece_size = slots.iter().map(|s| s.piece_size).max().unwrap_or(0);
-        let none = HashSet::new();
-        let selection = select::select(
-            &candidates,
-            &Need {
-                policy: &keep.policy,
-                piece_size,
-                count: wanted,
-                excluded: &excluded,
-                taken_subnets: &taken,
-                renewing: &none,
-            },
-        );
-        for (index, chosen) in plan.to_deal.iter().zip(&selection.chosen) {
-            if let Some(slot) = slots.iter().find(|s| s.index == *index) {
-                self.start_slot_deal(keep, slot, chosen, tasks).await;
+        let mut chosen_subnets: HashSet<Subnet> = HashSet::new();
+        let (mut started, mut why) = (0, Vec::new());
+        for index in &plan.to_deal {
+            let Some(slot) = slots.iter().find(|s| s.index == *index) else {
+                continue;
+            };
+            // The providers renewing this slot may take it again if this is all they hold.
+            let own: HashSet<String> = plan
+                .renewing
+                .iter()
+                .filter(|(i, _)| i == index)
+                .flat_map(|(_, peers)| peers.iter().cloned())
+                .filter(|p| {
+                    holds
+                        .get(p)
+                        .is_some_and(|h| h.len() == 1 && h.contains(index))
+                })
+                .collect();
+            let mut mine = excluded.clone();
+            for peer in &own {
+                if mine.get(peer) == Some(&format!("holds slot {index} of this keep")) {
+                    mine.remove(peer);
+                }
             }
+            let mut taken: HashSet<Subnet> = deals
+                .iter()
+                .filter(|d| !own.contains(&d.peer))
+                .filter_map(|d| d.subnet)
+                .collect();
+            taken.extend(chosen_subnets.iter().copied());
+            let selection = select::select(
+                &candidates,
+                &Need {
+                    policy: &keep.policy,
+                    piece_size: slot.piece_size,
+                    count: 1,
+                    excluded: &mine,
+                    taken_subnets: &taken,
+                    renewing: &own,
+                },
+            );
+            let Some(chosen) = selection.chosen.first() else {
+                if !candidates.is_empty() {
+                    why.push(format!("slot {index}: {}", selection.summary()));
+                }
+                continue;
+            };
+            excluded.insert(
+                chosen.peer.clone(),
+                format!("a deal for slot {index} is being made"),
+            );
+            chosen_subnets.extend(chosen.subnet);
+            self.start_slot_deal(keep, slot, chosen, !own.is_empty(), tasks)
+                .await;
+            started += 1;
         }
-        let started = selection.chosen.len().min(wanted);
         let why = match (started < wanted, candidates.is_empty()) {
             (false, _) => String::new(),
             (true, true) => "no provider found".into(),
-            (true, false) => selection.summary(),
+            (true, false) => why.join(" / "),
         };
         Ok((started, wanted - started, why))
     }
@@ -246,17 +314,19 @@ impl Keeper {
         keep: &KeepRow,
         slot: &KeepSlotRow,
         chosen: &Candidate,
+        renewal: bool,
         tasks: &mut JoinSet<()>,
     ) {
         let peer = chosen.peer.clone();
         let index = slot.index;
+        let what = if renewal { "to renew slot" } else { "for slot" };
         self.state()
             .making_slots
             .entry(keep.id.clone())
             .or_default()
             .push((index, peer.clone()));
         let detail = format!(
-            "proposing a deal to {peer} ({} per GiB-month, score {:.2}) for slot {index}",
+            "proposing a deal to {peer} ({} per GiB-month, score {:.2}) {what} {index}",
             chosen.price_per_gib_month, chosen.score
         );
         self.event(&keep.id, "deal_started", &detail).await;
@@ -339,6 +409,7 @@ impl Keeper {
             let failed = match work {
                 Work::Encode(scheme) => keeper.encode(&keep, scheme).await,
                 Work::Rebuild(targets) => keeper.rebuild(&keep, &targets).await,
+                Work::Fetch(targets) => keeper.fetch_for_renewal(&keep, &targets).await,
             }
             .err();
             let mut state = keeper.state();
@@ -368,6 +439,34 @@ impl Keeper {
             }
             Err(e) => {
                 let detail = format!("could not encode the DAG into {scheme} slots: {e}");
+                self.event(&keep.id, "warning", &detail).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn fetch_for_renewal(&self, keep: &KeepRow, targets: &[u32]) -> Result<()> {
+        let started = Instant::now();
+        let limit = self.keeps.parts.config.keeper.fetch_timeout;
+        let fetched = tokio::time::timeout(limit, self.keeps.fetch_slots(keep, targets))
+            .await
+            .unwrap_or_else(|_| {
+                Err(NodeError::internal(format!(
+                    "not fetched within {} s",
+                    limit.as_secs()
+                )))
+            });
+        match fetched {
+            Ok(bytes) => {
+                let detail = format!(
+                    "slots {targets:?} are due for renewal: here again to be dealt anew ({bytes} bytes fetched from providers, {} ms)",
+                    started.elapsed().as_millis()
+                );
+                self.event(&keep.id, "slot_fetched", &detail).await;
+                Ok(())
+            }
+            Err(e) => {
+                let detail = format!("could not fetch slots {targets:?} for their renewal: {e}");
                 self.event(&keep.id, "warning", &detail).await;
                 Err(e)
             }
