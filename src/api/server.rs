@@ -219,7 +219,10 @@ impl Drop for Busy {
     }
 }
 
-/// The router as a hyper service, marking each handler busy while it runs.
+/// The router as a hyper service, marking each handler busy while it runs. A request with a
+/// body that is refused (4xx or 5xx, often before its body was read) is answered with
+/// `Connection: close`: hyper drops such a connection after the response, and a client told
+/// so does not send its next request on a connection that is going away.
 #[derive(Clone)]
 struct Handlers {
     router: Router,
@@ -234,9 +237,19 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Handlers
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
         let mut router = self.router.clone();
         let busy = Busy::new(self.activity.clone());
+        let has_body = !hyper::body::Body::is_end_stream(request.body());
         Box::pin(async move {
-            let response = router.call(request.map(axum::body::Body::new)).await;
+            let mut response = router.call(request.map(axum::body::Body::new)).await;
             drop(busy);
+            if let Ok(response) = &mut response {
+                let status = response.status();
+                if has_body && (status.is_client_error() || status.is_server_error()) {
+                    response.headers_mut().insert(
+                        axum::http::header::CONNECTION,
+                        axum::http::HeaderValue::from_static("close"),
+                    );
+                }
+            }
             response
         })
     }
