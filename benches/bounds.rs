@@ -112,9 +112,13 @@ async fn car_of_leaves(n: u64, seed: u64) -> Vec<u8> {
     let mut car = CarWriter::new(Vec::new(), &[*root.cid()])
         .await
         .expect("car");
-    car.write_block(root.cid(), root.data()).await.expect("root");
+    car.write_block(root.cid(), root.data())
+        .await
+        .expect("root");
     for leaf in &leaves {
-        car.write_block(leaf.cid(), leaf.data()).await.expect("leaf");
+        car.write_block(leaf.cid(), leaf.data())
+            .await
+            .expect("leaf");
     }
     car.finish().await.expect("finish").0
 }
@@ -675,12 +679,21 @@ fn main() {
     support::print_suite();
 }
 
-fn gc_part(runtime: &tokio::runtime::Runtime, http: &reqwest::Client, work: &std::path::Path, blocks: u64) {
+fn gc_part(
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    work: &std::path::Path,
+    blocks: u64,
+) {
     let gc = {
         let daemon = Daemon::start(work.join("gc"));
         runtime.block_on(gc_bench(http, &daemon, blocks))
     };
-    println!("\n`gc` of {} unpinned blocks (imported as CARs with pin=false in {:.1} s)", gc.blocks, gc.import.as_secs_f64());
+    println!(
+        "\n`gc` of {} unpinned blocks (imported as CARs with pin=false in {:.1} s)",
+        gc.blocks,
+        gc.import.as_secs_f64()
+    );
     println!("| measure | value | reference (same run) | ratio |");
     println!("|---|---|---|---|");
     let gc_rate = gc.removed as f64 / gc.gc.as_secs_f64();
@@ -718,7 +731,6 @@ fn gc_part(runtime: &tokio::runtime::Runtime, http: &reqwest::Client, work: &std
         &format!("{:.0}", gc.add_alone.as_secs_f64() * 1000.0),
         &format!("{add_ratio:.1}x"),
     );
-
 }
 
 /// Idle RSS, RSS under idle HTTP connections, and during and after a Bitswap flood.
@@ -742,7 +754,11 @@ fn rss_part(runtime: &tokio::runtime::Runtime, work: &std::path::Path, nofile: u
     println!("\nDaemon RSS (VmRSS), one daemon, one run");
     println!("| state | RSS MiB | reference: idle RSS MiB | ratio |");
     println!("|---|---|---|---|");
-    println!("| idle (reference) | {:.1} | {:.1} | 1.00x |", mib(idle), mib(idle));
+    println!(
+        "| idle (reference) | {:.1} | {:.1} | 1.00x |",
+        mib(idle),
+        mib(idle)
+    );
     println!(
         "| {HTTP_CONNECTIONS} idle TCP connections attempted to API + gateway: {} connected, {} timed out (3 s), {} refused; daemon sockets {} -> {} (opened in {:.1} s; RLIMIT_NOFILE {}) | {:.1} (peak {:.1}) | {:.1} | {:.2}x |",
         conns.connected,
@@ -799,9 +815,17 @@ fn rss_part(runtime: &tokio::runtime::Runtime, work: &std::path::Path, nofile: u
 }
 
 /// Provide and findprovs through a shared bootstrap peer.
-fn dht_part(runtime: &tokio::runtime::Runtime, http: &reqwest::Client, work: &std::path::Path, pins: u64) {
+fn dht_part(
+    runtime: &tokio::runtime::Runtime,
+    http: &reqwest::Client,
+    work: &std::path::Path,
+    pins: u64,
+) {
     let dht = runtime.block_on(dht_bench(http, work, pins));
-    println!("\nProvide and findprovs of {} pins through a shared bootstrap peer", dht.pins);
+    println!(
+        "\nProvide and findprovs of {} pins through a shared bootstrap peer",
+        dht.pins
+    );
     println!("| measure | value |");
     println!("|---|---|");
     println!(
