@@ -561,6 +561,10 @@ async fn dht_bench(http: &reqwest::Client, work: &std::path::Path, pins: u64) ->
     let boot_addr = boot.addr("/tcp/");
     let a = Daemon::start(work.join("a"));
     let b = Daemon::start_with(work.join("b"), |text| {
+        assert!(
+            text.contains("bootstrap = []"),
+            "the config has no bootstrap list"
+        );
         text.replace("bootstrap = []", &format!("bootstrap = [\"{boot_addr}\"]"))
     });
     let (a_api, a_token) = a.api();
@@ -735,7 +739,7 @@ fn gc_part(
 
 /// Idle RSS, RSS under idle HTTP connections, and during and after a Bitswap flood.
 fn rss_part(runtime: &tokio::runtime::Runtime, work: &std::path::Path, nofile: u64) {
-    let (idle, conns, flood, after_flood) = {
+    let (idle, conns, before_flood, flood, after_flood) = {
         let daemon = Daemon::start(work.join("rss"));
         let pid = daemon.child.id();
         let (api, _) = daemon.api();
@@ -746,10 +750,11 @@ fn rss_part(runtime: &tokio::runtime::Runtime, work: &std::path::Path, nofile: u
         let conns = runtime.block_on(idle_connections(pid, targets, HTTP_CONNECTIONS, nofile));
         // Past the 20 s request-head timeout every idle connection is closed by the daemon.
         std::thread::sleep(Duration::from_secs(25));
+        let before_flood = vm_rss(pid);
         let flood = runtime.block_on(bitswap_flood(pid, &tcp, 4, 32, 8));
         std::thread::sleep(Duration::from_secs(10));
         let after_flood = vm_rss(pid);
-        (idle, conns, flood, after_flood)
+        (idle, conns, before_flood, flood, after_flood)
     };
     println!("\nDaemon RSS (VmRSS), one daemon, one run");
     println!("| state | RSS MiB | reference: idle RSS MiB | ratio |");
@@ -772,6 +777,12 @@ fn rss_part(runtime: &tokio::runtime::Runtime, work: &std::path::Path, nofile: u
         mib(conns.rss_held_peak),
         mib(idle),
         conns.rss_held as f64 / idle as f64
+    );
+    println!(
+        "| 25 s after the connections were dropped | {:.1} | {:.1} | {:.2}x |",
+        mib(before_flood),
+        mib(idle),
+        before_flood as f64 / idle as f64
     );
     println!(
         "| Bitswap flood: {} peers x {} streams, {} wantlists ({} entries) in {:.1} s (finished: {}), peak | {:.1} | {:.1} | {:.2}x |",
