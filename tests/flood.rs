@@ -27,10 +27,11 @@ const RSS_MARGIN_MB: u64 = 96;
 const HONEST_BOUND: Duration = Duration::from_secs(5);
 
 /// The floods run one at a time: RSS is the whole process's.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// (An async lock: each test holds it across its awaits, on its own runtime.)
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 /// Resident memory of this process, in MiB.
@@ -209,7 +210,7 @@ async fn honest_round(client: &TestNode, provider: &TestNode, block: &cid::Cid) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_streams_on_every_protocol_leave_other_peers_served() {
-    let _serial = serial();
+    let _serial = serial().await;
     let provider = provider().await;
     let client = TestNode::start().await;
     let block = Block::encode(RAW, HashAlg::Sha2_256, bytes(2000, 1));
@@ -264,7 +265,7 @@ async fn silent_streams_on_every_protocol_leave_other_peers_served() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wantlist_and_message_floods_leave_an_honest_fetch_served() {
-    let _serial = serial();
+    let _serial = serial().await;
     let provider = provider().await;
     let client = TestNode::start().await;
     let block = Block::encode(RAW, HashAlg::Sha2_256, bytes(2000, 2));
@@ -353,7 +354,7 @@ async fn wantlist_and_message_floods_leave_an_honest_fetch_served() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_deal_proposals_leave_the_ask_served() {
-    let _serial = serial();
+    let _serial = serial().await;
     use cairn::amount::Amount;
     use cairn::market::DealProposal;
     use cairn::signed::Signed;
@@ -465,7 +466,7 @@ async fn ten_thousand_deal_proposals_leave_the_ask_served() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_http_connections_past_the_cap_leave_an_honest_request_served() {
-    let _serial = serial();
+    let _serial = serial().await;
     use tokio::io::AsyncWriteExt;
     let limits = cairn::api::HttpLimits {
         max_connections: 64,
@@ -549,7 +550,7 @@ async fn car_with_strays(root: &Block, strays: u32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_car_of_many_unreachable_blocks_is_refused_in_bounded_memory() {
-    let _serial = serial();
+    let _serial = serial().await;
     let node = TestNode::start().await;
     let idle = rss_mb();
     let files_before = node.stored_files();
@@ -651,7 +652,7 @@ async fn car_of_leaves(n: u32, seed: u32) -> (Vec<u8>, cid::Cid) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_add_completes_while_gc_works_through_many_blocks() {
-    let _serial = serial();
+    let _serial = serial().await;
     let node = TestNode::start().await;
     // 3 CARs of 5 000 unpinned leaves each: 15 batches of gc.
     for seed in 0..3 {
