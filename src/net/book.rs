@@ -43,13 +43,14 @@ impl AddressBook {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What `peer` says it listens on now: replaces what was known.
-    pub fn listens(&self, peer: PeerId, addrs: Vec<Multiaddr>) {
+    /// What `peer` says it listens on now: replaces what was known. Returns the addresses
+    /// kept (the dialable ones, capped), for the other places that record them.
+    pub fn listens(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Vec<Multiaddr> {
         let addrs = usable(peer, addrs);
-        if addrs.is_empty() {
-            return;
+        if !addrs.is_empty() {
+            self.lock().insert(peer, addrs.clone(), MAX_ADDRESS_BOOK);
         }
-        self.lock().insert(peer, addrs, MAX_ADDRESS_BOOK);
+        addrs
     }
 
     /// Adds addresses known to reach `peer` (one this node dialled, or its own records) in

@@ -24,7 +24,7 @@ use libp2p::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::book::{AddressBook, MAX_ADDRS_PER_PEER};
+use super::book::AddressBook;
 use super::{Command, NetConfig, NetError, Providers, Result};
 
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/ipfs/kad/1.0.0");
@@ -441,18 +441,12 @@ fn handle_identify(
     info: identify::Info,
 ) {
     let speaks_kad = info.protocols.contains(&KAD_PROTOCOL);
-    let usable: Vec<Multiaddr> = info
-        .listen_addrs
-        .into_iter()
-        .filter(|a| !is_unspecified(a))
-        .take(MAX_ADDRS_PER_PEER)
-        .collect();
+    let usable = state.book.listens(peer, info.listen_addrs);
     if speaks_kad {
-        for addr in &usable {
-            swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+        for addr in usable {
+            swarm.behaviour_mut().kad.add_address(&peer, addr);
         }
     }
-    state.book.listens(peer, usable);
     if speaks_kad && !state.bootstrapped {
         state.bootstrapped = true;
         bootstrap_dht(swarm, state);
@@ -471,13 +465,6 @@ fn bootstrap_dht(swarm: &mut Swarm<Behaviour>, state: &State) {
         }
         Err(e) => tracing::debug!(error = %e, "DHT bootstrap skipped"),
     }
-}
-
-fn is_unspecified(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| {
-        matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
-            || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
-    })
 }
 
 fn handle_kad(swarm: &mut Swarm<Behaviour>, state: &mut State, event: kad::Event) {
