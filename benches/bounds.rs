@@ -19,15 +19,17 @@
 //! `cargo bench --bench bounds`; `CAIRN_BENCH_BLOCKS=20000 CAIRN_BENCH_PINS=500` for a quick
 //! run. The bench raises its own RLIMIT_NOFILE (the daemons inherit it) for the connections.
 
+#[path = "../tests/support/cars.rs"]
+mod cars;
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn::content::car::CarWriter;
-use cairn::content::{Block, HashAlg, DAG_PB, RAW};
+use cairn::content::{Block, HashAlg, RAW};
 use cairn::net::bitswap::message::{self, Entry, Message, WantType, Wantlist};
+use cars::car_of_leaves;
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use support::{vm_rss, work_dir, Daemon};
@@ -84,43 +86,6 @@ async fn add(http: &reqwest::Client, api: &str, token: &str, body: Vec<u8>) -> S
         .await
         .expect("add json");
     added["cid"].as_str().expect("cid").to_string()
-}
-
-/// A CAR of a dag-pb root linking `n` raw leaves of 16 bytes, root first.
-async fn car_of_leaves(n: u64, seed: u64) -> Vec<u8> {
-    let leaves: Vec<Block> = (0..n)
-        .map(|i| {
-            Block::encode(
-                RAW,
-                HashAlg::Sha2_256,
-                [seed.to_le_bytes(), i.to_le_bytes()].concat(),
-            )
-        })
-        .collect();
-    let node = ipld_dagpb::PbNode {
-        links: leaves
-            .iter()
-            .map(|b| ipld_dagpb::PbLink {
-                cid: *b.cid(),
-                name: Some(String::new()),
-                size: Some(16),
-            })
-            .collect(),
-        data: None,
-    };
-    let root = Block::encode(DAG_PB, HashAlg::Sha2_256, node.into_bytes());
-    let mut car = CarWriter::new(Vec::new(), &[*root.cid()])
-        .await
-        .expect("car");
-    car.write_block(root.cid(), root.data())
-        .await
-        .expect("root");
-    for leaf in &leaves {
-        car.write_block(leaf.cid(), leaf.data())
-            .await
-            .expect("leaf");
-    }
-    car.finish().await.expect("finish").0
 }
 
 struct GcFigures {

@@ -6,16 +6,19 @@
 //! The attacker on the libp2p side is a bare swarm of its own (TCP, Noise, Yamux and raw
 //! streams), not a Cairn node: it opens streams and then says nothing, or says too much.
 
+#[path = "support/cars.rs"]
+mod cars;
 mod common;
 
 use std::time::Duration;
 
 use cairn::blockstore::Blockstore;
 use cairn::content::car::CarWriter;
-use cairn::content::{Block, HashAlg, DAG_PB, RAW};
+use cairn::content::{Block, HashAlg, RAW};
 use cairn::market::wire::{MarketRequest, MarketResponse};
 use cairn::net::bitswap::message::{self, Entry, Message, WantType, Wantlist};
 use cairn::proof::Challenge;
+use cars::car_of_leaves;
 use common::{bytes, ok, TestNode};
 use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
@@ -619,44 +622,13 @@ async fn a_car_of_many_unreachable_blocks_is_refused_in_bounded_memory() {
     node.stop().await;
 }
 
-/// A CAR whose root (dag-pb) links `n` tiny raw leaves: all reachable.
-async fn car_of_leaves(n: u32, seed: u32) -> (Vec<u8>, cid::Cid) {
-    let leaves: Vec<Block> = (0..n)
-        .map(|i| {
-            Block::encode(
-                RAW,
-                HashAlg::Sha2_256,
-                [seed.to_le_bytes(), i.to_le_bytes()].concat(),
-            )
-        })
-        .collect();
-    let node = ipld_dagpb::PbNode {
-        links: leaves
-            .iter()
-            .map(|b| ipld_dagpb::PbLink {
-                cid: *b.cid(),
-                name: Some(String::new()),
-                size: Some(8),
-            })
-            .collect(),
-        data: None,
-    };
-    let root = Block::encode(DAG_PB, HashAlg::Sha2_256, node.into_bytes());
-    let mut car = CarWriter::new(Vec::new(), &[*root.cid()]).await.unwrap();
-    car.write_block(root.cid(), root.data()).await.unwrap();
-    for leaf in &leaves {
-        car.write_block(leaf.cid(), leaf.data()).await.unwrap();
-    }
-    (car.finish().await.unwrap().0, *root.cid())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_add_completes_while_gc_works_through_many_blocks() {
     let _serial = serial().await;
     let node = TestNode::start().await;
     // 3 CARs of 5 000 unpinned leaves each: 15 batches of gc.
     for seed in 0..3 {
-        let (car, _) = car_of_leaves(5_000, seed).await;
+        let car = car_of_leaves(5_000, seed).await;
         let response = node
             .http
             .post(node.api("/car?pin=false"))
