@@ -128,18 +128,16 @@ impl Daemon {
         }
 
         tasks.spawn(provide_pins(node.clone(), net.clone()));
-        {
-            let (node, net) = (node.clone(), net.clone());
-            every(
-                &node.clone(),
-                super::addresses::SAVE_EVERY,
-                "save peer addresses",
-                move || {
-                    let (node, net) = (node.clone(), net.clone());
-                    async move { super::addresses::save(&node, &net).await }
-                },
-            );
-        }
+        let (saver, saved) = (node.clone(), net.clone());
+        every(
+            &node,
+            super::addresses::SAVE_EVERY,
+            "save peer addresses",
+            move || {
+                let (node, net) = (saver.clone(), saved.clone());
+                async move { super::addresses::save(&node, &net).await }
+            },
+        );
         // Dashboard history (`node::history`): this run's start, then a sample a minute.
         let sampler = super::history::Sampler::start(&node).await?;
         sampler.clone().spawn(super::history::SAMPLE_EVERY);
