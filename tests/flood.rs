@@ -60,6 +60,23 @@ async fn rss_settles(idle: u64) -> u64 {
     }
 }
 
+/// A provider holding one 2000-byte block (from `seed`) and a client connected to it.
+async fn connected_pair(seed: u64) -> (TestNode, TestNode, Block) {
+    let provider = provider().await;
+    let client = TestNode::start().await;
+    let block = Block::encode(RAW, HashAlg::Sha2_256, bytes(2000, seed));
+    provider
+        .daemon
+        .node()
+        .content()
+        .store()
+        .put(&block)
+        .await
+        .unwrap();
+    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    (provider, client, block)
+}
+
 async fn provider() -> TestNode {
     let node = TestNode::start().await;
     ok(&node.cli(&[
@@ -214,18 +231,7 @@ async fn honest_round(client: &TestNode, provider: &TestNode, block: &cid::Cid) 
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_streams_on_every_protocol_leave_other_peers_served() {
     let _serial = serial().await;
-    let provider = provider().await;
-    let client = TestNode::start().await;
-    let block = Block::encode(RAW, HashAlg::Sha2_256, bytes(2000, 1));
-    provider
-        .daemon
-        .node()
-        .content()
-        .store()
-        .put(&block)
-        .await
-        .unwrap();
-    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    let (provider, client, block) = connected_pair(1).await;
     let idle = rss_mb();
 
     let (mut attacker, peer) = attacker(&provider.tcp_addr()).await;
@@ -269,18 +275,7 @@ async fn silent_streams_on_every_protocol_leave_other_peers_served() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wantlist_and_message_floods_leave_an_honest_fetch_served() {
     let _serial = serial().await;
-    let provider = provider().await;
-    let client = TestNode::start().await;
-    let block = Block::encode(RAW, HashAlg::Sha2_256, bytes(2000, 2));
-    provider
-        .daemon
-        .node()
-        .content()
-        .store()
-        .put(&block)
-        .await
-        .unwrap();
-    ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
+    let (provider, client, block) = connected_pair(2).await;
     let idle = rss_mb();
 
     let (mut attacker, peer) = attacker(&provider.tcp_addr()).await;
