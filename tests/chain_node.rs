@@ -106,39 +106,6 @@ async fn node_on(chain: &Chain, rpc: &str, edit: impl FnOnce(&mut ChainConfig)) 
     .await
 }
 
-fn set_ask(node: &TestNode, price: &str) {
-    ok(&node.cli(&[
-        "provider",
-        "ask",
-        "set",
-        "--price-per-gib-month",
-        price,
-        "--retrieval-price-per-gib",
-        "0",
-        "--min-duration",
-        "1s",
-        "--max-duration",
-        "365d",
-        "--max-piece",
-        "1GiB",
-        "--capacity",
-        "1GiB",
-        "--min-challenge-period",
-        "1s",
-    ]));
-}
-
-fn channel(node: &TestNode, role: &str) -> serde_json::Value {
-    let list = json(&node.cli(&["pay", "channels", "--json"]));
-    list["channels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["role"] == role)
-        .cloned()
-        .unwrap_or_default()
-}
-
 fn failed(output: &std::process::Output) -> String {
     assert!(!output.status.success(), "expected a failure");
     String::from_utf8_lossy(&output.stderr).to_string()
@@ -154,7 +121,7 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     chain.fund(&client, 1_000_000).await;
     // About 900 base units per 1 s period for a 2.5 MB piece: the default threshold (10 000)
     // is passed after some eleven periods.
-    set_ask(&provider, "1000000000000");
+    provider.set_ask("1000000000000", "0");
 
     // The wallet: its address, gas and tokens, from the chain.
     let wallet = json(&client.cli(&["wallet", "--json"]));
@@ -168,7 +135,7 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     let deal_id = deal["id"].as_str().unwrap().to_string();
 
     // The channel is the contract's: escrowed from the client's address to the provider's.
-    let payer_view = channel(&client, "payer");
+    let payer_view = client.channel("payer");
     let onchain = &payer_view["onchain"];
     assert_eq!(onchain["payer"], address(&client).to_checksum(None));
     assert_eq!(onchain["payee"], address(&provider).to_checksum(None));
@@ -187,11 +154,11 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
 
     // The first passed period is paid; the provider claims once the threshold is passed.
     let paid = eventually(Duration::from_secs(20), || {
-        channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) > 0
+        provider.channel("payee")["paid"].as_u64().unwrap_or(0) > 0
     })
     .await;
-    assert!(paid, "{}", channel(&provider, "payee"));
-    assert_eq!(channel(&provider, "payee")["id"], channel_id.as_str());
+    assert!(paid, "{}", provider.channel("payee"));
+    assert_eq!(provider.channel("payee")["id"], channel_id.as_str());
     let first_paid = Instant::now();
     let payee = address(&provider);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -250,7 +217,7 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     assert_eq!(closed["closes_at"].as_u64(), closing.closes_at);
     let shown = json(&client.cli(&["pay", "channel", "show", &id, "--json"]));
     assert_eq!(shown["state"], "closing", "{shown}");
-    assert_eq!(channel(&client, "payer")["state"], "closing");
+    assert_eq!(client.channel("payer")["state"], "closing");
     // ... and uses it no more: a new deal on it is refused before anything is proposed, and
     // closing it again is refused too.
     let more = client.add_cid(bytes(100_000, 8), "").await;
@@ -309,7 +276,7 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     // after the deal stopped: they are claimed too, while the window is open).
     let deadline = Instant::now() + Duration::from_secs(15);
     let held = loop {
-        let held = channel(&provider, "payee")["paid"].as_u64().unwrap();
+        let held = provider.channel("payee")["paid"].as_u64().unwrap();
         if chain.tokens(payee).await == held {
             break held;
         }
@@ -348,7 +315,7 @@ async fn an_escrowed_deal_is_claimed_and_a_close_mid_deal_is_claimed_then_refund
     chain.anvil.advance(31).await.unwrap();
     let withdrawn = json(&client.cli(&["pay", "withdraw", &contract_id.to_string(), "--json"]));
     let refund = withdrawn["refund"].as_u64().unwrap();
-    let held = channel(&provider, "payee")["paid"]
+    let held = provider.channel("payee")["paid"]
         .as_u64()
         .unwrap()
         .max(held);
@@ -386,7 +353,7 @@ async fn a_deal_that_ends_is_claimed_in_full_whatever_the_threshold() {
     let client = node_on(&chain, &url, |_| {}).await;
     chain.fund(&provider, 0).await;
     chain.fund(&client, 1_000_000).await;
-    set_ask(&provider, "1000000000000");
+    provider.set_ask("1000000000000", "0");
     let cid = client.add_cid(bytes(2_500_000, 5), "").await;
     let deal = json(&client.make_deal(&cid, &provider, "12s", Some("1s")));
     assert_eq!(deal["state"], "active", "{deal}");
@@ -397,7 +364,7 @@ async fn a_deal_that_ends_is_claimed_in_full_whatever_the_threshold() {
     .await;
     assert!(ended);
     // Nothing was claimed while the deal ran (the threshold is out of reach) ...
-    let held = channel(&provider, "payee")["paid"].as_u64().unwrap();
+    let held = provider.channel("payee")["paid"].as_u64().unwrap();
     assert!(held > 0);
     // ... and all of it once it ended.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -441,7 +408,7 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
     let client = node_on(&chain, &url, |_| {}).await;
     chain.fund(&provider, 0).await;
     chain.fund(&client, 5_000).await;
-    set_ask(&provider, "1");
+    provider.set_ask("1", "0");
     let peer = provider.daemon.node().peer_id().to_string();
     ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
     let opened = json(&client.cli(&[
@@ -511,7 +478,7 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
         send(&client, &provider, receipt(300, 1, None)).await,
         "missing_voucher"
     );
-    assert_eq!(channel(&provider, "payee")["paid"], 0);
+    assert_eq!(provider.channel("payee")["paid"], 0);
 
     let good = voucher(&domain, contract_id, 300);
     assert_eq!(
@@ -549,7 +516,7 @@ async fn bad_vouchers_are_refused_before_they_are_acknowledged_and_a_claim_is_id
 
     // The provider refuses a paid deal the escrow cannot cover.
     let cid = client.add_cid(bytes(200_000, 3), "").await;
-    set_ask(&provider, "100000000000000000");
+    provider.set_ask("100000000000000000", "0");
     let refused = client.make_deal(&cid, &provider, "30d", Some("1h"));
     assert!(!refused.status.success());
     // A deal naming its channel: refused here when the channel cannot pay for it, or is not
@@ -590,7 +557,7 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
     let url = chain.anvil.url().to_string();
     let provider = node_on(&chain, &url, |_| {}).await;
     chain.fund(&provider, 0).await;
-    set_ask(&provider, "1000000000000");
+    provider.set_ask("1000000000000", "0");
     // Another deployment of the contract on the same chain.
     let other = chain.anvil.deployer().deploy(None).await.unwrap();
     let elsewhere = TestNode::start_with(|c| {
@@ -633,7 +600,7 @@ async fn a_client_refuses_a_provider_on_another_chain_or_contract() {
             assert!(refused.contains(part), "{part:?} not in {refused}");
         }
         // Nothing was escrowed and no channel recorded.
-        assert_eq!(channel(client, "payer"), serde_json::Value::Null);
+        assert_eq!(client.channel("payer"), serde_json::Value::Null);
     }
     assert_eq!(chain.tokens(chain.deployment.contract).await, 0);
     assert_eq!(other_chain.tokens(other_chain.deployment.contract).await, 0);
@@ -731,14 +698,14 @@ async fn an_open_is_acknowledged_only_if_the_chain_binds_its_channel_to_both_pee
     let r = refused(send_open(&client, &provider, elsewhere).await);
     assert!(r.starts_with("wrong_chain"), "{r}");
     // None of those was recorded.
-    assert_eq!(channel(&provider, "payee"), serde_json::Value::Null);
+    assert_eq!(provider.channel("payee"), serde_json::Value::Null);
 
     // Bound to both: acknowledged under the contract's id; the same open again is a retry,
     // another open for the same escrow is refused.
     let good = open(to_provider, payer, payee, 7);
     let id = send_open(&client, &provider, good.clone()).await.unwrap();
     assert_eq!(id, ChannelId::chain(to_provider));
-    let recorded = channel(&provider, "payee");
+    let recorded = provider.channel("payee");
     assert_eq!(recorded["id"], id.to_string().as_str());
     assert_eq!(recorded["state"], "open");
     assert_eq!(send_open(&client, &provider, good).await.unwrap(), id);
@@ -809,7 +776,7 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
     let client = node_on(&chain, &url, |_| {}).await;
     chain.fund(&provider, 0).await;
     chain.fund(&client, 1_000_000).await;
-    set_ask(&provider, "1000000000000");
+    provider.set_ask("1000000000000", "0");
     let cid = client.add_cid(bytes(2_500_000, 11), "").await;
     let deal = json(&client.make_deal(&cid, &provider, "300s", Some("1s")));
     assert_eq!(deal["state"], "active", "{deal}");
@@ -818,12 +785,12 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
 
     // The provider's chain goes away: no claims, but the deal goes on and is paid.
     proxy.set_down(true);
-    let before = channel(&provider, "payee")["paid"].as_u64().unwrap_or(0);
+    let before = provider.channel("payee")["paid"].as_u64().unwrap_or(0);
     let paid_on = eventually(Duration::from_secs(20), || {
-        channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) >= before + 4_000
+        provider.channel("payee")["paid"].as_u64().unwrap_or(0) >= before + 4_000
     })
     .await;
-    assert!(paid_on, "{}", channel(&provider, "payee"));
+    assert!(paid_on, "{}", provider.channel("payee"));
     let show = json(&client.cli(&["deal", "show", &deal_id, "--json"]));
     assert_eq!(show["state"], "active", "{show}");
     assert_eq!(chain.tokens(payee).await, 0);
@@ -832,7 +799,7 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
         "claim",
         &deal["payment_channel"].as_str().map_or_else(
             || {
-                channel(&provider, "payee")["id"]
+                provider.channel("payee")["id"]
                     .as_str()
                     .unwrap()
                     .to_string()
@@ -851,7 +818,7 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
 
     // A claim sent, then the provider dies before it sees the receipt: after the restart the
     // chain says what was paid, and nothing is paid twice.
-    let id = channel(&provider, "payee")["id"]
+    let id = provider.channel("payee")["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -880,7 +847,7 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
     chain.anvil.set_automine(true).await.unwrap();
     let after_crash = chain.tokens(payee).await;
     let again = json(&provider.cli(&["pay", "claim", &id, "--json"]));
-    let held = channel(&provider, "payee")["paid"].as_u64().unwrap();
+    let held = provider.channel("payee")["paid"].as_u64().unwrap();
     assert_eq!(
         after_crash + again["claimed"].as_u64().unwrap(),
         chain.tokens(payee).await
@@ -890,7 +857,7 @@ async fn claims_wait_out_an_unreachable_chain_and_a_claim_cut_off_by_a_crash_is_
         .channels()
         .await
         .channel(
-            channel(&client, "payer")["onchain"]["channel_id"]
+            client.channel("payer")["onchain"]["channel_id"]
                 .as_str()
                 .unwrap()
                 .parse()
@@ -1041,7 +1008,7 @@ async fn an_escrow_whose_open_the_payee_refused_is_kept_closing_and_withdrawn_in
     let client = node_on(&chain, &url, |_| {}).await;
     chain.fund(&provider, 0).await;
     chain.fund(&client, 5_000).await;
-    set_ask(&provider, "1");
+    provider.set_ask("1", "0");
     ok(&provider.cli(&["wallet", "--json"]));
     ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
     proxy.set_down(true);
@@ -1049,7 +1016,7 @@ async fn an_escrow_whose_open_the_payee_refused_is_kept_closing_and_withdrawn_in
     let refused = failed(&client.cli(&["pay", "channel", "open", &peer, "--deposit", "1000"]));
     assert!(refused.contains("chain_unreachable"), "{refused}");
     // Escrowed, closed at once, and recorded closing: no deal will use it.
-    let kept = channel(&client, "payer");
+    let kept = client.channel("payer");
     assert_eq!(kept["state"], "closing", "{kept}");
     let contract_id: U256 = kept["onchain"]["channel_id"]
         .as_str()
@@ -1064,7 +1031,7 @@ async fn an_escrow_whose_open_the_payee_refused_is_kept_closing_and_withdrawn_in
     let withdrawn = json(&client.cli(&["pay", "withdraw", id, "--json"]));
     assert_eq!(withdrawn["refund"], 1000, "{withdrawn}");
     assert_eq!(chain.tokens(address(&client)).await, 5_000);
-    assert_eq!(channel(&client, "payer")["state"], "closed");
+    assert_eq!(client.channel("payer")["state"], "closed");
     proxy.set_down(false);
     provider.stop().await;
     client.stop().await;

@@ -29,44 +29,11 @@ fn pricey_client(config: &mut cairn::config::Config) {
     config.pay.max_price_per_gib_month = 1 << 62;
 }
 
-fn set_ask(node: &TestNode, price: &str, retrieval: &str) {
-    ok(&node.cli(&[
-        "provider",
-        "ask",
-        "set",
-        "--price-per-gib-month",
-        price,
-        "--retrieval-price-per-gib",
-        retrieval,
-        "--min-duration",
-        "1s",
-        "--max-duration",
-        "365d",
-        "--max-piece",
-        "1GiB",
-        "--capacity",
-        "1GiB",
-        "--min-challenge-period",
-        "1s",
-    ]));
-}
-
-fn channel(node: &TestNode, role: &str) -> serde_json::Value {
-    let list = json(&node.cli(&["pay", "channels", "--json"]));
-    list["channels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["role"] == role)
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_is_paid_per_passed_period_and_the_receipts_verify_offline() {
     let provider = TestNode::start().await;
     // About 18 000 base units for a 2.5 MB piece kept 20 s.
-    set_ask(&provider, "1000000000000", "0");
+    provider.set_ask("1000000000000", "0");
     let client = TestNode::start_with(pricey_client).await;
     let cid = client.add_cid(bytes(2_500_000, 7), "").await;
     let deal = json(&client.make_deal(&cid, &provider, "20s", Some("1s")));
@@ -74,15 +41,12 @@ async fn storage_is_paid_per_passed_period_and_the_receipts_verify_offline() {
 
     // The deal opened a channel whose deposit is the deal's price; passed periods are paid.
     let paid_some = eventually(Duration::from_secs(15), || {
-        channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) >= 2 * 800
+        provider.channel("payee")["paid"].as_u64().unwrap_or(0) >= 2 * 800
     })
     .await;
-    assert!(paid_some, "{}", channel(&provider, "payee"));
-    let id = channel(&client, "payer")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(channel(&provider, "payee")["id"], id.as_str());
+    assert!(paid_some, "{}", provider.channel("payee"));
+    let id = client.channel("payer")["id"].as_str().unwrap().to_string();
+    assert_eq!(provider.channel("payee")["id"], id.as_str());
     // Each side's view of the deal says what it was paid / earned so far.
     let deal_id = deal["id"].as_str().unwrap();
     let earned = json(&provider.cli(&["provider", "deals", "--json"]))["deals"][0]["paid"]
@@ -116,7 +80,7 @@ async fn storage_is_paid_per_passed_period_and_the_receipts_verify_offline() {
     // Closing settles at the highest receipt the provider holds; nothing is paid after.
     let closed = json(&client.cli(&["pay", "channel", "close", &id, "--json"]));
     assert_eq!(closed["state"], "closed");
-    let payee = channel(&provider, "payee");
+    let payee = provider.channel("payee");
     assert_eq!(payee["state"], "closed");
     assert_eq!(closed["settled"], payee["paid"]);
     assert_eq!(payee["settled"], payee["paid"]);
@@ -134,7 +98,7 @@ async fn retrieval_pair(client_deposit: u64) -> (TestNode, TestNode, String) {
     })
     .await;
     // 1 000 000 per GiB: about 977 per MiB beyond the free MiB.
-    set_ask(&provider, "1000", "1000000");
+    provider.set_ask("1000", "1000000");
     let client = TestNode::start_with(|c| c.pay.retrieval_deposit = client_deposit).await;
     let cid = provider.add_cid(bytes(6 << 20, 9), "").await;
     ok(&client.cli(&["swarm", "connect", &provider.tcp_addr()]));
@@ -264,13 +228,13 @@ async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
     // Only the good receipt was kept.
     let history = b.daemon.node().db().receipts(&id).await.unwrap();
     assert_eq!(history.len(), 1);
-    assert_eq!(channel(&b, "payee")["paid"], 300);
+    assert_eq!(b.channel("payee")["paid"], 300);
 
     // After a restart the acknowledged receipt is there, and a payer's retry of it (as after
     // a crash before the acknowledgement reached it) is answered as a duplicate.
     let b = b.restart().await;
     ok(&a.cli(&["swarm", "connect", &b.tcp_addr()]));
-    assert_eq!(channel(&b, "payee")["paid"], 300);
+    assert_eq!(b.channel("payee")["paid"], 300);
     assert_eq!(send(&a, &b, good).await, "duplicate");
     assert_eq!(b.daemon.node().db().receipts(&id).await.unwrap().len(), 1);
 
@@ -293,7 +257,7 @@ async fn bad_receipts_are_refused_and_an_acknowledged_one_survives_a_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn each_deal_is_funded_by_deposit_not_yet_set_aside_for_another() {
     let provider = TestNode::start().await;
-    set_ask(&provider, "1000000000000", "0");
+    provider.set_ask("1000000000000", "0");
     let client = TestNode::start_with(pricey_client).await;
     for seed in [11, 12] {
         let cid = client.add_cid(bytes(1_000_000, seed), "").await;
@@ -316,23 +280,20 @@ async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
     // look instead of waiting for it.
     let (clock, hand) = cairn::clock::Clock::manual_now();
     let provider = TestNode::start_with_clock(clock.clone(), |_| {}).await;
-    set_ask(&provider, "1000000000000", "0");
+    provider.set_ask("1000000000000", "0");
     let client = TestNode::start_with_clock(clock, pricey_client).await;
     let cid = client.add_cid(bytes(2_000_000, 13), "").await;
     let deal = json(&client.make_deal(&cid, &provider, "30d", Some("1h")));
     assert_eq!(deal["state"], "active", "{deal}");
     assert!(
         eventually(Duration::from_secs(10), || {
-            channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) > 0
+            provider.channel("payee")["paid"].as_u64().unwrap_or(0) > 0
         })
         .await
     );
     // Paying well, the deal stays; once the client closes its channel, payments fail while
     // the provider keeps proving, and past the allowance the provider lets the deal go.
-    let id = channel(&client, "payer")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = client.channel("payer")["id"].as_str().unwrap().to_string();
     ok(&client.cli(&["pay", "channel", "close", &id]));
     let cancelled = eventually(Duration::from_secs(30), || {
         hand.advance(Duration::from_secs(3600));
@@ -362,7 +323,7 @@ async fn a_provider_cancels_a_deal_whose_client_stops_paying() {
 async fn a_passed_period_left_unpaid_by_a_crash_is_paid_on_a_later_pass() {
     let (clock, hand) = cairn::clock::Clock::manual_now();
     let provider = TestNode::start_with_clock(clock.clone(), |_| {}).await;
-    set_ask(&provider, "1000000000000", "0");
+    provider.set_ask("1000000000000", "0");
     let client = TestNode::start_with_clock(clock.clone(), pricey_client).await;
     let cid = client.add_cid(bytes(2_000_000, 14), "").await;
     let deal = json(&client.make_deal(&cid, &provider, "30d", Some("1h")));
@@ -370,11 +331,11 @@ async fn a_passed_period_left_unpaid_by_a_crash_is_paid_on_a_later_pass() {
     let id = deal["id"].as_str().unwrap().to_string();
     let db = client.daemon.node().db().clone();
     let first = eventually(Duration::from_secs(10), || {
-        channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) > 0
+        provider.channel("payee")["paid"].as_u64().unwrap_or(0) > 0
     })
     .await;
     assert!(first, "the first period is paid");
-    let per_period = channel(&provider, "payee")["paid"].as_u64().unwrap();
+    let per_period = provider.channel("payee")["paid"].as_u64().unwrap();
 
     // The client crashed between a passed challenge and its payment: the challenge is
     // recorded as passed (the audit writes it first), the payment never went out. It is
@@ -393,15 +354,15 @@ async fn a_passed_period_left_unpaid_by_a_crash_is_paid_on_a_later_pass() {
 
     // A later pass pays it, once.
     let paid_twice = eventually(Duration::from_secs(20), || {
-        channel(&provider, "payee")["paid"].as_u64().unwrap_or(0) >= 2 * per_period
+        provider.channel("payee")["paid"].as_u64().unwrap_or(0) >= 2 * per_period
     })
     .await;
-    assert!(paid_twice, "{}", channel(&provider, "payee"));
+    assert!(paid_twice, "{}", provider.channel("payee"));
     let payments = db.storage_payments(&id).await.unwrap();
     assert_eq!(payments.len(), 2, "{payments:?}");
     assert_eq!(payments[1].period, payments[0].period + 1);
     assert_eq!(
-        channel(&provider, "payee")["paid"].as_u64().unwrap(),
+        provider.channel("payee")["paid"].as_u64().unwrap(),
         2 * per_period
     );
     provider.stop().await;

@@ -230,6 +230,42 @@ impl TestNode {
         std::fs::write(&path, fixed).unwrap();
     }
 
+    /// Sets this node's ask: `price` per GiB-month and `retrieval` per GiB served, 1 s to
+    /// 365 d, pieces up to 1 GiB, 1 GiB of capacity, challenges as often as every second.
+    pub fn set_ask(&self, price: &str, retrieval: &str) {
+        ok(&self.cli(&[
+            "provider",
+            "ask",
+            "set",
+            "--price-per-gib-month",
+            price,
+            "--retrieval-price-per-gib",
+            retrieval,
+            "--min-duration",
+            "1s",
+            "--max-duration",
+            "365d",
+            "--max-piece",
+            "1GiB",
+            "--capacity",
+            "1GiB",
+            "--min-challenge-period",
+            "1s",
+        ]));
+    }
+
+    /// This node's first payment channel in `role` (`payer` or `payee`), or null.
+    pub fn channel(&self, role: &str) -> serde_json::Value {
+        let list = json(&self.cli(&["pay", "channels", "--json"]));
+        list["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["role"] == role)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub async fn stop(self) {
         self.daemon.stop().await;
     }
